@@ -1,0 +1,29 @@
+import { loadConfig } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import { makeRedactor, secretValues } from "../config/secrets.js";
+
+/** Thrown for bad usage or bad config: exit status 2, nothing done. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export interface Loaded {
+  config: Config;
+  redact: (text: string) => string;
+}
+
+export async function loadForCli(file: string): Promise<Loaded> {
+  const config = await loadConfig(file);
+  return { config, redact: makeRedactor(secretValues(config)) };
+}
+
+export function parseNow(text: string | undefined): Date {
+  if (text === undefined) return new Date();
+  const parsed = Date.parse(text);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(parsed)) {
+    throw new UsageError(
+      `--now: ${JSON.stringify(text)} is not an ISO 8601 time such as 2026-12-01T09:00:00Z`,
+    );
+  }
+  return new Date(parsed);
+}

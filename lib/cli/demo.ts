@@ -1,0 +1,105 @@
+import { rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { scmFleet } from "../../sim/fleet.js";
+import { scmSimulator } from "../../sim/huawei-scm.js";
+import { SlackReceiverSim } from "../../sim/slack.js";
+import { SmtpSink } from "../../sim/smtp.js";
+import { parseConfig } from "../config/load.js";
+import { HttpClient } from "../sources/http.js";
+import { openStore } from "../store/open.js";
+import { runSweep } from "../sweep.js";
+import { type Output, renderSummary } from "./output.js";
+
+const DEMO_DIR = ".certwatch/demo";
+const FLEET_SIZE = 300;
+const DEMO_KEYS = { accessKey: "DEMOACCESSKEY0000001", secretKey: "demo-secret-key-never-shown" };
+
+/**
+ * Runs the real pipeline against local stand-ins: the SCM simulator with a few hundred certificates, a Slack
+ * webhook receiver and an SMTP server. Shows what an on-call engineer would receive, then shows that a second
+ * sweep stays quiet.
+ */
+export async function demoCommand(output: Output): Promise<number> {
+  const dir = resolve(DEMO_DIR);
+  await rm(dir, { recursive: true, force: true });
+  const now = new Date();
+  const scm = scmSimulator({
+    certificates: scmFleet({ count: FLEET_SIZE, now }),
+    credentials: DEMO_KEYS,
+    latencyMs: 20,
+  });
+  const slack = new SlackReceiverSim();
+  const smtp = new SmtpSink();
+  const [scmUrl, slackUrl, smtpPort] = await Promise.all([scm.listen(), slack.listen(), smtp.listen()]);
+  const http = new HttpClient();
+  const config = await parseConfig(
+    `
+store: { type: embedded, path: ${JSON.stringify(join(dir, "store"))} }
+sources:
+  - name: hw-demo
+    type: huawei-scm
+    endpoint: ${scmUrl}
+    credentials: { accessKey: ${DEMO_KEYS.accessKey}, secretKey: ${DEMO_KEYS.secretKey} }
+    region: ap-southeast-1
+receivers:
+  - { name: demo-slack, type: slack, webhookUrl: "${slackUrl}" }
+  - name: demo-mail
+    type: email
+    from: certwatch@demo.local
+    to: [oncall@demo.local]
+    smtp: { host: 127.0.0.1, port: ${smtpPort} }
+`,
+    "(demo config)",
+  );
+  const opened = await openStore(config.store, { dryRun: false });
+  try {
+    output.out(`Demo: a simulated Huawei SCM account with ${FLEET_SIZE} certificates at ${scmUrl}`);
+    output.out("");
+    const first = await runSweep({ config, store: opened.store, http, now, purgeHistory: true });
+    renderSummary(first, output, 12);
+
+    const post = slack.posts[0];
+    const mail = smtp.messages[0];
+    output.out("");
+    output.out("WHAT THE ON-CALL ENGINEER RECEIVES");
+    if (post) {
+      await writeFile(
+        join(dir, "slack.json"),
+        `${JSON.stringify(
+          slack.posts.map((p) => p.body),
+          null,
+          2,
+        )}\n`,
+      );
+      output.out(
+        `Slack (${slack.posts.length} post${slack.posts.length === 1 ? "" : "s"}; Block Kit JSON in ${join(DEMO_DIR, "slack.json")}):`,
+      );
+      for (const line of (post.body.text ?? "").split("\n").slice(0, 12)) output.out(`  ${line}`);
+      const lines = (post.body.text ?? "").split("\n").length;
+      if (lines > 12) output.out(`  ... ${lines - 12} more lines`);
+    }
+    if (mail) {
+      const file = join(DEMO_DIR, "email.html");
+      await writeFile(file, mail.html);
+      output.out("");
+      output.out(`Email to ${mail.to.join(", ")}: "${mail.subject}"`);
+      output.out(`  open ${file} in a browser to see it as received`);
+    }
+
+    const later = new Date(now.getTime() + 3_600_000);
+    const second = await runSweep({ config, store: opened.store, http, now: later });
+    const sent = second.deliveries.reduce((sum, delivery) => sum + delivery.messages, 0);
+    output.out("");
+    output.out(
+      `A second sweep an hour later found ${second.alerts.length} new alerts and sent ${sent} messages: nothing repeats.`,
+    );
+    output.out(
+      `Try it on your own account: copy certwatch.example.yml to certwatch.yml, then \`npx certwatch validate\`.`,
+    );
+    return first.exitCode || second.exitCode;
+  } finally {
+    await http.close();
+    await opened.close();
+    await Promise.all([scm.close(), slack.close(), smtp.close()]);
+  }
+}

@@ -1,0 +1,71 @@
+import { Command, CommanderError, Option } from "commander";
+import { ConfigError, configPath } from "../config/load.js";
+import { UsageError } from "./context.js";
+import { demoCommand } from "./demo.js";
+import { type Output, processOutput } from "./output.js";
+import { sweepCommand } from "./sweep.js";
+import { validateCommand } from "./validate.js";
+
+/** Exit statuses of the public contract. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Runs the `certwatch` command and resolves to its exit status; never calls process.exit itself. */
+export async function main(argv: string[], output: Output = processOutput): Promise<number> {
+  let status: number = EXIT.ok;
+  const program = new Command()
+    .name("certwatch")
+    .description("Watches certificates in Huawei Cloud and Alibaba Cloud and alerts before they break.")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => output.out(text.trimEnd()),
+      writeErr: (text) => output.err(text.trimEnd()),
+    });
+  const configOption = () =>
+    new Option("-c, --config <file>", "config file (default: $CERTWATCH_CONFIG, then ./certwatch.yml)");
+
+  program
+    .command("sweep")
+    .description("collect every source, store what changed, alert on what is new")
+    .addOption(configOption())
+    .option("--now <iso>", "evaluate as of this instant instead of the clock")
+    .option("--source <name>", "sweep only this source (repeatable)", collect, [])
+    .option("--dry-run", "collect and evaluate, print what would be sent; write and send nothing")
+    .option("--json", "print one JSON run summary on stdout")
+    .action(async (options) => {
+      status = await sweepCommand({ ...options, config: configPath(options.config) }, output);
+    });
+
+  program
+    .command("validate")
+    .description("check the config and prove each source's credentials with one read-only call")
+    .addOption(configOption())
+    .action(async (options) => {
+      status = await validateCommand({ config: configPath(options.config) }, output);
+    });
+
+  program
+    .command("demo")
+    .description("run a sweep against built-in simulators and show what on-call engineers receive")
+    .action(async () => {
+      status = await demoCommand(output);
+    });
+
+  try {
+    await program.parseAsync(argv);
+    return status;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      output.err(error.message);
+      return EXIT.usage;
+    }
+    output.err(`certwatch: ${(error as Error).message}`);
+    return EXIT.failed;
+  }
+}

@@ -1,0 +1,77 @@
+import type { RunSummary, SourceReport } from "../sweep.js";
+
+/** Where human output goes; tests pass their own to read it. */
+export interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  isTTY: boolean;
+}
+
+export const processOutput: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  isTTY: Boolean(process.stdout.isTTY),
+};
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text + " ".repeat(width - text.length);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+export function sourceLine(report: SourceReport): string {
+  const counts = `${report.objects} objects (+${report.added} new, ${report.changed} changed, ${report.gone} gone)`;
+  const calls = `${report.calls} calls${report.retries ? `, ${report.retries} retries` : ""}`;
+  const status = report.ok ? "ok    " : "FAILED";
+  const head = `${pad(report.name, 16)} ${pad(report.type, 28)} ${status}`;
+  if (!report.ok) {
+    const streak =
+      report.consecutiveFailures > 1 ? ` (${report.consecutiveFailures} failed sweeps in a row)` : "";
+    return `${head} ${report.error}${streak}; stored state kept, ${report.objects} known objects still evaluated`;
+  }
+  return `${head} ${counts}  ${calls}  ${seconds(report.durationMs)}`;
+}
+
+/** A short report a person reads after a sweep: sources, what is news, where it went. */
+export function renderSummary(summary: RunSummary, output: Output, maxAlertLines = 40): void {
+  const { out } = output;
+  out(
+    `certwatch sweep at ${summary.now}${summary.dryRun ? " (dry run: nothing written, nothing sent)" : ""}`,
+  );
+  out("");
+  out("SOURCES");
+  for (const report of summary.sources) {
+    out(`  ${sourceLine(report)}`);
+    for (const warning of report.warnings.slice(0, 5)) out(`    warning: ${warning}`);
+    if (report.warnings.length > 5) out(`    ... and ${report.warnings.length - 5} more warnings`);
+  }
+  out("");
+  const news = summary.alerts.filter((alert) => !alert.silencedBy);
+  out(`ALERTS (${news.length} new${summary.silenced ? `, ${summary.silenced} silenced` : ""})`);
+  if (news.length === 0) out("  nothing new since the last sweep");
+  for (const alert of news.slice(0, maxAlertLines)) {
+    const label = alert.transition === "resolved" ? "resolved" : alert.severity;
+    const to = summary.dryRun ? "would go to" : "→";
+    const receivers = alert.receivers.length > 0 ? `${to} ${alert.receivers.join(", ")}` : "(no receiver)";
+    out(
+      `  ${pad(label, 9)} ${pad(alert.name, 22)} ${pad(alert.domains[0] ?? "", 32)} ${alert.summary}  ${receivers}`,
+    );
+  }
+  if (news.length > maxAlertLines) out(`  ... and ${news.length - maxAlertLines} more (--json lists all)`);
+  if (!summary.dryRun) {
+    out("");
+    out("DELIVERIES");
+    if (summary.deliveries.length === 0) out("  no receivers configured");
+    for (const delivery of summary.deliveries) {
+      const parts = [
+        `${delivery.sent} alerts sent in ${delivery.messages} message${delivery.messages === 1 ? "" : "s"}`,
+      ];
+      if (delivery.deferred) parts.push(`${delivery.deferred} kept for retry`);
+      if (delivery.failed) parts.push(`${delivery.failed} FAILED`);
+      out(`  ${pad(delivery.receiver, 16)} ${parts.join(", ")}`);
+      for (const error of delivery.errors) out(`    ${error}`);
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import { HttpClient } from "../sources/http.js";
+import { openStore } from "../store/open.js";
+import { runSweep } from "../sweep.js";
+import { loadForCli, parseNow, UsageError } from "./context.js";
+import { type Output, renderSummary, sourceLine } from "./output.js";
+
+export interface SweepCommandOptions {
+  config: string;
+  now?: string;
+  source?: string[];
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+export async function sweepCommand(options: SweepCommandOptions, output: Output): Promise<number> {
+  const now = parseNow(options.now);
+  const { config, redact } = await loadForCli(options.config);
+  const unknown = (options.source ?? []).filter(
+    (name) => !config.sources.some((source) => source.name === name),
+  );
+  if (unknown.length > 0) {
+    throw new UsageError(`--source: no source named ${unknown.join(", ")} in ${options.config}`);
+  }
+  const opened = await openStore(config.store, { dryRun: options.dryRun ?? false });
+  const http = new HttpClient();
+  try {
+    const summary = await runSweep({
+      config,
+      store: opened.store,
+      http,
+      now,
+      dryRun: options.dryRun,
+      only: options.source,
+      purgeHistory: opened.embedded,
+      redact,
+      onSourceDone: (report) => {
+        if (output.isTTY && !options.json) output.err(redact(sourceLine(report)));
+      },
+    });
+    if (options.json) output.out(redact(JSON.stringify(summary, null, 2)));
+    else {
+      const lines: string[] = [];
+      renderSummary(summary, { ...output, out: (line) => lines.push(line) });
+      for (const line of lines) output.out(redact(line));
+    }
+    return summary.exitCode;
+  } finally {
+    await http.close();
+    await opened.close();
+  }
+}

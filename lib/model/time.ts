@@ -1,0 +1,58 @@
+/** Vendors send times in many shapes; everything leaves here as an ISO 8601 UTC instant. */
+
+const DAY_MS = 86_400_000;
+
+/** `+08:00`, `-05:30`, `Z`: the fixed offsets a source's `timezone` may name. */
+export const OFFSET_PATTERN = /^(Z|[+-](0\d|1[0-4]):[0-5]\d)$/;
+
+function offsetMinutes(offset: string): number {
+  if (offset === "Z") return 0;
+  const sign = offset.startsWith("-") ? -1 : 1;
+  const [hours, minutes] = offset.slice(1).split(":").map(Number);
+  return sign * ((hours ?? 0) * 60 + (minutes ?? 0));
+}
+
+/**
+ * Reads a zone-less wall-clock time such as Huawei SCM's `2021-05-27 16:46:25.0` in the given offset.
+ * Returns undefined when the text is not of that shape, so the caller can name the field in its error.
+ */
+export function parseLocalTime(text: string, offset: string): string | undefined {
+  const match = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$/.exec(text.trim());
+  if (!match) return undefined;
+  const [, y, mo, d, h, mi, s, frac] = match;
+  const millis = frac ? Math.round(Number(`0.${frac}`) * 1000) : 0;
+  const utc = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), millis);
+  if (Number.isNaN(utc)) return undefined;
+  return new Date(utc - offsetMinutes(offset) * 60_000).toISOString();
+}
+
+/** Whole days from `now` until `instant`, rounded down; negative once it has passed. */
+export function daysUntil(instant: string, now: Date): number {
+  return Math.floor((Date.parse(instant) - now.getTime()) / DAY_MS);
+}
+
+export function addDays(now: Date, days: number): Date {
+  return new Date(now.getTime() + days * DAY_MS);
+}
+
+/** Parses durations such as `90s`, `15m`, `24h`, `7d` into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!match) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS }[
+    match[2] as "ms" | "s" | "m" | "h" | "d"
+  ];
+  return Number(match[1]) * unit;
+}
+
+/** An HTTP Retry-After header in milliseconds: either delay-seconds or an HTTP date. */
+export function retryAfterMs(
+  header: string | string[] | null | undefined,
+  now = Date.now(),
+): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.ceil(Number(value) * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

@@ -1,0 +1,93 @@
+import type { LedgerEntry, Store } from "../store/store.js";
+import { DeliveryError, type Receiver } from "./receiver.js";
+
+/** After this many retryable failures an entry is given up on and reported, rather than retried forever. */
+export const MAX_ATTEMPTS = 10;
+/** A claim older than this belongs to a run that died between send and mark; its entries may be sent again. */
+export const DEFAULT_LEASE_MS = 15 * 60_000;
+
+export interface DeliveryReport {
+  receiver: string;
+  messages: number;
+  sent: number;
+  /** Entries left pending for the next run after a retryable failure. */
+  deferred: number;
+  /** Entries given up on: a permanent failure or too many attempts. */
+  failed: number;
+  errors: string[];
+}
+
+export interface DeliverOptions {
+  runId: string;
+  now: Date;
+  leaseMs?: number;
+  redact?: (text: string) => string;
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+/**
+ * Drains one receiver's pending ledger entries: claim → send → mark, one message at a time, as Alertmanager's
+ * notify pipeline does with its notification log. A crash between send and mark can resend that one message
+ * once its lease runs out; nothing else is sent twice and nothing is dropped.
+ */
+export async function deliverPending(
+  store: Store,
+  receiver: Receiver,
+  options: DeliverOptions,
+): Promise<DeliveryReport> {
+  const { runId, now } = options;
+  const redact = options.redact ?? ((text: string) => text);
+  const report: DeliveryReport = {
+    receiver: receiver.name,
+    messages: 0,
+    sent: 0,
+    deferred: 0,
+    failed: 0,
+    errors: [],
+  };
+  const pending = await store.pendingFor(receiver.name);
+  const batches = chunk(pending, receiver.maxAlertsPerMessage);
+  for (const [index, batch] of batches.entries()) {
+    const claimed: LedgerEntry[] = [];
+    for (const entry of batch) {
+      if (await store.claim(entry, runId, now, options.leaseMs ?? DEFAULT_LEASE_MS)) claimed.push(entry);
+    }
+    if (claimed.length === 0) continue;
+    try {
+      await receiver.send({
+        alerts: claimed.map((entry) => entry.alert),
+        generatedAt: now.toISOString(),
+        part: { index: index + 1, count: batches.length },
+      });
+    } catch (error) {
+      const failure =
+        error instanceof DeliveryError
+          ? error
+          : new DeliveryError(`unexpected error: ${(error as Error).message}`, true);
+      const message = redact(failure.message);
+      report.errors.push(message);
+      for (const entry of claimed) {
+        if (failure.retryable && entry.attempts + 1 < MAX_ATTEMPTS) {
+          await store.release(entry, runId, now, message);
+          report.deferred++;
+        } else {
+          await store.markFailed(entry, runId, now, message);
+          report.failed++;
+        }
+      }
+      // The receiver is down or refusing: leave the rest pending instead of hammering it.
+      const untouched = batches.slice(index + 1).reduce((sum, rest) => sum + rest.length, 0);
+      report.deferred += untouched;
+      break;
+    }
+    report.messages++;
+    for (const entry of claimed) await store.markSent(entry, runId, now);
+    report.sent += claimed.length;
+  }
+  return report;
+}

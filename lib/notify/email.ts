@@ -1,0 +1,138 @@
+import nodemailer from "nodemailer";
+import type { EmailReceiverConfig } from "../config/schema.js";
+import type { Alert } from "../model/types.js";
+import { type Digest, escapeHtml, facts, headline, sortAlerts } from "./digest.js";
+import { DeliveryError, type Receiver } from "./receiver.js";
+
+const COLOURS: Record<Alert["severity"] | "resolved", { fg: string; bg: string }> = {
+  critical: { fg: "#8a1c1c", bg: "#fde8e8" },
+  warning: { fg: "#7a4a00", bg: "#fff4e0" },
+  info: { fg: "#1d4f91", bg: "#e8f0fd" },
+  resolved: { fg: "#1e6b34", bg: "#e6f6ea" },
+};
+
+function tone(alert: Alert) {
+  return COLOURS[alert.transition === "resolved" ? "resolved" : alert.severity];
+}
+
+/** `2 critical, 5 warning: api.example.com expires in 3 days` */
+export function subject(config: EmailReceiverConfig, digest: Digest): string {
+  if (digest.test) return `${config.subjectPrefix} test message`;
+  const first = sortAlerts(digest.alerts)[0];
+  const lead = first ? `: ${first.object.domains[0] ?? first.object.name} ${first.summary}` : "";
+  const part = digest.part && digest.part.count > 1 ? ` (${digest.part.index}/${digest.part.count})` : "";
+  return `${config.subjectPrefix} ${headline(digest.alerts)}${lead}${part}`.replace(/[\r\n]+/g, " ");
+}
+
+export function plainText(digest: Digest): string {
+  if (digest.test) return "certwatch test message: this receiver works. No action needed.\n";
+  const blocks = sortAlerts(digest.alerts).map((alert) => {
+    const f = facts(alert);
+    const label = alert.transition === "resolved" ? "RESOLVED" : alert.severity.toUpperCase();
+    return [
+      `[${label}] ${f.title} ${f.when}`,
+      `  ${f.domains}`,
+      `  ${f.where} · ${f.what}`,
+      `  ${f.state}: ${f.action}`,
+    ].join("\n");
+  });
+  return `certwatch: ${headline(digest.alerts)}\nGenerated ${digest.generatedAt}\n\n${blocks.join("\n\n")}\n`;
+}
+
+/** Inline styles only: mail clients drop <style> blocks and most images; the table reads well without either. */
+export function html(digest: Digest): string {
+  const cell = "padding:8px 10px;border-bottom:1px solid #e3e3e3;vertical-align:top;font-size:14px;";
+  const rows = sortAlerts(digest.alerts)
+    .map((alert) => {
+      const f = facts(alert);
+      const { fg, bg } = tone(alert);
+      const label = alert.transition === "resolved" ? "resolved" : alert.severity;
+      return `<tr>
+<td style="${cell}background:${bg};color:${fg};font-weight:bold;white-space:nowrap;">${escapeHtml(label)}</td>
+<td style="${cell}"><strong>${escapeHtml(f.title)}</strong><br><span style="color:#555;">${escapeHtml(f.domains)}</span></td>
+<td style="${cell}">${escapeHtml(f.when)}<br><span style="color:#555;">${escapeHtml(f.state)}</span></td>
+<td style="${cell}color:#555;">${escapeHtml(f.where)}<br>${escapeHtml(f.what)}</td>
+<td style="${cell}">${escapeHtml(f.action)}</td>
+</tr>`;
+    })
+    .join("\n");
+  const heading = digest.test ? "certwatch test message" : `certwatch: ${headline(digest.alerts)}`;
+  const intro = digest.test
+    ? "This receiver works. No action needed."
+    : `Generated ${escapeHtml(digest.generatedAt)}`;
+  const th = "text-align:left;padding:8px 10px;border-bottom:2px solid #ccc;font-size:13px;color:#333;";
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(heading)}</title></head>
+<body style="margin:0;padding:16px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#222;background:#fff;">
+<h1 style="font-size:20px;margin:0 0 4px 0;">${escapeHtml(heading)}</h1>
+<p style="margin:0 0 16px 0;color:#555;font-size:13px;">${intro}</p>
+${
+  rows
+    ? `<table role="presentation" cellspacing="0" cellpadding="0" style="border-collapse:collapse;width:100%;">
+<thead><tr><th style="${th}">Severity</th><th style="${th}">Certificate</th><th style="${th}">When</th><th style="${th}">Where</th><th style="${th}">What to do</th></tr></thead>
+<tbody>
+${rows}
+</tbody></table>`
+    : ""
+}
+</body></html>
+`;
+}
+
+/** SMTP 4xx is a temporary refusal worth retrying; 5xx is final. No reply at all (network) is retried too. */
+function classify(error: unknown): DeliveryError {
+  const smtp = error as { responseCode?: number; code?: string; response?: string; message: string };
+  if (typeof smtp.responseCode === "number") {
+    const reply = (smtp.response ?? smtp.message).slice(0, 200);
+    const retryable = smtp.responseCode < 500;
+    return new DeliveryError(
+      `SMTP server refused the message: ${reply}${retryable ? "; will retry next run" : ""}`,
+      retryable,
+    );
+  }
+  const code = smtp.code ?? "unknown error";
+  const permanent = code === "EAUTH" || code === "EENVELOPE";
+  return new DeliveryError(
+    `cannot deliver by SMTP (${code}: ${smtp.message.slice(0, 200)})${permanent ? "" : "; will retry next run"}`,
+    !permanent,
+  );
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+export function emailReceiver(config: EmailReceiverConfig): Receiver {
+  const { smtp } = config;
+  const transport = nodemailer.createTransport({
+    host: smtp.host,
+    port: smtp.port,
+    secure: smtp.secure,
+    // Credentials and certificate names must not cross the network in clear text.
+    requireTLS: !smtp.secure && !isLoopback(smtp.host),
+    auth: smtp.user ? { user: smtp.user, pass: smtp.pass ?? "" } : undefined,
+    connectionTimeout: 15_000,
+    greetingTimeout: 15_000,
+    socketTimeout: 30_000,
+  });
+  return {
+    name: config.name,
+    type: "email",
+    maxAlertsPerMessage: 500,
+    preview: plainText,
+    async send(digest) {
+      try {
+        await transport.sendMail({
+          from: config.from,
+          to: config.to,
+          subject: subject(config, digest),
+          text: plainText(digest),
+          html: html(digest),
+        });
+      } catch (error) {
+        throw classify(error);
+      }
+    },
+    close: async () => transport.close(),
+  };
+}

@@ -1,0 +1,130 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  type FetchFunction,
+  IncomingWebhook,
+  IncomingWebhookHTTPError,
+  IncomingWebhookRequestError,
+} from "@slack/webhook";
+import type { SlackReceiverConfig } from "../config/schema.js";
+import { retryAfterMs } from "../model/time.js";
+import type { Alert } from "../model/types.js";
+import { type Digest, escapeSlack, facts, headline, sortAlerts } from "./digest.js";
+import { DeliveryError, type Receiver } from "./receiver.js";
+
+/** Slack allows 50 blocks a message; two go to the header and context. */
+const ALERTS_PER_MESSAGE = 45;
+const SECTION_TEXT_LIMIT = 3000;
+const MAX_RATE_LIMIT_WAITS = 3;
+const MAX_RATE_LIMIT_WAIT_MS = 60_000;
+
+const ICON: Record<Alert["severity"], string> = {
+  critical: ":red_circle:",
+  warning: ":large_orange_circle:",
+  info: ":large_blue_circle:",
+};
+
+/** @slack/webhook treats 429 as final and hides Retry-After; this fetch waits as Slack asks, a few times. */
+export function fetchHonouringRetryAfter(
+  waits = MAX_RATE_LIMIT_WAITS,
+  maxWaitMs = MAX_RATE_LIMIT_WAIT_MS,
+): FetchFunction {
+  return async (url, init) => {
+    for (let attempt = 0; ; attempt++) {
+      const response = await fetch(url, init);
+      if (response.status !== 429 || attempt >= waits) return response;
+      const waitMs = retryAfterMs(response.headers.get("retry-after")) ?? 1000 * 2 ** attempt;
+      if (waitMs > maxWaitMs) return response;
+      await response.arrayBuffer();
+      await sleep(waitMs);
+    }
+  };
+}
+
+function alertText(alert: Alert): string {
+  const f = facts(alert);
+  const icon = alert.transition === "resolved" ? ":white_check_mark:" : ICON[alert.severity];
+  const lines = [
+    `${icon} *${escapeSlack(f.title)}* ${escapeSlack(f.when)}`,
+    escapeSlack(f.domains),
+    `_${escapeSlack(f.where)}_ · ${escapeSlack(f.what)}`,
+    `${f.state} · ${escapeSlack(f.action)}`,
+  ];
+  return lines.join("\n").slice(0, SECTION_TEXT_LIMIT);
+}
+
+function title(digest: Digest): string {
+  if (digest.test) return "certwatch test message";
+  const part = digest.part && digest.part.count > 1 ? ` (${digest.part.index}/${digest.part.count})` : "";
+  return `certwatch: ${headline(digest.alerts)}${part}`;
+}
+
+/** The plain-text fallback Slack shows in notifications and to clients without Block Kit. */
+export function fallbackText(digest: Digest): string {
+  if (digest.test) return "certwatch test message: this receiver works. No action needed.";
+  const lines = sortAlerts(digest.alerts).map((alert) => {
+    const f = facts(alert);
+    return `• [${alert.transition === "resolved" ? "resolved" : alert.severity}] ${f.title} ${f.when} (${f.domains})`;
+  });
+  return escapeSlack([title(digest), ...lines].join("\n"));
+}
+
+export function slackMessage(digest: Digest) {
+  const context = digest.test
+    ? "Sent by `certwatch test-notify`. This receiver works; no action needed."
+    : `Generated ${digest.generatedAt}`;
+  return {
+    text: fallbackText(digest),
+    blocks: [
+      { type: "header", text: { type: "plain_text", text: title(digest).slice(0, 150), emoji: true } },
+      { type: "context", elements: [{ type: "mrkdwn", text: context }] },
+      ...sortAlerts(digest.alerts).map((alert) => ({
+        type: "section",
+        text: { type: "mrkdwn", text: alertText(alert) },
+      })),
+    ],
+  };
+}
+
+/** Slack answers a broken webhook with these; retrying them cannot help. */
+function describeHttpFailure(error: IncomingWebhookHTTPError): DeliveryError {
+  const body = error.body.slice(0, 100).replace(/\s+/g, " ");
+  if (error.statusCode === 429) {
+    return new DeliveryError(
+      "Slack is still rate limiting (429) after waiting as asked; will retry next run",
+      true,
+    );
+  }
+  if (error.statusCode >= 500) return new DeliveryError(`Slack answered ${error.statusCode} ${body}`, true);
+  return new DeliveryError(
+    `Slack rejected the message: ${error.statusCode} ${body}; check the webhook URL and that the channel exists`,
+    false,
+  );
+}
+
+export function slackReceiver(config: SlackReceiverConfig, fetchFn = fetchHonouringRetryAfter()): Receiver {
+  const webhook = new IncomingWebhook(config.webhookUrl, {
+    fetch: fetchFn,
+    timeout: 15_000,
+    retryConfig: { retries: 2, minTimeout: 500, factor: 2, randomize: true },
+  });
+  return {
+    name: config.name,
+    type: "slack",
+    maxAlertsPerMessage: ALERTS_PER_MESSAGE,
+    preview: fallbackText,
+    async send(digest) {
+      try {
+        await webhook.send(slackMessage(digest));
+      } catch (error) {
+        if (error instanceof IncomingWebhookHTTPError) throw describeHttpFailure(error);
+        if (error instanceof IncomingWebhookRequestError) {
+          const cause =
+            (error.original.cause as NodeJS.ErrnoException | undefined)?.code ?? error.original.name;
+          throw new DeliveryError(`cannot reach Slack (${cause}); will retry next run`, true);
+        }
+        throw error;
+      }
+    },
+    close: async () => undefined,
+  };
+}

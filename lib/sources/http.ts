@@ -1,0 +1,253 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { Agent, type Dispatcher, request } from "undici";
+import { retryAfterMs } from "../model/time.js";
+
+/** A failed vendor call. Carries what an operator needs (call, status, vendor code) and never a credential. */
+export class ApiError extends Error {
+  constructor(
+    readonly call: string,
+    readonly detail: {
+      status?: number;
+      code?: string;
+      vendorMessage?: string;
+      requestId?: string;
+      retryable: boolean;
+      attempts: number;
+    },
+    message?: string,
+  ) {
+    const parts = [
+      detail.status !== undefined ? `HTTP ${detail.status}` : undefined,
+      detail.code,
+      detail.vendorMessage ? `(${detail.vendorMessage.slice(0, 200)})` : undefined,
+    ].filter(Boolean);
+    const tries = detail.attempts > 1 ? ` after ${detail.attempts} attempts` : "";
+    super(message ?? `${call} failed: ${parts.join(" ")}${tries}`);
+    this.name = "ApiError";
+  }
+}
+
+/** A response that parsed but does not have the shape the vendor documents. */
+export class MalformedResponseError extends Error {
+  constructor(
+    readonly call: string,
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${call} returned a malformed page: ${field} ${problem}`);
+    this.name = "MalformedResponseError";
+  }
+}
+
+/** What a cloud's client reads out of an error body. */
+export interface VendorError {
+  code?: string;
+  message?: string;
+  requestId?: string;
+  throttled: boolean;
+}
+
+export interface PreparedRequest {
+  method: "GET" | "POST";
+  url: URL;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** Counters a source's sweep reports: every attempt is a call against the vendor's budget. */
+export interface CallStats {
+  calls: number;
+  retries: number;
+  throttled: number;
+}
+
+export function newCallStats(): CallStats {
+  return { calls: 0, retries: 0, throttled: 0 };
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** A Retry-After longer than this is not waited for; the call fails as retryable. */
+  maxRetryAfterMs: number;
+}
+
+export const defaultRetryPolicy: RetryPolicy = {
+  attempts: 4,
+  baseDelayMs: 250,
+  maxDelayMs: 8_000,
+  maxRetryAfterMs: 60_000,
+};
+
+/**
+ * Paces calls made with one credential: at most `qps` call starts per second, at most `concurrency` in flight.
+ * Starts are spaced evenly rather than burst, so that a vendor counting per second never sees more than its budget.
+ */
+export class Limiter {
+  private readonly intervalMs: number;
+  private nextStartAt = 0;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    readonly qps: number,
+    readonly concurrency: number,
+  ) {
+    this.intervalMs = 1000 / qps;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      const now = Date.now();
+      const startAt = Math.max(now, this.nextStartAt);
+      this.nextStartAt = startAt + this.intervalMs;
+      if (startAt > now) await sleep(startAt - now);
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+function backoffMs(policy: RetryPolicy, attempt: number): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+const RETRYABLE_NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_CLOSED",
+]);
+
+export interface CallOptions {
+  call: string;
+  /** Builds (and signs) a fresh request for each attempt: signatures carry dates and nonces. */
+  prepare: () => PreparedRequest;
+  limiter: Limiter;
+  stats: CallStats;
+  classifyError: (status: number, body: unknown) => VendorError;
+  timeoutMs: number;
+  retry?: RetryPolicy;
+}
+
+/** Shared HTTP for every cloud: one connection pool, per-credential pacing, retries that re-sign. */
+export class HttpClient {
+  private readonly limiters = new Map<string, Limiter>();
+
+  constructor(
+    private readonly dispatcher: Dispatcher = new Agent({ connections: 32, keepAliveTimeout: 10_000 }),
+  ) {}
+
+  /** Sources that share a credential share one limiter, whatever their names. */
+  limiterFor(scope: string, qps: number, concurrency: number): Limiter {
+    let limiter = this.limiters.get(scope);
+    if (!limiter) {
+      limiter = new Limiter(qps, concurrency);
+      this.limiters.set(scope, limiter);
+    }
+    return limiter;
+  }
+
+  async call(options: CallOptions): Promise<unknown> {
+    const policy = options.retry ?? defaultRetryPolicy;
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await options.limiter.run(() => this.attempt(options, attempt));
+      if (outcome.ok) return outcome.body;
+      const { error, waitMs } = outcome;
+      if (!error.detail.retryable || attempt >= policy.attempts) throw error;
+      const delay = waitMs ?? backoffMs(policy, attempt);
+      if (delay > policy.maxRetryAfterMs) throw error;
+      options.stats.retries++;
+      await sleep(delay);
+    }
+  }
+
+  private async attempt(
+    options: CallOptions,
+    attempt: number,
+  ): Promise<{ ok: true; body: unknown } | { ok: false; error: ApiError; waitMs?: number }> {
+    const prepared = options.prepare();
+    options.stats.calls++;
+    let status: number;
+    let headers: Record<string, string | string[] | undefined>;
+    let text: string;
+    try {
+      const response = await request(prepared.url, {
+        method: prepared.method,
+        headers: prepared.headers,
+        body: prepared.body,
+        dispatcher: this.dispatcher,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+      status = response.statusCode;
+      headers = response.headers;
+      text = await response.body.text();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
+      const timedOut = (error as Error).name === "TimeoutError" || code === "UND_ERR_HEADERS_TIMEOUT";
+      const reason = timedOut ? `no answer within ${options.timeoutMs} ms` : `network error ${code}`;
+      const retryable = timedOut || RETRYABLE_NETWORK_CODES.has(code) || code === "AbortError";
+      return {
+        ok: false,
+        error: new ApiError(
+          options.call,
+          { retryable, attempts: attempt },
+          `${options.call} failed: ${reason}`,
+        ),
+      };
+    }
+
+    let body: unknown;
+    try {
+      body = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      body = undefined;
+    }
+    if (status >= 200 && status < 300) {
+      if (body === undefined) {
+        return {
+          ok: false,
+          error: new ApiError(
+            options.call,
+            { status, retryable: false, attempts: attempt },
+            `${options.call} returned a malformed page: the body is not JSON (${text.length} bytes)`,
+          ),
+        };
+      }
+      return { ok: true, body };
+    }
+    const vendor = options.classifyError(status, body);
+    if (vendor.throttled) options.stats.throttled++;
+    const retryable = vendor.throttled || status === 429 || status >= 500;
+    return {
+      ok: false,
+      error: new ApiError(options.call, {
+        status,
+        code: vendor.code,
+        vendorMessage: vendor.message,
+        requestId: vendor.requestId,
+        retryable,
+        attempts: attempt,
+      }),
+      waitMs: retryable ? retryAfterMs(headers["retry-after"]) : undefined,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}

@@ -1,0 +1,85 @@
+import { createHash, createHmac } from "node:crypto";
+
+/** Huawei APIG AK/SK signing, `SDK-HMAC-SHA256`. */
+export const ALGORITHM = "SDK-HMAC-SHA256";
+
+export interface SignableRequest {
+  method: string;
+  url: URL;
+  /** Headers to sign besides `host` and `X-Sdk-Date`, e.g. `Content-Type`, `X-Project-Id`. */
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** RFC 3986 unreserved characters stay; everything else is %XX, as APIG expects. */
+export function encodeRfc3986(text: string): string {
+  return encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
+/** `YYYYMMDDTHHMMSSZ` */
+export function sdkDate(now: Date): string {
+  return now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
+}
+
+function canonicalUri(pathname: string): string {
+  const encoded = pathname
+    .split("/")
+    .map((segment) => encodeRfc3986(decodeURIComponent(segment)))
+    .join("/");
+  return encoded.endsWith("/") ? encoded : `${encoded}/`;
+}
+
+function canonicalQuery(url: URL): string {
+  const pairs = [...url.searchParams].map(
+    ([key, value]) => [encodeRfc3986(key), encodeRfc3986(value)] as const,
+  );
+  pairs.sort(([ka, va], [kb, vb]) => (ka === kb ? (va < vb ? -1 : 1) : ka < kb ? -1 : 1));
+  return pairs.map(([key, value]) => `${key}=${value}`).join("&");
+}
+
+/** The canonical request and signed header list; exported so the simulator verifies with the same definition. */
+export function canonicalRequest(request: SignableRequest): { text: string; signedHeaders: string } {
+  const headers = Object.entries(request.headers).map(
+    ([name, value]) => [name.toLowerCase(), value] as const,
+  );
+  headers.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const signedHeaders = headers.map(([name]) => name).join(";");
+  const text = [
+    request.method.toUpperCase(),
+    canonicalUri(request.url.pathname),
+    canonicalQuery(request.url),
+    headers.map(([name, value]) => `${name}:${value}\n`).join(""),
+    signedHeaders,
+    createHash("sha256")
+      .update(request.body ?? "")
+      .digest("hex"),
+  ].join("\n");
+  return { text, signedHeaders };
+}
+
+export function signature(secretKey: string, date: string, canonical: string): string {
+  const stringToSign = [ALGORITHM, date, createHash("sha256").update(canonical).digest("hex")].join("\n");
+  return createHmac("sha256", secretKey).update(stringToSign).digest("hex");
+}
+
+/** Returns the request's headers plus `Host`, `X-Sdk-Date` and `Authorization`. */
+export function signRequest(
+  request: SignableRequest,
+  credentials: { accessKey: string; secretKey: string },
+  now: Date,
+): Record<string, string> {
+  const date = sdkDate(now);
+  const headers = { ...request.headers, host: request.url.host, "X-Sdk-Date": date };
+  const { text, signedHeaders } = canonicalRequest({ ...request, headers });
+  const sig = signature(credentials.secretKey, date, text);
+  return {
+    ...headers,
+    Authorization: `${ALGORITHM} Access=${credentials.accessKey}, SignedHeaders=${signedHeaders}, Signature=${sig}`,
+  };
+}

@@ -1,0 +1,20 @@
+import type { SourceConfig } from "../config/schema.js";
+import type { Observation } from "../model/types.js";
+import type { CallStats, HttpClient } from "./http.js";
+
+export interface CollectContext {
+  http: HttpClient;
+  stats: CallStats;
+  /** Something worth telling the operator that does not fail the sweep (an unknown status, say). */
+  warn: (message: string) => void;
+  /** Called after each page, for progress lines. */
+  onPage?: (objectsSoFar: number) => void;
+}
+
+/** One API family. Collect streams observations; it throws when the sweep cannot be trusted as complete. */
+export interface SourceDriver<T extends SourceConfig["type"] = SourceConfig["type"]> {
+  type: T;
+  collect(source: Extract<SourceConfig, { type: T }>, context: CollectContext): AsyncIterable<Observation>;
+  /** One cheap signed call proving the endpoint and credentials; returns a line for the operator. */
+  verify(source: Extract<SourceConfig, { type: T }>, context: CollectContext): Promise<string>;
+}

@@ -1,0 +1,57 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../config/schema.js";
+import { Store } from "./store.js";
+
+export interface OpenedStore {
+  store: Store;
+  /** True when certwatch runs the database itself and must purge expired history. */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the configured store. A dry run never creates anything: over an embedded store that does not exist yet
+ * it reads from an empty in-memory one.
+ */
+export async function openStore(
+  settings: Config["store"],
+  options: { dryRun: boolean },
+): Promise<OpenedStore> {
+  if (settings.type === "dynamodb") {
+    const store = new Store({
+      table: settings.table,
+      region: settings.region,
+      endpoint: settings.endpoint,
+      historyDays: settings.historyDays,
+    });
+    return { store, embedded: false, close: async () => store.close() };
+  }
+  const onDisk = !options.dryRun || existsSync(join(settings.path, "CURRENT"));
+  // Loaded on demand so that Lambda bundles never carry dynalite and its LevelDB binaries.
+  const { startEmbeddedDynamo } = await import("./embedded.js");
+  const dynamo = await startEmbeddedDynamo(onDisk ? settings.path : undefined);
+  const store = new Store({
+    table: settings.table,
+    endpoint: dynamo.endpoint,
+    historyDays: settings.historyDays,
+  });
+  try {
+    await store.ensureTable();
+  } catch (error) {
+    store.close();
+    await dynamo.close();
+    throw new Error(
+      `cannot open the embedded store at ${settings.path} (${(error as Error).message}); ` +
+        "is another certwatch command using it?",
+    );
+  }
+  return {
+    store,
+    embedded: true,
+    close: async () => {
+      store.close();
+      await dynamo.close();
+    },
+  };
+}

@@ -1,0 +1,434 @@
+import { promisify } from "node:util";
+import { gunzip, gzip } from "node:zlib";
+import {
+  type ConsumedCapacity,
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+} from "@aws-sdk/client-dynamodb";
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import type { Alert, Observation } from "../model/types.js";
+import { keys, PENDING_INDEX, TTL_ATTRIBUTE, tableDefinition } from "./table.js";
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** DynamoDB caps items at 400 KB; snapshot parts stay well under it. */
+const SNAPSHOT_PART_BYTES = 300_000;
+const BATCH_SIZE = 25;
+const DAY_SECONDS = 86_400;
+
+/** The alert stage last announced for one rule of one object. */
+export interface AlertMark {
+  stage: string;
+  episode: string;
+  severity: Alert["severity"];
+  at: string;
+}
+
+export interface StoredObject {
+  observation: Observation;
+  firstSeenAt: string;
+  changedAt: string;
+  alerts: Record<string, AlertMark>;
+}
+
+export interface SweepRecord {
+  source: string;
+  runId: string;
+  at: string;
+  ok: boolean;
+  error?: string;
+  objects: number;
+  added: number;
+  changed: number;
+  gone: number;
+  calls: number;
+  retries: number;
+  throttled: number;
+  durationMs: number;
+  consecutiveFailures: number;
+  lastSuccessAt?: string;
+}
+
+export type DeliveryState = "pending" | "sending" | "sent" | "failed";
+
+export interface LedgerEntry {
+  id: string;
+  receiver: string;
+  alert: Alert;
+  state: DeliveryState;
+  createdAt: string;
+  attempts: number;
+  lastError?: string;
+  claimedBy?: string;
+  claimedAt?: string;
+  sentAt?: string;
+}
+
+export interface StoreUsage {
+  readUnits: number;
+  writeUnits: number;
+}
+
+export interface StoreOptions {
+  table: string;
+  region?: string;
+  endpoint?: string;
+  /** How long history (sweep records, snapshots, finished ledger entries) is kept. */
+  historyDays: number;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return (error as Error).name === "ConditionalCheckFailedException";
+}
+
+/** All of certwatch's persistence: one DynamoDB table, whether real or embedded. */
+export class Store {
+  readonly usage: StoreUsage = { readUnits: 0, writeUnits: 0 };
+  private readonly client: DynamoDBDocumentClient;
+  private readonly raw: DynamoDBClient;
+
+  constructor(private readonly options: StoreOptions) {
+    this.raw = new DynamoDBClient({
+      region: options.region ?? process.env.AWS_REGION ?? "local",
+      endpoint: options.endpoint,
+      // dynalite accepts any credentials; a real endpoint uses the default provider chain.
+      ...(options.endpoint?.startsWith("http://127.0.0.1")
+        ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } }
+        : {}),
+    });
+    this.client = DynamoDBDocumentClient.from(this.raw, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    });
+  }
+
+  get table(): string {
+    return this.options.table;
+  }
+
+  private count(capacity: ConsumedCapacity | ConsumedCapacity[] | undefined, kind: "read" | "write"): void {
+    const list = Array.isArray(capacity) ? capacity : capacity ? [capacity] : [];
+    const units = list.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
+    if (kind === "read") this.usage.readUnits += units;
+    else this.usage.writeUnits += units;
+  }
+
+  private expiresAt(now: Date): number {
+    return Math.floor(now.getTime() / 1000) + this.options.historyDays * DAY_SECONDS;
+  }
+
+  async tableExists(): Promise<boolean> {
+    try {
+      await this.raw.send(new DescribeTableCommand({ TableName: this.options.table }));
+      return true;
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return false;
+      throw error;
+    }
+  }
+
+  /** Creates the table when missing; used for the embedded store, where certwatch owns the table. */
+  async ensureTable(): Promise<void> {
+    if (await this.tableExists()) return;
+    await this.raw.send(new CreateTableCommand(tableDefinition(this.options.table)));
+  }
+
+  private async *query(input: Omit<QueryCommandInput, "TableName">): AsyncGenerator<Record<string, unknown>> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          ...input,
+          TableName: this.options.table,
+          ExclusiveStartKey: start,
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      this.count(page.ConsumedCapacity, "read");
+      yield* page.Items ?? [];
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+
+  private async *queryPrefix(pk: string, prefix: string): AsyncGenerator<Record<string, unknown>> {
+    yield* this.query({
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": pk, ":prefix": prefix },
+    });
+  }
+
+  async loadObjects(source: string): Promise<Map<string, StoredObject>> {
+    const objects = new Map<string, StoredObject>();
+    for await (const item of this.queryPrefix(keys.source(source), keys.objectPrefix)) {
+      const stored = item as unknown as StoredObject;
+      objects.set(stored.observation.key, {
+        observation: stored.observation,
+        firstSeenAt: stored.firstSeenAt,
+        changedAt: stored.changedAt,
+        alerts: stored.alerts ?? {},
+      });
+    }
+    return objects;
+  }
+
+  /** Writes what changed and deletes what is gone, 25 items a request, retrying what DynamoDB left unprocessed. */
+  async writeObjects(source: string, changed: StoredObject[], goneKeys: string[]): Promise<void> {
+    const pk = keys.source(source);
+    const requests = [
+      ...changed.map((object) => ({
+        PutRequest: { Item: { pk, sk: keys.object(object.observation.key), ...object } },
+      })),
+      ...goneKeys.map((key) => ({ DeleteRequest: { Key: { pk, sk: keys.object(key) } } })),
+    ];
+    for (let i = 0; i < requests.length; i += BATCH_SIZE) {
+      let batch: typeof requests | undefined = requests.slice(i, i + BATCH_SIZE);
+      for (let attempt = 0; batch && batch.length > 0; attempt++) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)));
+        const result = await this.client.send(
+          new BatchWriteCommand({
+            RequestItems: { [this.options.table]: batch },
+            ReturnConsumedCapacity: "TOTAL",
+          }),
+        );
+        this.count(result.ConsumedCapacity, "write");
+        batch = result.UnprocessedItems?.[this.options.table] as typeof requests | undefined;
+        if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} writes unprocessed`);
+      }
+    }
+  }
+
+  async lastSweep(source: string): Promise<SweepRecord | undefined> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.options.table,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": keys.source(source), ":prefix": keys.sweepPrefix },
+        ScanIndexForward: false,
+        Limit: 1,
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    this.count(page.ConsumedCapacity, "read");
+    return page.Items?.[0] as SweepRecord | undefined;
+  }
+
+  async recordSweep(record: SweepRecord, now: Date): Promise<void> {
+    const result = await this.client.send(
+      new PutCommand({
+        TableName: this.options.table,
+        Item: {
+          pk: keys.source(record.source),
+          sk: keys.sweep(record.at, record.runId),
+          ...record,
+          [TTL_ATTRIBUTE]: this.expiresAt(now),
+        },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    this.count(result.ConsumedCapacity, "write");
+  }
+
+  /** Stores the source's whole inventory as gzip JSON, split into parts that fit DynamoDB's item size. */
+  async writeSnapshot(source: string, at: string, observations: Observation[], now: Date): Promise<number> {
+    const packed = await gzipAsync(JSON.stringify(observations));
+    const parts = Math.max(1, Math.ceil(packed.length / SNAPSHOT_PART_BYTES));
+    for (let part = 0; part < parts; part++) {
+      const result = await this.client.send(
+        new PutCommand({
+          TableName: this.options.table,
+          Item: {
+            pk: keys.source(source),
+            sk: keys.snapshot(at, part),
+            parts,
+            data: packed.subarray(part * SNAPSHOT_PART_BYTES, (part + 1) * SNAPSHOT_PART_BYTES),
+            [TTL_ATTRIBUTE]: this.expiresAt(now),
+          },
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      this.count(result.ConsumedCapacity, "write");
+    }
+    return parts;
+  }
+
+  /** Every stored snapshot of a source, oldest first. */
+  async *snapshots(source: string): AsyncGenerator<{ at: string; observations: Observation[] }> {
+    let current: { at: string; chunks: Uint8Array[] } | undefined;
+    const finish = async (snapshot: { at: string; chunks: Uint8Array[] }) => ({
+      at: snapshot.at,
+      observations: JSON.parse(
+        (await gunzipAsync(Buffer.concat(snapshot.chunks))).toString("utf8"),
+      ) as Observation[],
+    });
+    for await (const item of this.queryPrefix(keys.source(source), keys.snapshotPrefix)) {
+      const at = String(item.sk).slice(keys.snapshotPrefix.length, -4);
+      if (current && current.at !== at) yield await finish(current);
+      if (!current || current.at !== at) current = { at, chunks: [] };
+      current.chunks.push(item.data as Uint8Array);
+    }
+    if (current) yield await finish(current);
+  }
+
+  /**
+   * The ledger's first step: records that `alert` is due at `receiver`. Conditional on the id being new, so a run
+   * that is retried after a crash records nothing twice. Returns false when it was already recorded.
+   */
+  async recordNotification(receiver: string, id: string, alert: Alert, now: Date): Promise<boolean> {
+    try {
+      const result = await this.client.send(
+        new PutCommand({
+          TableName: this.options.table,
+          Item: {
+            pk: keys.receiver(receiver),
+            sk: id,
+            receiver,
+            alert,
+            state: "pending",
+            pendingFor: receiver,
+            createdAt: now.toISOString(),
+            attempts: 0,
+          },
+          ConditionExpression: "attribute_not_exists(pk)",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      this.count(result.ConsumedCapacity, "write");
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Ledger entries waiting for a receiver (pending, or sending under an expired claim), oldest first. */
+  async pendingFor(receiver: string): Promise<LedgerEntry[]> {
+    const entries: LedgerEntry[] = [];
+    for await (const item of this.query({
+      IndexName: PENDING_INDEX,
+      KeyConditionExpression: "pendingFor = :receiver",
+      ExpressionAttributeValues: { ":receiver": receiver },
+    })) {
+      entries.push({ ...(item as unknown as LedgerEntry), id: String(item.sk) });
+    }
+    return entries.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /**
+   * Takes an entry for sending. Succeeds for a pending entry, or one whose previous claim is older than the
+   * lease (its run died between send and mark). Exactly one of several concurrent claimers wins.
+   */
+  async claim(entry: LedgerEntry, runId: string, now: Date, leaseMs: number): Promise<boolean> {
+    try {
+      const result = await this.client.send(
+        new UpdateCommand({
+          TableName: this.options.table,
+          Key: { pk: keys.receiver(entry.receiver), sk: entry.id },
+          UpdateExpression: "SET #state = :sending, claimedBy = :run, claimedAt = :now",
+          ConditionExpression: "#state = :pending OR (#state = :sending AND claimedAt < :leaseStart)",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: {
+            ":sending": "sending",
+            ":pending": "pending",
+            ":run": runId,
+            ":now": now.toISOString(),
+            ":leaseStart": new Date(now.getTime() - leaseMs).toISOString(),
+          },
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      this.count(result.ConsumedCapacity, "write");
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  private async finish(
+    entry: LedgerEntry,
+    runId: string,
+    now: Date,
+    outcome: { state: DeliveryState; error?: string },
+  ): Promise<void> {
+    const done = outcome.state === "sent" || outcome.state === "failed";
+    const result = await this.client.send(
+      new UpdateCommand({
+        TableName: this.options.table,
+        Key: { pk: keys.receiver(entry.receiver), sk: entry.id },
+        UpdateExpression: done
+          ? "SET #state = :state, finishedAt = :now, attempts = attempts + :one, lastError = :error, #ttl = :ttl REMOVE pendingFor"
+          : "SET #state = :state, attempts = attempts + :one, lastError = :error REMOVE claimedBy, claimedAt",
+        ConditionExpression: "claimedBy = :run",
+        ExpressionAttributeNames: { "#state": "state", ...(done ? { "#ttl": TTL_ATTRIBUTE } : {}) },
+        ExpressionAttributeValues: {
+          ":state": outcome.state,
+          ":now": now.toISOString(),
+          ":one": 1,
+          ":error": outcome.error ?? null,
+          ":run": runId,
+          ...(done ? { ":ttl": this.expiresAt(now) } : {}),
+        },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    this.count(result.ConsumedCapacity, "write");
+  }
+
+  markSent(entry: LedgerEntry, runId: string, now: Date): Promise<void> {
+    return this.finish(entry, runId, now, { state: "sent" });
+  }
+
+  /** A retryable failure: the entry goes back to pending for the next run. */
+  release(entry: LedgerEntry, runId: string, now: Date, error: string): Promise<void> {
+    return this.finish(entry, runId, now, { state: "pending", error });
+  }
+
+  markFailed(entry: LedgerEntry, runId: string, now: Date, error: string): Promise<void> {
+    return this.finish(entry, runId, now, { state: "failed", error });
+  }
+
+  /** The embedded store has no TTL sweeper: delete expired history and finished ledger entries ourselves. */
+  async purgeExpired(sources: string[], receivers: string[], now: Date): Promise<number> {
+    const cutoff = Math.floor(now.getTime() / 1000);
+    const partitions: [string, string][] = [
+      ...sources.flatMap((source): [string, string][] => [
+        [keys.source(source), keys.sweepPrefix],
+        [keys.source(source), keys.snapshotPrefix],
+      ]),
+      ...receivers.map((receiver): [string, string] => [keys.receiver(receiver), ""]),
+    ];
+    let purged = 0;
+    for (const [pk, prefix] of partitions) {
+      for await (const item of this.queryPrefix(pk, prefix)) {
+        const expires = item[TTL_ATTRIBUTE];
+        if (typeof expires !== "number" || expires >= cutoff) continue;
+        const result = await this.client.send(
+          new DeleteCommand({
+            TableName: this.options.table,
+            Key: { pk: item.pk, sk: item.sk },
+            ReturnConsumedCapacity: "TOTAL",
+          }),
+        );
+        this.count(result.ConsumedCapacity, "write");
+        purged++;
+      }
+    }
+    return purged;
+  }
+
+  close(): void {
+    this.client.destroy();
+    this.raw.destroy();
+  }
+}

@@ -1,0 +1,53 @@
+import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+
+/**
+ * Single-table layout. Every item has `pk`/`sk`; history items carry `expiresAt` (epoch seconds) for TTL.
+ *
+ * | pk              | sk                         | what                                                      |
+ * |-----------------|----------------------------|-----------------------------------------------------------|
+ * | SRC#<source>    | OBJ#<object key>           | current state of one object, and the alert stages it has had |
+ * | SRC#<source>    | SWEEP#<iso time>#<run id>  | one record per sweep of the source (history, TTL)         |
+ * | SRC#<source>    | SNAP#<iso time>#<part>     | gzip snapshot of the source's objects when they changed (history, TTL) |
+ * | DLV#<receiver>  | <notification id>          | delivery ledger: pending → sending → sent / failed        |
+ *
+ * The `pending` index is sparse: only ledger items waiting to be sent carry `pendingFor`.
+ */
+export const PENDING_INDEX = "pending";
+export const TTL_ATTRIBUTE = "expiresAt";
+
+export const keys = {
+  source: (source: string) => `SRC#${source}`,
+  object: (objectKey: string) => `OBJ#${objectKey}`,
+  objectPrefix: "OBJ#",
+  sweep: (at: string, runId: string) => `SWEEP#${at}#${runId}`,
+  sweepPrefix: "SWEEP#",
+  snapshot: (at: string, part: number) => `SNAP#${at}#${String(part).padStart(3, "0")}`,
+  snapshotPrefix: "SNAP#",
+  receiver: (receiver: string) => `DLV#${receiver}`,
+};
+
+export function tableDefinition(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST",
+    AttributeDefinitions: [
+      { AttributeName: "pk", AttributeType: "S" },
+      { AttributeName: "sk", AttributeType: "S" },
+      { AttributeName: "pendingFor", AttributeType: "S" },
+    ],
+    KeySchema: [
+      { AttributeName: "pk", KeyType: "HASH" },
+      { AttributeName: "sk", KeyType: "RANGE" },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: PENDING_INDEX,
+        KeySchema: [
+          { AttributeName: "pendingFor", KeyType: "HASH" },
+          { AttributeName: "sk", KeyType: "RANGE" },
+        ],
+        Projection: { ProjectionType: "ALL" },
+      },
+    ],
+  };
+}
