@@ -10,7 +10,6 @@ import { openStore } from "../store/open.js";
 import { runSweep } from "../sweep.js";
 import { type Output, renderSummary } from "./output.js";
 
-const DEMO_DIR = ".certwatch/demo";
 const FLEET_SIZE = 300;
 const DEMO_KEYS = { accessKey: "DEMOACCESSKEY0000001", secretKey: "demo-secret-key-never-shown" };
 
@@ -19,8 +18,8 @@ const DEMO_KEYS = { accessKey: "DEMOACCESSKEY0000001", secretKey: "demo-secret-k
  * webhook receiver and an SMTP server. Shows what an on-call engineer would receive, then shows that a second
  * sweep stays quiet.
  */
-export async function demoCommand(output: Output): Promise<number> {
-  const dir = resolve(DEMO_DIR);
+export async function demoCommand(output: Output, demoDir = ".certwatch/demo"): Promise<number> {
+  const dir = resolve(demoDir);
   await rm(dir, { recursive: true, force: true });
   const now = new Date();
   const scm = scmSimulator({
@@ -72,14 +71,14 @@ receivers:
         )}\n`,
       );
       output.out(
-        `Slack (${slack.posts.length} post${slack.posts.length === 1 ? "" : "s"}; Block Kit JSON in ${join(DEMO_DIR, "slack.json")}):`,
+        `Slack (${slack.posts.length} post${slack.posts.length === 1 ? "" : "s"}; Block Kit JSON in ${join(demoDir, "slack.json")}):`,
       );
       for (const line of (post.body.text ?? "").split("\n").slice(0, 12)) output.out(`  ${line}`);
       const lines = (post.body.text ?? "").split("\n").length;
       if (lines > 12) output.out(`  ... ${lines - 12} more lines`);
     }
     if (mail) {
-      const file = join(DEMO_DIR, "email.html");
+      const file = join(demoDir, "email.html");
       await writeFile(file, mail.html);
       output.out("");
       output.out(`Email to ${mail.to.join(", ")}: "${mail.subject}"`);

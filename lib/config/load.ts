@@ -45,11 +45,14 @@ async function resolveString(
       const value = env[name];
       if (value === undefined || value === "") {
         problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+        // Keep the reference text so the schema does not report the same key a second time.
+        result += whole;
       } else {
         result += value;
       }
     } else if (!ssm) {
       problems.push(`${formatPath(path)}: \${ssm:${name}} is resolved only when running in AWS Lambda`);
+      result += whole;
     } else {
       try {
         result += await ssm(name);
@@ -57,6 +60,7 @@ async function resolveString(
         problems.push(
           `${formatPath(path)}: SSM parameter ${name} could not be read (${(error as Error).name})`,
         );
+        result += whole;
       }
     }
   }

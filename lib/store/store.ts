@@ -366,6 +366,7 @@ export class Store {
       new UpdateCommand({
         TableName: this.options.table,
         Key: { pk: keys.receiver(entry.receiver), sk: entry.id },
+        // A finished entry leaves the pending index and ages out; a released one waits for the next run.
         UpdateExpression: done
           ? "SET #state = :state, finishedAt = :now, attempts = attempts + :one, lastError = :error, #ttl = :ttl REMOVE pendingFor"
           : "SET #state = :state, attempts = attempts + :one, lastError = :error REMOVE claimedBy, claimedAt",
@@ -373,11 +374,10 @@ export class Store {
         ExpressionAttributeNames: { "#state": "state", ...(done ? { "#ttl": TTL_ATTRIBUTE } : {}) },
         ExpressionAttributeValues: {
           ":state": outcome.state,
-          ":now": now.toISOString(),
           ":one": 1,
           ":error": outcome.error ?? null,
           ":run": runId,
-          ...(done ? { ":ttl": this.expiresAt(now) } : {}),
+          ...(done ? { ":now": now.toISOString(), ":ttl": this.expiresAt(now) } : {}),
         },
         ReturnConsumedCapacity: "TOTAL",
       }),

@@ -1,0 +1,151 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { demoCommand } from "../lib/cli/demo.js";
+import { main } from "../lib/cli/main.js";
+import type { Output } from "../lib/cli/output.js";
+import { KEYS, Rig } from "./harness.js";
+
+const NOW = "2026-11-22T00:00:00Z";
+
+interface Captured extends Output {
+  stdout: string[];
+  stderr: string[];
+}
+
+function capture(): Captured {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return { stdout, stderr, out: (line) => stdout.push(line), err: (line) => stderr.push(line), isTTY: false };
+}
+
+async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = capture();
+  const code = await main(["node", "certwatch", ...args], output);
+  return { code, stdout: output.stdout.join("\n"), stderr: output.stderr.join("\n") };
+}
+
+describe("certwatch CLI", () => {
+  const rig = new Rig(Rig.fleet(120, new Date(NOW)));
+  let dir: string;
+  let configFile: string;
+
+  beforeAll(async () => {
+    await rig.start();
+    dir = await mkdtemp(join(tmpdir(), "certwatch-cli-"));
+    configFile = join(dir, "certwatch.yml");
+    await writeFile(
+      configFile,
+      `store: { type: embedded, path: ${JSON.stringify(join(dir, "store"))} }\n${rig.yaml()}`,
+    );
+  });
+  afterAll(async () => {
+    await rig.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("exits 2 naming the key path when a secret is missing", async () => {
+    const bad = join(dir, "bad.yml");
+    await writeFile(bad, rig.yaml().replace(`, secretKey: ${KEYS.secretKey}`, ""));
+    const result = await run("sweep", "--config", bad);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("sources[0].credentials.secretKey: required");
+  });
+
+  it("exits 2 for a missing config file, a bad --now, an unknown --source and an unknown option", async () => {
+    const missing = await run("sweep", "--config", join(dir, "nope.yml"));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("no such file; pass --config FILE or set CERTWATCH_CONFIG");
+    const badNow = await run("sweep", "--config", configFile, "--now", "yesterday");
+    expect(badNow).toMatchObject({ code: 2 });
+    expect(badNow.stderr).toContain("--now");
+    const badSource = await run("sweep", "--config", configFile, "--source", "nope");
+    expect(badSource.code).toBe(2);
+    expect(badSource.stderr).toContain("no source named nope");
+    expect((await run("sweep", "--frobnicate")).code).toBe(2);
+  });
+
+  it("--dry-run prints what would be sent, sends nothing and creates no store", async () => {
+    const result = await run("sweep", "--config", configFile, "--now", NOW, "--dry-run");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("dry run: nothing written, nothing sent");
+    expect(result.stdout).toMatch(/would go to ops-slack, ops-mail/);
+    expect(rig.slack.attempts).toBe(0);
+    expect(rig.smtp.attempts).toBe(0);
+    expect(existsSync(join(dir, "store"))).toBe(false);
+  });
+
+  it("sweep --json prints one run summary and exits 0; a rerun sends nothing", async () => {
+    const result = await run("sweep", "--config", configFile, "--now", NOW, "--json");
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    expect(summary.sources[0]).toMatchObject({ name: "hw-test", ok: true, objects: 120, calls: 3 });
+    expect(summary.alerts.length).toBeGreaterThan(0);
+    expect(summary.deliveries).toEqual([
+      expect.objectContaining({ receiver: "ops-slack", messages: 1, failed: 0 }),
+      expect.objectContaining({ receiver: "ops-mail", messages: 1, failed: 0 }),
+    ]);
+    const rerun = await run("sweep", "--config", configFile, "--now", "2026-11-22T01:00:00Z");
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toContain("nothing new since the last sweep");
+    expect(rig.slack.posts).toHaveLength(1);
+  });
+
+  it("exits 1 when a source fails, naming it, and never prints a secret", async () => {
+    rig.scm.injectAlways("5xx");
+    const result = await run("sweep", "--config", configFile, "--now", "2026-11-22T02:00:00Z");
+    rig.scm.injectAlways(undefined);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/hw-test\s+huawei-scm\s+FAILED ListCertificates failed: HTTP 500/);
+    expect(result.stdout).toContain("stored state kept");
+    for (const text of [result.stdout, result.stderr]) {
+      expect(text).not.toContain(KEYS.secretKey);
+      expect(text).not.toContain(rig.slackUrl);
+    }
+  });
+
+  it("exits 1 when a delivery fails, and delivers what was pending on the next run", async () => {
+    const posts = rig.slack.posts.length;
+    rig.slack.answerNext(500, "upstream");
+    rig.slack.answerNext(500, "upstream");
+    rig.slack.answerNext(500, "upstream");
+    const failing = await run("sweep", "--config", configFile, "--now", "2026-12-02T00:00:00Z");
+    expect(failing.stderr).toBe("");
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(/ops-slack\s+0 alerts sent in 0 messages, \d+ kept for retry/);
+    expect(rig.slack.posts.length).toBe(posts);
+    const retried = await run("sweep", "--config", configFile, "--now", "2026-12-02T01:00:00Z");
+    expect(retried.code).toBe(0);
+    expect(rig.slack.posts.length).toBe(posts + 1);
+  });
+
+  it("validate proves credentials with one call, and exits 1 naming the failure for a wrong secret", async () => {
+    const before = rig.scm.stats.requests;
+    const ok = await run("validate", "--config", configFile);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/hw-test\s+ok\s+credentials accepted; 120 certificates visible/);
+    expect(rig.scm.stats.requests).toBe(before + 1);
+
+    const wrong = join(dir, "wrong.yml");
+    await writeFile(wrong, rig.yaml().replace(KEYS.secretKey, "not-the-right-secret"));
+    const failed = await run("validate", "--config", wrong);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain("ListCertificates failed: HTTP 401 APIGW.0301");
+    expect(failed.stdout).not.toContain("not-the-right-secret");
+  });
+
+  it("demo runs the pipeline against simulators and shows what users receive", async () => {
+    const output = capture();
+    const demoDir = join(dir, "demo");
+    expect(await demoCommand(output, demoDir)).toBe(0);
+    const text = output.stdout.join("\n");
+    expect(text).toMatch(/hw-demo\s+huawei-scm\s+ok\s+300 objects/);
+    expect(text).toContain("WHAT THE ON-CALL ENGINEER RECEIVES");
+    expect(text).toMatch(/A second sweep an hour later found 0 new alerts and sent 0 messages/);
+    const html = await readFile(join(demoDir, "email.html"), "utf8");
+    expect(html).toContain("<table");
+    expect(html).toMatch(/cert-\d{5}/);
+  });
+});

@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../lib/config/load.js";
+import { makeRedactor, secretValues } from "../lib/config/secrets.js";
+
+const base = (credentials: string, endpoint = "https://scm.ap-southeast-1.myhuaweicloud.com") => `
+sources:
+  - name: hw-prod
+    type: huawei-scm
+    endpoint: ${endpoint}
+    credentials: ${credentials}
+`;
+
+async function problems(text: string, env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+  try {
+    await parseConfig(text, "certwatch.yml", { env });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe("config", () => {
+  it("applies documented defaults", async () => {
+    const config = await parseConfig(base("{ accessKey: AK, secretKey: SK }"), "c.yml", { env: {} });
+    expect(config.store).toMatchObject({ type: "embedded", path: ".certwatch", table: "certwatch" });
+    expect(config.alerts).toMatchObject({ expiryThresholdsDays: [30, 14, 7, 1], criticalWithinDays: 7 });
+    expect(config.sources[0]).toMatchObject({ timezone: "+08:00" });
+    expect(config.receivers).toEqual([]);
+  });
+
+  it("names the key path of a missing secret", async () => {
+    expect(await problems(base("{ accessKey: AK }"))).toEqual(["sources[0].credentials.secretKey: required"]);
+  });
+
+  it("accepts a token instead of an AK/SK pair", async () => {
+    expect(await problems(base("{ token: abcdefabcdef }"))).toEqual([]);
+  });
+
+  it("resolves ${env:NAME} and names the path when the variable is unset", async () => {
+    const text = base("{ accessKey: '${env:HW_AK}', secretKey: '${env:HW_SK}' }");
+    const config = await parseConfig(text, "c.yml", { env: { HW_AK: "ak-1", HW_SK: "sk-1" } });
+    expect(config.sources[0]?.credentials).toEqual({ accessKey: "ak-1", secretKey: "sk-1" });
+    expect(await problems(text, { HW_AK: "ak-1" })).toEqual([
+      "sources[0].credentials.secretKey: environment variable HW_SK is not set",
+    ]);
+  });
+
+  it("refuses ${ssm:...} outside Lambda with a clear reason", async () => {
+    expect(await problems(base("{ accessKey: AK, secretKey: '${ssm:/certwatch/sk}' }"))).toEqual([
+      "sources[0].credentials.secretKey: ${ssm:/certwatch/sk} is resolved only when running in AWS Lambda",
+    ]);
+  });
+
+  it("rejects unknown keys, naming each", async () => {
+    const text = `${base("{ accessKey: AK, secretKey: SK }")}    retries: 3\nalerts:\n  thresholds: [1]\n`;
+    expect(await problems(text)).toEqual([
+      "sources[0].retries: unknown key",
+      "alerts.thresholds: unknown key",
+    ]);
+  });
+
+  it("requires https endpoints except on loopback", async () => {
+    expect(await problems(base("{ accessKey: AK, secretKey: SK }", "http://scm.example.com"))).toEqual([
+      "sources[0].endpoint: must start with https:// (http:// is allowed only on loopback)",
+    ]);
+    expect(await problems(base("{ accessKey: AK, secretKey: SK }", "http://127.0.0.1:8080"))).toEqual([]);
+    expect(await problems(base("{ accessKey: AK, secretKey: SK }", "http://localhost:8080"))).toEqual([]);
+  });
+
+  it("names an unknown source type and a bad timezone", async () => {
+    const unknownType = base("{ accessKey: AK, secretKey: SK }").replace("huawei-scm", "huawei-nope");
+    expect((await problems(unknownType))[0]).toMatch(/^sources\[0\]\.type: /);
+    const badZone = `${base("{ accessKey: AK, secretKey: SK }")}    timezone: Asia/Shanghai\n`;
+    expect(await problems(badZone)).toEqual(["sources[0].timezone: a fixed offset such as +08:00 or Z"]);
+  });
+
+  it("checks that routes name existing receivers and that names are unique", async () => {
+    const text = `${base("{ accessKey: AK, secretKey: SK }")}
+  - name: hw-prod
+    type: huawei-scm
+    endpoint: https://scm.cn-north-4.myhuaweicloud.com
+    credentials: { token: abcdefabcdef }
+routes:
+  - match: { severity: critical }
+    receivers: [pager]
+`;
+    expect(await problems(text)).toEqual([
+      "sources[1].name: duplicate name hw-prod",
+      "routes[0].receivers[0]: no receiver named pager",
+    ]);
+  });
+
+  it("reports YAML syntax errors with the line", async () => {
+    expect((await problems("sources: [\n  {name: x\n"))[0]).toMatch(/^YAML syntax error at line \d+/);
+  });
+
+  it("knows which values are secrets, and the redactor hides them", async () => {
+    const config = await parseConfig(
+      `${base("{ accessKey: AK, secretKey: very-secret-sk }")}
+receivers:
+  - { name: s, type: slack, webhookUrl: "https://hooks.slack.com/services/T/B/zzzz" }
+  - { name: m, type: email, from: a@b.c, to: [d@e.f], smtp: { host: mail, user: u, pass: smtp-password } }
+`,
+      "c.yml",
+      { env: {} },
+    );
+    const redact = makeRedactor(secretValues(config));
+    const text = "sk=very-secret-sk url=https://hooks.slack.com/services/T/B/zzzz pass=smtp-password ak=AK";
+    expect(redact(text)).toBe("sk=*** url=*** pass=*** ak=AK");
+  });
+});
