@@ -118,9 +118,9 @@ export function slackReceiver(config: SlackReceiverConfig, fetchFn = fetchHonour
       } catch (error) {
         if (error instanceof IncomingWebhookHTTPError) throw describeHttpFailure(error);
         if (error instanceof IncomingWebhookRequestError) {
-          const cause =
-            (error.original.cause as NodeJS.ErrnoException | undefined)?.code ?? error.original.name;
-          throw new DeliveryError(`cannot reach Slack (${cause}); will retry next run`, true);
+          const cause = error.original.cause as NodeJS.ErrnoException | undefined;
+          const reason = cause?.code ?? cause?.message ?? error.original.message;
+          throw new DeliveryError(`cannot reach Slack (${reason}); will retry next run`, true);
         }
         throw error;
       }

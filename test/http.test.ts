@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiError, HttpClient, newCallStats } from "../lib/sources/http.js";
+import { classifyHuaweiError } from "../lib/sources/huawei/client.js";
+import { type SimAnswer, SimServer, TokenBucket } from "../sim/server.js";
+
+const SECRET = "super-secret-value-123";
+
+/** A server that answers from a script, then 200; it records when each request arrived. */
+class Scripted {
+  readonly script: SimAnswer[] = [];
+  readonly arrivals: number[] = [];
+  bucket: TokenBucket | undefined;
+  throttled = 0;
+  readonly server = new SimServer(
+    () => {
+      this.arrivals.push(Date.now());
+      if (this.bucket && !this.bucket.take()) {
+        this.throttled++;
+        return { status: 429, body: { error_code: "APIGW.0308", error_msg: "throttled" } };
+      }
+      return this.script.shift() ?? { status: 200, body: { ok: true } };
+    },
+    () => ({ status: 500, body: { error_code: "SCM.0001", error_msg: "boom" } }),
+  );
+}
+
+describe("shared HTTP layer", () => {
+  const sim = new Scripted();
+  const http = new HttpClient();
+  let url: URL;
+
+  beforeAll(async () => {
+    url = new URL(await sim.server.listen());
+  });
+  afterAll(async () => {
+    await http.close();
+    await sim.server.close();
+  });
+
+  function call(options: { timeoutMs?: number; qps?: number; scope?: string } = {}) {
+    const stats = newCallStats();
+    const limiter = http.limiterFor(options.scope ?? "test", options.qps ?? 100, 4);
+    const promise = http.call({
+      call: "ListThings",
+      limiter,
+      stats,
+      timeoutMs: options.timeoutMs ?? 2000,
+      classifyError: classifyHuaweiError,
+      retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 100, maxRetryAfterMs: 5000 },
+      prepare: () => ({ method: "GET", url, headers: { Authorization: `Signature=${SECRET}` } }),
+    });
+    return { promise, stats };
+  }
+
+  it("waits as long as Retry-After asks before retrying a 429", async () => {
+    sim.arrivals.length = 0;
+    sim.script.push({
+      status: 429,
+      body: { error_code: "APIGW.0308", error_msg: "throttled" },
+      headers: { "retry-after": "1" },
+    });
+    const { promise, stats } = call();
+    expect(await promise).toEqual({ ok: true });
+    expect(stats).toEqual({ calls: 2, retries: 1, throttled: 1 });
+    const [first, second] = sim.arrivals;
+    expect((second ?? 0) - (first ?? 0)).toBeGreaterThanOrEqual(950);
+  });
+
+  it("retries 5xx with backoff and gives up after the last attempt with call, status and vendor code", async () => {
+    for (let i = 0; i < 4; i++)
+      sim.script.push({ status: 503, body: { error_code: "SCM.0001", error_msg: "busy" } });
+    const { promise, stats } = call();
+    const error = (await promise.catch((e: unknown) => e)) as ApiError;
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error.message).toBe("ListThings failed: HTTP 503 SCM.0001 (busy) after 4 attempts");
+    expect(error.detail).toMatchObject({ status: 503, code: "SCM.0001", retryable: true, attempts: 4 });
+    expect(stats.calls).toBe(4);
+    expect(`${error.message} ${JSON.stringify(error)}`).not.toContain(SECRET);
+  });
+
+  it("does not retry a client error such as 401", async () => {
+    sim.script.push({ status: 401, body: { error_code: "APIGW.0301", error_msg: "bad signature" } });
+    const { promise, stats } = call();
+    await expect(promise).rejects.toThrow("ListThings failed: HTTP 401 APIGW.0301 (bad signature)");
+    expect(stats.calls).toBe(1);
+  });
+
+  it("fails at once, as retryable, when Retry-After asks for more than it will wait", async () => {
+    sim.script.push({ status: 429, body: {}, headers: { "retry-after": "3600" } });
+    const { promise, stats } = call();
+    const error = (await promise.catch((e: unknown) => e)) as ApiError;
+    expect(error.detail).toMatchObject({ status: 429, retryable: true, attempts: 1 });
+    expect(stats.calls).toBe(1);
+  });
+
+  it("times out a request that never answers, and retries it", async () => {
+    sim.server.inject("hang");
+    const { promise, stats } = call({ timeoutMs: 300 });
+    expect(await promise).toEqual({ ok: true });
+    expect(stats).toMatchObject({ calls: 2, retries: 1 });
+  });
+
+  it("reports a timeout clearly when every attempt hangs", async () => {
+    sim.server.inject("hang", 4);
+    const { promise } = call({ timeoutMs: 200 });
+    await expect(promise).rejects.toThrow("ListThings failed: no answer within 200 ms");
+  });
+
+  it("paces one credential so that a vendor enforcing its QPS never throttles", async () => {
+    sim.bucket = new TokenBucket(20);
+    sim.throttled = 0;
+    const calls = Array.from({ length: 40 }, () => call({ qps: 20, scope: "paced" }));
+    await Promise.all(calls.map((c) => c.promise));
+    sim.bucket = undefined;
+    expect(sim.throttled).toBe(0);
+    expect(calls.reduce((sum, c) => sum + c.stats.throttled, 0)).toBe(0);
+  });
+});

@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deliverPending } from "../lib/notify/deliver.js";
+import type { Digest } from "../lib/notify/digest.js";
+import { DeliveryError, type Receiver } from "../lib/notify/receiver.js";
+import { notificationId } from "../lib/notify/route.js";
+import { slackReceiver } from "../lib/notify/slack.js";
+import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import { Store } from "../lib/store/store.js";
+import { SlackReceiverSim } from "../sim/slack.js";
+import { alert } from "./fixtures.js";
+
+const NOW = new Date("2026-11-22T00:00:00Z");
+const MINUTE = 60_000;
+const LEASE = 15 * MINUTE;
+
+/** A receiver that records what it was given and fails as told. */
+class RecordingReceiver implements Receiver {
+  readonly type = "recording";
+  readonly sent: Digest[] = [];
+  failWith: DeliveryError | undefined;
+  constructor(
+    readonly name: string,
+    readonly maxAlertsPerMessage = 100,
+  ) {}
+  async send(digest: Digest): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.sent.push(digest);
+  }
+  preview = () => "";
+  close = async () => undefined;
+}
+
+describe("delivery ledger: claim → send → mark", () => {
+  let dynamo: EmbeddedDynamo;
+  let store: Store;
+
+  beforeAll(async () => {
+    dynamo = await startEmbeddedDynamo();
+    store = new Store({ table: "ledger", endpoint: dynamo.endpoint, historyDays: 30 });
+    await store.ensureTable();
+  });
+  afterAll(async () => {
+    store.close();
+    await dynamo.close();
+  });
+
+  async function record(receiver: string, ids: string[]) {
+    for (const id of ids) {
+      const a = alert({ nativeId: id });
+      await store.recordNotification(receiver, notificationId(a), a, NOW);
+    }
+  }
+
+  it("records each notification once, however often it is recorded", async () => {
+    const a = alert({ nativeId: "dup" });
+    expect(await store.recordNotification("once", notificationId(a), a, NOW)).toBe(true);
+    expect(await store.recordNotification("once", notificationId(a), a, NOW)).toBe(false);
+    expect(await store.pendingFor("once")).toHaveLength(1);
+  });
+
+  it("a crash between send and mark resends that one message once its lease ends, and nothing else", async () => {
+    const receiver = new RecordingReceiver("crashy", 2);
+    await record("crashy", ["a", "b", "c"]);
+    // The run dies after its first message went out: the mark never happens.
+    const crashingStore = Object.create(store) as Store;
+    crashingStore.markSent = async () => {
+      throw new Error("process killed");
+    };
+    await expect(deliverPending(crashingStore, receiver, { runId: "run-1", now: NOW })).rejects.toThrow(
+      "killed",
+    );
+    expect(receiver.sent).toHaveLength(1);
+    expect(receiver.sent[0]?.alerts.map((x) => x.object.nativeId)).toEqual(["a", "b"]);
+
+    // A run inside the lease leaves the in-flight message alone but sends what was never tried.
+    const early = await deliverPending(store, receiver, {
+      runId: "run-2",
+      now: new Date(NOW.getTime() + MINUTE),
+    });
+    expect(early).toMatchObject({ sent: 1, messages: 1 });
+    expect(receiver.sent.map((d) => d.alerts.map((x) => x.object.nativeId))).toEqual([["a", "b"], ["c"]]);
+
+    // After the lease, the one message that was in flight goes again; then nothing is left.
+    const late = await deliverPending(store, receiver, {
+      runId: "run-3",
+      now: new Date(NOW.getTime() + LEASE + MINUTE),
+    });
+    expect(late).toMatchObject({ sent: 2, messages: 1 });
+    expect(receiver.sent.map((d) => d.alerts.map((x) => x.object.nativeId))).toEqual([
+      ["a", "b"],
+      ["c"],
+      ["a", "b"],
+    ]);
+    const after = await deliverPending(store, receiver, {
+      runId: "run-4",
+      now: new Date(NOW.getTime() + 2 * LEASE),
+    });
+    expect(after).toMatchObject({ sent: 0, messages: 0 });
+    expect(receiver.sent).toHaveLength(3);
+  });
+
+  it("keeps a retryable failure pending for the next run, and delivers it then", async () => {
+    const receiver = new RecordingReceiver("flaky");
+    await record("flaky", ["d", "e"]);
+    receiver.failWith = new DeliveryError("SMTP server refused the message: 451 try later", true);
+    const failed = await deliverPending(store, receiver, { runId: "r1", now: NOW });
+    expect(failed).toMatchObject({
+      sent: 0,
+      deferred: 2,
+      failed: 0,
+      errors: ["SMTP server refused the message: 451 try later"],
+    });
+    receiver.failWith = undefined;
+    const retried = await deliverPending(store, receiver, { runId: "r2", now: NOW });
+    expect(retried).toMatchObject({ sent: 2, deferred: 0, failed: 0 });
+  });
+
+  it("records a permanent failure, reports it and never retries it", async () => {
+    const receiver = new RecordingReceiver("broken");
+    await record("broken", ["f"]);
+    receiver.failWith = new DeliveryError("Slack rejected the message: 404 no_service", false);
+    const report = await deliverPending(store, receiver, { runId: "r1", now: NOW });
+    expect(report).toMatchObject({
+      failed: 1,
+      deferred: 0,
+      errors: ["Slack rejected the message: 404 no_service"],
+    });
+    receiver.failWith = undefined;
+    expect(await deliverPending(store, receiver, { runId: "r2", now: NOW })).toMatchObject({
+      sent: 0,
+      failed: 0,
+    });
+    expect(await store.pendingFor("broken")).toEqual([]);
+  });
+
+  it("splits 300 alerts across Slack posts within Slack's limits, each alert present exactly once", async () => {
+    const slack = new SlackReceiverSim();
+    const url = await slack.listen();
+    const ids = Array.from({ length: 300 }, (_, i) => `cert-${String(i).padStart(5, "0")}`);
+    await record("split", ids);
+    const receiver = { ...slackReceiver({ name: "split", type: "slack", webhookUrl: url }), name: "split" };
+    const report = await deliverPending(store, receiver, { runId: "r1", now: NOW });
+    await slack.close();
+
+    expect(report).toMatchObject({ sent: 300, failed: 0, messages: 7 });
+    expect(slack.posts).toHaveLength(7);
+    const seen: string[] = [];
+    for (const post of slack.posts) {
+      const blocks = post.body.blocks ?? [];
+      expect(blocks.length).toBeLessThanOrEqual(50);
+      for (const block of blocks.filter((b) => b.type === "section")) {
+        expect(block.text?.text.length).toBeLessThanOrEqual(3000);
+        seen.push(...(block.text?.text.match(/cert-\d{5}/g) ?? []).slice(0, 1));
+      }
+    }
+    expect(seen.sort()).toEqual(ids);
+  });
+});

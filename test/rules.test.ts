@@ -1,0 +1,127 @@
+import { describe, expect, it } from "vitest";
+import { configSchema } from "../lib/config/schema.js";
+import { parseLocalTime } from "../lib/model/time.js";
+import { evaluateObject } from "../lib/rules/evaluate.js";
+import { expiryAlert } from "../lib/rules/expiry.js";
+import type { StoredObject } from "../lib/store/store.js";
+import { observation } from "./fixtures.js";
+
+const DAY = 86_400_000;
+const NOW = new Date("2026-11-22T00:00:00Z");
+const config = configSchema.parse({
+  sources: [
+    { name: "hw-test", type: "huawei-scm", endpoint: "https://x.example.com", credentials: { token: "tok" } },
+  ],
+  silences: [
+    { match: { domain: "*.staging.example.com" }, until: "2026-12-01T00:00:00Z", reason: "throwaway" },
+  ],
+});
+
+function inDays(days: number): string {
+  return new Date(NOW.getTime() + days * DAY).toISOString();
+}
+
+function stored(notAfter: string, overrides: Partial<StoredObject> = {}): StoredObject {
+  return {
+    observation: observation({ nativeId: "c1", notAfter }),
+    firstSeenAt: NOW.toISOString(),
+    changedAt: NOW.toISOString(),
+    alerts: {},
+    ...overrides,
+  };
+}
+
+/** Runs evaluation the way the sweep does: marks carry over from one run to the next. */
+function runAt(object: StoredObject, at: Date): { object: StoredObject; news: string[] } {
+  const result = evaluateObject(object, at, config);
+  return {
+    object: { ...object, alerts: result.marks },
+    news: result.alerts.map((a) => `${a.transition}:${a.stage}:${a.severity}`),
+  };
+}
+
+describe("time parsing", () => {
+  it("reads SCM's zone-less expire_time in the source's offset", () => {
+    expect(parseLocalTime("2021-05-27 16:46:25.0", "+08:00")).toBe("2021-05-27T08:46:25.000Z");
+    expect(parseLocalTime("2021-05-27 16:46:25", "Z")).toBe("2021-05-27T16:46:25.000Z");
+    expect(parseLocalTime("2021-05-27 16:46:25.5", "-05:30")).toBe("2021-05-27T22:16:25.500Z");
+    expect(parseLocalTime("27/05/2021", "+08:00")).toBeUndefined();
+  });
+});
+
+describe("expiry rule", () => {
+  it.each([
+    [45, undefined, undefined],
+    [30, "30d", "warning"],
+    [20, "30d", "warning"],
+    [14, "14d", "warning"],
+    [7, "7d", "critical"],
+    [0.5, "1d", "critical"],
+    [-2, "expired", "critical"],
+  ])("%s days left → stage %s, %s", (days, stage, severity) => {
+    const result = expiryAlert(observation({ nativeId: "c1", notAfter: inDays(days) }), NOW, config.alerts);
+    expect(result?.stage).toBe(stage);
+    expect(result?.severity).toBe(severity);
+  });
+
+  it("says hours, not 0 days, inside the last day", () => {
+    const result = expiryAlert(observation({ nativeId: "c1", notAfter: inDays(0.25) }), NOW, config.alerts);
+    expect(result?.summary).toMatch(/^expires in 6 hours \(/);
+  });
+
+  it("leaves unissued and inactive certificates alone", () => {
+    for (const status of ["pending", "failed", "inactive"] as const) {
+      expect(
+        expiryAlert(observation({ nativeId: "c1", status, notAfter: inDays(1) }), NOW, config.alerts),
+      ).toBeUndefined();
+    }
+  });
+});
+
+describe("evaluation: transitions, not repetition", () => {
+  it("announces each threshold once, and nothing in between", () => {
+    let step = runAt(stored(inDays(20)), NOW);
+    expect(step.news).toEqual(["new:30d:warning"]);
+    step = runAt(step.object, new Date(NOW.getTime() + DAY));
+    expect(step.news).toEqual([]);
+    step = runAt(step.object, new Date(NOW.getTime() + 7 * DAY));
+    expect(step.news).toEqual(["escalated:14d:warning"]);
+    step = runAt(step.object, new Date(NOW.getTime() + 14 * DAY));
+    expect(step.news).toEqual(["escalated:7d:critical"]);
+  });
+
+  it("catches up a missed run with the most severe stage reached, not a burst", () => {
+    let step = runAt(stored(inDays(20)), NOW);
+    step = runAt(step.object, new Date(NOW.getTime() + 21 * DAY));
+    expect(step.news).toEqual(["escalated:expired:critical"]);
+  });
+
+  it("resolves once when a renewal moves notAfter past every threshold", () => {
+    const step = runAt(stored(inDays(5)), NOW);
+    expect(step.news).toEqual(["new:7d:critical"]);
+    const renewed = { ...step.object, observation: { ...step.object.observation, notAfter: inDays(365) } };
+    const after = runAt(renewed, new Date(NOW.getTime() + DAY));
+    expect(after.news).toEqual(["resolved:resolved:info"]);
+    expect(runAt(after.object, new Date(NOW.getTime() + 2 * DAY)).news).toEqual([]);
+  });
+
+  it("a revocation is critical at once and supersedes an expiry alert without a false 'resolved'", () => {
+    const step = runAt(stored(inDays(5)), NOW);
+    const revoked = {
+      ...step.object,
+      observation: { ...step.object.observation, status: "revoked" as const, rawStatus: "REVOKED" },
+    };
+    expect(runAt(revoked, NOW).news).toEqual(["new:revoked:critical"]);
+  });
+
+  it("a silence holds an alert back until it ends, then it is announced", () => {
+    const object = stored(inDays(5));
+    object.observation.domains = ["web.staging.example.com"];
+    const silenced = evaluateObject(object, NOW, config);
+    expect(silenced.alerts).toEqual([]);
+    expect(silenced.silenced.map((s) => s.reason)).toEqual(["throwaway"]);
+    expect(silenced.marks).toEqual({});
+    const later = evaluateObject(object, new Date("2026-12-01T00:00:01Z"), config);
+    expect(later.alerts.map((a) => a.stage)).toEqual(["expired"]);
+  });
+});
