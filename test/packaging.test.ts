@@ -149,6 +149,7 @@ describe("serverless package", () => {
       const failed = error as Error & { stdout?: string; stderr?: string };
       throw new Error(
         `serverless package failed: ${failed.message}\n${failed.stdout ?? ""}\n${failed.stderr ?? ""}`,
+        { cause: error },
       );
     }
     const template = JSON.parse(

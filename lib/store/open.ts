@@ -44,6 +44,7 @@ export async function openStore(
     throw new Error(
       `cannot open the embedded store at ${settings.path} (${(error as Error).message}); ` +
         "is another certwatch command using it?",
+      { cause: error },
     );
   }
   return {
