@@ -6,6 +6,7 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
   ResourceNotFoundException,
+  waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import {
   BatchWriteCommand,
@@ -137,10 +138,16 @@ export class Store {
     }
   }
 
-  /** Creates the table when missing; used for the embedded store, where certwatch owns the table. */
+  /** Creates the table when missing and waits until it is ACTIVE; for the embedded store, which certwatch owns. */
   async ensureTable(): Promise<void> {
-    if (await this.tableExists()) return;
-    await this.raw.send(new CreateTableCommand(tableDefinition(this.options.table)));
+    if (!(await this.tableExists())) {
+      await this.raw.send(new CreateTableCommand(tableDefinition(this.options.table)));
+    }
+    // A table still CREATING answers ResourceNotFound to reads and writes.
+    await waitUntilTableExists(
+      { client: this.raw, minDelay: 1, maxDelay: 2, maxWaitTime: 30 },
+      { TableName: this.options.table },
+    );
   }
 
   private async *query(input: Omit<QueryCommandInput, "TableName">): AsyncGenerator<Record<string, unknown>> {
