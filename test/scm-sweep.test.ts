@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectedAlertNames, namesIn, Rig } from "./harness.js";
+import { expectedAlertNames, KEYS, namesIn, Rig } from "./harness.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
 const HOUR = 3_600_000;
@@ -160,5 +160,109 @@ describe("a failing SCM source", () => {
     const summary = await rig.sweep(new Date(NOW.getTime() + 5 * HOUR));
     expect(summary.exitCode).toBe(0);
     expect(summary.sources[0]).toMatchObject({ ok: true, retries: 2, throttled: 1, calls: 5 });
+  });
+});
+
+describe("what the store keeps", () => {
+  const fleet = Rig.fleet(120, NOW);
+  const rig = new Rig(fleet);
+
+  beforeAll(async () => {
+    await rig.start();
+  });
+  afterAll(async () => {
+    await rig.stop();
+  });
+
+  it("writes only what changed, and a compressed snapshot only when the inventory changed", async () => {
+    await rig.sweep(NOW);
+    let snapshots = [];
+    for await (const snapshot of rig.store.snapshots("hw-test")) snapshots.push(snapshot);
+    expect(snapshots).toHaveLength(1);
+    expect(snapshots[0]?.observations).toHaveLength(120);
+
+    const before = rig.store.usage.writeUnits;
+    const quiet = await rig.sweep(new Date(NOW.getTime() + HOUR));
+    const steadyWrites = rig.store.usage.writeUnits - before;
+    console.log(`steady-state sweep of 120 unchanged certificates: ${steadyWrites} DynamoDB write units`);
+    expect(quiet.alerts).toEqual([]);
+    expect(steadyWrites).toBe(1);
+
+    // One certificate renewed, one deleted: two object writes, a new snapshot, a resolved notice if it was alerting.
+    const renewed = fleet.find((c) => c.status === "ISSUED" && stageAt(c.expire_time, NOW) === "7d");
+    expect(renewed).toBeDefined();
+    if (!renewed) return;
+    renewed.expire_time = "2027-11-30 12:00:00.0";
+    const removed = fleet.splice(fleet.length - 1, 1)[0];
+    const summary = await rig.sweep(new Date(NOW.getTime() + 2 * HOUR));
+    expect(summary.sources[0]).toMatchObject({ changed: 1, gone: 1, added: 0, objects: 119 });
+    expect(summary.alerts.map((a) => [a.name, a.transition])).toEqual([[renewed.name, "resolved"]]);
+    snapshots = [];
+    for await (const snapshot of rig.store.snapshots("hw-test")) snapshots.push(snapshot);
+    expect(snapshots).toHaveLength(2);
+    expect(snapshots[1]?.observations).toHaveLength(119);
+    expect(snapshots[1]?.observations.some((o) => o.nativeId === removed?.id)).toBe(false);
+    expect(JSON.stringify(snapshots)).not.toContain(KEYS.secretKey);
+  });
+});
+
+describe("SCM collector details", () => {
+  it("fetches the remaining pages concurrently, within the credential's concurrency", async () => {
+    const fleet = Rig.fleet(500, NOW);
+    const rig = await new Rig(fleet).start();
+    // Pacing (10 calls/s by default) would otherwise be the binding limit, not concurrency.
+    rig.scm.latencyMs = 200;
+    const source = { ...rig.config.sources[0], qps: 100 } as (typeof rig.config.sources)[0];
+    try {
+      const summary = await rig.sweep(NOW, { config: { ...rig.config, sources: [source] }, receivers: [] });
+      expect(summary.sources[0]).toMatchObject({ ok: true, objects: 500, calls: 10 });
+      expect(rig.scm.stats.maxInFlight).toBeGreaterThan(1);
+      expect(rig.scm.stats.maxInFlight).toBeLessThanOrEqual(4);
+    } finally {
+      await rig.stop();
+    }
+  });
+
+  it("authenticates with an IAM token in X-Auth-Token instead of a signature", async () => {
+    const rig = await new Rig(Rig.fleet(20, NOW)).start();
+    try {
+      const scm = (await import("../sim/huawei-scm.js")).scmSimulator({
+        certificates: rig.certificates,
+        credentials: KEYS,
+        token: "iam-token-0123456789abcdef0123456789",
+      });
+      const url = await scm.listen();
+      const source = {
+        ...rig.config.sources[0],
+        endpoint: url,
+        credentials: { token: "iam-token-0123456789abcdef0123456789" },
+      } as (typeof rig.config.sources)[0];
+      const summary = await rig.sweep(NOW, { config: { ...rig.config, sources: [source] }, receivers: [] });
+      await scm.close();
+      expect(summary.sources[0]).toMatchObject({ ok: true, objects: 20 });
+    } finally {
+      await rig.stop();
+    }
+  });
+
+  it("keeps an undocumented status as raw, watches the certificate anyway, and warns naming the field", async () => {
+    const fleet = Rig.fleet(10, NOW);
+    const odd = fleet[0];
+    if (!odd) throw new Error("empty fleet");
+    odd.status = "FROZEN";
+    odd.expire_time = "2026-11-25 08:00:00.0";
+    const rig = await new Rig(fleet).start();
+    try {
+      const summary = await rig.sweep(NOW, { receivers: [] });
+      expect(summary.exitCode).toBe(0);
+      expect(summary.sources[0]?.warnings).toEqual([
+        `ListCertificates: offset=0: certificates[0].status of certificate ${odd.id} is "FROZEN", not a documented status`,
+      ]);
+      const stored = (await rig.store.loadObjects("hw-test")).get(`hw-test/certificate/${odd.id}`);
+      expect(stored?.observation).toMatchObject({ status: "unknown", rawStatus: "FROZEN" });
+      expect(summary.alerts.map((a) => a.name)).toContain(odd.name);
+    } finally {
+      await rig.stop();
+    }
   });
 });
