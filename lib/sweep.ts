@@ -10,22 +10,11 @@ import { notificationId, receiversFor } from "./notify/route.js";
 import { evaluateObject } from "./rules/evaluate.js";
 import { type HttpClient, newCallStats } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
-import type { Store, StoredObject } from "./store/store.js";
+import type { Store, StoredObject, SweepOutcome } from "./store/store.js";
 
-export interface SourceReport {
+export interface SourceReport extends SweepOutcome {
   name: string;
   type: SourceConfig["type"];
-  ok: boolean;
-  error?: string;
-  objects: number;
-  added: number;
-  changed: number;
-  gone: number;
-  calls: number;
-  retries: number;
-  throttled: number;
-  durationMs: number;
-  consecutiveFailures: number;
   warnings: string[];
 }
 
@@ -165,9 +154,7 @@ async function sweepSource(
   }
 
   const consecutiveFailures = error === undefined ? 0 : (previous?.consecutiveFailures ?? 0) + 1;
-  const report: SourceReport = {
-    name: source.name,
-    type: source.type,
+  const outcome: SweepOutcome = {
     ok: error === undefined,
     error,
     objects: current.size,
@@ -179,8 +166,8 @@ async function sweepSource(
     throttled: stats.throttled,
     durationMs: Date.now() - started,
     consecutiveFailures,
-    warnings,
   };
+  const report: SourceReport = { ...outcome, name: source.name, type: source.type, warnings };
 
   if (!options.dryRun) {
     // News goes into the ledger before the marks that say it was announced: a crash in between re-records
@@ -195,7 +182,7 @@ async function sweepSource(
       [...changedKeys].map((key) => current.get(key) as StoredObject),
       gone,
     );
-    if (error === undefined && added + changed + gone.length > 0) {
+    if (outcome.ok && added + changed + gone.length > 0) {
       await store.writeSnapshot(
         source.name,
         at,
@@ -205,20 +192,10 @@ async function sweepSource(
     }
     await store.recordSweep(
       {
+        ...outcome,
         source: source.name,
         runId,
         at,
-        ok: report.ok,
-        error,
-        objects: report.objects,
-        added,
-        changed,
-        gone: gone.length,
-        calls: stats.calls,
-        retries: stats.retries,
-        throttled: stats.throttled,
-        durationMs: report.durationMs,
-        consecutiveFailures,
         lastSuccessAt: error === undefined ? at : previous?.lastSuccessAt,
       },
       now,

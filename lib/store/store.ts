@@ -43,10 +43,8 @@ export interface StoredObject {
   alerts: Record<string, AlertMark>;
 }
 
-export interface SweepRecord {
-  source: string;
-  runId: string;
-  at: string;
+/** What one sweep of one source did; reported to the operator and kept as the source's history. */
+export interface SweepOutcome {
   ok: boolean;
   error?: string;
   objects: number;
@@ -58,6 +56,12 @@ export interface SweepRecord {
   throttled: number;
   durationMs: number;
   consecutiveFailures: number;
+}
+
+export interface SweepRecord extends SweepOutcome {
+  source: string;
+  runId: string;
+  at: string;
   lastSuccessAt?: string;
 }
 
@@ -122,6 +126,24 @@ export class Store {
     const units = list.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
     if (kind === "read") this.usage.readUnits += units;
     else this.usage.writeUnits += units;
+  }
+
+  /** Every single-item write goes through here, so that consumed capacity is always counted. */
+  private async write(command: PutCommand | UpdateCommand | DeleteCommand): Promise<void> {
+    // The SDK's send() is typed per command and accepts no union; all three answer with ConsumedCapacity.
+    const result = await this.client.send(command as PutCommand);
+    this.count(result.ConsumedCapacity, "write");
+  }
+
+  /** A conditional write: false when its condition did not hold, which is an answer, not an error. */
+  private async writeIf(command: PutCommand | UpdateCommand): Promise<boolean> {
+    try {
+      await this.write(command);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   private expiresAt(now: Date): number {
@@ -231,7 +253,7 @@ export class Store {
   }
 
   async recordSweep(record: SweepRecord, now: Date): Promise<void> {
-    const result = await this.client.send(
+    await this.write(
       new PutCommand({
         TableName: this.options.table,
         Item: {
@@ -243,7 +265,6 @@ export class Store {
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
-    this.count(result.ConsumedCapacity, "write");
   }
 
   /** Stores the source's whole inventory as gzip JSON, split into parts that fit DynamoDB's item size. */
@@ -251,7 +272,7 @@ export class Store {
     const packed = await gzipAsync(JSON.stringify(observations));
     const parts = Math.max(1, Math.ceil(packed.length / SNAPSHOT_PART_BYTES));
     for (let part = 0; part < parts; part++) {
-      const result = await this.client.send(
+      await this.write(
         new PutCommand({
           TableName: this.options.table,
           Item: {
@@ -264,7 +285,6 @@ export class Store {
           ReturnConsumedCapacity: "TOTAL",
         }),
       );
-      this.count(result.ConsumedCapacity, "write");
     }
     return parts;
   }
@@ -292,30 +312,23 @@ export class Store {
    * that is retried after a crash records nothing twice. Returns false when it was already recorded.
    */
   async recordNotification(receiver: string, id: string, alert: Alert, now: Date): Promise<boolean> {
-    try {
-      const result = await this.client.send(
-        new PutCommand({
-          TableName: this.options.table,
-          Item: {
-            pk: keys.receiver(receiver),
-            sk: id,
-            receiver,
-            alert,
-            state: "pending",
-            pendingFor: receiver,
-            createdAt: now.toISOString(),
-            attempts: 0,
-          },
-          ConditionExpression: "attribute_not_exists(pk)",
-          ReturnConsumedCapacity: "TOTAL",
-        }),
-      );
-      this.count(result.ConsumedCapacity, "write");
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.writeIf(
+      new PutCommand({
+        TableName: this.options.table,
+        Item: {
+          pk: keys.receiver(receiver),
+          sk: id,
+          receiver,
+          alert,
+          state: "pending",
+          pendingFor: receiver,
+          createdAt: now.toISOString(),
+          attempts: 0,
+        },
+        ConditionExpression: "attribute_not_exists(pk)",
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
   }
 
   /** Ledger entries waiting for a receiver (pending, or sending under an expired claim), oldest first. */
@@ -336,30 +349,23 @@ export class Store {
    * lease (its run died between send and mark). Exactly one of several concurrent claimers wins.
    */
   async claim(entry: LedgerEntry, runId: string, now: Date, leaseMs: number): Promise<boolean> {
-    try {
-      const result = await this.client.send(
-        new UpdateCommand({
-          TableName: this.options.table,
-          Key: { pk: keys.receiver(entry.receiver), sk: entry.id },
-          UpdateExpression: "SET #state = :sending, claimedBy = :run, claimedAt = :now",
-          ConditionExpression: "#state = :pending OR (#state = :sending AND claimedAt < :leaseStart)",
-          ExpressionAttributeNames: { "#state": "state" },
-          ExpressionAttributeValues: {
-            ":sending": "sending",
-            ":pending": "pending",
-            ":run": runId,
-            ":now": now.toISOString(),
-            ":leaseStart": new Date(now.getTime() - leaseMs).toISOString(),
-          },
-          ReturnConsumedCapacity: "TOTAL",
-        }),
-      );
-      this.count(result.ConsumedCapacity, "write");
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.writeIf(
+      new UpdateCommand({
+        TableName: this.options.table,
+        Key: { pk: keys.receiver(entry.receiver), sk: entry.id },
+        UpdateExpression: "SET #state = :sending, claimedBy = :run, claimedAt = :now",
+        ConditionExpression: "#state = :pending OR (#state = :sending AND claimedAt < :leaseStart)",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: {
+          ":sending": "sending",
+          ":pending": "pending",
+          ":run": runId,
+          ":now": now.toISOString(),
+          ":leaseStart": new Date(now.getTime() - leaseMs).toISOString(),
+        },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
   }
 
   private async finish(
@@ -369,7 +375,7 @@ export class Store {
     outcome: { state: DeliveryState; error?: string },
   ): Promise<void> {
     const done = outcome.state === "sent" || outcome.state === "failed";
-    const result = await this.client.send(
+    await this.write(
       new UpdateCommand({
         TableName: this.options.table,
         Key: { pk: keys.receiver(entry.receiver), sk: entry.id },
@@ -389,7 +395,6 @@ export class Store {
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
-    this.count(result.ConsumedCapacity, "write");
   }
 
   markSent(entry: LedgerEntry, runId: string, now: Date): Promise<void> {
@@ -420,14 +425,13 @@ export class Store {
       for await (const item of this.queryPrefix(pk, prefix)) {
         const expires = item[TTL_ATTRIBUTE];
         if (typeof expires !== "number" || expires >= cutoff) continue;
-        const result = await this.client.send(
+        await this.write(
           new DeleteCommand({
             TableName: this.options.table,
             Key: { pk: item.pk, sk: item.sk },
             ReturnConsumedCapacity: "TOTAL",
           }),
         );
-        this.count(result.ConsumedCapacity, "write");
         purged++;
       }
     }
