@@ -25,8 +25,8 @@ const duration = z.string().refine((text) => parseDuration(text) !== undefined, 
   message: "a duration such as 90s, 15m, 24h or 7d",
 });
 
-/** Either an AK/SK pair (with an optional STS token) or a ready-made token. */
-const credentials = z
+/** Huawei: an AK/SK pair (with an optional security token for temporary keys) or an IAM token. */
+const huaweiCredentials = z
   .strictObject({
     accessKey: z.string().min(1).optional(),
     secretKey: z.string().min(1).optional(),
@@ -40,10 +40,16 @@ const credentials = z
     }
   });
 
+/** Alibaba: an AccessKey pair, with the STS security token when the keys are temporary. */
+const aliyunCredentials = z.strictObject({
+  accessKey: z.string().min(1),
+  secretKey: z.string().min(1),
+  securityToken: z.string().min(1).optional(),
+});
+
 const sourceCommon = {
   name: z.string().regex(/^[a-z0-9-]+$/, "lowercase letters, digits and dashes only"),
   endpoint,
-  credentials,
   labels: z.record(z.string(), z.string()).optional(),
   /** Calls per second allowed for this source's credential; sources sharing a credential share it. */
   qps: z.number().positive().optional(),
@@ -54,6 +60,7 @@ const sourceCommon = {
 
 const huaweiScm = z.strictObject({
   ...sourceCommon,
+  credentials: huaweiCredentials,
   type: z.literal("huawei-scm"),
   /** SCM's expire_time has no zone; Huawei's console shows China Standard Time. */
   timezone: z.string().regex(OFFSET_PATTERN, "a fixed offset such as +08:00 or Z").default("+08:00"),
@@ -61,7 +68,53 @@ const huaweiScm = z.strictObject({
   region: z.string().min(1).optional(),
 });
 
-const source = z.discriminatedUnion("type", [huaweiScm]);
+const huaweiIdentityCenter = z.strictObject({
+  ...sourceCommon,
+  credentials: huaweiCredentials,
+  type: z.literal("huawei-identity-center"),
+  instanceId: z.string().min(1),
+  /** Only these application instances; every one the instance has when left out. */
+  applicationInstanceIds: z.array(z.string().min(1)).min(1).optional(),
+  /** Identity Center is a global service; X-Domain-Id is sent when set. */
+  domainId: z.string().min(1).optional(),
+});
+
+const aliyunCommon = {
+  ...sourceCommon,
+  credentials: aliyunCredentials,
+  /** For labels and routing; CAS itself is global. */
+  region: z.string().min(1).optional(),
+};
+
+const aliyunClientCertificates = z.strictObject({
+  ...aliyunCommon,
+  type: z.literal("aliyun-client-certificates"),
+  /** Identifiers per DescribeClientCertificateStatus call (comma-separated in one parameter). */
+  statusBatchSize: z.number().int().min(1).max(100).default(50),
+  resourceGroupId: z.string().min(1).optional(),
+});
+
+const aliyunDeploymentJobs = z.strictObject({
+  ...aliyunCommon,
+  type: z.literal("aliyun-deployment-jobs"),
+  /** A worker pending, scheduling or processing for longer than this is reported as stuck. */
+  stuckAfter: duration.default("6h"),
+  /** ContactIds for the deployment jobs `certwatch redeploy` creates. */
+  contactIds: z.array(z.number().int().positive()).optional(),
+});
+
+const aliyunSslCertificates = z.strictObject({
+  ...aliyunCommon,
+  type: z.literal("aliyun-ssl-certificates"),
+});
+
+const source = z.discriminatedUnion("type", [
+  huaweiScm,
+  huaweiIdentityCenter,
+  aliyunClientCertificates,
+  aliyunDeploymentJobs,
+  aliyunSslCertificates,
+]);
 
 const matcher = z.strictObject({
   severity: z.enum(["critical", "warning", "info"]).optional(),

@@ -4,8 +4,9 @@ import type { Config } from "./schema.js";
 export function secretValues(config: Config): string[] {
   const values: (string | undefined)[] = [];
   for (const source of config.sources) {
-    const { secretKey, securityToken, token } = source.credentials;
-    values.push(secretKey, securityToken, token);
+    const { secretKey, securityToken } = source.credentials;
+    values.push(secretKey, securityToken);
+    if ("token" in source.credentials) values.push(source.credentials.token);
   }
   for (const receiver of config.receivers) {
     if (receiver.type === "slack") values.push(receiver.webhookUrl);

@@ -56,3 +56,28 @@ export function retryAfterMs(
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
+
+/** Below this a number is seconds since the epoch, at or above it milliseconds (2001-09-09 in ms). */
+const MS_THRESHOLD = 1e12;
+
+/**
+ * Reads the time shapes vendors send, documented or not: epoch seconds or milliseconds as numbers or numeric
+ * strings (told apart by magnitude), and ISO 8601 text, including minute precision (`2021-01-01T00:00Z`) and
+ * bare dates (`2021-01-01`, read as UTC). Returns an ISO instant, or undefined for anything else.
+ */
+export function parseInstant(value: unknown): string | undefined {
+  let millis: number | undefined;
+  if (typeof value === "number" || (typeof value === "string" && /^\d+(\.\d+)?$/.test(value.trim()))) {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) return undefined;
+    millis = n >= MS_THRESHOLD ? n : n * 1000;
+  } else if (
+    typeof value === "string" &&
+    /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())
+  ) {
+    const text = value.trim().replace(" ", "T");
+    const zoned = text.length === 10 || /(Z|[+-]\d{2}:?\d{2})$/.test(text) ? text : `${text}Z`;
+    millis = Date.parse(zoned);
+  }
+  return millis === undefined || Number.isNaN(millis) ? undefined : new Date(millis).toISOString();
+}

@@ -37,6 +37,12 @@ export interface Observation {
   status: Status;
   rawStatus: string;
   revokedAt?: string;
+  /** When the vendor last changed the object (a deployment worker's GmtModified), for "stuck since" rules. */
+  updatedAt?: string;
+  /** An inactive certificate waiting to replace this one (Identity Center): the fix is to activate it. */
+  successor?: { nativeId: string; notAfter: string };
+  /** Vendor facts worth showing in a message (job id, resource, certificate id); never used for matching. */
+  details?: Record<string, string>;
   labels: Labels;
 }
 

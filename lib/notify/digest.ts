@@ -55,6 +55,10 @@ const MAX_DOMAINS = 3;
 
 function action(alert: Alert): string {
   if (alert.transition === "resolved") return "nothing to do";
+  const { successor } = alert.object;
+  if (alert.rule === "expiry" && successor) {
+    return `activate the new one: inactive certificate ${successor.nativeId} is valid until ${successor.notAfter.slice(0, 10)}`;
+  }
   if (alert.rule === "revocation") return "replace the certificate wherever it is deployed";
   if (alert.stage === "expired") return "renew or replace it now; clients are failing";
   return "renew the certificate and deploy the new one";

@@ -48,6 +48,7 @@ export class HuaweiClient {
     const { credentials } = this.source;
     const base: Record<string, string> = { "Content-Type": "application/json" };
     if ("projectId" in this.source && this.source.projectId) base["X-Project-Id"] = this.source.projectId;
+    if ("domainId" in this.source && this.source.domainId) base["X-Domain-Id"] = this.source.domainId;
     if (credentials.token) return { ...base, "X-Auth-Token": credentials.token };
     if (credentials.securityToken) base["X-Security-Token"] = credentials.securityToken;
     return signRequest(

@@ -1,0 +1,54 @@
+import { canonicalRequest, sdkDate, signature } from "../lib/sources/huawei/signer.js";
+import type { SimAnswer, SimRequest } from "./server.js";
+
+export interface HuaweiAuthOptions {
+  credentials: { accessKey: string; secretKey: string };
+  /** An IAM token accepted in X-Auth-Token instead of a signature. */
+  token?: string;
+}
+
+/** Huawei's error body: `{error_code, error_msg}`. */
+export function huaweiError(status: number, code: string, message: string): SimAnswer {
+  return { status, body: { error_code: code, error_msg: message } };
+}
+
+/** How far X-Sdk-Date may be from the gateway's clock. */
+const SKEW_MS = 15 * 60_000;
+
+/** Checks an APIG AK/SK signature the way the gateway does: recompute it over the headers the client signed. */
+export function verifyHuaweiAuth(request: SimRequest, options: HuaweiAuthOptions): SimAnswer | undefined {
+  if (options.token && request.headers["x-auth-token"] === options.token) return undefined;
+  const authorization = String(request.headers.authorization ?? "");
+  const match = /^SDK-HMAC-SHA256 Access=([^,]+), SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(
+    authorization,
+  );
+  if (!match)
+    return huaweiError(401, "APIGW.0301", "Incorrect IAM authentication information: no AK/SK signature");
+  const [, accessKey, signedHeaders, given] = match as unknown as [string, string, string, string];
+  if (accessKey !== options.credentials.accessKey) {
+    return huaweiError(401, "APIGW.0301", "Incorrect IAM authentication information: unknown access key");
+  }
+  const date = String(request.headers["x-sdk-date"] ?? "");
+  const parsed = Date.parse(
+    date.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, "$1-$2-$3T$4:$5:$6Z"),
+  );
+  if (Number.isNaN(parsed) || Math.abs(parsed - Date.now()) > SKEW_MS || sdkDate(new Date(parsed)) !== date) {
+    return huaweiError(
+      401,
+      "APIGW.0303",
+      "Incorrect app authentication information: X-Sdk-Date is missing or skewed",
+    );
+  }
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders.split(";")) headers[name] = String(request.headers[name] ?? "");
+  const url = new URL(request.url.pathname + request.url.search, `http://${request.headers.host}`);
+  const { text } = canonicalRequest({ method: request.method, url, headers, body: request.body });
+  if (signature(options.credentials.secretKey, date, text) !== given) {
+    return huaweiError(
+      401,
+      "APIGW.0301",
+      "Incorrect IAM authentication information: signature does not match",
+    );
+  }
+  return undefined;
+}
