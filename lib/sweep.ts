@@ -103,17 +103,22 @@ async function sweepSource(
 
   const seen = new Map<string, Observation>();
   let error: string | undefined;
+  const sweepOver = new AbortController();
   try {
     const driver = driverFor(source.type);
     for await (const observation of driver.collect(source, {
       http: options.http,
       stats,
+      previous: new Map([...stored].map(([key, object]) => [key, object.observation])),
+      signal: sweepOver.signal,
       warn: (message) => warnings.push(redact(message)),
     })) {
       seen.set(observation.key, normalize(observation));
     }
   } catch (caught) {
     error = redact(describeError(caught));
+  } finally {
+    sweepOver.abort();
   }
 
   const current = new Map<string, StoredObject>();

@@ -60,8 +60,21 @@ function action(alert: Alert): string {
     return `activate the new one: inactive certificate ${successor.nativeId} is valid until ${successor.notAfter.slice(0, 10)}`;
   }
   if (alert.rule === "revocation") return "replace the certificate wherever it is deployed";
+  if (alert.rule === "deployment") {
+    const job = alert.object.details?.jobId;
+    if (alert.stage === "stuck") return `check deployment job ${job} in the CAS console`;
+    return `fix the cause, then redeploy job ${job}'s failed workers`;
+  }
   if (alert.stage === "expired") return "renew or replace it now; clients are failing";
   return "renew the certificate and deploy the new one";
+}
+
+/** Vendor details worth a reader's eye, in a fixed order; bookkeeping ones (ids used for matching) stay out. */
+const SHOWN_DETAILS = ["job", "resource", "certificate", "application", "issuer"];
+
+function shownDetails(alert: Alert): string[] {
+  const details = alert.object.details ?? {};
+  return SHOWN_DETAILS.filter((key) => details[key]).map((key) => `${key} ${details[key]}`);
 }
 
 /** The plain facts of an alert; receivers escape and lay them out for their channel. */
@@ -76,7 +89,10 @@ export function facts(alert: Alert): AlertFacts {
   return {
     title: object.name,
     domains: shown ? `${shown}${more}` : "(no domain)",
-    what: `${object.kind} ${object.nativeId} (${object.rawStatus || object.status})`,
+    what: [
+      `${object.kind} ${object.nativeId} (${object.rawStatus || object.status})`,
+      ...shownDetails(alert),
+    ].join(" · "),
     where,
     when: alert.summary,
     state: alert.transition === "new" ? "new" : alert.transition,

@@ -2,7 +2,17 @@ import type { Config } from "../config/schema.js";
 import { matches } from "../model/match.js";
 import type { Alert, RuleResult } from "../model/types.js";
 import type { AlertMark, StoredObject } from "../store/store.js";
+import { parseDuration } from "../model/time.js";
+import { deploymentAlert } from "./deployment.js";
 import { expiryAlert, revocationAlert, stageRank } from "./expiry.js";
+
+const DEFAULT_STUCK_AFTER_MS = 6 * 3_600_000;
+
+function stuckAfterMs(config: Config, sourceName: string): number {
+  const source = config.sources.find((candidate) => candidate.name === sourceName);
+  const text = source?.type === "aliyun-deployment-jobs" ? source.stuckAfter : undefined;
+  return (text && parseDuration(text)) || DEFAULT_STUCK_AFTER_MS;
+}
 
 export interface Evaluation {
   /** Alerts that are news in this run, one per rule at most. */
@@ -15,9 +25,11 @@ export interface Evaluation {
 
 function currentResults(object: StoredObject, now: Date, config: Config): RuleResult[] {
   const { observation } = object;
-  return [expiryAlert(observation, now, config.alerts), revocationAlert(observation)].filter(
-    (result): result is RuleResult => result !== undefined,
-  );
+  return [
+    expiryAlert(observation, now, config.alerts),
+    revocationAlert(observation),
+    deploymentAlert(observation, now, config.alerts, stuckAfterMs(config, observation.labels.source)),
+  ].filter((result): result is RuleResult => result !== undefined);
 }
 
 /** A rule's alert stopped applying (a renewal, say): one resolved notice, built from what was announced. */

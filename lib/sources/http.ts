@@ -39,6 +39,17 @@ export class MalformedResponseError extends Error {
   }
 }
 
+/** A listing that did not add up (entries missing, or the total moved while paging): it cannot stand as the inventory. */
+export class IncompleteListingError extends Error {
+  constructor(
+    readonly call: string,
+    problem: string,
+  ) {
+    super(`${call}: ${problem}; nothing stored was changed and the next sweep reads the list again`);
+    this.name = "IncompleteListingError";
+  }
+}
+
 /** What a cloud's client reads out of an error body. */
 export interface VendorError {
   code?: string;
@@ -140,6 +151,8 @@ export interface CallOptions {
   classifyError: (status: number, body: unknown) => VendorError;
   timeoutMs: number;
   retry?: RetryPolicy;
+  /** Aborted when the sweep no longer needs the answer (another page failed): stop spending the budget. */
+  signal?: AbortSignal;
 }
 
 /** Shared HTTP for every cloud: one connection pool, per-credential pacing, retries that re-sign. */
@@ -150,27 +163,34 @@ export class HttpClient {
     private readonly dispatcher: Dispatcher = new Agent({ connections: 32, keepAliveTimeout: 10_000 }),
   ) {}
 
-  /** Sources that share a credential share one limiter, whatever their names. */
+  /**
+   * Sources that share a credential share one limiter, whatever their names. When they configure different
+   * budgets the smallest holds: the vendor counts the credential, not the source.
+   */
   limiterFor(scope: string, qps: number, concurrency: number): Limiter {
-    let limiter = this.limiters.get(scope);
-    if (!limiter) {
-      limiter = new Limiter(qps, concurrency);
-      this.limiters.set(scope, limiter);
-    }
+    const existing = this.limiters.get(scope);
+    if (existing && existing.qps <= qps && existing.concurrency <= concurrency) return existing;
+    const limiter = existing
+      ? new Limiter(Math.min(existing.qps, qps), Math.min(existing.concurrency, concurrency))
+      : new Limiter(qps, concurrency);
+    this.limiters.set(scope, limiter);
     return limiter;
   }
 
   async call(options: CallOptions): Promise<unknown> {
     const policy = options.retry ?? defaultRetryPolicy;
     for (let attempt = 1; ; attempt++) {
-      const outcome = await options.limiter.run(() => this.attempt(options, attempt));
+      const outcome = await options.limiter.run(() => {
+        options.signal?.throwIfAborted();
+        return this.attempt(options, attempt);
+      });
       if (outcome.ok) return outcome.body;
       const { error, waitMs } = outcome;
       if (!error.detail.retryable || attempt >= policy.attempts) throw error;
       const delay = waitMs ?? backoffMs(policy, attempt);
       if (delay > policy.maxRetryAfterMs) throw error;
       options.stats.retries++;
-      await sleep(delay);
+      await sleep(delay, undefined, { signal: options.signal });
     }
   }
 
@@ -191,12 +211,15 @@ export class HttpClient {
         dispatcher: this.dispatcher,
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
-        signal: AbortSignal.timeout(options.timeoutMs),
+        signal: options.signal
+          ? AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)])
+          : AbortSignal.timeout(options.timeoutMs),
       });
       status = response.statusCode;
       headers = response.headers;
       text = await response.body.text();
     } catch (error) {
+      if (options.signal?.aborted) throw error;
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
       const timedOut = (error as Error).name === "TimeoutError" || code === "UND_ERR_HEADERS_TIMEOUT";
       const reason = timedOut ? `no answer within ${options.timeoutMs} ms` : `network error ${code}`;

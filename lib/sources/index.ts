@@ -1,10 +1,18 @@
 import type { SourceConfig } from "../config/schema.js";
+import { aliyunClientCertificates } from "./aliyun/client-certificates.js";
+import { aliyunDeploymentJobs } from "./aliyun/deployment-jobs.js";
+import { aliyunSslCertificates } from "./aliyun/ssl-certificates.js";
+import { huaweiIdentityCenter } from "./huawei/identity-center.js";
 import { huaweiScm } from "./huawei/scm.js";
 import type { SourceDriver } from "./types.js";
 
 /** Every source type certwatch can sweep. Adding a cloud adds its folder and one line here. */
 const drivers: { [T in SourceConfig["type"]]: SourceDriver<T> } = {
   "huawei-scm": huaweiScm,
+  "huawei-identity-center": huaweiIdentityCenter,
+  "aliyun-client-certificates": aliyunClientCertificates,
+  "aliyun-deployment-jobs": aliyunDeploymentJobs,
+  "aliyun-ssl-certificates": aliyunSslCertificates,
 };
 
 export function driverFor<T extends SourceConfig["type"]>(type: T): SourceDriver<T> {

@@ -5,10 +5,12 @@ import type { CallStats, HttpClient } from "./http.js";
 export interface CollectContext {
   http: HttpClient;
   stats: CallStats;
+  /** What the source held after its last good sweep, by key; lets a collector skip what cannot have changed. */
+  previous: ReadonlyMap<string, Observation>;
   /** Something worth telling the operator that does not fail the sweep (an unknown status, say). */
   warn: (message: string) => void;
-  /** Called after each page, for progress lines. */
-  onPage?: (objectsSoFar: number) => void;
+  /** Aborted once the sweep of this source is over, so that requests it no longer needs stop. */
+  signal?: AbortSignal;
 }
 
 /** One API family. Collect streams observations; it throws when the sweep cannot be trusted as complete. */

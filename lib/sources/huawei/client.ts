@@ -1,6 +1,7 @@
 import type { SourceConfig } from "../../config/schema.js";
 import { parseDuration } from "../../model/time.js";
-import type { CallStats, HttpClient, Limiter, VendorError } from "../http.js";
+import type { Limiter, VendorError } from "../http.js";
+import type { CollectContext } from "../types.js";
 import { signRequest } from "./signer.js";
 
 type HuaweiSource = Extract<SourceConfig, { type: `huawei-${string}` }>;
@@ -23,21 +24,21 @@ export class HuaweiClient {
 
   constructor(
     private readonly source: HuaweiSource,
-    private readonly http: HttpClient,
-    readonly stats: CallStats,
+    private readonly context: CollectContext,
   ) {
     const scope = `huawei:${source.credentials.accessKey ?? source.name}`;
-    this.limiter = http.limiterFor(scope, source.qps ?? 10, source.concurrency ?? 4);
+    this.limiter = context.http.limiterFor(scope, source.qps ?? 10, source.concurrency ?? 4);
     this.timeoutMs = parseDuration(source.timeout ?? "20s") ?? 20_000;
   }
 
   async get(call: string, path: string, query: Record<string, string | number>): Promise<unknown> {
     const url = new URL(path, this.source.endpoint);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
-    return this.http.call({
+    return this.context.http.call({
       call,
       limiter: this.limiter,
-      stats: this.stats,
+      stats: this.context.stats,
+      signal: this.context.signal,
       timeoutMs: this.timeoutMs,
       classifyError: classifyHuaweiError,
       prepare: () => ({ method: "GET", url, headers: this.headers(url) }),

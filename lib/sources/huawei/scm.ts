@@ -1,8 +1,8 @@
 import type { SourceConfig } from "../../config/schema.js";
 import { parseLocalTime } from "../../model/time.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
-import { mapInOrder } from "../concurrency.js";
 import { MalformedResponseError } from "../http.js";
+import { listOf, numberedPages, totalOf } from "../paging.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { HuaweiClient } from "./client.js";
 
@@ -33,35 +33,14 @@ const STATUS: Record<string, Status> = {
 /** States in which the certificate was never issued, so an empty expire_time is expected. */
 const UNISSUED: ReadonlySet<Status> = new Set(["pending", "failed"]);
 
-interface Page {
-  certificates: Record<string, unknown>[];
-  total: number;
-}
-
-function readPage(body: unknown, offset: number): Page {
-  const record = body as Record<string, unknown>;
-  if (!Array.isArray(record.certificates)) {
-    throw new MalformedResponseError(CALL, `offset=${offset}: certificates`, "is missing or not a list");
-  }
-  if (
-    typeof record.total_count !== "number" ||
-    !Number.isInteger(record.total_count) ||
-    record.total_count < 0
-  ) {
-    throw new MalformedResponseError(
-      CALL,
-      `offset=${offset}: total_count`,
-      "is missing or not a whole number",
-    );
-  }
-  if (record.certificates.length > PAGE_SIZE) {
-    throw new MalformedResponseError(
-      CALL,
-      `offset=${offset}: certificates`,
-      `has ${record.certificates.length} entries, more than the limit of ${PAGE_SIZE}`,
-    );
-  }
-  return { certificates: record.certificates as Record<string, unknown>[], total: record.total_count };
+/** Reads one page of ListCertificates, naming the offset in every complaint. */
+function readPage(body: unknown, offset: number): { items: Record<string, unknown>[]; total: number } {
+  const record = (body ?? {}) as Record<string, unknown>;
+  const where = `offset=${offset}: `;
+  return {
+    items: listOf(record, CALL, "certificates", where) as Record<string, unknown>[],
+    total: totalOf(record, CALL, "total_count", where),
+  };
 }
 
 function regionOf(source: ScmSource): string | undefined {
@@ -135,31 +114,27 @@ export const huaweiScm: SourceDriver<"huawei-scm"> = {
   type: "huawei-scm",
 
   async *collect(source: ScmSource, context: CollectContext) {
-    const client = new HuaweiClient(source, context.http, context.stats);
-    const fetchPage = async (offset: number) =>
-      readPage(await client.get(CALL, PATH, { limit: PAGE_SIZE, offset }), offset);
-    let seen = 0;
-    const emit = (page: Page, offset: number) => {
-      const observations = page.certificates.map((raw, index) =>
-        toObservation(raw, `offset=${offset}: certificates[${index}]`, source, context.warn),
-      );
-      seen += observations.length;
-      context.onPage?.(seen);
-      return observations;
-    };
-
-    const first = await fetchPage(0);
-    yield* emit(first, 0);
-    const offsets: number[] = [];
-    for (let offset = PAGE_SIZE; offset < first.total; offset += PAGE_SIZE) offsets.push(offset);
-    let index = 0;
-    for await (const page of mapInOrder(offsets, client.limiter.concurrency, fetchPage)) {
-      yield* emit(page, offsets[index++] ?? 0);
+    const client = new HuaweiClient(source, context);
+    const offsetOf = (page: number) => (page - 1) * PAGE_SIZE;
+    const pages = numberedPages({
+      call: CALL,
+      pageSize: PAGE_SIZE,
+      concurrency: client.limiter.concurrency,
+      idOf: (raw: Record<string, unknown>) => String(raw.id),
+      fetch: async (page) => {
+        const offset = offsetOf(page);
+        return readPage(await client.get(CALL, PATH, { limit: PAGE_SIZE, offset }), offset);
+      },
+    });
+    let page = 0;
+    for await (const certificates of pages) {
+      const where = `offset=${offsetOf(++page)}: certificates`;
+      yield* certificates.map((raw, index) => toObservation(raw, `${where}[${index}]`, source, context.warn));
     }
   },
 
   async verify(source: ScmSource, context: CollectContext) {
-    const client = new HuaweiClient(source, context.http, context.stats);
+    const client = new HuaweiClient(source, context);
     const page = readPage(await client.get(CALL, PATH, { limit: 10, offset: 0 }), 0);
     return `credentials accepted; ${page.total} certificates visible`;
   },

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from "node:crypto";
+import { encodeRfc3986, hmacSha256Hex, sha256Hex } from "../encoding.js";
 
 /** Huawei APIG AK/SK signing, `SDK-HMAC-SHA256`. */
 export const ALGORITHM = "SDK-HMAC-SHA256";
@@ -9,14 +9,6 @@ export interface SignableRequest {
   /** Headers to sign besides `host` and `X-Sdk-Date`, e.g. `Content-Type`, `X-Project-Id`. */
   headers: Record<string, string>;
   body?: string;
-}
-
-/** RFC 3986 unreserved characters stay; everything else is %XX, as APIG expects. */
-export function encodeRfc3986(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
 }
 
 /** `YYYYMMDDTHHMMSSZ` */
@@ -56,16 +48,13 @@ export function canonicalRequest(request: SignableRequest): { text: string; sign
     canonicalQuery(request.url),
     headers.map(([name, value]) => `${name}:${value}\n`).join(""),
     signedHeaders,
-    createHash("sha256")
-      .update(request.body ?? "")
-      .digest("hex"),
+    sha256Hex(request.body ?? ""),
   ].join("\n");
   return { text, signedHeaders };
 }
 
 export function signature(secretKey: string, date: string, canonical: string): string {
-  const stringToSign = [ALGORITHM, date, createHash("sha256").update(canonical).digest("hex")].join("\n");
-  return createHmac("sha256", secretKey).update(stringToSign).digest("hex");
+  return hmacSha256Hex(secretKey, [ALGORITHM, date, sha256Hex(canonical)].join("\n"));
 }
 
 /** Returns the request's headers plus `Host`, `X-Sdk-Date` and `Authorization`. */

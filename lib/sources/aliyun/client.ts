@@ -1,0 +1,65 @@
+import { randomUUID } from "node:crypto";
+import type { SourceConfig } from "../../config/schema.js";
+import { parseDuration } from "../../model/time.js";
+import type { Limiter, VendorError } from "../http.js";
+import type { CollectContext } from "../types.js";
+import { signCall } from "./signer.js";
+
+type AliyunSource = Extract<SourceConfig, { type: `aliyun-${string}` }>;
+
+/** Every CAS call this monitor makes is served by this API version. */
+export const CAS_VERSION = "2020-04-07";
+
+/** CAS answers `{Code, Message, RequestId}`; throttling is a code (`Throttling`, `Throttling.User`, ...), not a status. */
+export function classifyAliyunError(status: number, body: unknown): VendorError {
+  const record = (body ?? {}) as Record<string, unknown>;
+  const code = typeof record.Code === "string" ? record.Code : undefined;
+  const message = typeof record.Message === "string" ? record.Message : undefined;
+  const requestId = typeof record.RequestId === "string" ? record.RequestId : undefined;
+  return { code, message, requestId, throttled: status === 429 || /^Throttling/.test(code ?? "") };
+}
+
+/**
+ * RPC calls against Alibaba Cloud CAS, signed with ACS3-HMAC-SHA256. Every source using the same AccessKey shares
+ * one limiter, so together they stay inside the account's budget (10 calls per second unless configured).
+ */
+export class AliyunClient {
+  readonly limiter: Limiter;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly source: AliyunSource,
+    private readonly context: CollectContext,
+  ) {
+    this.limiter = context.http.limiterFor(
+      `aliyun:${source.credentials.accessKey}`,
+      source.qps ?? 10,
+      source.concurrency ?? 4,
+    );
+    this.timeoutMs = parseDuration(source.timeout ?? "20s") ?? 20_000;
+  }
+
+  async rpc(action: string, params: Record<string, string | number>): Promise<Record<string, unknown>> {
+    const url = new URL("/", this.source.endpoint);
+    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, String(value));
+    const body = await this.context.http.call({
+      call: action,
+      limiter: this.limiter,
+      stats: this.context.stats,
+      signal: this.context.signal,
+      timeoutMs: this.timeoutMs,
+      classifyError: classifyAliyunError,
+      prepare: () => ({
+        method: "POST",
+        url,
+        headers: signCall(
+          { action, version: CAS_VERSION, method: "POST", url },
+          this.source.credentials,
+          new Date(),
+          randomUUID(),
+        ),
+      }),
+    });
+    return (body ?? {}) as Record<string, unknown>;
+  }
+}

@@ -1,0 +1,178 @@
+import type { SourceConfig } from "../../config/schema.js";
+import { type Observation, objectKey, type Status } from "../../model/types.js";
+import { mapInOrder } from "../concurrency.js";
+import { domainList, optionalInstant, optionalText, requiredText } from "../fields.js";
+import { listOf, numberedPages, totalOf } from "../paging.js";
+import type { CollectContext, SourceDriver } from "../types.js";
+import { AliyunClient } from "./client.js";
+
+type Source = Extract<SourceConfig, { type: "aliyun-deployment-jobs" }>;
+
+const JOBS = "ListDeploymentJob";
+const WORKERS = "ListWorkerResource";
+const PAGE_SIZE = 50;
+
+const WORKER_STATUSES: Record<string, Status> = {
+  editing: "pending",
+  pending: "pending",
+  scheduling: "pending",
+  processing: "pending",
+  success: "succeeded",
+  error: "failed",
+  rollback: "rolled-back",
+  rollback_success: "rolled-back",
+  rollback_error: "failed",
+};
+
+/** A job in one of these states changes only when someone acts on it, and then its GmtModified moves. */
+const FINISHED_JOB_STATUSES = new Set(["success", "error", "rollback_success", "rollback_error"]);
+
+interface Job {
+  id: string;
+  name?: string;
+  status: string;
+  modified?: string;
+}
+
+function readJob(raw: Record<string, unknown>, where: string): Job {
+  return {
+    id: requiredText(raw.Id, JOBS, `${where}.Id`),
+    name: optionalText(raw.Name),
+    status: requiredText(raw.Status, JOBS, `${where}.Status`),
+    modified: optionalInstant(raw.GmtModified, JOBS, `${where}.GmtModified`),
+  };
+}
+
+function toObservation(
+  source: Source,
+  job: Job,
+  raw: Record<string, unknown>,
+  where: string,
+  warn: (message: string) => void,
+): Observation {
+  const workerId = requiredText(raw.Id, WORKERS, `${where}.Id`);
+  const rawStatus = requiredText(raw.Status, WORKERS, `${where}.Status`);
+  let status = WORKER_STATUSES[rawStatus];
+  if (!status) {
+    warn(
+      `${WORKERS}: ${where}.Status of worker ${workerId} is ${JSON.stringify(raw.Status)}, not a documented status`,
+    );
+    status = "unknown";
+  }
+  const product = optionalText(raw.CloudProduct) ?? "unknown product";
+  const listener = optionalText(raw.ListenerId);
+  const port = optionalText(raw.Port);
+  const resource = [
+    optionalText(raw.InstanceId) ?? optionalText(raw.ResourceId) ?? "unknown resource",
+    listener ? `listener ${listener}` : undefined,
+    port ? `port ${port}` : undefined,
+  ]
+    .filter(Boolean)
+    .join(" ");
+  const certificate = optionalText(raw.CertId) ?? optionalText(raw.OrderId) ?? "unknown";
+  const certificateName = optionalText(raw.CertName) ?? `certificate ${certificate}`;
+  const nativeId = `${job.id}/${workerId}`;
+  return {
+    key: objectKey(source.name, "deployment-task", nativeId),
+    kind: "deployment-task",
+    nativeId,
+    name: `${certificateName} on ${product} ${resource}`,
+    domains: domainList(raw.CertDomain, raw.ResourceDomain),
+    status,
+    rawStatus,
+    updatedAt: optionalInstant(raw.GmtModified, WORKERS, `${where}.GmtModified`),
+    details: {
+      jobId: job.id,
+      job: job.name ? `${job.id} (${job.name})` : job.id,
+      ...(job.modified ? { jobModified: job.modified } : {}),
+      worker: workerId,
+      resource,
+      certificate,
+      ...(optionalText(raw.ResourceId) ? { resourceId: String(raw.ResourceId) } : {}),
+    },
+    labels: {
+      ...source.labels,
+      source: source.name,
+      provider: "aliyun",
+      product,
+      region: optionalText(raw.RegionId) ?? source.region,
+      account: optionalText(raw.UserId),
+    },
+  };
+}
+
+/**
+ * Alibaba CAS deployment jobs: `ListDeploymentJob` by page, then `ListWorkerResource` per job. A finished job whose
+ * GmtModified has not moved since the last good sweep is not listed again; its stored workers stand.
+ */
+export const aliyunDeploymentJobs: SourceDriver<"aliyun-deployment-jobs"> = {
+  type: "aliyun-deployment-jobs",
+
+  async *collect(source, context: CollectContext) {
+    const client = new AliyunClient(source, context);
+    const knownByJob = new Map<string, Observation[]>();
+    for (const observation of context.previous.values()) {
+      const jobId = observation.details?.jobId;
+      if (observation.kind !== "deployment-task" || !jobId) continue;
+      knownByJob.set(jobId, [...(knownByJob.get(jobId) ?? []), observation]);
+    }
+
+    const workersOf = async (job: Job): Promise<Observation[]> => {
+      const known = knownByJob.get(job.id);
+      const unchanged = known?.every((o) => job.modified && o.details?.jobModified === job.modified);
+      if (FINISHED_JOB_STATUSES.has(job.status) && known && unchanged) return known;
+      const observations: Observation[] = [];
+      const pages = numberedPages({
+        call: WORKERS,
+        where: `job ${job.id}`,
+        pageSize: PAGE_SIZE,
+        concurrency: 1,
+        idOf: (raw: Record<string, unknown>) => String(raw.Id),
+        fetch: async (page) => {
+          const body = await client.rpc(WORKERS, { JobId: job.id, CurrentPage: page, ShowSize: PAGE_SIZE });
+          const where = `job ${job.id} page ${page}: `;
+          return {
+            total: totalOf(body, WORKERS, "Total", where),
+            items: listOf(body, WORKERS, "Data", where) as Record<string, unknown>[],
+          };
+        },
+      });
+      let page = 0;
+      for await (const workers of pages) {
+        page++;
+        workers.forEach((raw, index) => {
+          observations.push(
+            toObservation(source, job, raw, `job ${job.id} page ${page}: Data[${index}]`, context.warn),
+          );
+        });
+      }
+      return observations;
+    };
+
+    const jobPages = numberedPages({
+      call: JOBS,
+      pageSize: PAGE_SIZE,
+      concurrency: client.limiter.concurrency,
+      idOf: (job: Job) => job.id,
+      fetch: async (page) => {
+        const body = await client.rpc(JOBS, { CurrentPage: page, ShowSize: PAGE_SIZE });
+        const where = `page ${page}: `;
+        return {
+          total: totalOf(body, JOBS, "Total", where),
+          items: listOf(body, JOBS, "Data", where).map((raw, index) =>
+            readJob(raw as Record<string, unknown>, `${where}Data[${index}]`),
+          ),
+        };
+      },
+    });
+    for await (const jobs of jobPages) {
+      for await (const workers of mapInOrder(jobs, client.limiter.concurrency, workersOf)) yield* workers;
+    }
+  },
+
+  async verify(source, context) {
+    const client = new AliyunClient(source, context);
+    const body = await client.rpc(JOBS, { CurrentPage: 1, ShowSize: 1 });
+    return `credentials accepted; ${totalOf(body, JOBS, "Total", "")} deployment jobs visible`;
+  },
+};

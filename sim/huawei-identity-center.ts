@@ -1,0 +1,246 @@
+import { type HuaweiAuthOptions, huaweiError as error, verifyHuaweiAuth } from "./huawei-auth.js";
+import {
+  type FaultOptions,
+  type SimAnswer,
+  type SimRequest,
+  SimServer,
+  seededRandom,
+  TokenBucket,
+} from "./server.js";
+
+/** A certificate as ListApplicationInstanceCertificates returns it. */
+export interface IdentityCenterCertificate {
+  certificate_id: string;
+  algorithm: string;
+  key_size: string;
+  /** ms epoch */
+  issue_date: number;
+  /** ms epoch */
+  expiry_date: number;
+  status: string;
+  certificate: string;
+}
+
+export interface IdentityCenterApplication {
+  application_instance_id: string;
+  name: string;
+  status: string;
+  certificates: IdentityCenterCertificate[];
+}
+
+export interface IdentityCenterFleet {
+  instanceId: string;
+  applications: IdentityCenterApplication[];
+}
+
+/** The rotation case, an active certificate expiring with no replacement, one far from expiry, one expired. */
+export type ApplicationKind = "rotation" | "expiring" | "healthy" | "expired";
+
+/** Repeats a certificates listing forever: the same next_marker, or the same page under ever new markers. */
+export type MarkerLoop = "same-marker" | "same-page";
+
+export interface IdentityCenterSimulatorOptions extends FaultOptions, HuaweiAuthOptions {
+  fleet: IdentityCenterFleet;
+  /** At most this many entries a page, whatever `limit` asks (the service may return fewer than `limit`). */
+  pageSize?: number;
+  /** Calls per second per access key before APIGW answers 429 APIGW.0308. */
+  qps?: number;
+  markerLoop?: MarkerLoop;
+}
+
+export type IdentityCenterSim = SimServer & {
+  /** Every request that passed authentication and throttling (queued faults answer before), in order. */
+  requests: URL[];
+  /** Set to make every certificates listing loop; undefined to stop. */
+  markerLoop: MarkerLoop | undefined;
+};
+
+/** limit is 1 to 100, 100 when absent: what ListInstances documents; the certificate page says nothing. */
+const MAX_LIMIT = 100;
+
+/**
+ * Markers are opaque 24-character strings, the length ListInstances documents: here the base64url of the
+ * zero-padded offset of the page they start.
+ */
+function encodeMarker(offset: number): string {
+  return Buffer.from(String(offset).padStart(18, "0")).toString("base64url");
+}
+
+function decodeMarker(marker: string): number | undefined {
+  const text = Buffer.from(marker, "base64url").toString("utf8");
+  return /^\d{18}$/.test(text) ? Number(text) : undefined;
+}
+
+// The simulator's own error codes, in Huawei's shape; the reference pages do not list Identity Center's.
+const badRequest = (message: string) => error(400, "IdentityCenter.1400", message);
+const notFound = (message: string) => error(404, "IdentityCenter.1404", message);
+const throttled = () => error(429, "APIGW.0308", "The throttling threshold has been reached");
+
+interface Page<T> {
+  entries: T[];
+  page_info: { next_marker: string | null; current_count: number };
+}
+
+function paginate<T>(items: T[], url: URL, pageSize: number): Page<T> | SimAnswer {
+  const limitText = url.searchParams.get("limit");
+  const limit = limitText === null ? MAX_LIMIT : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
+    return badRequest(`limit must be a whole number from 1 to ${MAX_LIMIT}`);
+  const marker = url.searchParams.get("marker");
+  const offset = marker === null ? 0 : decodeMarker(marker);
+  if (offset === undefined || offset > items.length) return badRequest("marker is invalid");
+  const entries = items.slice(offset, offset + Math.min(limit, pageSize));
+  const end = offset + entries.length;
+  return {
+    entries,
+    page_info: { next_marker: end < items.length ? encodeMarker(end) : null, current_count: entries.length },
+  };
+}
+
+/**
+ * Huawei IAM Identity Center's `ListApplicationInstances` and `ListApplicationInstanceCertificates` for one
+ * instance: limit/marker paging, AK/SK or token authentication, 404 for an unknown instance or application
+ * instance, the gateway's 429 `APIGW.0308` when over `qps`, and marker loops on demand.
+ */
+export function identityCenterSimulator(options: IdentityCenterSimulatorOptions): IdentityCenterSim {
+  const bucket = options.qps ? new TokenBucket(options.qps) : undefined;
+  const pageSize = options.pageSize ?? MAX_LIMIT;
+  let loopCount = 0;
+
+  const certificates = (application: IdentityCenterApplication, url: URL): SimAnswer => {
+    const pageUrl = new URL(url);
+    // Serving the same page again means ignoring the marker, however it was made.
+    if (sim.markerLoop === "same-page") pageUrl.searchParams.delete("marker");
+    const page = paginate(application.certificates, pageUrl, pageSize);
+    if ("status" in page) return page;
+    if (sim.markerLoop === "same-marker") page.page_info.next_marker = encodeMarker(0);
+    if (sim.markerLoop === "same-page") page.page_info.next_marker = encodeMarker(1e9 + ++loopCount);
+    return {
+      status: 200,
+      body: { application_instance_certificates: page.entries, page_info: page.page_info },
+    };
+  };
+
+  const handle = (request: SimRequest): SimAnswer => {
+    let segments: string[];
+    try {
+      segments = request.url.pathname.split("/").slice(1).map(decodeURIComponent);
+    } catch {
+      return badRequest("the path is not validly encoded");
+    }
+    const [version, instances, instanceId, collection, applicationId, leaf, ...rest] = segments;
+    const routed =
+      request.method === "GET" &&
+      version === "v1" &&
+      instances === "instances" &&
+      collection === "application-instances" &&
+      rest.length === 0 &&
+      (applicationId === undefined || leaf === "certificates");
+    if (!routed)
+      return error(404, "APIGW.0101", "The API does not exist or has not been published in the environment");
+    const denied = verifyHuaweiAuth(request, options);
+    if (denied) return denied;
+    if (bucket && !bucket.take()) return throttled();
+    sim.requests.push(request.url);
+    if (instanceId !== options.fleet.instanceId) return notFound(`instance ${instanceId} does not exist`);
+
+    if (applicationId === undefined) {
+      const page = paginate(options.fleet.applications, request.url, pageSize);
+      if ("status" in page) return page;
+      const applicationInstances = page.entries.map(({ certificates, ...application }) => ({
+        ...application,
+        active_certificate: certificates.find((certificate) => certificate.status === "ACTIVE") ?? null,
+      }));
+      return {
+        status: 200,
+        body: { application_instances: applicationInstances, page_info: page.page_info },
+      };
+    }
+    const application = options.fleet.applications.find((a) => a.application_instance_id === applicationId);
+    if (!application) return notFound(`application instance ${applicationId} does not exist`);
+    return certificates(application, request.url);
+  };
+
+  const sim: IdentityCenterSim = Object.assign(
+    new SimServer(
+      handle,
+      (fault) => {
+        if (fault === "throttle") return throttled();
+        if (fault === "malformed") {
+          return {
+            status: 200,
+            body: {
+              application_instances: "not-a-list",
+              application_instance_certificates: "not-a-list",
+              page_info: { next_marker: null, current_count: 0 },
+            },
+          };
+        }
+        return error(500, "IdentityCenter.1500", "Internal server error");
+      },
+      options,
+    ),
+    { requests: [] as URL[], markerLoop: options.markerLoop },
+  );
+  return sim;
+}
+
+export interface IdentityCenterFleetOptions {
+  applications: number;
+  /** One ACTIVE certificate and the rest INACTIVE; the rotation case needs at least 2. */
+  certificatesPerApplication: number;
+  now: Date;
+  seed?: number;
+}
+
+const DAY_MS = 86_400_000;
+const KINDS: ApplicationKind[] = ["rotation", "expiring", "healthy", "expired", "healthy"];
+
+/** Which case an application of `identityCenterFleet` was built as, from its index. */
+export function applicationKind(index: number): ApplicationKind {
+  return KINDS[index % KINDS.length] as ApplicationKind;
+}
+
+/**
+ * A plausible Identity Center around `now`, deterministic for a seed. Applications cycle through the kinds:
+ * rotation (the active certificate expires within 30 days and the newest inactive one a year later), expiring
+ * (the same, but every inactive one is older), healthy, and expired. Older inactive certificates expired long ago.
+ */
+export function identityCenterFleet(options: IdentityCenterFleetOptions): IdentityCenterFleet {
+  const random = seededRandom(options.seed ?? 42);
+  const now = options.now.getTime();
+  const hex = (length: number) =>
+    Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join("");
+  const certificate = (status: string, expiry: number): IdentityCenterCertificate => ({
+    certificate_id: `cer-${hex(8)}-${hex(4)}-4${hex(3)}-8${hex(3)}-${hex(12)}`,
+    algorithm: "SHA256withRSA",
+    key_size: "3072",
+    issue_date: Math.round(expiry - 365 * DAY_MS),
+    expiry_date: Math.round(expiry),
+    status,
+    certificate: `-----BEGIN CERTIFICATE-----\nMIIE${hex(40)}\n-----END CERTIFICATE-----`,
+  });
+
+  const applications = Array.from({ length: options.applications }, (_, index) => {
+    const n = String(index + 1).padStart(4, "0");
+    const kind = applicationKind(index);
+    const daysLeft = {
+      rotation: 0.5 + random() * 29,
+      expiring: 0.5 + random() * 29,
+      healthy: 31 + random() * 330,
+      expired: -1 - random() * 60,
+    }[kind];
+    const activeExpiry = now + daysLeft * DAY_MS;
+    const inactive = Array.from({ length: Math.max(0, options.certificatesPerApplication - 1) }, (_, k) => {
+      const successor = kind === "rotation" && k === 0;
+      return certificate("INACTIVE", activeExpiry + (successor ? 365 : -365 * (k + 1)) * DAY_MS);
+    });
+    return {
+      application_instance_id: `app-ins-${n}`,
+      name: `saml-app-${n}`,
+      status: "ENABLED",
+      certificates: [certificate("ACTIVE", activeExpiry), ...inactive],
+    };
+  });
+  return { instanceId: "ins-0123456789abcdef", applications };
+}

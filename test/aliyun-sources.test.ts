@@ -1,0 +1,267 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../lib/config/load.js";
+import type { Config } from "../lib/config/schema.js";
+import { HttpClient } from "../lib/sources/http.js";
+import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import { Store } from "../lib/store/store.js";
+import { type RunSummary, runSweep } from "../lib/sweep.js";
+import { CasSimulator } from "../sim/aliyun-cas.js";
+import { clientCertificateFleet, deploymentFleet, sslOrderFleet } from "../sim/aliyun-fleet.js";
+import { SlackReceiverSim } from "../sim/slack.js";
+import { SmtpSink } from "../sim/smtp.js";
+
+const NOW = new Date("2026-11-22T00:00:00Z");
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const KEYS = { accessKey: "LTAI5tTESTACCESSKEY00", secretKey: "aliyun-test-secret-1234" };
+
+/** Milliseconds from CAS's numeric strings, the test's own reading: seconds below 1e12, milliseconds above. */
+function casMillis(value: string | number): number {
+  const n = Number(value);
+  return n >= 1e12 ? n : n * 1000;
+}
+
+class CasRig {
+  slack = new SlackReceiverSim();
+  smtp = new SmtpSink();
+  http = new HttpClient();
+  dynamo!: EmbeddedDynamo;
+  store!: Store;
+  config!: Config;
+
+  constructor(readonly cas: CasSimulator) {}
+
+  async start(extraSourceYaml = ""): Promise<this> {
+    const [casUrl, slackUrl, smtpPort, dynamo] = await Promise.all([
+      this.cas.listen(),
+      this.slack.listen(),
+      this.smtp.listen(),
+      startEmbeddedDynamo(),
+    ]);
+    this.dynamo = dynamo;
+    this.store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
+    await this.store.ensureTable();
+    const source = (name: string, type: string) => `
+  - name: ${name}
+    type: ${type}
+    endpoint: ${casUrl}
+    credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+    region: cn-hangzhou
+    timeout: 2s${extraSourceYaml}`;
+    this.config = await parseConfig(
+      `
+sources:${source("ali-pki", "aliyun-client-certificates")}${source("ali-deploy", "aliyun-deployment-jobs")}${source("ali-ssl", "aliyun-ssl-certificates")}
+receivers:
+  - { name: ops-slack, type: slack, webhookUrl: "${slackUrl}" }
+  - { name: ops-mail, type: email, from: certwatch@test.local, to: [oncall@test.local], smtp: { host: 127.0.0.1, port: ${smtpPort} } }
+`,
+      "aliyun.yml",
+    );
+    return this;
+  }
+
+  sweep(now: Date, only?: string[]): Promise<RunSummary> {
+    return runSweep({ config: this.config, store: this.store, http: this.http, now, only });
+  }
+
+  /** Everything the last Slack post and the last email said. */
+  lastMessages(): { slack: string; email: string } {
+    const post = this.slack.posts.at(-1)?.body;
+    const mail = this.smtp.messages.at(-1);
+    return { slack: JSON.stringify(post ?? ""), email: `${mail?.html ?? ""}\n${mail?.text ?? ""}` };
+  }
+
+  async stop(): Promise<void> {
+    this.store.close();
+    await this.http.close();
+    await Promise.all([this.cas.close(), this.slack.close(), this.smtp.close(), this.dynamo.close()]);
+  }
+}
+
+function matchesIn(text: string, pattern: RegExp): string[] {
+  return [...new Set(text.match(pattern) ?? [])].sort();
+}
+
+describe("Alibaba CAS sources end to end: simulator → sweep → dynalite → Slack and email", () => {
+  const clientCertificates = clientCertificateFleet({ count: 150, now: NOW });
+  const deploymentJobs = deploymentFleet({ jobs: 12, workersPerJob: 6, now: NOW });
+  const sslOrders = sslOrderFleet({ count: 120, now: NOW });
+  const rig = new CasRig(
+    new CasSimulator({ credentials: KEYS, clientCertificates, deploymentJobs, sslOrders }),
+  );
+
+  beforeAll(async () => {
+    await rig.start();
+  });
+  afterAll(async () => {
+    await rig.stop();
+  });
+
+  it("client certificates: revoked ones critical with their revoke time, and expiry from AfterDate", async () => {
+    const expected = clientCertificates
+      .filter((c) => c.revocation.Status === "revoked" || c.AfterDate - NOW.getTime() <= 30 * DAY)
+      .map((c) => c.CommonName.slice(0, 12))
+      .sort();
+    const summary = await rig.sweep(NOW, ["ali-pki"]);
+    expect(summary.exitCode).toBe(0);
+    expect(summary.sources[0]).toMatchObject({ ok: true, objects: 150, calls: 6, throttled: 0 });
+    const { slack, email } = rig.lastMessages();
+    expect(matchesIn(slack, /device-\d{5}/g)).toEqual(expected);
+    expect(matchesIn(email, /device-\d{5}/g)).toEqual(expected);
+
+    const revoked = clientCertificates.filter((c) => c.revocation.Status === "revoked");
+    expect(revoked.length).toBeGreaterThan(1);
+    const revocations = summary.alerts.filter((a) => a.stage === "revoked");
+    expect(revocations.map((a) => a.name).sort()).toEqual(revoked.map((c) => c.CommonName).sort());
+    expect(revocations.every((a) => a.severity === "critical")).toBe(true);
+    // RevokeTime arrives both as an integer and as `2021-01-01T00:00Z`; both become the same kind of instant.
+    const stored = await rig.store.loadObjects("ali-pki");
+    for (const cert of revoked) {
+      const observation = stored.get(`ali-pki/client-certificate/${cert.Identifier}`)?.observation;
+      const form = cert.revocation.RevokeTime;
+      const expectedInstant =
+        typeof form === "number" ? new Date(form * 1000).toISOString() : new Date(form).toISOString();
+      expect(observation?.revokedAt).toBe(expectedInstant);
+    }
+  });
+
+  it("deployment jobs: failed and rolled-back workers once each with job, product, resource, region and certificate", async () => {
+    const workers = deploymentJobs.flatMap((job) => job.workers);
+    const stuck = (w: (typeof workers)[number]) =>
+      w.Status === "processing" && NOW.getTime() - casMillis(w.GmtModified) > 6 * HOUR;
+    const expected = workers
+      .filter((w) => ["error", "rollback_error", "rollback"].includes(w.Status) || stuck(w))
+      .map((w) => `${w.JobId}/${w.Id}`)
+      .sort();
+    expect(expected.length).toBeGreaterThan(2);
+    const summary = await rig.sweep(NOW, ["ali-deploy"]);
+    expect(summary.exitCode).toBe(0);
+    expect(summary.sources[0]).toMatchObject({ ok: true, objects: workers.length });
+    const { slack, email } = rig.lastMessages();
+    expect(matchesIn(slack, /\b80\d\d\/2\d{4}\b/g)).toEqual(expected);
+    expect(matchesIn(email, /\b80\d\d\/2\d{4}\b/g)).toEqual(expected);
+
+    const failed = workers.find((w) => w.Status === "error");
+    const alert = summary.alerts.find(
+      (a) => failed && a.fingerprint.endsWith(`${failed.JobId}/${failed.Id}`),
+    );
+    expect(alert).toMatchObject({ stage: "failed", severity: "critical" });
+    expect(alert?.summary).toContain(`job ${failed?.JobId}`);
+    expect(alert?.summary).toContain(failed?.CloudProduct);
+    expect(email).toContain(failed?.RegionId);
+    expect(email).toContain(`${failed?.CertId}`);
+  });
+
+  it("GmtCreate/GmtModified in seconds and in milliseconds read as the same instants", async () => {
+    const stored = await rig.store.loadObjects("ali-deploy");
+    const workers = deploymentJobs.flatMap((job) => job.workers);
+    const inSeconds = workers.filter((w) => w.GmtModified.length <= 10);
+    const inMillis = workers.filter((w) => w.GmtModified.length > 10);
+    expect(inSeconds.length).toBeGreaterThan(0);
+    expect(inMillis.length).toBeGreaterThan(0);
+    for (const w of workers) {
+      const observation = stored.get(`ali-deploy/deployment-task/${w.JobId}/${w.Id}`)?.observation;
+      expect(observation?.updatedAt).toBe(new Date(casMillis(w.GmtModified)).toISOString());
+    }
+  });
+
+  it("finished jobs whose GmtModified has not moved are not listed again; a worker fixed later resolves its alert", async () => {
+    const unfinished = deploymentJobs.filter((job) => job.Status === "processing").length;
+    const before = rig.cas.callsOf("ListWorkerResource");
+    const quiet = await rig.sweep(new Date(NOW.getTime() + HOUR), ["ali-deploy"]);
+    expect(rig.cas.callsOf("ListWorkerResource") - before).toBe(unfinished);
+    expect(quiet.sources[0]).toMatchObject({ ok: true, gone: 0, changed: 0 });
+    expect(quiet.alerts.filter((a) => a.stage !== "stuck")).toEqual([]);
+
+    const job = deploymentJobs.find((j) => j.workers.some((w) => w.Status === "error"));
+    const worker = job?.workers.find((w) => w.Status === "error");
+    if (!job || !worker) throw new Error("fleet has no failed worker");
+    const fixedAt = String(NOW.getTime() + 2 * HOUR);
+    worker.Status = "success";
+    worker.GmtModified = fixedAt;
+    job.GmtModified = fixedAt;
+    const later = await rig.sweep(new Date(NOW.getTime() + 3 * HOUR), ["ali-deploy"]);
+    const resolved = later.alerts.filter((a) => a.transition === "resolved");
+    expect(resolved.map((a) => a.fingerprint)).toEqual([
+      `deployment:ali-deploy/deployment-task/${job.Id}/${worker.Id}`,
+    ]);
+  });
+
+  it("SSL certificates: expiry from CertEndTime, orders not yet issued left alone", async () => {
+    const expected = sslOrders
+      .filter((o) => o.CertEndTime !== undefined && o.CertEndTime - NOW.getTime() <= 30 * DAY)
+      .map((o) => o.Name)
+      .sort();
+    const summary = await rig.sweep(NOW, ["ali-ssl"]);
+    expect(summary.exitCode).toBe(0);
+    expect(summary.sources[0]).toMatchObject({ ok: true, objects: 120, calls: 3 });
+    const { slack, email } = rig.lastMessages();
+    expect(matchesIn(slack, /web-\d{5}/g)).toEqual(expected);
+    expect(matchesIn(email, /web-\d{5}/g)).toEqual(expected);
+  });
+
+  it("a page that repeats an earlier one ends the source's sweep with an error, and the others go on", async () => {
+    rig.cas.repeatFirstPage = true;
+    const summary = await rig.sweep(new Date(NOW.getTime() + 4 * HOUR), ["ali-ssl", "ali-pki"]);
+    rig.cas.repeatFirstPage = false;
+    expect(summary.exitCode).toBe(1);
+    for (const source of summary.sources) {
+      expect(source.ok).toBe(false);
+      expect(source.error).toMatch(/returned a malformed page: page 2 repeats entries of an earlier page$/);
+      expect(source.gone).toBe(0);
+    }
+  });
+
+  it("a malformed page names the call and the field; throttling answers are retried", async () => {
+    // Always, not once: requests still in flight from an earlier failed sweep would take a one-off fault.
+    rig.cas.injectAlways("malformed");
+    const malformed = await rig.sweep(new Date(NOW.getTime() + 5 * HOUR), ["ali-ssl"]);
+    rig.cas.injectAlways(undefined);
+    expect(malformed.sources[0]?.error).toBe(
+      "ListUserCertificateOrder returned a malformed page: page 1: TotalCount is missing or not a whole number",
+    );
+    rig.cas.inject("throttle");
+    const throttled = await rig.sweep(new Date(NOW.getTime() + 6 * HOUR), ["ali-ssl"]);
+    expect(throttled.sources[0]).toMatchObject({ ok: true, throttled: 1, retries: 1 });
+  });
+});
+
+describe("pacing within Alibaba's 10 calls per second per AccessKey", () => {
+  it("400 client certificates and 60 deployment jobs: no throttling, wall time close to calls ÷ 10", async () => {
+    const rig = new CasRig(
+      new CasSimulator({
+        credentials: KEYS,
+        qps: 10,
+        latencyMs: 5,
+        clientCertificates: clientCertificateFleet({ count: 400, now: NOW }),
+        deploymentJobs: deploymentFleet({ jobs: 60, workersPerJob: 4, now: NOW }),
+      }),
+    );
+    await rig.start();
+    try {
+      const started = Date.now();
+      const summary = await runSweep({
+        config: rig.config,
+        store: rig.store,
+        http: rig.http,
+        now: NOW,
+        only: ["ali-pki", "ali-deploy"],
+        receivers: [],
+      });
+      const wallSeconds = (Date.now() - started) / 1000;
+      const calls = summary.sources.reduce((sum, source) => sum + source.calls, 0);
+      const lowerBound = calls / 10;
+      console.log(
+        `pacing: ${calls} calls, ${rig.cas.stats.throttled} throttling answers, wall ${wallSeconds.toFixed(2)} s, ` +
+          `calls ÷ 10 = ${lowerBound.toFixed(2)} s, ratio ${(wallSeconds / lowerBound).toFixed(3)}`,
+      );
+      expect(summary.sources.every((source) => source.ok)).toBe(true);
+      expect(rig.cas.stats.throttled).toBe(0);
+      expect(summary.sources.reduce((sum, source) => sum + source.throttled, 0)).toBe(0);
+      expect(calls).toBe(8 + 8 + 2 + 60);
+      expect(wallSeconds).toBeLessThanOrEqual(1.2 * lowerBound);
+    } finally {
+      await rig.stop();
+    }
+  }, 60_000);
+});
