@@ -10,7 +10,7 @@ import { notificationId, receiversFor } from "./notify/route.js";
 import { evaluateObject } from "./rules/evaluate.js";
 import { type HttpClient, newCallStats } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
-import type { Store, StoredObject, SweepOutcome } from "./store/store.js";
+import type { LedgerEntry, Store, StoredObject, SweepOutcome } from "./store/store.js";
 
 export interface SourceReport extends SweepOutcome {
   name: string;
@@ -79,6 +79,8 @@ interface SourceOutcome {
   report: SourceReport;
   alerts: Alert[];
   silenced: { alert: Alert; reason: string }[];
+  /** Ledger entries this sweep recorded, for delivery in the same run. */
+  recorded: LedgerEntry[];
 }
 
 /**
@@ -174,12 +176,14 @@ async function sweepSource(
   };
   const report: SourceReport = { ...outcome, name: source.name, type: source.type, warnings };
 
+  const recorded: LedgerEntry[] = [];
   if (!options.dryRun) {
     // News goes into the ledger before the marks that say it was announced: a crash in between re-records
     // the same ids (a no-op) instead of losing them.
     for (const alert of alerts) {
       for (const receiver of receiversFor(alert, config)) {
-        await store.recordNotification(receiver, notificationId(alert), alert, now);
+        const entry = await store.recordNotification(receiver, notificationId(alert), alert, now);
+        if (entry) recorded.push(entry);
       }
     }
     await store.writeObjects(
@@ -207,7 +211,7 @@ async function sweepSource(
     );
   }
   options.onSourceDone?.(report);
-  return { report, alerts, silenced };
+  return { report, alerts, silenced, recorded };
 }
 
 function alertReport(alert: Alert, config: Config, silencedBy?: string): AlertReport {
@@ -247,22 +251,33 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   const deliveries: DeliveryReport[] = [];
   if (!options.dryRun) {
     const receivers = options.receivers ?? config.receivers.map(createReceiver);
-    try {
-      deliveries.push(
-        ...(await Promise.all(
-          receivers.map((receiver) =>
-            deliverPending(store, receiver, { runId, now, leaseMs: options.leaseMs, redact: options.redact }),
-          ),
-        )),
-      );
-    } finally {
-      if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
-    }
+    const recorded = outcomes.flatMap((outcome) => outcome.recorded);
+    // One receiver's trouble (even a store error while marking) must not stop the others or lose the summary.
+    const settled = await Promise.allSettled(
+      receivers.map((receiver) =>
+        deliverPending(store, receiver, {
+          runId,
+          now,
+          leaseMs: options.leaseMs,
+          fresh: recorded.filter((entry) => entry.receiver === receiver.name),
+          redact: options.redact,
+        }),
+      ),
+    );
+    settled.forEach((result, index) => {
+      const receiver = receivers[index]?.name ?? "?";
+      if (result.status === "fulfilled") deliveries.push(result.value);
+      else {
+        const reason = (options.redact ?? String)(`delivery stopped: ${(result.reason as Error).message}`);
+        deliveries.push({ receiver, messages: 0, sent: 0, deferred: 0, failed: 0, errors: [reason] });
+      }
+    });
+    if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
   }
 
   const failed =
     outcomes.some((outcome) => !outcome.report.ok) ||
-    deliveries.some((delivery) => delivery.failed > 0 || delivery.deferred > 0);
+    deliveries.some((delivery) => delivery.failed > 0 || delivery.deferred > 0 || delivery.errors.length > 0);
   return {
     runId,
     now: now.toISOString(),

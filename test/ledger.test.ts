@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deliverPending } from "../lib/notify/deliver.js";
+import { deliverPending, MAX_ATTEMPTS } from "../lib/notify/deliver.js";
 import type { Digest } from "../lib/notify/digest.js";
 import { DeliveryError, type Receiver } from "../lib/notify/receiver.js";
 import { notificationId } from "../lib/notify/route.js";
@@ -53,8 +53,10 @@ describe("delivery ledger: claim → send → mark", () => {
 
   it("records each notification once, however often it is recorded", async () => {
     const a = alert({ nativeId: "dup" });
-    expect(await store.recordNotification("once", notificationId(a), a, NOW)).toBe(true);
-    expect(await store.recordNotification("once", notificationId(a), a, NOW)).toBe(false);
+    expect(await store.recordNotification("once", notificationId(a), a, NOW)).toMatchObject({
+      state: "pending",
+    });
+    expect(await store.recordNotification("once", notificationId(a), a, NOW)).toBeUndefined();
     expect(await store.pendingFor("once")).toHaveLength(1);
   });
 
@@ -73,17 +75,17 @@ describe("delivery ledger: claim → send → mark", () => {
     expect(receiver.sent[0]?.alerts.map((x) => x.object.nativeId)).toEqual(["a", "b"]);
 
     // A run inside the lease leaves the in-flight message alone but sends what was never tried.
-    const early = await deliverPending(store, receiver, {
-      runId: "run-2",
-      now: new Date(NOW.getTime() + MINUTE),
-    });
+    // Leases run on the wall clock (not the run's --now), so the later runs move the clock itself.
+    const clock = (aheadMs: number) => () => new Date(Date.now() + aheadMs);
+    const early = await deliverPending(store, receiver, { runId: "run-2", now: NOW, clock: clock(MINUTE) });
     expect(early).toMatchObject({ sent: 1, messages: 1 });
     expect(receiver.sent.map((d) => d.alerts.map((x) => x.object.nativeId))).toEqual([["a", "b"], ["c"]]);
 
     // After the lease, the one message that was in flight goes again; then nothing is left.
     const late = await deliverPending(store, receiver, {
       runId: "run-3",
-      now: new Date(NOW.getTime() + LEASE + MINUTE),
+      now: NOW,
+      clock: clock(LEASE + MINUTE),
     });
     expect(late).toMatchObject({ sent: 2, messages: 1 });
     expect(receiver.sent.map((d) => d.alerts.map((x) => x.object.nativeId))).toEqual([
@@ -93,7 +95,8 @@ describe("delivery ledger: claim → send → mark", () => {
     ]);
     const after = await deliverPending(store, receiver, {
       runId: "run-4",
-      now: new Date(NOW.getTime() + 2 * LEASE),
+      now: NOW,
+      clock: clock(2 * LEASE),
     });
     expect(after).toMatchObject({ sent: 0, messages: 0 });
     expect(receiver.sent).toHaveLength(3);
@@ -115,22 +118,42 @@ describe("delivery ledger: claim → send → mark", () => {
     expect(retried).toMatchObject({ sent: 2, deferred: 0, failed: 0 });
   });
 
-  it("records a permanent failure, reports it and never retries it", async () => {
+  it("keeps alerts a broken receiver refused until it is fixed, and gives up after MAX_ATTEMPTS runs", async () => {
     const receiver = new RecordingReceiver("broken");
     await record("broken", ["f"]);
     receiver.failWith = new DeliveryError("Slack rejected the message: 404 no_service", false);
-    const report = await deliverPending(store, receiver, { runId: "r1", now: NOW });
-    expect(report).toMatchObject({
-      failed: 1,
-      deferred: 0,
+    const first = await deliverPending(store, receiver, { runId: "r1", now: NOW });
+    expect(first).toMatchObject({
+      deferred: 1,
+      failed: 0,
       errors: ["Slack rejected the message: 404 no_service"],
     });
     receiver.failWith = undefined;
-    expect(await deliverPending(store, receiver, { runId: "r2", now: NOW })).toMatchObject({
-      sent: 0,
-      failed: 0,
-    });
+    expect(await deliverPending(store, receiver, { runId: "r2", now: NOW })).toMatchObject({ sent: 1 });
+
+    await record("broken", ["g"]);
+    receiver.failWith = new DeliveryError("Slack rejected the message: 404 no_service", false);
+    const reports = [];
+    for (let run = 0; run < MAX_ATTEMPTS; run++) {
+      reports.push(await deliverPending(store, receiver, { runId: `give-up-${run}`, now: NOW }));
+    }
+    expect(reports.slice(0, -1).every((r) => r.deferred === 1 && r.failed === 0)).toBe(true);
+    expect(reports.at(-1)).toMatchObject({ deferred: 0, failed: 1 });
     expect(await store.pendingFor("broken")).toEqual([]);
+  });
+
+  it("delivers what this run recorded even if the pending index does not show it yet", async () => {
+    const receiver = new RecordingReceiver("lagging");
+    const a = alert({ nativeId: "h" });
+    const entry = await store.recordNotification("lagging", notificationId(a), a, NOW);
+    const laggingIndex = Object.create(store) as Store;
+    laggingIndex.pendingFor = async () => [];
+    const report = await deliverPending(laggingIndex, receiver, {
+      runId: "r1",
+      now: NOW,
+      fresh: entry ? [entry] : [],
+    });
+    expect(report).toMatchObject({ sent: 1 });
   });
 
   it("splits 300 alerts across Slack posts within Slack's limits, each alert present exactly once", async () => {

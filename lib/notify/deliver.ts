@@ -1,7 +1,7 @@
 import type { LedgerEntry, Store } from "../store/store.js";
 import { DeliveryError, type Receiver } from "./receiver.js";
 
-/** After this many retryable failures an entry is given up on and reported, rather than retried forever. */
+/** After this many failed runs an entry is given up on and reported, rather than retried forever. */
 export const MAX_ATTEMPTS = 10;
 /** A claim older than this belongs to a run that died between send and mark; its entries may be sent again. */
 export const DEFAULT_LEASE_MS = 15 * 60_000;
@@ -19,8 +19,13 @@ export interface DeliveryReport {
 
 export interface DeliverOptions {
   runId: string;
+  /** The run's instant (`--now`), kept on finished entries. Claims and leases use the wall clock. */
   now: Date;
   leaseMs?: number;
+  /** The wall clock for claims; replaceable in tests that need the lease to run out. */
+  clock?: () => Date;
+  /** Entries this run recorded: delivered even when the pending index does not show them yet. */
+  fresh?: LedgerEntry[];
   redact?: (text: string) => string;
 }
 
@@ -50,12 +55,17 @@ export async function deliverPending(
     failed: 0,
     errors: [],
   };
-  const pending = await store.pendingFor(receiver.name);
-  const batches = chunk(pending, receiver.maxAlertsPerMessage);
+  const pending = new Map((await store.pendingFor(receiver.name)).map((entry) => [entry.id, entry]));
+  for (const entry of options.fresh ?? []) if (!pending.has(entry.id)) pending.set(entry.id, entry);
+  const ordered = [...pending.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  const batches = chunk(ordered, receiver.maxAlertsPerMessage);
   for (const [index, batch] of batches.entries()) {
     const claimed: LedgerEntry[] = [];
     for (const entry of batch) {
-      if (await store.claim(entry, runId, now, options.leaseMs ?? DEFAULT_LEASE_MS)) claimed.push(entry);
+      // Real time, not --now: a runbook sweep "as of next week" must not hold or steal live claims.
+      const wallClock = options.clock?.() ?? new Date();
+      if (await store.claim(entry, runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))
+        claimed.push(entry);
     }
     if (claimed.length === 0) continue;
     try {
@@ -71,8 +81,10 @@ export async function deliverPending(
           : new DeliveryError(`unexpected error: ${(error as Error).message}`, true);
       const message = redact(failure.message);
       report.errors.push(message);
+      // Even a "permanent" refusal (a deleted webhook, a rejected login) is usually fixed by the operator, and the
+      // alerts must go out then: every entry stays pending until it has failed MAX_ATTEMPTS runs in a row.
       for (const entry of claimed) {
-        if (failure.retryable && entry.attempts + 1 < MAX_ATTEMPTS) {
+        if (entry.attempts + 1 < MAX_ATTEMPTS) {
           await store.release(entry, runId, now, message);
           report.deferred++;
         } else {

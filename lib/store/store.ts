@@ -309,29 +309,37 @@ export class Store {
 
   /**
    * The ledger's first step: records that `alert` is due at `receiver`. Conditional on the id being new, so a run
-   * that is retried after a crash records nothing twice. Returns false when it was already recorded.
+   * that is retried after a crash records nothing twice. Returns the entry, or undefined when it was already there.
    */
-  async recordNotification(receiver: string, id: string, alert: Alert, now: Date): Promise<boolean> {
-    return this.writeIf(
+  async recordNotification(
+    receiver: string,
+    id: string,
+    alert: Alert,
+    now: Date,
+  ): Promise<LedgerEntry | undefined> {
+    const entry: LedgerEntry = {
+      id,
+      receiver,
+      alert,
+      state: "pending",
+      createdAt: now.toISOString(),
+      attempts: 0,
+    };
+    const recorded = await this.writeIf(
       new PutCommand({
         TableName: this.options.table,
-        Item: {
-          pk: keys.receiver(receiver),
-          sk: id,
-          receiver,
-          alert,
-          state: "pending",
-          pendingFor: receiver,
-          createdAt: now.toISOString(),
-          attempts: 0,
-        },
+        Item: { pk: keys.receiver(receiver), sk: id, ...entry, pendingFor: receiver },
         ConditionExpression: "attribute_not_exists(pk)",
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
+    return recorded ? entry : undefined;
   }
 
-  /** Ledger entries waiting for a receiver (pending, or sending under an expired claim), oldest first. */
+  /**
+   * Ledger entries waiting for a receiver (pending, or sending under an expired claim), oldest first. The index is
+   * eventually consistent on DynamoDB: entries recorded moments ago may be missing, so callers add their own.
+   */
   async pendingFor(receiver: string): Promise<LedgerEntry[]> {
     const entries: LedgerEntry[] = [];
     for await (const item of this.query({
