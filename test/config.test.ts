@@ -91,8 +91,23 @@ routes:
     ]);
   });
 
-  it("reports YAML syntax errors with the line", async () => {
+  it("reports YAML syntax errors with the line, and the usual cause of unquoted references", async () => {
     expect((await problems("sources: [\n  {name: x\n"))[0]).toMatch(/^YAML syntax error at line \d+/);
+    const unquoted = base("{ accessKey: ${env:HW_AK}, secretKey: ${env:HW_SK} }");
+    expect(await problems(unquoted)).toContain('hint: inside { } mappings, quote references: "${env:NAME}"');
+  });
+
+  it("never repeats a bad value that may be a secret", async () => {
+    const text = `${base("{ accessKey: AK, secretKey: SK }")}
+receivers:
+  - { name: s, type: slack, webhookUrl: "hooks.slack.com/services/T0/B0/SECRET" }
+store: { type: dynamodb, endpoint: "http://10.0.0.5:8000" }
+`;
+    const found = await problems(text);
+    expect(found).toEqual([
+      "store.endpoint: must start with https:// (http:// is allowed only on loopback)",
+      "receivers[0].webhookUrl: not a URL",
+    ]);
   });
 
   it("knows which values are secrets, and the redactor hides them", async () => {

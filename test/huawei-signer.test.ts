@@ -52,6 +52,13 @@ const cases: Case[] = [
     query: { limit: "100", marker: "abc==" },
     headers: { "Content-Type": "application/json", "X-Project-Id": "0605767f5c00d5762fb3c01b1ab5d5c0" },
   },
+  {
+    title: "a path segment with a space and a query with non-ASCII keys",
+    method: "GET",
+    url: "https://identitycenter.myhuaweicloud.com/v1/instances/ins 1/application-instances",
+    query: { 名称: "证书", a: "1", Z: "2" },
+    headers: { "Content-Type": "application/json" },
+  },
 ];
 
 describe("Huawei SDK-HMAC-SHA256 signer agrees with AKSKSigner from @huaweicloud/huaweicloud-sdk-core", () => {

@@ -54,9 +54,10 @@ describe("Slack receiver", () => {
     expect(slack.posts).toHaveLength(1);
   });
 
-  it("retries a 5xx within the send", async () => {
+  it("retries a 5xx within the send, and posts once", async () => {
     slack.answerNext(500, "oops");
     await receiver.send(digest());
+    expect(slack.attempts).toBe(2);
     expect(slack.posts).toHaveLength(1);
   });
 
@@ -71,7 +72,7 @@ describe("Slack receiver", () => {
   });
 
   it("treats a 5xx that persists, and an unreachable Slack, as retryable next run", async () => {
-    for (let i = 0; i < 3; i++) slack.answerNext(503, "unavailable");
+    for (let i = 0; i < 4; i++) slack.answerNext(503, "unavailable");
     expect((await failure(receiver)).retryable).toBe(true);
     const closed = new SlackReceiverSim();
     const closedUrl = await closed.listen();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../lib/config/schema.js";
 import { parseLocalTime } from "../lib/model/time.js";
+import { receiversFor } from "../lib/notify/route.js";
 import { evaluateObject } from "../lib/rules/evaluate.js";
 import { expiryAlert } from "../lib/rules/expiry.js";
 import type { StoredObject } from "../lib/store/store.js";
@@ -64,6 +65,14 @@ describe("expiry rule", () => {
     expect(result?.severity).toBe(severity);
   });
 
+  it("treats criticalWithinDays as a stage even when it is not a threshold", () => {
+    const alerts = { ...config.alerts, expiryThresholdsDays: [30, 10, 1], criticalWithinDays: 7 };
+    const at = (days: number) =>
+      expiryAlert(observation({ nativeId: "c1", notAfter: inDays(days) }), NOW, alerts);
+    expect([at(9)?.stage, at(9)?.severity]).toEqual(["10d", "warning"]);
+    expect([at(6)?.stage, at(6)?.severity]).toEqual(["7d", "critical"]);
+  });
+
   it("says hours, not 0 days, inside the last day", () => {
     const result = expiryAlert(observation({ nativeId: "c1", notAfter: inDays(0.25) }), NOW, config.alerts);
     expect(result?.summary).toMatch(/^expires in 6 hours \(/);
@@ -101,8 +110,27 @@ describe("evaluation: transitions, not repetition", () => {
     expect(step.news).toEqual(["new:7d:critical"]);
     const renewed = { ...step.object, observation: { ...step.object.observation, notAfter: inDays(365) } };
     const after = runAt(renewed, new Date(NOW.getTime() + DAY));
-    expect(after.news).toEqual(["resolved:resolved:info"]);
+    expect(after.news).toEqual(["resolved:resolved:critical"]);
     expect(runAt(after.object, new Date(NOW.getTime() + 2 * DAY)).news).toEqual([]);
+  });
+
+  it("sends the all-clear where the alarm went: a resolution keeps the severity it was announced with", () => {
+    const routed = configSchema.parse({
+      ...config,
+      receivers: [
+        { name: "pager", type: "slack", webhookUrl: "https://hooks.slack.com/services/T/B/C" },
+        { name: "mail", type: "email", from: "a@b.c", to: ["d@e.f"], smtp: { host: "mail.example.com" } },
+      ],
+      routes: [
+        { match: { severity: "critical" }, receivers: ["pager"] },
+        { match: {}, receivers: ["mail"] },
+      ],
+    });
+    const step = runAt(stored(inDays(5)), NOW);
+    const renewed = { ...step.object, observation: { ...step.object.observation, notAfter: inDays(365) } };
+    const [resolution] = evaluateObject(renewed, NOW, routed).alerts;
+    expect(resolution?.transition).toBe("resolved");
+    expect(resolution && receiversFor(resolution, routed)).toEqual(["pager"]);
   });
 
   it("a revocation is critical at once and supersedes an expiry alert without a false 'resolved'", () => {

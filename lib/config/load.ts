@@ -119,7 +119,10 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
     raw = parseYaml(text);
   } catch (error) {
     const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : "";
-    throw new ConfigError(file, [`YAML syntax error${where}: ${(error as Error).message.split("\n")[0]}`]);
+    const problems = [`YAML syntax error${where}: ${(error as Error).message.split("\n")[0]}`];
+    // `{ accessKey: ${env:AK} }` is the usual cause: braces inside a { } mapping end it early.
+    if (text.includes("${")) problems.push('hint: inside { } mappings, quote references: "${env:NAME}"');
+    throw new ConfigError(file, problems);
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new ConfigError(file, ["the file must be a YAML mapping with at least `sources`"]);

@@ -3,7 +3,8 @@ import { OFFSET_PATTERN, parseDuration } from "../model/time.js";
 
 const LOOPBACK_HOSTS = new Set(["localhost", "[::1]", "::1"]);
 
-function isLoopback(hostname: string): boolean {
+/** 127.0.0.0/8, localhost and ::1: where plain http is acceptable, because nothing crosses a network. */
+export function isLoopback(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
@@ -13,7 +14,8 @@ const endpoint = z.string().superRefine((text, ctx) => {
   try {
     url = new URL(text);
   } catch {
-    ctx.addIssue({ code: "custom", message: `not a URL: ${text}` });
+    // The value may be a secret (a Slack webhook URL): say what is wrong without repeating it.
+    ctx.addIssue({ code: "custom", message: "not a URL" });
     return;
   }
   if (url.protocol === "https:") return;
@@ -156,7 +158,7 @@ export const configSchema = z
         path: z.string().min(1).default(".certwatch"),
         table: z.string().min(3).default("certwatch"),
         region: z.string().optional(),
-        endpoint: z.string().url().optional(),
+        endpoint: endpoint.optional(),
         /** How long sweep records and snapshots are kept. */
         historyDays: z.number().int().positive().default(90),
       })

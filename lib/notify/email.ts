@@ -1,5 +1,5 @@
 import nodemailer from "nodemailer";
-import type { EmailReceiverConfig } from "../config/schema.js";
+import { type EmailReceiverConfig, isLoopback } from "../config/schema.js";
 import type { Alert } from "../model/types.js";
 import { type Digest, escapeHtml, facts, headline, sortAlerts } from "./digest.js";
 import { DeliveryError, type Receiver } from "./receiver.js";
@@ -96,10 +96,6 @@ function classify(error: unknown): DeliveryError {
     `cannot deliver by SMTP (${code}: ${smtp.message.slice(0, 200)})${permanent ? "" : "; will retry next run"}`,
     !permanent,
   );
-}
-
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
 export function emailReceiver(config: EmailReceiverConfig): Receiver {

@@ -14,7 +14,7 @@ import { DeliveryError, type Receiver } from "./receiver.js";
 /** Slack allows 50 blocks a message; two go to the header and context. */
 const ALERTS_PER_MESSAGE = 45;
 const SECTION_TEXT_LIMIT = 3000;
-const MAX_RATE_LIMIT_WAITS = 3;
+const MAX_WAITS = 3;
 const MAX_RATE_LIMIT_WAIT_MS = 60_000;
 
 const ICON: Record<Alert["severity"], string> = {
@@ -23,16 +23,22 @@ const ICON: Record<Alert["severity"], string> = {
   info: ":large_blue_circle:",
 };
 
-/** @slack/webhook treats 429 as final and hides Retry-After; this fetch waits as Slack asks, a few times. */
+/**
+ * @slack/webhook treats 429 as final and hides Retry-After; this fetch waits as Slack asks, and retries a 5xx
+ * with backoff, a few times. It never retries a timeout or a dropped connection: Slack may have posted the
+ * message already, and a webhook post is not idempotent. The ledger retries those on the next run.
+ */
 export function fetchHonouringRetryAfter(
-  waits = MAX_RATE_LIMIT_WAITS,
+  waits = MAX_WAITS,
   maxWaitMs = MAX_RATE_LIMIT_WAIT_MS,
 ): FetchFunction {
   return async (url, init) => {
     for (let attempt = 0; ; attempt++) {
       const response = await fetch(url, init);
-      if (response.status !== 429 || attempt >= waits) return response;
-      const waitMs = retryAfterMs(response.headers.get("retry-after")) ?? 1000 * 2 ** attempt;
+      const throttled = response.status === 429;
+      if ((!throttled && response.status < 500) || attempt >= waits) return response;
+      const waitMs =
+        (throttled ? retryAfterMs(response.headers.get("retry-after")) : undefined) ?? 500 * 2 ** attempt;
       if (waitMs > maxWaitMs) return response;
       await response.arrayBuffer();
       await sleep(waitMs);
@@ -85,7 +91,7 @@ export function slackMessage(digest: Digest) {
   };
 }
 
-/** Slack answers a broken webhook with these; retrying them cannot help. */
+/** What a refusal means for the operator: Slack busy (try again next run) or the webhook broken (fix it). */
 function describeHttpFailure(error: IncomingWebhookHTTPError): DeliveryError {
   const body = error.body.slice(0, 100).replace(/\s+/g, " ");
   if (error.statusCode === 429) {
@@ -105,7 +111,8 @@ export function slackReceiver(config: SlackReceiverConfig, fetchFn = fetchHonour
   const webhook = new IncomingWebhook(config.webhookUrl, {
     fetch: fetchFn,
     timeout: 15_000,
-    retryConfig: { retries: 2, minTimeout: 500, factor: 2, randomize: true },
+    // No library-level retries: they would repeat a post that timed out but went through.
+    retryConfig: { retries: 0 },
   });
   return {
     name: config.name,

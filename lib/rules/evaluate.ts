@@ -41,7 +41,8 @@ function resolution(rule: string, mark: AlertMark, object: StoredObject): Alert 
     rule,
     stage: "resolved",
     episode: mark.episode,
-    severity: "info",
+    // The severity it was announced with, so that routes by severity send the all-clear where the alarm went.
+    severity: mark.severity,
     summary: `resolved (was ${mark.stage}${renewedTo})`,
     object: observation,
     transition: "resolved",

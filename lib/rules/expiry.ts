@@ -31,7 +31,10 @@ export function expiryAlert(object: Observation, now: Date, alerts: AlertsConfig
   const remainingMs = Date.parse(object.notAfter) - now.getTime();
   const daysLeft = Math.floor(remainingMs / DAY_MS);
   const expired = remainingMs <= 0 || object.status === "expired";
-  const thresholds = [...alerts.expiryThresholdsDays].sort((a, b) => a - b);
+  // criticalWithinDays is a stage of its own: crossing it is news even when it is not one of the thresholds.
+  const thresholds = [...new Set([...alerts.expiryThresholdsDays, alerts.criticalWithinDays])]
+    .filter((days) => days > 0)
+    .sort((a, b) => a - b);
   const threshold = thresholds.find((days) => remainingMs <= days * DAY_MS);
   if (!expired && threshold === undefined) return undefined;
   const stage = expired ? "expired" : `${threshold}d`;

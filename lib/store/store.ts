@@ -17,6 +17,7 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { isLoopback } from "../config/schema.js";
 import type { Alert, Observation } from "../model/types.js";
 import { keys, PENDING_INDEX, TTL_ATTRIBUTE, tableDefinition } from "./table.js";
 
@@ -108,7 +109,7 @@ export class Store {
       region: options.region ?? process.env.AWS_REGION ?? "local",
       endpoint: options.endpoint,
       // dynalite accepts any credentials; a real endpoint uses the default provider chain.
-      ...(options.endpoint?.startsWith("http://127.0.0.1")
+      ...(options.endpoint && isLoopback(new URL(options.endpoint).hostname)
         ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } }
         : {}),
     });

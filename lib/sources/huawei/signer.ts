@@ -19,20 +19,20 @@ export function sdkDate(now: Date): string {
     .replace(/\.\d{3}/, "");
 }
 
+/**
+ * Each segment of the path as sent (already percent-encoded by URL) is encoded once more, as the gateway and
+ * the vendor's SDK do: a space travels as %20 and is signed as %2520.
+ */
 function canonicalUri(pathname: string): string {
-  const encoded = pathname
-    .split("/")
-    .map((segment) => encodeRfc3986(decodeURIComponent(segment)))
-    .join("/");
+  const encoded = pathname.split("/").map(encodeRfc3986).join("/");
   return encoded.endsWith("/") ? encoded : `${encoded}/`;
 }
 
+/** Sorted by raw key, then raw value, and encoded afterwards: the vendor's order for non-ASCII keys. */
 function canonicalQuery(url: URL): string {
-  const pairs = [...url.searchParams].map(
-    ([key, value]) => [encodeRfc3986(key), encodeRfc3986(value)] as const,
-  );
-  pairs.sort(([ka, va], [kb, vb]) => (ka === kb ? (va < vb ? -1 : 1) : ka < kb ? -1 : 1));
-  return pairs.map(([key, value]) => `${key}=${value}`).join("&");
+  const pairs = [...url.searchParams];
+  pairs.sort(([ka, va], [kb, vb]) => (ka === kb ? (va < vb ? -1 : va > vb ? 1 : 0) : ka < kb ? -1 : 1));
+  return pairs.map(([key, value]) => `${encodeRfc3986(key)}=${encodeRfc3986(value)}`).join("&");
 }
 
 /** The canonical request and signed header list; exported so the simulator verifies with the same definition. */
