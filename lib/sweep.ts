@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Config, SourceConfig } from "./config/schema.js";
-import type { Alert, Observation } from "./model/types.js";
+import type { Alert, Observation, StoredObject } from "./model/types.js";
 import { type DeliveryReport, deliverPending } from "./notify/deliver.js";
 import { sortAlerts } from "./notify/digest.js";
 import { createReceiver } from "./notify/index.js";
@@ -10,7 +10,7 @@ import { notificationId, receiversFor } from "./notify/route.js";
 import { evaluateObject } from "./rules/evaluate.js";
 import { type HttpClient, newCallStats } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
-import type { LedgerEntry, Store, StoredObject, SweepOutcome } from "./store/store.js";
+import { type LedgerEntry, type Store, storedShape, type SweepOutcome } from "./store/store.js";
 
 export interface SourceReport extends SweepOutcome {
   name: string;
@@ -63,11 +63,6 @@ export interface SweepOptions {
   onSourceDone?: (report: SourceReport) => void;
 }
 
-/** Vendor data round-trips through DynamoDB without `undefined` fields; compare in that shape. */
-function normalize(observation: Observation): Observation {
-  return JSON.parse(JSON.stringify(observation)) as Observation;
-}
-
 function describeError(error: unknown): string {
   const err = error as Error;
   return err.name === "ApiError" || err.name === "MalformedResponseError"
@@ -115,7 +110,7 @@ async function sweepSource(
       signal: sweepOver.signal,
       warn: (message) => warnings.push(redact(message)),
     })) {
-      seen.set(observation.key, normalize(observation));
+      seen.set(observation.key, storedShape(observation));
     }
   } catch (caught) {
     error = redact(describeError(caught));

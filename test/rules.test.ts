@@ -4,7 +4,7 @@ import { parseLocalTime } from "../lib/model/time.js";
 import { receiversFor } from "../lib/notify/route.js";
 import { evaluateObject } from "../lib/rules/evaluate.js";
 import { expiryAlert } from "../lib/rules/expiry.js";
-import type { StoredObject } from "../lib/store/store.js";
+import type { StoredObject } from "../lib/model/types.js";
 import { observation } from "./fixtures.js";
 
 const DAY = 86_400_000;

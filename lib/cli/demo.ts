@@ -5,6 +5,7 @@ import { scmSimulator } from "../../sim/huawei-scm.js";
 import { SlackReceiverSim } from "../../sim/slack.js";
 import { SmtpSink } from "../../sim/smtp.js";
 import { parseConfig } from "../config/load.js";
+import { HOUR_MS } from "../model/time.js";
 import { HttpClient } from "../sources/http.js";
 import { openStore } from "../store/open.js";
 import { runSweep } from "../sweep.js";
@@ -85,7 +86,7 @@ receivers:
       output.out(`  open ${file} in a browser to see it as received`);
     }
 
-    const later = new Date(now.getTime() + 3_600_000);
+    const later = new Date(now.getTime() + HOUR_MS);
     const second = await runSweep({ config, store: opened.store, http, now: later });
     const sent = second.deliveries.reduce((sum, delivery) => sum + delivery.messages, 0);
     output.out("");

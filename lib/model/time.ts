@@ -1,6 +1,7 @@
 /** Vendors send times in many shapes; everything leaves here as an ISO 8601 UTC instant. */
 
-const DAY_MS = 86_400_000;
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
 
 /** `+08:00`, `-05:30`, `Z`: the fixed offsets a source's `timezone` may name. */
 export const OFFSET_PATTERN = /^(Z|[+-](0\d|1[0-4]):[0-5]\d)$/;
@@ -26,22 +27,11 @@ export function parseLocalTime(text: string, offset: string): string | undefined
   return new Date(utc - offsetMinutes(offset) * 60_000).toISOString();
 }
 
-/** Whole days from `now` until `instant`, rounded down; negative once it has passed. */
-export function daysUntil(instant: string, now: Date): number {
-  return Math.floor((Date.parse(instant) - now.getTime()) / DAY_MS);
-}
-
-export function addDays(now: Date, days: number): Date {
-  return new Date(now.getTime() + days * DAY_MS);
-}
-
 /** Parses durations such as `90s`, `15m`, `24h`, `7d` into milliseconds. */
 export function parseDuration(text: string): number | undefined {
   const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
   if (!match) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS }[
-    match[2] as "ms" | "s" | "m" | "h" | "d"
-  ];
+  const unit = { ms: 1, s: 1000, m: 60_000, h: HOUR_MS, d: DAY_MS }[match[2] as "ms" | "s" | "m" | "h" | "d"];
   return Number(match[1]) * unit;
 }
 

@@ -67,16 +67,24 @@ export interface Alert extends RuleResult {
   transition: Transition;
 }
 
-/** An alert on its way to one receiver; the id is deterministic so that recording it twice is harmless. */
-export interface Notification {
-  id: string;
-  receiver: string;
-  alert: Alert;
-  createdAt: string;
-}
-
 export const severityRank: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
 
 export function objectKey(source: string, kind: ObjectKind, nativeId: string): string {
   return `${source}/${kind}/${nativeId}`;
+}
+
+/** The alert stage last announced for one rule of one object. */
+export interface AlertMark {
+  stage: string;
+  episode: string;
+  severity: Severity;
+  at: string;
+}
+
+/** An object as the store keeps it: the last observation, and which alert stages were announced for it. */
+export interface StoredObject {
+  observation: Observation;
+  firstSeenAt: string;
+  changedAt: string;
+  alerts: Record<string, AlertMark>;
 }

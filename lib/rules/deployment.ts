@@ -1,8 +1,8 @@
 import type { AlertsConfig } from "../config/schema.js";
+import { HOUR_MS } from "../model/time.js";
 import type { Observation, RuleResult } from "../model/types.js";
 
 const IN_PROGRESS = new Set(["editing", "pending", "scheduling", "processing"]);
-const HOUR_MS = 3_600_000;
 
 function where(object: Observation): string {
   const { details, labels } = object;

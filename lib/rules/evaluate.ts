@@ -1,12 +1,11 @@
 import type { Config } from "../config/schema.js";
 import { matches } from "../model/match.js";
-import type { Alert, RuleResult } from "../model/types.js";
-import type { AlertMark, StoredObject } from "../store/store.js";
-import { parseDuration } from "../model/time.js";
+import type { Alert, AlertMark, RuleResult, StoredObject } from "../model/types.js";
+import { HOUR_MS, parseDuration } from "../model/time.js";
 import { deploymentAlert } from "./deployment.js";
 import { expiryAlert, revocationAlert, stageRank } from "./expiry.js";
 
-const DEFAULT_STUCK_AFTER_MS = 6 * 3_600_000;
+const DEFAULT_STUCK_AFTER_MS = 6 * HOUR_MS;
 
 function stuckAfterMs(config: Config, sourceName: string): number {
   const source = config.sources.find((candidate) => candidate.name === sourceName);

@@ -1,12 +1,9 @@
 import type { AlertsConfig } from "../config/schema.js";
+import { DAY_MS, HOUR_MS } from "../model/time.js";
 import type { Observation, RuleResult } from "../model/types.js";
-
-const DAY_MS = 86_400_000;
 
 /** Statuses whose expiry matters: the certificate is (or should be) serving. Unknown ones are watched too. */
 const LIVE = new Set<Observation["status"]>(["active", "expired", "unknown"]);
-
-const HOUR_MS = 3_600_000;
 
 /** `5 hours`, `1 day`, `12 days`: whole units, rounded down, so nobody is told they have more time than they do. */
 function span(ms: number): string {

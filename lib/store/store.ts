@@ -18,7 +18,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { isLoopback } from "../config/schema.js";
-import type { Alert, Observation } from "../model/types.js";
+import type { Alert, Observation, StoredObject } from "../model/types.js";
 import { keys, PENDING_INDEX, TTL_ATTRIBUTE, tableDefinition } from "./table.js";
 
 const gzipAsync = promisify(gzip);
@@ -28,21 +28,6 @@ const gunzipAsync = promisify(gunzip);
 const SNAPSHOT_PART_BYTES = 300_000;
 const BATCH_SIZE = 25;
 const DAY_SECONDS = 86_400;
-
-/** The alert stage last announced for one rule of one object. */
-export interface AlertMark {
-  stage: string;
-  episode: string;
-  severity: Alert["severity"];
-  at: string;
-}
-
-export interface StoredObject {
-  observation: Observation;
-  firstSeenAt: string;
-  changedAt: string;
-  alerts: Record<string, AlertMark>;
-}
 
 /** What one sweep of one source did; reported to the operator and kept as the source's history. */
 export interface SweepOutcome {
@@ -92,6 +77,11 @@ export interface StoreOptions {
   endpoint?: string;
   /** How long history (sweep records, snapshots, finished ledger entries) is kept. */
   historyDays: number;
+}
+
+/** Observations as they come back from DynamoDB (no `undefined` fields), so that fresh ones compare equal. */
+export function storedShape(observation: Observation): Observation {
+  return JSON.parse(JSON.stringify(observation)) as Observation;
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -292,8 +282,12 @@ export class Store {
 
   /** Every stored snapshot of a source, oldest first. */
   async *snapshots(source: string): AsyncGenerator<{ at: string; observations: Observation[] }> {
-    let current: { at: string; chunks: Uint8Array[] } | undefined;
-    const finish = async (snapshot: { at: string; chunks: Uint8Array[] }) => ({
+    type Parts = { at: string; expected: number; chunks: Uint8Array[] };
+    let current: Parts | undefined;
+    // A snapshot whose writer died part-way is skipped rather than breaking every read after it.
+    const complete = (snapshot: Parts | undefined): snapshot is Parts =>
+      snapshot !== undefined && snapshot.chunks.length === snapshot.expected;
+    const unpack = async (snapshot: Parts) => ({
       at: snapshot.at,
       observations: JSON.parse(
         (await gunzipAsync(Buffer.concat(snapshot.chunks))).toString("utf8"),
@@ -301,11 +295,13 @@ export class Store {
     });
     for await (const item of this.queryPrefix(keys.source(source), keys.snapshotPrefix)) {
       const at = String(item.sk).slice(keys.snapshotPrefix.length, -4);
-      if (current && current.at !== at) yield await finish(current);
-      if (!current || current.at !== at) current = { at, chunks: [] };
+      if (current?.at !== at) {
+        if (complete(current)) yield await unpack(current);
+        current = { at, expected: Number(item.parts), chunks: [] };
+      }
       current.chunks.push(item.data as Uint8Array);
     }
-    if (current) yield await finish(current);
+    if (complete(current)) yield await unpack(current);
   }
 
   /**
