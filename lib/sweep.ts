@@ -41,6 +41,8 @@ export interface RunSummary {
   alerts: AlertReport[];
   silenced: number;
   deliveries: DeliveryReport[];
+  /** Dry run only: each receiver's message as it would be sent. */
+  previews?: { receiver: string; text: string }[];
   store: { readUnits: number; writeUnits: number };
   exitCode: 0 | 1;
 }
@@ -270,6 +272,17 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
   }
 
+  let previews: RunSummary["previews"];
+  if (options.dryRun) {
+    const news = sortAlerts(outcomes.flatMap((outcome) => outcome.alerts));
+    const receivers = options.receivers ?? config.receivers.map(createReceiver);
+    previews = receivers.map((receiver) => {
+      const alerts = news.filter((alert) => receiversFor(alert, config).includes(receiver.name));
+      return { receiver: receiver.name, text: receiver.preview({ alerts, generatedAt: now.toISOString() }) };
+    });
+    if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
+  }
+
   const failed =
     outcomes.some((outcome) => !outcome.report.ok) ||
     deliveries.some((delivery) => delivery.failed > 0 || delivery.deferred > 0 || delivery.errors.length > 0);
@@ -286,6 +299,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     ],
     silenced: outcomes.reduce((sum, outcome) => sum + outcome.silenced.length, 0),
     deliveries,
+    previews,
     store: { ...store.usage },
     exitCode: failed ? 1 : 0,
   };

@@ -72,6 +72,8 @@ describe("certwatch CLI", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("dry run: nothing written, nothing sent");
     expect(result.stdout).toMatch(/would go to ops-slack, ops-mail/);
+    expect(result.stdout).toMatch(/WOULD SEND TO ops-slack\n  certwatch: \d+ critical, \d+ warning/);
+    expect(result.stdout).toMatch(/WOULD SEND TO ops-mail\n  certwatch: \d+ critical/);
     expect(rig.slack.attempts).toBe(0);
     expect(rig.smtp.attempts).toBe(0);
     expect(existsSync(join(dir, "store"))).toBe(false);

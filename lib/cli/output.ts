@@ -60,6 +60,11 @@ export function renderSummary(summary: RunSummary, output: Output, maxAlertLines
     );
   }
   if (news.length > maxAlertLines) out(`  ... and ${news.length - maxAlertLines} more (--json lists all)`);
+  for (const preview of news.length > 0 ? (summary.previews ?? []) : []) {
+    out("");
+    out(`WOULD SEND TO ${preview.receiver}`);
+    for (const line of preview.text.trimEnd().split("\n")) out(`  ${line}`);
+  }
   if (!summary.dryRun) {
     out("");
     out("DELIVERIES");

@@ -88,7 +88,7 @@ export function facts(alert: Alert): AlertFacts {
     .join(" · ");
   return {
     title: object.name,
-    domains: shown ? `${shown}${more}` : "(no domain)",
+    domains: shown ? `${shown}${more}` : (object.details?.application ?? "(no domain)"),
     what: [
       `${object.kind} ${object.nativeId} (${object.rawStatus || object.status})`,
       ...shownDetails(alert),

@@ -34,7 +34,13 @@ function currentResults(object: StoredObject, now: Date, config: Config): RuleRe
 /** A rule's alert stopped applying (a renewal, say): one resolved notice, built from what was announced. */
 function resolution(rule: string, mark: AlertMark, object: StoredObject): Alert {
   const { observation } = object;
-  const renewedTo = observation.notAfter ? `; now valid until ${observation.notAfter.slice(0, 10)}` : "";
+  // Say what changed: a renewal moved the expiry; a certificate taken out of service simply stopped mattering.
+  const why =
+    observation.status === "inactive"
+      ? "; deactivated, no longer in use"
+      : observation.notAfter
+        ? `; now valid until ${observation.notAfter.slice(0, 10)}`
+        : "";
   return {
     fingerprint: `${rule}:${observation.key}`,
     rule,
@@ -42,7 +48,7 @@ function resolution(rule: string, mark: AlertMark, object: StoredObject): Alert 
     episode: mark.episode,
     // The severity it was announced with, so that routes by severity send the all-clear where the alarm went.
     severity: mark.severity,
-    summary: `resolved (was ${mark.stage}${renewedTo})`,
+    summary: `resolved (was ${mark.stage}${why})`,
     object: observation,
     transition: "resolved",
   };
