@@ -1,3 +1,4 @@
+import { DAY_MS } from "../lib/model/time.js";
 import { type HuaweiAuthOptions, huaweiError as error, verifyHuaweiAuth } from "./huawei-auth.js";
 import {
   type FaultOptions,
@@ -193,7 +194,6 @@ export interface IdentityCenterFleetOptions {
   seed?: number;
 }
 
-const DAY_MS = 86_400_000;
 const KINDS: ApplicationKind[] = ["rotation", "expiring", "healthy", "expired", "healthy"];
 
 /** Which case an application of `identityCenterFleet` was built as, from its index. */

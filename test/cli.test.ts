@@ -72,8 +72,8 @@ describe("certwatch CLI", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("dry run: nothing written, nothing sent");
     expect(result.stdout).toMatch(/would go to ops-slack, ops-mail/);
-    expect(result.stdout).toMatch(/WOULD SEND TO ops-slack\n  certwatch: \d+ critical, \d+ warning/);
-    expect(result.stdout).toMatch(/WOULD SEND TO ops-mail\n  certwatch: \d+ critical/);
+    expect(result.stdout).toMatch(/WOULD SEND TO ops-slack\n {2}certwatch: \d+ critical, \d+ warning/);
+    expect(result.stdout).toMatch(/WOULD SEND TO ops-mail\n {2}certwatch: \d+ critical/);
     expect(rig.slack.attempts).toBe(0);
     expect(rig.smtp.attempts).toBe(0);
     expect(existsSync(join(dir, "store"))).toBe(false);
@@ -142,7 +142,15 @@ describe("certwatch CLI", () => {
     const demoDir = join(dir, "demo");
     expect(await demoCommand(output, demoDir)).toBe(0);
     const text = output.stdout.join("\n");
-    expect(text).toMatch(/hw-demo\s+huawei-scm\s+ok\s+300 objects/);
+    for (const type of [
+      "huawei-scm",
+      "huawei-identity-center",
+      "aliyun-client-certificates",
+      "aliyun-deployment-jobs",
+      "aliyun-ssl-certificates",
+    ]) {
+      expect(text).toMatch(new RegExp(`${type}\\s+ok\\s+\\d+ objects`));
+    }
     expect(text).toContain("WHAT THE ON-CALL ENGINEER RECEIVES");
     expect(text).toMatch(/A second sweep an hour later found 0 new alerts and sent 0 messages/);
     const html = await readFile(join(demoDir, "email.html"), "utf8");

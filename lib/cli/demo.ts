@@ -1,6 +1,9 @@
 import { rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { CasSimulator } from "../../sim/aliyun-cas.js";
+import { clientCertificateFleet, deploymentFleet, sslOrderFleet } from "../../sim/aliyun-fleet.js";
 import { scmFleet } from "../../sim/fleet.js";
+import { identityCenterFleet, identityCenterSimulator } from "../../sim/huawei-identity-center.js";
 import { scmSimulator } from "../../sim/huawei-scm.js";
 import { SlackReceiverSim } from "../../sim/slack.js";
 import { SmtpSink } from "../../sim/smtp.js";
@@ -12,7 +15,8 @@ import { runSweep } from "../sweep.js";
 import { type Output, renderSummary } from "./output.js";
 
 const FLEET_SIZE = 300;
-const DEMO_KEYS = { accessKey: "DEMOACCESSKEY0000001", secretKey: "demo-secret-key-never-shown" };
+const HUAWEI_KEYS = { accessKey: "DEMOACCESSKEY0000001", secretKey: "demo-secret-key-never-shown" };
+const ALIYUN_KEYS = { accessKey: "LTAI5tDEMOACCESSKEY0", secretKey: "demo-aliyun-secret-never-shown" };
 
 /**
  * Runs the real pipeline against local stand-ins: the SCM simulator with a few hundred certificates, a Slack
@@ -25,22 +29,44 @@ export async function demoCommand(output: Output, demoDir = ".certwatch/demo"): 
   const now = new Date();
   const scm = scmSimulator({
     certificates: scmFleet({ count: FLEET_SIZE, now }),
-    credentials: DEMO_KEYS,
+    credentials: HUAWEI_KEYS,
     latencyMs: 20,
+  });
+  const ssoFleet = identityCenterFleet({ applications: 10, certificatesPerApplication: 2, now });
+  const identityCenter = identityCenterSimulator({
+    fleet: ssoFleet,
+    credentials: HUAWEI_KEYS,
+    latencyMs: 20,
+  });
+  const cas = new CasSimulator({
+    credentials: ALIYUN_KEYS,
+    qps: 10,
+    latencyMs: 20,
+    clientCertificates: clientCertificateFleet({ count: 100, now }),
+    deploymentJobs: deploymentFleet({ jobs: 8, workersPerJob: 4, now }),
+    sslOrders: sslOrderFleet({ count: 80, now }),
   });
   const slack = new SlackReceiverSim();
   const smtp = new SmtpSink();
-  const [scmUrl, slackUrl, smtpPort] = await Promise.all([scm.listen(), slack.listen(), smtp.listen()]);
+  const [scmUrl, icUrl, casUrl, slackUrl, smtpPort] = await Promise.all([
+    scm.listen(),
+    identityCenter.listen(),
+    cas.listen(),
+    slack.listen(),
+    smtp.listen(),
+  ]);
   const http = new HttpClient();
+  const huawei = `{ accessKey: ${HUAWEI_KEYS.accessKey}, secretKey: ${HUAWEI_KEYS.secretKey} }`;
+  const aliyun = `{ accessKey: ${ALIYUN_KEYS.accessKey}, secretKey: ${ALIYUN_KEYS.secretKey} }`;
   const config = await parseConfig(
     `
 store: { type: embedded, path: ${JSON.stringify(join(dir, "store"))} }
 sources:
-  - name: hw-demo
-    type: huawei-scm
-    endpoint: ${scmUrl}
-    credentials: { accessKey: ${DEMO_KEYS.accessKey}, secretKey: ${DEMO_KEYS.secretKey} }
-    region: ap-southeast-1
+  - { name: hw-scm, type: huawei-scm, endpoint: "${scmUrl}", credentials: ${huawei}, region: ap-southeast-1 }
+  - { name: hw-sso, type: huawei-identity-center, endpoint: "${icUrl}", credentials: ${huawei}, instanceId: ${ssoFleet.instanceId} }
+  - { name: ali-pki, type: aliyun-client-certificates, endpoint: "${casUrl}", credentials: ${aliyun} }
+  - { name: ali-deploy, type: aliyun-deployment-jobs, endpoint: "${casUrl}", credentials: ${aliyun} }
+  - { name: ali-ssl, type: aliyun-ssl-certificates, endpoint: "${casUrl}", credentials: ${aliyun} }
 receivers:
   - { name: demo-slack, type: slack, webhookUrl: "${slackUrl}" }
   - name: demo-mail
@@ -53,7 +79,10 @@ receivers:
   );
   const opened = await openStore(config.store, { dryRun: false });
   try {
-    output.out(`Demo: a simulated Huawei SCM account with ${FLEET_SIZE} certificates at ${scmUrl}`);
+    output.out(
+      "Demo: simulated Huawei Cloud (SCM, Identity Center) and Alibaba Cloud (CAS certificates, private CA, " +
+        "deployment jobs) accounts on 127.0.0.1",
+    );
     output.out("");
     const first = await runSweep({ config, store: opened.store, http, now, purgeHistory: true });
     renderSummary(first, output, 12);
@@ -100,6 +129,6 @@ receivers:
   } finally {
     await http.close();
     await opened.close();
-    await Promise.all([scm.close(), slack.close(), smtp.close()]);
+    await Promise.all([scm.close(), identityCenter.close(), cas.close(), slack.close(), smtp.close()]);
   }
 }

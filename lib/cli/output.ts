@@ -55,9 +55,8 @@ export function renderSummary(summary: RunSummary, output: Output, maxAlertLines
     const label = alert.transition === "resolved" ? "resolved" : alert.severity;
     const to = summary.dryRun ? "would go to" : "→";
     const receivers = alert.receivers.length > 0 ? `${to} ${alert.receivers.join(", ")}` : "(no receiver)";
-    out(
-      `  ${pad(label, 9)} ${pad(alert.name, 22)} ${pad(alert.domains[0] ?? "", 32)} ${alert.summary}  ${receivers}`,
-    );
+    const domain = alert.domains[0] && alert.domains[0] !== alert.name ? alert.domains[0] : "";
+    out(`  ${pad(label, 9)} ${pad(alert.name, 22)} ${pad(domain, 30)} ${alert.summary}  ${receivers}`);
   }
   if (news.length > maxAlertLines) out(`  ... and ${news.length - maxAlertLines} more (--json lists all)`);
   for (const preview of news.length > 0 ? (summary.previews ?? []) : []) {

@@ -1,4 +1,5 @@
 import type { LedgerEntry, Store } from "../store/store.js";
+import { compareAlerts } from "./digest.js";
 import { DeliveryError, type Receiver } from "./receiver.js";
 
 /** After this many failed runs an entry is given up on and reported, rather than retried forever. */
@@ -57,7 +58,8 @@ export async function deliverPending(
   };
   const pending = new Map((await store.pendingFor(receiver.name)).map((entry) => [entry.id, entry]));
   for (const entry of options.fresh ?? []) if (!pending.has(entry.id)) pending.set(entry.id, entry);
-  const ordered = [...pending.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  // Most severe first across the whole digest, so that when it is split the first message is the one to read.
+  const ordered = [...pending.values()].sort((a, b) => compareAlerts(a.alert, b.alert));
   const batches = chunk(ordered, receiver.maxAlertsPerMessage);
   for (const [index, batch] of batches.entries()) {
     const claimed: LedgerEntry[] = [];

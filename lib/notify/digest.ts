@@ -12,14 +12,17 @@ export interface Digest {
 }
 
 /** Most severe first, then soonest to break; resolved notices last. */
-export function sortAlerts(alerts: Alert[]): Alert[] {
+export function compareAlerts(a: Alert, b: Alert): number {
   const order = (alert: Alert) => (alert.transition === "resolved" ? 3 : severityRank[alert.severity]);
-  return [...alerts].sort(
-    (a, b) =>
-      order(a) - order(b) ||
-      (a.daysLeft ?? Number.POSITIVE_INFINITY) - (b.daysLeft ?? Number.POSITIVE_INFINITY) ||
-      a.object.name.localeCompare(b.object.name),
+  return (
+    order(a) - order(b) ||
+    (a.daysLeft ?? Number.POSITIVE_INFINITY) - (b.daysLeft ?? Number.POSITIVE_INFINITY) ||
+    a.object.name.localeCompare(b.object.name)
   );
+}
+
+export function sortAlerts(alerts: Alert[]): Alert[] {
+  return [...alerts].sort(compareAlerts);
 }
 
 export function countBySeverity(alerts: Alert[]): Record<Severity | "resolved", number> {
