@@ -226,6 +226,36 @@ describe("Alibaba CAS sources end to end: simulator → sweep → dynalite → S
   });
 });
 
+describe("a missing required field", () => {
+  it("fails that source naming the call and the field, keeps stored state, and the other sources go on", async () => {
+    const clientCertificates = clientCertificateFleet({ count: 30, now: NOW });
+    const rig = new CasRig(
+      new CasSimulator({
+        credentials: KEYS,
+        clientCertificates,
+        sslOrders: sslOrderFleet({ count: 10, now: NOW }),
+      }),
+    );
+    await rig.start();
+    try {
+      await rig.sweep(NOW, ["ali-pki"]);
+      const before = await rig.store.loadObjects("ali-pki");
+      const broken = clientCertificates[3] as unknown as Record<string, unknown>;
+      delete broken.AfterDate;
+      const summary = await rig.sweep(new Date(NOW.getTime() + HOUR), ["ali-pki", "ali-ssl"]);
+      expect(summary.exitCode).toBe(1);
+      const [pki, ssl] = summary.sources;
+      expect(pki?.error).toBe(
+        "ListClientCertificate returned a malformed page: page 1: CertificateList[3].AfterDate is missing",
+      );
+      expect(ssl).toMatchObject({ ok: true, objects: 10 });
+      expect(await rig.store.loadObjects("ali-pki")).toEqual(before);
+    } finally {
+      await rig.stop();
+    }
+  });
+});
+
 describe("pacing within Alibaba's 10 calls per second per AccessKey", () => {
   it("400 client certificates and 60 deployment jobs: no throttling, wall time close to calls ÷ 10", async () => {
     const rig = new CasRig(
