@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Config, SourceConfig } from "./config/schema.js";
-import type { Alert, Observation, StoredObject } from "./model/types.js";
+import type { Ack, Alert, Observation, StoredObject } from "./model/types.js";
 import { type DeliveryReport, deliverPending } from "./notify/deliver.js";
 import { sortAlerts } from "./notify/digest.js";
+import { type HeartbeatResult, sendHeartbeat } from "./notify/heartbeat.js";
 import { createReceiver } from "./notify/index.js";
 import type { Receiver } from "./notify/receiver.js";
 import { notificationId, receiversFor } from "./notify/route.js";
-import { evaluateObject } from "./rules/evaluate.js";
+import { type Evaluation, evaluateObject, evaluateSource } from "./rules/evaluate.js";
 import { type HttpClient, newCallStats } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
 import { type LedgerEntry, type Store, storedShape, type SweepOutcome } from "./store/store.js";
@@ -40,9 +41,13 @@ export interface RunSummary {
   sources: SourceReport[];
   alerts: AlertReport[];
   silenced: number;
+  /** Reminders held back by an acknowledgement. */
+  acknowledged: number;
   deliveries: DeliveryReport[];
   /** Dry run only: each receiver's message as it would be sent. */
   previews?: { receiver: string; text: string }[];
+  /** Set when a heartbeat URL is configured and the run swept every source. */
+  heartbeat?: HeartbeatResult;
   store: { readUnits: number; writeUnits: number };
   exitCode: 0 | 1;
 }
@@ -76,18 +81,56 @@ interface SourceOutcome {
   report: SourceReport;
   alerts: Alert[];
   silenced: { alert: Alert; reason: string }[];
+  acknowledged: Alert[];
   /** Ledger entries this sweep recorded, for delivery in the same run. */
   recorded: LedgerEntry[];
 }
 
+/** Certificates by domain, to find a newer live one that covers all of another's domains. */
+function replacementFinder(
+  objects: Iterable<StoredObject>,
+): (observation: Observation) => Observation | undefined {
+  const byDomain = new Map<string, Observation[]>();
+  for (const { observation } of objects) {
+    if (observation.kind !== "certificate" || observation.status !== "active" || !observation.notAfter)
+      continue;
+    for (const domain of observation.domains)
+      byDomain.set(domain, [...(byDomain.get(domain) ?? []), observation]);
+  }
+  return (observation) => {
+    const [first, ...rest] = observation.domains;
+    if (observation.kind !== "certificate" || !first || !observation.notAfter) return undefined;
+    const notAfter = observation.notAfter;
+    return (byDomain.get(first) ?? [])
+      .filter((candidate) => candidate.key !== observation.key && (candidate.notAfter ?? "") > notAfter)
+      .filter((candidate) => rest.every((domain) => candidate.domains.includes(domain)))
+      .sort((a, b) => (b.notAfter ?? "").localeCompare(a.notAfter ?? ""))[0];
+  };
+}
+
+/**
+ * A listing that shrank to nothing, or by more than half, without any error is more likely an API or permission
+ * problem than a real mass deletion: it is not trusted unless the operator said such drops are real.
+ */
+function suspiciousDrop(config: Config, before: number, after: number): string | undefined {
+  if (config.alerts.trustInventoryDrops || before === 0 || (after > 0 && after >= before / 2))
+    return undefined;
+  return (
+    `inventory dropped from ${before} to ${after} objects without any error from the API; not trusted, nothing ` +
+    "stored changed (set alerts.trustInventoryDrops: true if the drop is real)"
+  );
+}
+
 /**
  * One source: collect → diff against stored state → evaluate → record news in the ledger → write what changed.
- * A sweep that failed or was cut short changes no stored observation: its objects are evaluated as last known.
+ * A sweep that failed, was cut short or is not trusted changes no stored observation: its objects are evaluated
+ * as last known, and their alerts say so.
  */
 async function sweepSource(
   source: SourceConfig,
   options: SweepOptions,
   runId: string,
+  acks: ReadonlyMap<string, Ack>,
 ): Promise<SourceOutcome> {
   const { config, store, now } = options;
   const redact = options.redact ?? ((text: string) => text);
@@ -119,12 +162,13 @@ async function sweepSource(
   } finally {
     sweepOver.abort();
   }
+  error ??= suspiciousDrop(config, stored.size, seen.size);
 
   const current = new Map<string, StoredObject>();
   const changedKeys = new Set<string>();
   let added = 0;
   let changed = 0;
-  let gone: string[] = [];
+  let gone: StoredObject[] = [];
   if (error === undefined) {
     for (const [key, observation] of seen) {
       const before = stored.get(key);
@@ -140,25 +184,52 @@ async function sweepSource(
         current.set(key, before);
       }
     }
-    gone = [...stored.keys()].filter((key) => !seen.has(key));
+    gone = [...stored.values()].filter((object) => !seen.has(object.observation.key));
   } else {
     for (const [key, object] of stored) current.set(key, object);
   }
 
-  const alerts: Alert[] = [];
-  const silenced: SourceOutcome["silenced"] = [];
+  const context = { now, config, acks };
+  const outcome: Omit<SourceOutcome, "report"> = { alerts: [], silenced: [], acknowledged: [], recorded: [] };
+  const collect = (evaluation: Evaluation) => {
+    outcome.alerts.push(...evaluation.alerts);
+    outcome.silenced.push(...evaluation.silenced);
+    outcome.acknowledged.push(...evaluation.acknowledged);
+  };
+  const replacementOf = replacementFinder(current.values());
   for (const [key, object] of current) {
-    const evaluation = evaluateObject(object, now, config);
-    alerts.push(...evaluation.alerts);
-    silenced.push(...evaluation.silenced);
-    if (!isDeepStrictEqual(evaluation.marks, object.alerts)) {
-      current.set(key, { ...object, alerts: evaluation.marks });
+    const evaluation = evaluateObject(object, context, { replacement: replacementOf(object.observation) });
+    collect(evaluation);
+    if (!isDeepStrictEqual(evaluation.state, { alerts: object.alerts, resolved: object.resolved ?? {} })) {
+      current.set(key, { ...object, ...evaluation.state });
       changedKeys.add(key);
     }
   }
+  for (const object of gone) collect(evaluateObject(object, context, { gone: true }));
+  if (error !== undefined) {
+    // Computed from what was last seen: the message must say the source could not be read.
+    for (const alert of outcome.alerts) alert.staleSince = previous?.lastSuccessAt ?? previous?.at;
+  }
 
   const consecutiveFailures = error === undefined ? 0 : (previous?.consecutiveFailures ?? 0) + 1;
-  const outcome: SweepOutcome = {
+  const lastSuccessAt = error === undefined ? at : previous?.lastSuccessAt;
+  const failingSince = error === undefined ? undefined : (previous?.failingSince ?? at);
+  const health = evaluateSource(
+    {
+      name: source.name,
+      provider: source.type.startsWith("huawei") ? "huawei" : "aliyun",
+      ok: !error,
+      error,
+      consecutiveFailures,
+      lastSuccessAt,
+      failingSince,
+    },
+    { alerts: previous?.alerts ?? {}, resolved: previous?.resolved ?? {} },
+    context,
+  );
+  collect(health);
+
+  const sweep: SweepOutcome = {
     ok: error === undefined,
     error,
     objects: current.size,
@@ -171,24 +242,23 @@ async function sweepSource(
     durationMs: Date.now() - started,
     consecutiveFailures,
   };
-  const report: SourceReport = { ...outcome, name: source.name, type: source.type, warnings };
+  const report: SourceReport = { ...sweep, name: source.name, type: source.type, warnings };
 
-  const recorded: LedgerEntry[] = [];
   if (!options.dryRun) {
     // News goes into the ledger before the marks that say it was announced: a crash in between re-records
     // the same ids (a no-op) instead of losing them.
-    for (const alert of alerts) {
+    for (const alert of outcome.alerts) {
       for (const receiver of receiversFor(alert, config)) {
         const entry = await store.recordNotification(receiver, notificationId(alert), alert, now);
-        if (entry) recorded.push(entry);
+        if (entry) outcome.recorded.push(entry);
       }
     }
     await store.writeObjects(
       source.name,
       [...changedKeys].map((key) => current.get(key) as StoredObject),
-      gone,
+      gone.map((object) => object.observation.key),
     );
-    if (outcome.ok && added + changed + gone.length > 0) {
+    if (sweep.ok && added + changed + gone.length > 0) {
       await store.writeSnapshot(
         source.name,
         at,
@@ -197,18 +267,12 @@ async function sweepSource(
       );
     }
     await store.recordSweep(
-      {
-        ...outcome,
-        source: source.name,
-        runId,
-        at,
-        lastSuccessAt: error === undefined ? at : previous?.lastSuccessAt,
-      },
+      { ...sweep, ...health.state, source: source.name, runId, at, lastSuccessAt, failingSince },
       now,
     );
   }
   options.onSourceDone?.(report);
-  return { report, alerts, silenced, recorded };
+  return { report, ...outcome };
 }
 
 function alertReport(alert: Alert, config: Config, silencedBy?: string): AlertReport {
@@ -243,7 +307,8 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     );
   }
 
-  const outcomes = await Promise.all(sources.map((source) => sweepSource(source, options, runId)));
+  const acks = await store.acks(now);
+  const outcomes = await Promise.all(sources.map((source) => sweepSource(source, options, runId, acks)));
 
   const deliveries: DeliveryReport[] = [];
   if (!options.dryRun) {
@@ -283,9 +348,20 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
   }
 
+  let heartbeat: HeartbeatResult | undefined;
+  const sweptEverySource = sources.length === config.sources.length;
+  if (config.heartbeatUrl && !options.dryRun && sweptEverySource) {
+    heartbeat = outcomes.every((outcome) => outcome.report.ok)
+      ? await sendHeartbeat(config.heartbeatUrl)
+      : { sent: false, error: "heartbeat held back: not every source was swept successfully" };
+  }
+
   const failed =
     outcomes.some((outcome) => !outcome.report.ok) ||
-    deliveries.some((delivery) => delivery.failed > 0 || delivery.deferred > 0 || delivery.errors.length > 0);
+    deliveries.some(
+      (delivery) => delivery.failed > 0 || delivery.deferred > 0 || delivery.errors.length > 0,
+    ) ||
+    (heartbeat !== undefined && !heartbeat.sent);
   return {
     runId,
     now: now.toISOString(),
@@ -298,8 +374,10 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
       ),
     ],
     silenced: outcomes.reduce((sum, outcome) => sum + outcome.silenced.length, 0),
+    acknowledged: outcomes.reduce((sum, outcome) => sum + outcome.acknowledged.length, 0),
     deliveries,
     previews,
+    heartbeat,
     store: { ...store.usage },
     exitCode: failed ? 1 : 0,
   };

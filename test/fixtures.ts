@@ -27,6 +27,7 @@ export function alert(overrides: Partial<Alert> & { nativeId: string; name?: str
     object,
     daysLeft: 6,
     transition: "new",
+    generation: 0,
     ...overrides,
   };
 }

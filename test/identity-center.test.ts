@@ -378,12 +378,15 @@ describe("a misbehaving Identity Center", () => {
     );
   });
 
-  it("recovers on the next good sweep with nothing lost and nothing resent", async () => {
+  it("recovers on the next good sweep: only the source-health alert resolves, nothing else is resent", async () => {
     const posts = rig.slack.posts.length;
     const summary = await rig.sweep(new Date(NOW.getTime() + 5 * HOUR));
     expect(summary.exitCode).toBe(0);
     expect(summary.sources[0]).toMatchObject({ ok: true, consecutiveFailures: 0, added: 0, gone: 0 });
-    expect(rig.slack.posts).toHaveLength(posts);
+    expect(summary.alerts.map((a) => [a.fingerprint.split(":")[0], a.transition])).toEqual([
+      ["source-health", "resolved"],
+    ]);
+    expect(rig.slack.posts).toHaveLength(posts + 1);
   });
 
   it("a page with more entries than the limit asked for fails the sweep", async () => {

@@ -32,11 +32,13 @@ function stored(notAfter: string, overrides: Partial<StoredObject> = {}): Stored
   };
 }
 
-/** Runs evaluation the way the sweep does: marks carry over from one run to the next. */
-function runAt(object: StoredObject, at: Date): { object: StoredObject; news: string[] } {
-  const result = evaluateObject(object, at, config);
+const noAcks = new Map();
+
+/** Runs evaluation the way the sweep does: alert state carries over from one run to the next. */
+function runAt(object: StoredObject, at: Date, settings = config): { object: StoredObject; news: string[] } {
+  const result = evaluateObject(object, { now: at, config: settings, acks: noAcks });
   return {
-    object: { ...object, alerts: result.marks },
+    object: { ...object, ...result.state },
     news: result.alerts.map((a) => `${a.transition}:${a.stage}:${a.severity}`),
   };
 }
@@ -128,7 +130,7 @@ describe("evaluation: transitions, not repetition", () => {
     });
     const step = runAt(stored(inDays(5)), NOW);
     const renewed = { ...step.object, observation: { ...step.object.observation, notAfter: inDays(365) } };
-    const [resolution] = evaluateObject(renewed, NOW, routed).alerts;
+    const [resolution] = evaluateObject(renewed, { now: NOW, config: routed, acks: noAcks }).alerts;
     expect(resolution?.transition).toBe("resolved");
     expect(resolution && receiversFor(resolution, routed)).toEqual(["pager"]);
   });
@@ -145,11 +147,11 @@ describe("evaluation: transitions, not repetition", () => {
   it("a silence holds an alert back until it ends, then it is announced", () => {
     const object = stored(inDays(5));
     object.observation.domains = ["web.staging.example.com"];
-    const silenced = evaluateObject(object, NOW, config);
+    const silenced = evaluateObject(object, { now: NOW, config, acks: noAcks });
     expect(silenced.alerts).toEqual([]);
     expect(silenced.silenced.map((s) => s.reason)).toEqual(["throwaway"]);
-    expect(silenced.marks).toEqual({});
-    const later = evaluateObject(object, new Date("2026-12-01T00:00:01Z"), config);
+    expect(silenced.state.alerts).toEqual({});
+    const later = evaluateObject(object, { now: new Date("2026-12-01T00:00:01Z"), config, acks: noAcks });
     expect(later.alerts.map((a) => a.stage)).toEqual(["expired"]);
   });
 });

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, configPath } from "../config/load.js";
+import { ackCommand } from "./ack.js";
 import { UsageError } from "./context.js";
 import { demoCommand } from "./demo.js";
 import { type Output, processOutput } from "./output.js";
@@ -45,6 +46,17 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     .addOption(configOption())
     .action(async (options) => {
       status = await validateCommand({ config: configPath(options.config) }, output);
+    });
+
+  program
+    .command("ack")
+    .description("acknowledge an alert: no reminders for its current stage until --until")
+    .argument("<fingerprint>", "the alert's fingerprint, as in its message (rule:source/kind/id)")
+    .requiredOption("--until <time>", "an ISO time, or a span from now such as 3d or 12h")
+    .requiredOption("--reason <text>", "why, for whoever reads the ack next")
+    .addOption(configOption())
+    .action(async (fingerprint, options) => {
+      status = await ackCommand({ ...options, fingerprint, config: configPath(options.config) }, output);
     });
 
   program

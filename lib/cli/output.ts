@@ -49,7 +49,11 @@ export function renderSummary(summary: RunSummary, output: Output, maxAlertLines
   }
   out("");
   const news = summary.alerts.filter((alert) => !alert.silencedBy);
-  out(`ALERTS (${news.length} new${summary.silenced ? `, ${summary.silenced} silenced` : ""})`);
+  const held = [
+    summary.silenced ? `${summary.silenced} silenced` : "",
+    summary.acknowledged ? `${summary.acknowledged} reminders acknowledged` : "",
+  ].filter(Boolean);
+  out(`ALERTS (${[`${news.length} new`, ...held].join(", ")})`);
   if (news.length === 0) out("  nothing new since the last sweep");
   for (const alert of news.slice(0, maxAlertLines)) {
     const label = alert.transition === "resolved" ? "resolved" : alert.severity;
@@ -77,5 +81,7 @@ export function renderSummary(summary: RunSummary, output: Output, maxAlertLines
       out(`  ${pad(delivery.receiver, 16)} ${parts.join(", ")}`);
       for (const error of delivery.errors) out(`    ${error}`);
     }
+    if (summary.heartbeat)
+      out(`  heartbeat        ${summary.heartbeat.sent ? "sent" : summary.heartbeat.error}`);
   }
 }

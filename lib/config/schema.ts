@@ -171,9 +171,15 @@ export const configSchema = z
         repeatCritical: duration.optional(),
         failedDeploymentStatuses: z.array(z.string()).default(["error", "rollback_error"]),
         sourceFailuresBeforeAlert: z.number().int().positive().default(2),
+        /** An alert when a source's last good sweep is older than this. */
+        staleAfter: duration.optional(),
+        /** Accept a source's inventory falling to zero or by more than half in one sweep as real. */
+        trustInventoryDrops: z.boolean().default(false),
       })
       .prefault({}),
     receivers: z.array(receiver).default([]),
+    /** Requested after every run that swept every source: a dead man's switch (healthchecks, Cronitor, ...). */
+    heartbeatUrl: endpoint.optional(),
     routes: z
       .array(
         z.strictObject({

@@ -12,6 +12,7 @@ export function secretValues(config: Config): string[] {
     if (receiver.type === "slack") values.push(receiver.webhookUrl);
     if (receiver.type === "email") values.push(receiver.smtp.pass);
   }
+  values.push(config.heartbeatUrl);
   return values.filter((value): value is string => typeof value === "string" && value.length >= 4);
 }
 

@@ -1,6 +1,7 @@
 /** The normalized shapes every source produces and every later stage consumes. No I/O here. */
 
-export type ObjectKind = "certificate" | "client-certificate" | "deployment-task";
+/** `source` stands for a configured source itself, for alerts about the monitor's own view of it. */
+export type ObjectKind = "certificate" | "client-certificate" | "deployment-task" | "source";
 
 export type Status =
   | "active"
@@ -46,8 +47,8 @@ export interface Observation {
   labels: Labels;
 }
 
-/** How an alert changed in this run: news worth one message each. */
-export type Transition = "new" | "escalated" | "resolved";
+/** How an alert changed in this run: news worth one message each. A reminder repeats an unchanged critical one. */
+export type Transition = "new" | "escalated" | "reminder" | "resolved";
 
 /** What a rule says about one object right now. The stage is what makes it news: each stage is announced once. */
 export interface RuleResult {
@@ -65,6 +66,12 @@ export interface RuleResult {
 
 export interface Alert extends RuleResult {
   transition: Transition;
+  /** How many times this rule already resolved for the object: a later firing is a new alert, not a repeat. */
+  generation: number;
+  /** Reminders sent for this stage so far (reminder alerts only). */
+  reminder?: number;
+  /** Set while the object's source cannot be swept: the alert is computed from what was last seen then. */
+  staleSince?: string;
 }
 
 export const severityRank: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
@@ -78,13 +85,31 @@ export interface AlertMark {
   stage: string;
   episode: string;
   severity: Severity;
+  /** When it was last announced (first time or reminder). */
+  at: string;
+  reminders?: number;
+}
+
+/** What an alert's marks and resolution counts look like wherever they are kept (an object, a source). */
+export interface AlertState {
+  alerts: Record<string, AlertMark>;
+  /** Per rule, how many times it resolved; part of notification ids so a re-firing is never taken for a repeat. */
+  resolved?: Record<string, number>;
+}
+
+/** An acknowledgement: someone saw the alert and wants no reminders for its current stage until `until`. */
+export interface Ack {
+  fingerprint: string;
+  stage: string;
+  until: string;
+  reason: string;
+  by: string;
   at: string;
 }
 
 /** An object as the store keeps it: the last observation, and which alert stages were announced for it. */
-export interface StoredObject {
+export interface StoredObject extends AlertState {
   observation: Observation;
   firstSeenAt: string;
   changedAt: string;
-  alerts: Record<string, AlertMark>;
 }

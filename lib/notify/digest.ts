@@ -52,12 +52,17 @@ export interface AlertFacts {
   when: string;
   state: string;
   action: string;
+  /** The command that acknowledges a firing alert; empty for resolutions. */
+  ack: string;
 }
 
 const MAX_DOMAINS = 3;
 
 function action(alert: Alert): string {
   if (alert.transition === "resolved") return "nothing to do";
+  if (alert.rule === "source-health")
+    return "check the source's credentials, permissions and endpoint: certwatch validate";
+  if (alert.rule === "stale") return "check that the scheduled sweep runs and can reach the source";
   const { successor } = alert.object;
   if (alert.rule === "expiry" && successor) {
     return `activate the new one: inactive certificate ${successor.nativeId} is valid until ${successor.notAfter.slice(0, 10)}`;
@@ -97,9 +102,15 @@ export function facts(alert: Alert): AlertFacts {
       ...shownDetails(alert),
     ].join(" · "),
     where,
-    when: alert.summary,
-    state: alert.transition === "new" ? "new" : alert.transition,
+    when: alert.staleSince
+      ? `${alert.summary} (source unreachable: as last seen ${alert.staleSince.slice(0, 16).replace("T", " ")} UTC)`
+      : alert.summary,
+    state: alert.transition === "reminder" ? `reminder ${alert.reminder ?? ""}`.trim() : alert.transition,
     action: action(alert),
+    ack:
+      alert.transition === "resolved"
+        ? ""
+        : `certwatch ack ${alert.fingerprint} --until <time> --reason <text>`,
   };
 }
 

@@ -34,6 +34,7 @@ export function plainText(digest: Digest): string {
       `  ${f.domains}`,
       `  ${f.where} · ${f.what}`,
       `  ${f.state}: ${f.action}`,
+      ...(f.ack ? [`  to acknowledge: ${f.ack}`] : []),
     ].join("\n");
   });
   return `certwatch: ${headline(digest.alerts)}\nGenerated ${digest.generatedAt}\n\n${blocks.join("\n\n")}\n`;
@@ -52,7 +53,7 @@ export function html(digest: Digest): string {
 <td style="${cell}"><strong>${escapeHtml(f.title)}</strong><br><span style="color:#555;">${escapeHtml(f.domains)}</span></td>
 <td style="${cell}">${escapeHtml(f.when)}<br><span style="color:#555;">${escapeHtml(f.state)}</span></td>
 <td style="${cell}color:#555;">${escapeHtml(f.where)}<br>${escapeHtml(f.what)}</td>
-<td style="${cell}">${escapeHtml(f.action)}</td>
+<td style="${cell}">${escapeHtml(f.action)}${f.ack ? `<br><span style="color:#777;font-size:12px;font-family:monospace;">${escapeHtml(f.ack)}</span>` : ""}</td>
 </tr>`;
     })
     .join("\n");

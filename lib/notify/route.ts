@@ -19,7 +19,12 @@ export function receiversFor(alert: Alert, config: Config): string[] {
   return config.defaultReceivers ?? everyone;
 }
 
-/** Deterministic, so that recording the same news twice (a retried run) is a no-op. */
+/**
+ * Deterministic, so that recording the same news twice (a retried run) is a no-op; and distinct for news that
+ * only looks the same: an alert firing again after it resolved (generation), or the nth reminder.
+ */
 export function notificationId(alert: Alert): string {
-  return `${alert.fingerprint}|${alert.episode}|${alert.stage}`;
+  const generation = alert.generation > 0 ? `|g${alert.generation}` : "";
+  const reminder = alert.reminder ? `|r${alert.reminder}` : "";
+  return `${alert.fingerprint}|${alert.episode}|${alert.stage}${generation}${reminder}`;
 }

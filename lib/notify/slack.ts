@@ -54,6 +54,7 @@ function alertText(alert: Alert): string {
     escapeSlack(f.domains),
     `_${escapeSlack(f.where)}_ · ${escapeSlack(f.what)}`,
     `${f.state} · ${escapeSlack(f.action)}`,
+    ...(f.ack ? [`_to acknowledge:_ \`${escapeSlack(f.ack)}\``] : []),
   ];
   return lines.join("\n").slice(0, SECTION_TEXT_LIMIT);
 }

@@ -1,16 +1,25 @@
 import type { Config } from "../config/schema.js";
 import { matches } from "../model/match.js";
-import type { Alert, AlertMark, RuleResult, StoredObject } from "../model/types.js";
 import { HOUR_MS, parseDuration } from "../model/time.js";
+import type {
+  Ack,
+  Alert,
+  AlertMark,
+  AlertState,
+  Observation,
+  RuleResult,
+  StoredObject,
+} from "../model/types.js";
 import { deploymentAlert } from "./deployment.js";
 import { expiryAlert, revocationAlert, stageRank } from "./expiry.js";
 
 const DEFAULT_STUCK_AFTER_MS = 6 * HOUR_MS;
 
-function stuckAfterMs(config: Config, sourceName: string): number {
-  const source = config.sources.find((candidate) => candidate.name === sourceName);
-  const text = source?.type === "aliyun-deployment-jobs" ? source.stuckAfter : undefined;
-  return (text && parseDuration(text)) || DEFAULT_STUCK_AFTER_MS;
+export interface EvaluateContext {
+  now: Date;
+  config: Config;
+  /** Acknowledgements by fingerprint. */
+  acks: ReadonlyMap<string, Ack>;
 }
 
 export interface Evaluation {
@@ -18,12 +27,107 @@ export interface Evaluation {
   alerts: Alert[];
   /** Alerts that would be news but a silence holds back; they are announced once the silence ends. */
   silenced: { alert: Alert; reason: string }[];
-  /** The object's alert marks after this run's news is recorded. */
-  marks: Record<string, AlertMark>;
+  /** Reminders an acknowledgement held back. */
+  acknowledged: Alert[];
+  /** The alert state after this run's news is recorded. */
+  state: Required<AlertState>;
 }
 
-function currentResults(object: StoredObject, now: Date, config: Config): RuleResult[] {
-  const { observation } = object;
+function stuckAfterMs(config: Config, sourceName: string): number {
+  const source = config.sources.find((candidate) => candidate.name === sourceName);
+  const text = source?.type === "aliyun-deployment-jobs" ? source.stuckAfter : undefined;
+  return (text && parseDuration(text)) || DEFAULT_STUCK_AFTER_MS;
+}
+
+/**
+ * The alert state machine, shared by objects and sources. A result is news when it is the first of its episode or
+ * more severe than the stage announced (new, escalated); a critical one that stays is repeated only when
+ * `repeatCritical` says so and no acknowledgement holds it (reminder); a rule that stops firing resolves once.
+ * Anything else is a repetition and stays quiet.
+ */
+function decide(
+  previous: AlertState,
+  results: RuleResult[],
+  context: EvaluateContext,
+  resolution: (rule: string, mark: AlertMark) => RuleResult,
+): Evaluation {
+  const { now, config } = context;
+  const marks = { ...previous.alerts };
+  const resolved = { ...previous.resolved };
+  const evaluation: Evaluation = {
+    alerts: [],
+    silenced: [],
+    acknowledged: [],
+    state: { alerts: marks, resolved },
+  };
+  const repeatMs = config.alerts.repeatCritical ? parseDuration(config.alerts.repeatCritical) : undefined;
+  const silenceFor = (alert: RuleResult) =>
+    config.silences.find(
+      (silence) => Date.parse(silence.until) > now.getTime() && matches(silence.match, alert),
+    );
+  const mark = (result: RuleResult, reminders?: number): AlertMark => ({
+    stage: result.stage,
+    episode: result.episode,
+    severity: result.severity,
+    at: now.toISOString(),
+    ...(reminders ? { reminders } : {}),
+  });
+
+  for (const result of results) {
+    const before = marks[result.rule];
+    const generation = resolved[result.rule] ?? 0;
+    const sameEpisode = before?.episode === result.episode;
+    let alert: Alert;
+    if (!sameEpisode || stageRank(result.stage) > stageRank(before.stage)) {
+      alert = { ...result, transition: sameEpisode ? "escalated" : "new", generation };
+    } else {
+      const due =
+        repeatMs !== undefined &&
+        result.severity === "critical" &&
+        now.getTime() - Date.parse(before.at) >= repeatMs;
+      if (!due) continue;
+      const reminder = (before.reminders ?? 0) + 1;
+      alert = { ...result, transition: "reminder", generation, reminder };
+      const ack = context.acks.get(result.fingerprint);
+      // An acknowledgement covers the stage it was given for; a new stage is news again.
+      if (ack && ack.stage === result.stage && Date.parse(ack.until) > now.getTime()) {
+        evaluation.acknowledged.push(alert);
+        continue;
+      }
+    }
+    const silence = silenceFor(alert);
+    if (silence) {
+      evaluation.silenced.push({ alert, reason: silence.reason });
+      continue;
+    }
+    evaluation.alerts.push(alert);
+    marks[result.rule] = mark(result, alert.reminder);
+  }
+
+  const stillFiring = new Set(results.map((result) => result.rule));
+  for (const [rule, before] of Object.entries(previous.alerts)) {
+    if (stillFiring.has(rule)) continue;
+    delete marks[rule];
+    const generation = resolved[rule] ?? 0;
+    resolved[rule] = generation + 1;
+    // An expiry that gives way to a revocation is superseded, not resolved: nothing was fixed.
+    if (results.length === 0) {
+      evaluation.alerts.push({
+        ...resolution(rule, before),
+        // The severity it was announced with, so that routes by severity send the all-clear where the alarm went.
+        severity: before.severity,
+        stage: "resolved",
+        episode: before.episode,
+        transition: "resolved",
+        generation,
+      });
+    }
+  }
+  return evaluation;
+}
+
+function objectResults(observation: Observation, context: EvaluateContext): RuleResult[] {
+  const { now, config } = context;
   return [
     expiryAlert(observation, now, config.alerts),
     revocationAlert(observation),
@@ -31,67 +135,114 @@ function currentResults(object: StoredObject, now: Date, config: Config): RuleRe
   ].filter((result): result is RuleResult => result !== undefined);
 }
 
-/** A rule's alert stopped applying (a renewal, say): one resolved notice, built from what was announced. */
-function resolution(rule: string, mark: AlertMark, object: StoredObject): Alert {
+/** Why an object's alert no longer applies, in words an on-call engineer checks against what they did. */
+function resolvedBecause(observation: Observation, gone: boolean, replacement?: Observation): string {
+  if (gone) return "no longer listed by the source";
+  if (replacement) {
+    return `replaced by ${replacement.name} (${replacement.nativeId}), valid until ${replacement.notAfter?.slice(0, 10)}`;
+  }
+  if (observation.status === "inactive") return "deactivated, no longer in use";
+  if (observation.status === "succeeded") return "deployed successfully";
+  return observation.notAfter ? `now valid until ${observation.notAfter.slice(0, 10)}` : "no longer applies";
+}
+
+export interface ObjectFacts {
+  /** A newer live certificate in the same source that covers all of this one's domains. */
+  replacement?: Observation;
+  /** The object is gone from a complete, trusted listing of its source. */
+  gone?: boolean;
+}
+
+/**
+ * Decides what is news for one object, purely from its stored state and the clock. A certificate that was
+ * replaced, or that is gone, no longer alerts; what it had announced resolves.
+ */
+export function evaluateObject(
+  object: StoredObject,
+  context: EvaluateContext,
+  facts: ObjectFacts = {},
+): Evaluation {
   const { observation } = object;
-  // Say what changed: a renewal moved the expiry; a certificate taken out of service simply stopped mattering.
-  const why =
-    observation.status === "inactive"
-      ? "; deactivated, no longer in use"
-      : observation.notAfter
-        ? `; now valid until ${observation.notAfter.slice(0, 10)}`
-        : "";
-  return {
+  const results = facts.gone || facts.replacement ? [] : objectResults(observation, context);
+  return decide(object, results, context, (rule, before) => ({
     fingerprint: `${rule}:${observation.key}`,
     rule,
     stage: "resolved",
-    episode: mark.episode,
-    // The severity it was announced with, so that routes by severity send the all-clear where the alarm went.
-    severity: mark.severity,
-    summary: `resolved (was ${mark.stage}${why})`,
+    episode: before.episode,
+    severity: before.severity,
+    summary: `resolved (was ${before.stage}); ${resolvedBecause(observation, facts.gone ?? false, facts.replacement)}`,
     object: observation,
-    transition: "resolved",
+  }));
+}
+
+/** What a source's last sweeps say about certwatch's own view of it. */
+export interface SourceHealth {
+  name: string;
+  provider: Observation["labels"]["provider"];
+  ok: boolean;
+  error?: string;
+  consecutiveFailures: number;
+  lastSuccessAt?: string;
+  /** When the current run of failures began, for a stable episode. */
+  failingSince?: string;
+}
+
+function sourceObservation(health: SourceHealth): Observation {
+  return {
+    key: `${health.name}/source/${health.name}`,
+    kind: "source",
+    nativeId: health.name,
+    name: `source ${health.name}`,
+    domains: [],
+    status: health.ok ? "active" : "failed",
+    rawStatus: health.ok ? "ok" : (health.error ?? "failing"),
+    labels: { source: health.name, provider: health.provider },
   };
 }
 
 /**
- * Decides what is news for one object, purely from its stored marks and the clock. A stage is news when it is
- * the first of its episode or more severe than the one announced; anything else is a repetition and stays quiet.
+ * Alerts about the monitor itself: a source that failed `sourceFailuresBeforeAlert` sweeps in a row (certwatch is
+ * blind to it), and, when `staleAfter` is set, a source whose last good sweep is older than that.
  */
-export function evaluateObject(object: StoredObject, now: Date, config: Config): Evaluation {
-  const marks = { ...object.alerts };
-  const alerts: Alert[] = [];
-  const silenced: Evaluation["silenced"] = [];
-  const activeSilence = (alert: RuleResult) =>
-    config.silences.find(
-      (silence) => Date.parse(silence.until) > now.getTime() && matches(silence.match, alert),
-    );
-
-  const results = currentResults(object, now, config);
-  for (const result of results) {
-    const mark = marks[result.rule];
-    const sameEpisode = mark?.episode === result.episode;
-    if (sameEpisode && stageRank(result.stage) <= stageRank(mark.stage)) continue;
-    const alert: Alert = { ...result, transition: sameEpisode ? "escalated" : "new" };
-    const silence = activeSilence(alert);
-    if (silence) {
-      silenced.push({ alert, reason: silence.reason });
-      continue;
-    }
-    alerts.push(alert);
-    marks[result.rule] = {
-      stage: result.stage,
-      episode: result.episode,
-      severity: result.severity,
-      at: now.toISOString(),
-    };
+export function evaluateSource(
+  health: SourceHealth,
+  previous: AlertState,
+  context: EvaluateContext,
+): Evaluation {
+  const { now, config } = context;
+  const object = sourceObservation(health);
+  const results: RuleResult[] = [];
+  if (!health.ok && health.consecutiveFailures >= config.alerts.sourceFailuresBeforeAlert) {
+    results.push({
+      fingerprint: `source-health:${health.name}`,
+      rule: "source-health",
+      stage: "blind",
+      episode: health.failingSince ?? health.lastSuccessAt ?? "never",
+      severity: "warning",
+      summary: `certwatch cannot see this source: ${health.consecutiveFailures} failed sweeps in a row; last error: ${health.error}`,
+      object,
+    });
   }
-  const stillFiring = new Set(results.map((result) => result.rule));
-  for (const [rule, mark] of Object.entries(object.alerts)) {
-    if (stillFiring.has(rule)) continue;
-    delete marks[rule];
-    // An expiry that gives way to a revocation is superseded, not resolved: nothing was fixed.
-    if (results.length === 0) alerts.push(resolution(rule, mark, object));
+  const staleMs = config.alerts.staleAfter ? parseDuration(config.alerts.staleAfter) : undefined;
+  const lastGood = health.lastSuccessAt ? Date.parse(health.lastSuccessAt) : undefined;
+  if (staleMs !== undefined && lastGood !== undefined && now.getTime() - lastGood > staleMs) {
+    results.push({
+      fingerprint: `stale:${health.name}`,
+      rule: "stale",
+      stage: "stale",
+      episode: health.lastSuccessAt ?? "never",
+      severity: "warning",
+      summary: `no good sweep since ${health.lastSuccessAt}; what certwatch knows of this source is getting old`,
+      object,
+    });
   }
-  return { alerts, silenced, marks };
+  return decide(previous, results, context, (rule, before) => ({
+    fingerprint: `${rule}:${health.name}`,
+    rule,
+    stage: "resolved",
+    episode: before.episode,
+    severity: before.severity,
+    summary: `resolved (was ${before.stage}); source ${health.name} swept successfully again`,
+    object,
+  }));
 }

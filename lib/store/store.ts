@@ -12,13 +12,14 @@ import {
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { isLoopback } from "../config/schema.js";
-import type { Alert, Observation, StoredObject } from "../model/types.js";
+import type { Ack, Alert, AlertState, Observation, StoredObject } from "../model/types.js";
 import { keys, PENDING_INDEX, TTL_ATTRIBUTE, tableDefinition } from "./table.js";
 
 const gzipAsync = promisify(gzip);
@@ -44,11 +45,14 @@ export interface SweepOutcome {
   consecutiveFailures: number;
 }
 
-export interface SweepRecord extends SweepOutcome {
+/** One sweep of one source. It also carries the source's own alert state forward, so that costs no extra write. */
+export interface SweepRecord extends SweepOutcome, AlertState {
   source: string;
   runId: string;
   at: string;
   lastSuccessAt?: string;
+  /** When the current run of failed sweeps began. */
+  failingSince?: string;
 }
 
 export type DeliveryState = "pending" | "sending" | "sent" | "failed";
@@ -196,6 +200,7 @@ export class Store {
         firstSeenAt: stored.firstSeenAt,
         changedAt: stored.changedAt,
         alerts: stored.alerts ?? {},
+        resolved: stored.resolved ?? {},
       });
     }
     return objects;
@@ -226,6 +231,44 @@ export class Store {
         if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} writes unprocessed`);
       }
     }
+  }
+
+  /** Records an acknowledgement; it is kept (and then ages out) a week past its end. */
+  async putAck(ack: Ack): Promise<void> {
+    await this.write(
+      new PutCommand({
+        TableName: this.options.table,
+        Item: {
+          pk: keys.acks,
+          sk: ack.fingerprint,
+          ...ack,
+          [TTL_ATTRIBUTE]: Math.floor(Date.parse(ack.until) / 1000) + 7 * DAY_SECONDS,
+        },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+  }
+
+  /** Acknowledgements still in force at `now`, by fingerprint. */
+  async acks(now: Date): Promise<Map<string, Ack>> {
+    const acks = new Map<string, Ack>();
+    for await (const item of this.queryPrefix(keys.acks, "")) {
+      const ack = item as unknown as Ack;
+      if (Date.parse(ack.until) > now.getTime()) acks.set(ack.fingerprint, ack);
+    }
+    return acks;
+  }
+
+  async getObject(source: string, objectKey: string): Promise<StoredObject | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.options.table,
+        Key: { pk: keys.source(source), sk: keys.object(objectKey) },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    this.count(result.ConsumedCapacity, "read");
+    return result.Item as StoredObject | undefined;
   }
 
   async lastSweep(source: string): Promise<SweepRecord | undefined> {

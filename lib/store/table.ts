@@ -9,6 +9,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | SRC#<source>    | SWEEP#<iso time>#<run id>  | one record per sweep of the source (history, TTL)         |
  * | SRC#<source>    | SNAP#<iso time>#<part>     | gzip snapshot of the source's objects when they changed (history, TTL) |
  * | DLV#<receiver>  | <notification id>          | delivery ledger: pending → sending → sent / failed        |
+ * | ACK             | <alert fingerprint>        | an acknowledgement: who, when, why, until (TTL)           |
  *
  * The `pending` index is sparse: only ledger items waiting to be sent carry `pendingFor`.
  */
@@ -24,6 +25,7 @@ export const keys = {
   snapshot: (at: string, part: number) => `SNAP#${at}#${String(part).padStart(3, "0")}`,
   snapshotPrefix: "SNAP#",
   receiver: (receiver: string) => `DLV#${receiver}`,
+  acks: "ACK",
 };
 
 export function tableDefinition(tableName: string): CreateTableCommandInput {
