@@ -161,7 +161,10 @@ describe("delivery ledger: claim → send → mark", () => {
     const url = await slack.listen();
     const ids = Array.from({ length: 300 }, (_, i) => `cert-${String(i).padStart(5, "0")}`);
     await record("split", ids);
-    const receiver = { ...slackReceiver({ name: "split", type: "slack", webhookUrl: url }), name: "split" };
+    const receiver = {
+      ...slackReceiver({ name: "split", type: "slack", language: "en", webhookUrl: url }),
+      name: "split",
+    };
     const report = await deliverPending(store, receiver, { runId: "r1", now: NOW });
     await slack.close();
 

@@ -24,7 +24,7 @@ describe("Slack receiver", () => {
 
   beforeAll(async () => {
     url = await slack.listen();
-    receiver = slackReceiver({ name: "ops-slack", type: "slack", webhookUrl: url });
+    receiver = slackReceiver({ name: "ops-slack", type: "slack", language: "en", webhookUrl: url });
   });
   beforeEach(() => {
     slack.posts.length = 0;
@@ -77,7 +77,7 @@ describe("Slack receiver", () => {
     const closed = new SlackReceiverSim();
     const closedUrl = await closed.listen();
     await closed.close();
-    const unreachable = slackReceiver({ name: "x", type: "slack", webhookUrl: closedUrl });
+    const unreachable = slackReceiver({ name: "x", type: "slack", language: "en", webhookUrl: closedUrl });
     const error = await failure(unreachable);
     expect(error.retryable).toBe(true);
     expect(error.message).toMatch(/^cannot reach Slack \(ECONNREFUSED\)/);
@@ -94,6 +94,7 @@ describe("email receiver", () => {
     receiver = emailReceiver({
       name: "ops-mail",
       type: "email",
+      language: "en",
       from: "certwatch@test.local",
       to: ["oncall@test.local"],
       subjectPrefix: "[certwatch]",
@@ -143,6 +144,7 @@ describe("email receiver", () => {
     const wrong = emailReceiver({
       name: "bad",
       type: "email",
+      language: "en",
       from: "certwatch@test.local",
       to: ["oncall@test.local"],
       subjectPrefix: "[certwatch]",

@@ -127,14 +127,20 @@ const matcher = z.strictObject({
   labels: z.record(z.string(), z.string()).optional(),
 });
 
-const slackReceiver = z.strictObject({
+/** Every receiver: a unique name and the language its messages are written in. */
+const receiverCommon = {
   name: z.string().min(1),
+  language: z.enum(["en", "zh-CN"]).default("en"),
+};
+
+const slackReceiver = z.strictObject({
+  ...receiverCommon,
   type: z.literal("slack"),
   webhookUrl: endpoint,
 });
 
 const emailReceiver = z.strictObject({
-  name: z.string().min(1),
+  ...receiverCommon,
   type: z.literal("email"),
   from: z.string().min(3),
   to: z.array(z.string().min(3)).min(1),

@@ -72,6 +72,8 @@ export interface Alert extends RuleResult {
   reminder?: number;
   /** Set while the object's source cannot be swept: the alert is computed from what was last seen then. */
   staleSince?: string;
+  /** Resolutions only: the stage that was announced before. */
+  resolvedFrom?: string;
 }
 
 export const severityRank: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };

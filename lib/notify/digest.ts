@@ -1,5 +1,6 @@
 import type { Alert, Severity } from "../model/types.js";
 import { severityRank } from "../model/types.js";
+import { type Language, messages } from "./messages.js";
 
 /** One message's worth of alerts for one receiver. */
 export interface Digest {
@@ -34,17 +35,22 @@ export function countBySeverity(alerts: Alert[]): Record<Severity | "resolved", 
   return counts;
 }
 
-/** `2 critical, 5 warning, 1 resolved` */
-export function headline(alerts: Alert[]): string {
+/** `2 critical, 5 warning, 1 resolved`, in the receiver's language. */
+export function headline(alerts: Alert[], language: Language = "en"): string {
   const counts = countBySeverity(alerts);
-  const parts = (["critical", "warning", "info", "resolved"] as const)
+  const present = (["critical", "warning", "info", "resolved"] as const)
     .filter((key) => counts[key] > 0)
-    .map((key) => `${counts[key]} ${key}`);
-  return parts.length > 0 ? parts.join(", ") : "nothing new";
+    .map((key) => ({ key, count: counts[key] }));
+  const words = messages[language];
+  return present.length > 0 ? words.counts(present) : words.nothingNew;
+}
+
+/** The severity label of an alert, or "resolved". */
+export function label(alert: Alert, language: Language = "en"): string {
+  return messages[language].severity[alert.transition === "resolved" ? "resolved" : alert.severity];
 }
 
 export interface AlertFacts {
-  /** The certificate's name and, when different, its first domain. */
   title: string;
   domains: string;
   what: string;
@@ -58,55 +64,33 @@ export interface AlertFacts {
 
 const MAX_DOMAINS = 3;
 
-function action(alert: Alert): string {
-  if (alert.transition === "resolved") return "nothing to do";
-  if (alert.rule === "source-health")
-    return "check the source's credentials, permissions and endpoint: certwatch validate";
-  if (alert.rule === "stale") return "check that the scheduled sweep runs and can reach the source";
-  const { successor } = alert.object;
-  if (alert.rule === "expiry" && successor) {
-    return `activate the new one: inactive certificate ${successor.nativeId} is valid until ${successor.notAfter.slice(0, 10)}`;
-  }
-  if (alert.rule === "revocation") return "replace the certificate wherever it is deployed";
-  if (alert.rule === "deployment") {
-    const job = alert.object.details?.jobId;
-    if (alert.stage === "stuck") return `check deployment job ${job} in the CAS console`;
-    return `fix the cause, then redeploy job ${job}'s failed workers`;
-  }
-  if (alert.stage === "expired") return "renew or replace it now; clients are failing";
-  return "renew the certificate and deploy the new one";
-}
-
 /** Vendor details worth a reader's eye, in a fixed order; bookkeeping ones (ids used for matching) stay out. */
 const SHOWN_DETAILS = ["job", "resource", "certificate", "application", "issuer"];
 
-function shownDetails(alert: Alert): string[] {
-  const details = alert.object.details ?? {};
-  return SHOWN_DETAILS.filter((key) => details[key]).map((key) => `${key} ${details[key]}`);
-}
-
-/** The plain facts of an alert; receivers escape and lay them out for their channel. */
-export function facts(alert: Alert): AlertFacts {
+/** The plain facts of an alert in the receiver's language; receivers escape and lay them out for their channel. */
+export function facts(alert: Alert, language: Language = "en"): AlertFacts {
+  const words = messages[language];
   const { object } = alert;
-  const shown = object.domains.slice(0, MAX_DOMAINS).join(", ");
-  const more = object.domains.length > MAX_DOMAINS ? ` +${object.domains.length - MAX_DOMAINS} more` : "";
   const { labels } = object;
-  const where = [labels.provider, labels.product, labels.region, `source ${labels.source}`, labels.account]
+  const details = object.details ?? {};
+  const shown = object.domains.slice(0, MAX_DOMAINS).join(", ");
+  const more =
+    object.domains.length > MAX_DOMAINS ? ` ${words.more(object.domains.length - MAX_DOMAINS)}` : "";
+  const where = [labels.provider, labels.product, labels.region, words.source(labels.source), labels.account]
     .filter(Boolean)
     .join(" · ");
+  const what = [
+    `${words.kind[object.kind]} ${object.nativeId} (${object.rawStatus || object.status})`,
+    ...SHOWN_DETAILS.filter((key) => details[key]).map((key) => `${words.detail[key]} ${details[key]}`),
+  ].join(" · ");
   return {
     title: object.name,
-    domains: shown ? `${shown}${more}` : (object.details?.application ?? "(no domain)"),
-    what: [
-      `${object.kind} ${object.nativeId} (${object.rawStatus || object.status})`,
-      ...shownDetails(alert),
-    ].join(" · "),
+    domains: shown ? `${shown}${more}` : (details.application ?? words.noDomain),
+    what,
     where,
-    when: alert.staleSince
-      ? `${alert.summary} (source unreachable: as last seen ${alert.staleSince.slice(0, 16).replace("T", " ")} UTC)`
-      : alert.summary,
-    state: alert.transition === "reminder" ? `reminder ${alert.reminder ?? ""}`.trim() : alert.transition,
-    action: action(alert),
+    when: words.when(alert),
+    state: words.transition(alert),
+    action: words.action(alert),
     ack:
       alert.transition === "resolved"
         ? ""

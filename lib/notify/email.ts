@@ -1,7 +1,8 @@
 import nodemailer from "nodemailer";
 import { type EmailReceiverConfig, isLoopback } from "../config/schema.js";
 import type { Alert } from "../model/types.js";
-import { type Digest, escapeHtml, facts, headline, sortAlerts } from "./digest.js";
+import { type Digest, escapeHtml, facts, headline, label, sortAlerts } from "./digest.js";
+import { type Language, messages } from "./messages.js";
 import { DeliveryError, type Receiver } from "./receiver.js";
 
 const COLOURS: Record<Alert["severity"] | "resolved", { fg: string; bg: string }> = {
@@ -17,65 +18,74 @@ function tone(alert: Alert) {
 
 /** `2 critical, 5 warning: api.example.com expires in 3 days` */
 export function subject(config: EmailReceiverConfig, digest: Digest): string {
-  if (digest.test) return `${config.subjectPrefix} test message`;
+  const words = messages[config.language];
+  if (digest.test) return `${config.subjectPrefix} ${words.test.title}`;
   const first = sortAlerts(digest.alerts)[0];
-  const lead = first ? `: ${first.object.domains[0] ?? first.object.name} ${first.summary}` : "";
+  const lead = first ? `: ${first.object.domains[0] ?? first.object.name} ${words.when(first)}` : "";
   const part = digest.part && digest.part.count > 1 ? ` (${digest.part.index}/${digest.part.count})` : "";
-  return `${config.subjectPrefix} ${headline(digest.alerts)}${lead}${part}`.replace(/[\r\n]+/g, " ");
+  return `${config.subjectPrefix} ${headline(digest.alerts, config.language)}${lead}${part}`.replace(
+    /[\r\n]+/g,
+    " ",
+  );
 }
 
-export function plainText(digest: Digest): string {
-  if (digest.test) return "certwatch test message: this receiver works. No action needed.\n";
+export function plainText(digest: Digest, language: Language = "en"): string {
+  const words = messages[language];
+  if (digest.test) return `${words.test.title}: ${words.test.body}\n`;
   const blocks = sortAlerts(digest.alerts).map((alert) => {
-    const f = facts(alert);
-    const label = alert.transition === "resolved" ? "RESOLVED" : alert.severity.toUpperCase();
+    const f = facts(alert, language);
     return [
-      `[${label}] ${f.title} ${f.when}`,
+      `[${label(alert, language).toUpperCase()}] ${f.title} ${f.when}`,
       `  ${f.domains}`,
       `  ${f.where} · ${f.what}`,
       `  ${f.state}: ${f.action}`,
-      ...(f.ack ? [`  to acknowledge: ${f.ack}`] : []),
+      ...(f.ack ? [`  ${words.toAcknowledge}: ${f.ack}`] : []),
     ].join("\n");
   });
-  return `certwatch: ${headline(digest.alerts)}\nGenerated ${digest.generatedAt}\n\n${blocks.join("\n\n")}\n`;
+  const heading = `certwatch: ${headline(digest.alerts, language)}`;
+  return `${heading}\n${words.generated(digest.generatedAt)}\n\n${blocks.join("\n\n")}\n`;
 }
 
 /** Inline styles only: mail clients drop <style> blocks and most images; the table reads well without either. */
-export function html(digest: Digest): string {
+export function html(digest: Digest, language: Language = "en"): string {
+  const words = messages[language];
   const cell = "padding:8px 10px;border-bottom:1px solid #e3e3e3;vertical-align:top;font-size:14px;";
+  const muted = "color:#555;";
   const rows = sortAlerts(digest.alerts)
     .map((alert) => {
-      const f = facts(alert);
+      const f = facts(alert, language);
       const { fg, bg } = tone(alert);
-      const label = alert.transition === "resolved" ? "resolved" : alert.severity;
+      const ack = f.ack
+        ? `<br><span style="color:#777;font-size:12px;font-family:monospace;">${escapeHtml(f.ack)}</span>`
+        : "";
       return `<tr>
-<td style="${cell}background:${bg};color:${fg};font-weight:bold;white-space:nowrap;">${escapeHtml(label)}</td>
-<td style="${cell}"><strong>${escapeHtml(f.title)}</strong><br><span style="color:#555;">${escapeHtml(f.domains)}</span></td>
-<td style="${cell}">${escapeHtml(f.when)}<br><span style="color:#555;">${escapeHtml(f.state)}</span></td>
-<td style="${cell}color:#555;">${escapeHtml(f.where)}<br>${escapeHtml(f.what)}</td>
-<td style="${cell}">${escapeHtml(f.action)}${f.ack ? `<br><span style="color:#777;font-size:12px;font-family:monospace;">${escapeHtml(f.ack)}</span>` : ""}</td>
+<td style="${cell}background:${bg};color:${fg};font-weight:bold;white-space:nowrap;">${escapeHtml(label(alert, language))}</td>
+<td style="${cell}"><strong>${escapeHtml(f.title)}</strong><br><span style="${muted}">${escapeHtml(f.domains)}</span></td>
+<td style="${cell}">${escapeHtml(f.when)}<br><span style="${muted}">${escapeHtml(f.state)}</span></td>
+<td style="${cell}${muted}">${escapeHtml(f.where)}<br>${escapeHtml(f.what)}</td>
+<td style="${cell}">${escapeHtml(f.action)}${ack}</td>
 </tr>`;
     })
     .join("\n");
-  const heading = digest.test ? "certwatch test message" : `certwatch: ${headline(digest.alerts)}`;
-  const intro = digest.test
-    ? "This receiver works. No action needed."
-    : `Generated ${escapeHtml(digest.generatedAt)}`;
+  const heading = digest.test ? words.test.title : `certwatch: ${headline(digest.alerts, language)}`;
+  const intro = digest.test ? words.test.body : words.generated(digest.generatedAt);
   const th = "text-align:left;padding:8px 10px;border-bottom:2px solid #ccc;font-size:13px;color:#333;";
-  return `<!doctype html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(heading)}</title></head>
-<body style="margin:0;padding:16px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#222;background:#fff;">
-<h1 style="font-size:20px;margin:0 0 4px 0;">${escapeHtml(heading)}</h1>
-<p style="margin:0 0 16px 0;color:#555;font-size:13px;">${intro}</p>
-${
-  rows
+  const { columns } = words;
+  const table = rows
     ? `<table role="presentation" cellspacing="0" cellpadding="0" style="border-collapse:collapse;width:100%;">
-<thead><tr><th style="${th}">Severity</th><th style="${th}">Certificate</th><th style="${th}">When</th><th style="${th}">Where</th><th style="${th}">What to do</th></tr></thead>
+<thead><tr>${[columns.severity, columns.certificate, columns.when, columns.where, columns.action]
+        .map((name) => `<th style="${th}">${escapeHtml(name)}</th>`)
+        .join("")}</tr></thead>
 <tbody>
 ${rows}
 </tbody></table>`
-    : ""
-}
+    : "";
+  return `<!doctype html>
+<html lang="${language}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(heading)}</title></head>
+<body style="margin:0;padding:16px;font-family:-apple-system,Segoe UI,Helvetica,Arial,'PingFang SC','Microsoft YaHei',sans-serif;color:#222;background:#fff;">
+<h1 style="font-size:20px;margin:0 0 4px 0;">${escapeHtml(heading)}</h1>
+<p style="margin:0 0 16px 0;color:#555;font-size:13px;">${escapeHtml(intro)}</p>
+${table}
 </body></html>
 `;
 }
@@ -116,15 +126,15 @@ export function emailReceiver(config: EmailReceiverConfig): Receiver {
     name: config.name,
     type: "email",
     maxAlertsPerMessage: 500,
-    preview: plainText,
+    preview: (digest) => plainText(digest, config.language),
     async send(digest) {
       try {
         await transport.sendMail({
           from: config.from,
           to: config.to,
           subject: subject(config, digest),
-          text: plainText(digest),
-          html: html(digest),
+          text: plainText(digest, config.language),
+          html: html(digest, config.language),
         });
       } catch (error) {
         throw classify(error);

@@ -8,7 +8,8 @@ import {
 import type { SlackReceiverConfig } from "../config/schema.js";
 import { retryAfterMs } from "../model/time.js";
 import type { Alert } from "../model/types.js";
-import { type Digest, escapeSlack, facts, headline, sortAlerts } from "./digest.js";
+import { type Digest, escapeSlack, facts, headline, label, sortAlerts } from "./digest.js";
+import { type Language, messages } from "./messages.js";
 import { DeliveryError, type Receiver } from "./receiver.js";
 
 /** Slack allows 50 blocks a message; two go to the header and context. */
@@ -46,47 +47,51 @@ export function fetchHonouringRetryAfter(
   };
 }
 
-function alertText(alert: Alert): string {
-  const f = facts(alert);
+function alertText(alert: Alert, language: Language): string {
+  const f = facts(alert, language);
   const icon = alert.transition === "resolved" ? ":white_check_mark:" : ICON[alert.severity];
   const lines = [
     `${icon} *${escapeSlack(f.title)}* ${escapeSlack(f.when)}`,
     escapeSlack(f.domains),
     `_${escapeSlack(f.where)}_ · ${escapeSlack(f.what)}`,
     `${f.state} · ${escapeSlack(f.action)}`,
-    ...(f.ack ? [`_to acknowledge:_ \`${escapeSlack(f.ack)}\``] : []),
+    ...(f.ack ? [`_${messages[language].toAcknowledge}:_ \`${escapeSlack(f.ack)}\``] : []),
   ];
   return lines.join("\n").slice(0, SECTION_TEXT_LIMIT);
 }
 
-function title(digest: Digest): string {
-  if (digest.test) return "certwatch test message";
+function title(digest: Digest, language: Language): string {
+  if (digest.test) return messages[language].test.title;
   const part = digest.part && digest.part.count > 1 ? ` (${digest.part.index}/${digest.part.count})` : "";
-  return `certwatch: ${headline(digest.alerts)}${part}`;
+  return `certwatch: ${headline(digest.alerts, language)}${part}`;
 }
 
 /** The plain-text fallback Slack shows in notifications and to clients without Block Kit. */
-export function fallbackText(digest: Digest): string {
-  if (digest.test) return "certwatch test message: this receiver works. No action needed.";
+export function fallbackText(digest: Digest, language: Language = "en"): string {
+  if (digest.test) return `${messages[language].test.title}: ${messages[language].test.body}`;
   const lines = sortAlerts(digest.alerts).map((alert) => {
-    const f = facts(alert);
-    return `• [${alert.transition === "resolved" ? "resolved" : alert.severity}] ${f.title} ${f.when} (${f.domains})`;
+    const f = facts(alert, language);
+    return `• [${label(alert, language)}] ${f.title} ${f.when} (${f.domains})`;
   });
-  return escapeSlack([title(digest), ...lines].join("\n"));
+  return escapeSlack([title(digest, language), ...lines].join("\n"));
 }
 
-export function slackMessage(digest: Digest) {
+export function slackMessage(digest: Digest, language: Language = "en") {
+  const words = messages[language];
   const context = digest.test
-    ? "Sent by `certwatch test-notify`. This receiver works; no action needed."
-    : `Generated ${digest.generatedAt}`;
+    ? `certwatch test-notify: ${words.test.body}`
+    : words.generated(digest.generatedAt);
   return {
-    text: fallbackText(digest),
+    text: fallbackText(digest, language),
     blocks: [
-      { type: "header", text: { type: "plain_text", text: title(digest).slice(0, 150), emoji: true } },
-      { type: "context", elements: [{ type: "mrkdwn", text: context }] },
+      {
+        type: "header",
+        text: { type: "plain_text", text: title(digest, language).slice(0, 150), emoji: true },
+      },
+      { type: "context", elements: [{ type: "mrkdwn", text: escapeSlack(context) }] },
       ...sortAlerts(digest.alerts).map((alert) => ({
         type: "section",
-        text: { type: "mrkdwn", text: alertText(alert) },
+        text: { type: "mrkdwn", text: alertText(alert, language) },
       })),
     ],
   };
@@ -119,10 +124,10 @@ export function slackReceiver(config: SlackReceiverConfig, fetchFn = fetchHonour
     name: config.name,
     type: "slack",
     maxAlertsPerMessage: ALERTS_PER_MESSAGE,
-    preview: fallbackText,
+    preview: (digest) => fallbackText(digest, config.language),
     async send(digest) {
       try {
-        await webhook.send(slackMessage(digest));
+        await webhook.send(slackMessage(digest, config.language));
       } catch (error) {
         if (error instanceof IncomingWebhookHTTPError) throw describeHttpFailure(error);
         if (error instanceof IncomingWebhookRequestError) {

@@ -120,6 +120,7 @@ function decide(
         episode: before.episode,
         transition: "resolved",
         generation,
+        resolvedFrom: before.stage,
       });
     }
   }
@@ -196,6 +197,10 @@ function sourceObservation(health: SourceHealth): Observation {
     domains: [],
     status: health.ok ? "active" : "failed",
     rawStatus: health.ok ? "ok" : (health.error ?? "failing"),
+    details: {
+      failures: String(health.consecutiveFailures),
+      ...(health.lastSuccessAt ? { lastSuccessAt: health.lastSuccessAt } : {}),
+    },
     labels: { source: health.name, provider: health.provider },
   };
 }

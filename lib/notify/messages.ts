@@ -1,0 +1,168 @@
+import type { Alert, ObjectKind, Severity } from "../model/types.js";
+
+/** Every word a receiver shows a person, per language. Rules keep their English summaries for logs and the CLI. */
+export type Language = "en" | "zh-CN";
+
+export interface Messages {
+  severity: Record<Severity | "resolved", string>;
+  transition: (alert: Alert) => string;
+  /** `2 critical, 5 warning` */
+  counts: (counts: { key: Severity | "resolved"; count: number }[]) => string;
+  nothingNew: string;
+  generated: (at: string) => string;
+  /** What happens when: the alert's news in words. */
+  when: (alert: Alert) => string;
+  action: (alert: Alert) => string;
+  kind: Record<ObjectKind, string>;
+  detail: Record<string, string>;
+  source: (name: string) => string;
+  noDomain: string;
+  more: (count: number) => string;
+  toAcknowledge: string;
+  columns: { severity: string; certificate: string; when: string; where: string; action: string };
+  test: { title: string; body: string };
+}
+
+const dateOf = (iso: string | undefined) => iso?.slice(0, 10) ?? "?";
+const minuteOf = (iso: string) => `${iso.slice(0, 16).replace("T", " ")} UTC`;
+
+const en: Messages = {
+  severity: { critical: "critical", warning: "warning", info: "info", resolved: "resolved" },
+  transition: (alert) =>
+    alert.transition === "reminder" ? `reminder ${alert.reminder ?? ""}`.trim() : alert.transition,
+  counts: (counts) => counts.map(({ key, count }) => `${count} ${key}`).join(", "),
+  nothingNew: "nothing new",
+  generated: (at) => `Generated ${at}`,
+  when: (alert) =>
+    alert.staleSince
+      ? `${alert.summary} (source unreachable: as last seen ${minuteOf(alert.staleSince)})`
+      : alert.summary,
+  action: (alert) => {
+    if (alert.transition === "resolved") return "nothing to do";
+    const { successor, details } = alert.object;
+    switch (alert.rule) {
+      case "source-health":
+        return "check the source's credentials, permissions and endpoint: certwatch validate";
+      case "stale":
+        return "check that the scheduled sweep runs and can reach the source";
+      case "revocation":
+        return "replace the certificate wherever it is deployed";
+      case "deployment":
+        return alert.stage === "stuck"
+          ? `check deployment job ${details?.jobId} in the CAS console`
+          : `fix the cause, then redeploy job ${details?.jobId}'s failed workers`;
+    }
+    if (successor) {
+      return `activate the new one: inactive certificate ${successor.nativeId} is valid until ${dateOf(successor.notAfter)}`;
+    }
+    return alert.stage === "expired"
+      ? "renew or replace it now; clients are failing"
+      : "renew the certificate and deploy the new one";
+  },
+  kind: {
+    certificate: "certificate",
+    "client-certificate": "client certificate",
+    "deployment-task": "deployment worker",
+    source: "source",
+  },
+  detail: {
+    job: "job",
+    resource: "resource",
+    certificate: "certificate",
+    application: "application",
+    issuer: "issuer",
+  },
+  source: (name) => `source ${name}`,
+  noDomain: "(no domain)",
+  more: (count) => `+${count} more`,
+  toAcknowledge: "to acknowledge",
+  columns: {
+    severity: "Severity",
+    certificate: "Certificate",
+    when: "When",
+    where: "Where",
+    action: "What to do",
+  },
+  test: { title: "certwatch test message", body: "This receiver works. No action needed." },
+};
+
+function zhSpan(alert: Alert): string {
+  const days = alert.daysLeft ?? 0;
+  return days >= 1 ? `${days} 天后` : "不到 1 天后";
+}
+
+const zhCN: Messages = {
+  severity: { critical: "严重", warning: "警告", info: "提示", resolved: "已恢复" },
+  transition: (alert) =>
+    ({ new: "新告警", escalated: "升级", reminder: `第 ${alert.reminder ?? 1} 次提醒`, resolved: "已恢复" })[
+      alert.transition
+    ],
+  counts: (counts) => counts.map(({ key, count }) => `${count} 个${zhCN.severity[key]}`).join("，"),
+  nothingNew: "没有新情况",
+  generated: (at) => `生成于 ${at}`,
+  when: (alert) => {
+    const { object } = alert;
+    const details = object.details ?? {};
+    let text: string;
+    if (alert.transition === "resolved") {
+      text = `已恢复（之前为 ${alert.resolvedFrom ?? "告警"}）`;
+    } else if (alert.rule === "expiry") {
+      text =
+        alert.stage === "expired"
+          ? `已过期（${dateOf(object.notAfter)}）`
+          : `将在 ${zhSpan(alert)}过期（${dateOf(object.notAfter)}）`;
+    } else if (alert.rule === "revocation") {
+      text = object.revokedAt ? `已于 ${minuteOf(object.revokedAt)} 吊销` : "已吊销";
+    } else if (alert.rule === "deployment") {
+      const where = `${object.labels.product ?? ""} ${details.resource ?? ""}`.trim();
+      const job = details.job ?? "?";
+      text =
+        alert.stage === "failed"
+          ? `部署到 ${where} 失败（${object.rawStatus}，任务 ${job}）`
+          : alert.stage === "rolled-back"
+            ? `部署到 ${where} 已回滚（任务 ${job}）`
+            : `部署到 ${where} 卡在 ${object.rawStatus} 状态（任务 ${job}）`;
+    } else if (alert.rule === "source-health") {
+      text = `certwatch 无法读取此来源：连续 ${details.failures ?? "多"} 次扫描失败；最近错误：${object.rawStatus}`;
+    } else if (alert.rule === "stale") {
+      text = `自 ${details.lastSuccessAt ?? "?"} 以来没有成功的扫描`;
+    } else {
+      text = alert.summary;
+    }
+    return alert.staleSince ? `${text}（来源不可达：数据截至 ${minuteOf(alert.staleSince)}）` : text;
+  },
+  action: (alert) => {
+    if (alert.transition === "resolved") return "无需处理";
+    const { successor, details } = alert.object;
+    switch (alert.rule) {
+      case "source-health":
+        return "检查该来源的凭证、权限和接入地址：certwatch validate";
+      case "stale":
+        return "检查定时扫描是否在运行并能访问该来源";
+      case "revocation":
+        return "在所有部署位置更换该证书";
+      case "deployment":
+        return alert.stage === "stuck"
+          ? `在证书管理控制台检查部署任务 ${details?.jobId}`
+          : `排除原因后，重新部署任务 ${details?.jobId} 中失败的部分`;
+    }
+    if (successor)
+      return `启用新证书：未启用的证书 ${successor.nativeId} 有效期至 ${dateOf(successor.notAfter)}`;
+    return alert.stage === "expired" ? "立即续期或更换，客户端正在报错" : "续期证书并部署新证书";
+  },
+  kind: {
+    certificate: "证书",
+    "client-certificate": "客户端证书",
+    "deployment-task": "部署任务",
+    source: "来源",
+  },
+  detail: { job: "任务", resource: "资源", certificate: "证书", application: "应用", issuer: "签发者" },
+  source: (name) => `来源 ${name}`,
+  noDomain: "（无域名）",
+  more: (count) => `等 ${count} 个`,
+  toAcknowledge: "确认告警",
+  columns: { severity: "级别", certificate: "证书", when: "情况", where: "位置", action: "处理建议" },
+  test: { title: "certwatch 测试消息", body: "此接收方工作正常，无需处理。" },
+};
+
+export const messages: Record<Language, Messages> = { en, "zh-CN": zhCN };
