@@ -77,13 +77,41 @@ function describeError(error: unknown): string {
     : `${err.name}: ${err.message}`;
 }
 
-interface SourceOutcome {
-  report: SourceReport;
+/** What a run has to tell: alerts, what held some back, and the ledger entries recorded for them. */
+interface News {
   alerts: Alert[];
   silenced: { alert: Alert; reason: string }[];
   acknowledged: Alert[];
-  /** Ledger entries this sweep recorded, for delivery in the same run. */
+  /** Ledger entries recorded, for delivery in the same run. */
   recorded: LedgerEntry[];
+}
+
+interface SourceOutcome extends News {
+  report: SourceReport;
+}
+
+function providerOf(source: SourceConfig): Observation["labels"]["provider"] {
+  return source.type.startsWith("huawei") ? "huawei" : "aliyun";
+}
+
+/**
+ * The ledger's first step for a batch of news. It comes before the marks that say the news was announced: a crash
+ * in between re-records the same ids (a no-op) instead of losing them.
+ */
+async function recordNews(alerts: Alert[], options: SweepOptions): Promise<LedgerEntry[]> {
+  const recorded: LedgerEntry[] = [];
+  for (const alert of alerts) {
+    for (const receiver of receiversFor(alert, options.config)) {
+      const entry = await options.store.recordNotification(
+        receiver,
+        notificationId(alert),
+        alert,
+        options.now,
+      );
+      if (entry) recorded.push(entry);
+    }
+  }
+  return recorded;
 }
 
 /** Certificates by domain, to find a newer live one that covers all of another's domains. */
@@ -94,8 +122,11 @@ function replacementFinder(
   for (const { observation } of objects) {
     if (observation.kind !== "certificate" || observation.status !== "active" || !observation.notAfter)
       continue;
-    for (const domain of observation.domains)
-      byDomain.set(domain, [...(byDomain.get(domain) ?? []), observation]);
+    for (const domain of observation.domains) {
+      const list = byDomain.get(domain);
+      if (list) list.push(observation);
+      else byDomain.set(domain, [observation]);
+    }
   }
   return (observation) => {
     const [first, ...rest] = observation.domains;
@@ -162,14 +193,16 @@ async function sweepSource(
   } finally {
     sweepOver.abort();
   }
+  // A failed listing is not used at all; a suspicious drop is used for what it shows, but nothing is taken as gone.
+  const fetched = error === undefined;
   error ??= suspiciousDrop(config, stored.size, seen.size);
 
-  const current = new Map<string, StoredObject>();
+  const current = new Map<string, StoredObject>(stored);
   const changedKeys = new Set<string>();
   let added = 0;
   let changed = 0;
   let gone: StoredObject[] = [];
-  if (error === undefined) {
+  if (fetched) {
     for (const [key, observation] of seen) {
       const before = stored.get(key);
       if (!before) {
@@ -180,13 +213,12 @@ async function sweepSource(
         changed++;
         current.set(key, { ...before, observation, changedAt: at });
         changedKeys.add(key);
-      } else {
-        current.set(key, before);
       }
     }
-    gone = [...stored.values()].filter((object) => !seen.has(object.observation.key));
-  } else {
-    for (const [key, object] of stored) current.set(key, object);
+    if (error === undefined) {
+      gone = [...stored.values()].filter((object) => !seen.has(object.observation.key));
+      for (const object of gone) current.delete(object.observation.key);
+    }
   }
 
   const context = { now, config, acks };
@@ -217,7 +249,7 @@ async function sweepSource(
   const health = evaluateSource(
     {
       name: source.name,
-      provider: source.type.startsWith("huawei") ? "huawei" : "aliyun",
+      provider: providerOf(source),
       ok: !error,
       error,
       consecutiveFailures,
@@ -245,14 +277,7 @@ async function sweepSource(
   const report: SourceReport = { ...sweep, name: source.name, type: source.type, warnings };
 
   if (!options.dryRun) {
-    // News goes into the ledger before the marks that say it was announced: a crash in between re-records
-    // the same ids (a no-op) instead of losing them.
-    for (const alert of outcome.alerts) {
-      for (const receiver of receiversFor(alert, config)) {
-        const entry = await store.recordNotification(receiver, notificationId(alert), alert, now);
-        if (entry) outcome.recorded.push(entry);
-      }
-    }
+    outcome.recorded.push(...(await recordNews(outcome.alerts, options)));
     await store.writeObjects(
       source.name,
       [...changedKeys].map((key) => current.get(key) as StoredObject),
@@ -273,6 +298,30 @@ async function sweepSource(
   }
   options.onSourceDone?.(report);
   return { report, ...outcome };
+}
+
+/**
+ * A source this run did not sweep (another schedule or worker owns it) is still watched for staleness from its
+ * last sweep record: if that schedule died, this is where someone hears of it. Writes only when there is news.
+ */
+async function watchUnswept(
+  source: SourceConfig,
+  options: SweepOptions,
+  acks: ReadonlyMap<string, Ack>,
+): Promise<News | undefined> {
+  const { config, store, now } = options;
+  const last = config.alerts.staleAfter ? await store.lastSweep(source.name) : undefined;
+  if (!last) return undefined;
+  const evaluation = evaluateSource(
+    { ...last, name: source.name, provider: providerOf(source) },
+    { alerts: last.alerts ?? {}, resolved: last.resolved ?? {} },
+    { now, config, acks },
+  );
+  if (evaluation.alerts.length === 0) return undefined;
+  const recorded = options.dryRun ? [] : await recordNews(evaluation.alerts, options);
+  // The marks ride on the last sweep record, as they do for a swept source; its history keeps its own expiry.
+  if (!options.dryRun) await store.recordSweep({ ...last, ...evaluation.state }, new Date(last.at));
+  return { ...evaluation, recorded };
 }
 
 function alertReport(alert: Alert, config: Config, silencedBy?: string): AlertReport {
@@ -309,11 +358,16 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
 
   const acks = await store.acks(now);
   const outcomes = await Promise.all(sources.map((source) => sweepSource(source, options, runId, acks)));
+  const unswept = config.sources.filter((source) => !sources.includes(source));
+  const watched = (await Promise.all(unswept.map((source) => watchUnswept(source, options, acks)))).filter(
+    (news): news is News => news !== undefined,
+  );
+  const allNews: News[] = [...outcomes, ...watched];
 
   const deliveries: DeliveryReport[] = [];
   if (!options.dryRun) {
     const receivers = options.receivers ?? config.receivers.map(createReceiver);
-    const recorded = outcomes.flatMap((outcome) => outcome.recorded);
+    const recorded = allNews.flatMap((news) => news.recorded);
     // One receiver's trouble (even a store error while marking) must not stop the others or lose the summary.
     const settled = await Promise.allSettled(
       receivers.map((receiver) =>
@@ -339,7 +393,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
 
   let previews: RunSummary["previews"];
   if (options.dryRun) {
-    const news = sortAlerts(outcomes.flatMap((outcome) => outcome.alerts));
+    const news = sortAlerts(allNews.flatMap((item) => item.alerts));
     const receivers = options.receivers ?? config.receivers.map(createReceiver);
     previews = receivers.map((receiver) => {
       const alerts = news.filter((alert) => receiversFor(alert, config).includes(receiver.name));
@@ -348,33 +402,32 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
   }
 
+  const sourcesFailed = outcomes.some((outcome) => !outcome.report.ok);
+  const deliveriesFailed = deliveries.some(
+    (delivery) => delivery.failed > 0 || delivery.deferred > 0 || delivery.errors.length > 0,
+  );
+  // The heartbeat says "all is well": not after a run that could not see a source or could not tell anyone.
   let heartbeat: HeartbeatResult | undefined;
-  const sweptEverySource = sources.length === config.sources.length;
-  if (config.heartbeatUrl && !options.dryRun && sweptEverySource) {
-    heartbeat = outcomes.every((outcome) => outcome.report.ok)
-      ? await sendHeartbeat(config.heartbeatUrl)
-      : { sent: false, error: "heartbeat held back: not every source was swept successfully" };
+  if (config.heartbeatUrl && !options.dryRun && sources.length === config.sources.length) {
+    heartbeat =
+      sourcesFailed || deliveriesFailed
+        ? { sent: false, error: "heartbeat held back: a source or a delivery failed in this run" }
+        : await sendHeartbeat(config.heartbeatUrl);
   }
-
-  const failed =
-    outcomes.some((outcome) => !outcome.report.ok) ||
-    deliveries.some(
-      (delivery) => delivery.failed > 0 || delivery.deferred > 0 || delivery.errors.length > 0,
-    ) ||
-    (heartbeat !== undefined && !heartbeat.sent);
+  const failed = sourcesFailed || deliveriesFailed || (heartbeat !== undefined && !heartbeat.sent);
   return {
     runId,
     now: now.toISOString(),
     dryRun: options.dryRun ?? false,
     sources: outcomes.map((outcome) => outcome.report),
     alerts: [
-      ...sortAlerts(outcomes.flatMap((outcome) => outcome.alerts)).map((alert) => alertReport(alert, config)),
-      ...outcomes.flatMap((outcome) =>
-        outcome.silenced.map(({ alert, reason }) => alertReport(alert, config, reason)),
+      ...sortAlerts(allNews.flatMap((item) => item.alerts)).map((alert) => alertReport(alert, config)),
+      ...allNews.flatMap((item) =>
+        item.silenced.map(({ alert, reason }) => alertReport(alert, config, reason)),
       ),
     ],
-    silenced: outcomes.reduce((sum, outcome) => sum + outcome.silenced.length, 0),
-    acknowledged: outcomes.reduce((sum, outcome) => sum + outcome.acknowledged.length, 0),
+    silenced: allNews.reduce((sum, item) => sum + item.silenced.length, 0),
+    acknowledged: allNews.reduce((sum, item) => sum + item.acknowledged.length, 0),
     deliveries,
     previews,
     heartbeat,

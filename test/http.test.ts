@@ -106,6 +106,15 @@ describe("shared HTTP layer", () => {
     await expect(promise).rejects.toThrow("ListThings failed: no answer within 200 ms");
   });
 
+  it("gives one credential one budget: the smallest any of its sources configures, for all of them", () => {
+    const first = http.limiterFor("shared-key", 10, 4);
+    const second = http.limiterFor("shared-key", 5, 2);
+    expect(second).toBe(first);
+    expect([first.qps, first.concurrency]).toEqual([5, 2]);
+    http.limiterFor("shared-key", 20, 8);
+    expect([first.qps, first.concurrency]).toEqual([5, 2]);
+  });
+
   it("paces one credential so that a vendor enforcing its QPS never throttles", async () => {
     sim.bucket = new TokenBucket(20);
     sim.throttled = 0;

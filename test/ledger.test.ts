@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deliverPending, MAX_ATTEMPTS } from "../lib/notify/deliver.js";
+import { deliverPending } from "../lib/notify/deliver.js";
 import type { Digest } from "../lib/notify/digest.js";
 import { DeliveryError, type Receiver } from "../lib/notify/receiver.js";
 import { notificationId } from "../lib/notify/route.js";
@@ -118,7 +118,7 @@ describe("delivery ledger: claim → send → mark", () => {
     expect(retried).toMatchObject({ sent: 2, deferred: 0, failed: 0 });
   });
 
-  it("keeps alerts a broken receiver refused until it is fixed, and gives up after MAX_ATTEMPTS runs", async () => {
+  it("keeps alerts a broken receiver refused until it is fixed, and gives up only after a week of failed runs", async () => {
     const receiver = new RecordingReceiver("broken");
     await record("broken", ["f"]);
     receiver.failWith = new DeliveryError("Slack rejected the message: 404 no_service", false);
@@ -133,12 +133,19 @@ describe("delivery ledger: claim → send → mark", () => {
 
     await record("broken", ["g"]);
     receiver.failWith = new DeliveryError("Slack rejected the message: 404 no_service", false);
-    const reports = [];
-    for (let run = 0; run < MAX_ATTEMPTS; run++) {
-      reports.push(await deliverPending(store, receiver, { runId: `give-up-${run}`, now: NOW }));
+    const day = (n: number) => new Date(NOW.getTime() + n * 24 * 3_600_000);
+    // Hourly runs for a day do not give up; three failed runs over more than a week do.
+    for (let run = 0; run < 24; run++) {
+      const report = await deliverPending(store, receiver, {
+        runId: `hour-${run}`,
+        now: new Date(NOW.getTime() + run * 3_600_000),
+      });
+      expect(report).toMatchObject({ deferred: 1, failed: 0 });
     }
-    expect(reports.slice(0, -1).every((r) => r.deferred === 1 && r.failed === 0)).toBe(true);
-    expect(reports.at(-1)).toMatchObject({ deferred: 0, failed: 1 });
+    expect(await deliverPending(store, receiver, { runId: "day-8", now: day(8) })).toMatchObject({
+      deferred: 0,
+      failed: 1,
+    });
     expect(await store.pendingFor("broken")).toEqual([]);
   });
 

@@ -152,6 +152,18 @@ describe("alert lifecycle scenarios", () => {
     expect((await rig.sweep(at(2 * HOUR))).exitCode).toBe(0);
   });
 
+  it("an untrusted drop still announces what the short listing shows: a new certificate expiring soon", async () => {
+    const fleet = [cert("a", 90), cert("b", 90), cert("c", 90)];
+    await start(fleet);
+    await rig.sweep(NOW);
+    fleet.splice(0, fleet.length, cert("d", 3));
+    const dropped = await rig.sweep(at(HOUR));
+    expect(dropped.exitCode).toBe(1);
+    expect(dropped.sources[0]?.error).toMatch(/^inventory dropped from 3 to 1 objects/);
+    expect(news(dropped)).toEqual(["new 7d d"]);
+    expect((await rig.store.loadObjects("hw-test")).size).toBe(4);
+  });
+
   it("a drop the operator trusts resolves what is gone, as 'no longer listed'", async () => {
     const fleet = [cert("a", 5), cert("c", 90)];
     await start(fleet, "alerts: { trustInventoryDrops: true }\n");
@@ -267,7 +279,7 @@ describe("heartbeat and steady-state cost", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ping/3f6c-secret-token`;
     try {
-      await start([cert("a", 90)], `heartbeatUrl: "${url}"\n`);
+      await start([cert("a", 90), cert("b", 20)], `heartbeatUrl: "${url}"\n`);
       const ok = await rig.sweep(NOW);
       expect(ok.heartbeat).toEqual({ sent: true });
       expect(pings).toEqual(["/ping/3f6c-secret-token"]);
@@ -275,14 +287,39 @@ describe("heartbeat and steady-state cost", () => {
       const failed = await rig.sweep(at(HOUR));
       expect(failed.heartbeat).toEqual({
         sent: false,
-        error: "heartbeat held back: not every source was swept successfully",
+        error: "heartbeat held back: a source or a delivery failed in this run",
       });
+      rig.scm.injectAlways(undefined);
+      // b crosses 14 days, and Slack refuses the message: nobody was told, so no "all is well" either.
+      rig.slack.answerNext(404, "no_service");
+      const undelivered = await rig.sweep(at(7 * DAY));
+      expect(undelivered.alerts.map((alert) => alert.name)).toEqual(["b"]);
+      expect(undelivered.heartbeat?.sent).toBe(false);
+      expect(pings).toHaveLength(1);
       expect(pings).toHaveLength(1);
       expect(JSON.stringify(failed)).not.toContain("secret-token");
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+
+  it("staleAfter: a source whose own schedule stopped is reported by the runs that still happen", async () => {
+    await start([cert("a", 90)], "alerts: { staleAfter: 48h }\n");
+    const sources = ["hw-a", "hw-b"].map((name) => ({
+      ...rig.config.sources[0],
+      name,
+    })) as typeof rig.config.sources;
+    const config = { ...rig.config, sources };
+    await rig.sweep(NOW, { config });
+    // From now on only hw-a is swept (its cron still runs); hw-b's cron died.
+    expect((await rig.sweep(at(DAY), { config, only: ["hw-a"] })).alerts).toEqual([]);
+    const stale = await rig.sweep(at(3 * DAY), { config, only: ["hw-a"] });
+    expect(news(stale)).toEqual(["new stale source hw-b"]);
+    expect(stale.sources.map((source) => source.name)).toEqual(["hw-a"]);
+    expect((await rig.sweep(at(4 * DAY), { config, only: ["hw-a"] })).alerts).toEqual([]);
+    const back = await rig.sweep(at(5 * DAY), { config });
+    expect(news(back)).toEqual(["resolved resolved source hw-b"]);
   });
 
   it("a steady-state sweep with no changes writes at most sources + 2 items", async () => {

@@ -8,6 +8,7 @@ import type { StoredObject } from "../lib/model/types.js";
 import { observation } from "./fixtures.js";
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 const NOW = new Date("2026-11-22T00:00:00Z");
 const config = configSchema.parse({
   sources: [
@@ -142,6 +143,42 @@ describe("evaluation: transitions, not repetition", () => {
       observation: { ...step.object.observation, status: "revoked" as const, rawStatus: "REVOKED" },
     };
     expect(runAt(revoked, NOW).news).toEqual(["new:revoked:critical"]);
+  });
+
+  it("a revocation is not 'resolved' by a status that did not come back (unknown)", () => {
+    const revoked = stored(inDays(300));
+    revoked.observation = { ...revoked.observation, status: "revoked", rawStatus: "revoked" };
+    const step = runAt(revoked, NOW);
+    expect(step.news).toEqual(["new:revoked:critical"]);
+    const unknown = {
+      ...step.object,
+      observation: { ...step.object.observation, status: "unknown" as const },
+    };
+    const after = runAt(unknown, new Date(NOW.getTime() + DAY));
+    expect(after.news).toEqual([]);
+    expect(after.object.alerts.revocation?.stage).toBe("revoked");
+  });
+
+  it("a failed deployment worker resolves only on success, not while a retry runs", () => {
+    const worker = stored("", {});
+    worker.observation = {
+      ...observation({ nativeId: "8000/1", kind: "deployment-task", notAfter: undefined }),
+      status: "failed",
+      rawStatus: "error",
+      updatedAt: NOW.toISOString(),
+    };
+    const failed = runAt(worker, NOW);
+    expect(failed.news).toEqual(["new:failed:critical"]);
+    const retrying = {
+      ...failed.object,
+      observation: { ...failed.object.observation, status: "pending" as const, rawStatus: "processing" },
+    };
+    expect(runAt(retrying, new Date(NOW.getTime() + HOUR)).news).toEqual([]);
+    const succeeded = {
+      ...failed.object,
+      observation: { ...failed.object.observation, status: "succeeded" as const, rawStatus: "success" },
+    };
+    expect(runAt(succeeded, new Date(NOW.getTime() + 2 * HOUR)).news).toEqual(["resolved:resolved:critical"]);
   });
 
   it("a silence holds an alert back until it ends, then it is announced", () => {

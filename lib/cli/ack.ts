@@ -62,6 +62,7 @@ export async function ackCommand(options: AckCommandOptions, output: Output): Pr
     const ack = {
       fingerprint: options.fingerprint,
       stage: mark.stage,
+      episode: mark.episode,
       until: until.toISOString(),
       reason: options.reason.trim(),
       by: who(),

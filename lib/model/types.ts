@@ -99,10 +99,11 @@ export interface AlertState {
   resolved?: Record<string, number>;
 }
 
-/** An acknowledgement: someone saw the alert and wants no reminders for its current stage until `until`. */
+/** An acknowledgement: someone saw the alert and wants no reminders for its current stage and episode until `until`. */
 export interface Ack {
   fingerprint: string;
   stage: string;
+  episode: string;
   until: string;
   reason: string;
   by: string;

@@ -2,8 +2,11 @@ import type { LedgerEntry, Store } from "../store/store.js";
 import { compareAlerts } from "./digest.js";
 import { DeliveryError, type Receiver } from "./receiver.js";
 
-/** After this many failed runs an entry is given up on and reported, rather than retried forever. */
-export const MAX_ATTEMPTS = 10;
+/**
+ * A failing entry is given up on (recorded as failed and reported) only once it has failed at least this many
+ * runs and waited this long: long enough to outlast an outage of Slack, a mail server, or a weekend, not forever.
+ */
+export const GIVE_UP = { attempts: 3, afterMs: 7 * 24 * 3_600_000 };
 /** A claim older than this belongs to a run that died between send and mark; its entries may be sent again. */
 export const DEFAULT_LEASE_MS = 15 * 60_000;
 
@@ -84,9 +87,10 @@ export async function deliverPending(
       const message = redact(failure.message);
       report.errors.push(message);
       // Even a "permanent" refusal (a deleted webhook, a rejected login) is usually fixed by the operator, and the
-      // alerts must go out then: every entry stays pending until it has failed MAX_ATTEMPTS runs in a row.
+      // alerts must go out then: an entry stays pending until it has failed GIVE_UP.attempts runs over GIVE_UP.afterMs.
       for (const entry of claimed) {
-        if (entry.attempts + 1 < MAX_ATTEMPTS) {
+        const waitedMs = now.getTime() - Date.parse(entry.createdAt);
+        if (entry.attempts + 1 < GIVE_UP.attempts || waitedMs < GIVE_UP.afterMs) {
           await store.release(entry, runId, now, message);
           report.deferred++;
         } else {

@@ -1,6 +1,6 @@
 import type { Config } from "../config/schema.js";
 import { matches } from "../model/match.js";
-import { HOUR_MS, parseDuration } from "../model/time.js";
+import { parseDuration } from "../model/time.js";
 import type {
   Ack,
   Alert,
@@ -12,8 +12,6 @@ import type {
 } from "../model/types.js";
 import { deploymentAlert } from "./deployment.js";
 import { expiryAlert, revocationAlert, stageRank } from "./expiry.js";
-
-const DEFAULT_STUCK_AFTER_MS = 6 * HOUR_MS;
 
 export interface EvaluateContext {
   now: Date;
@@ -33,10 +31,24 @@ export interface Evaluation {
   state: Required<AlertState>;
 }
 
+/** The source's `stuckAfter`; only deployment-job sources have workers, so others never ask. */
 function stuckAfterMs(config: Config, sourceName: string): number {
   const source = config.sources.find((candidate) => candidate.name === sourceName);
-  const text = source?.type === "aliyun-deployment-jobs" ? source.stuckAfter : undefined;
-  return (text && parseDuration(text)) || DEFAULT_STUCK_AFTER_MS;
+  return (
+    (source?.type === "aliyun-deployment-jobs" && parseDuration(source.stuckAfter)) ||
+    Number.POSITIVE_INFINITY
+  );
+}
+
+/**
+ * Rules whose alert must neither repeat nor resolve on this observation: only a later success resolves a failed
+ * worker (a retry in progress does not), and a revocation stands until a status says otherwise.
+ */
+function heldRules(observation: Observation): Set<string> {
+  const held = new Set<string>();
+  if (observation.kind === "deployment-task" && observation.status === "pending") held.add("deployment");
+  if (observation.status === "unknown") held.add("revocation");
+  return held;
 }
 
 /**
@@ -50,6 +62,7 @@ function decide(
   results: RuleResult[],
   context: EvaluateContext,
   resolution: (rule: string, mark: AlertMark) => RuleResult,
+  held: ReadonlySet<string> = new Set(),
 ): Evaluation {
   const { now, config } = context;
   const marks = { ...previous.alerts };
@@ -89,8 +102,9 @@ function decide(
       const reminder = (before.reminders ?? 0) + 1;
       alert = { ...result, transition: "reminder", generation, reminder };
       const ack = context.acks.get(result.fingerprint);
-      // An acknowledgement covers the stage it was given for; a new stage is news again.
-      if (ack && ack.stage === result.stage && Date.parse(ack.until) > now.getTime()) {
+      // An acknowledgement covers the stage and episode it was given for; anything newer is news again.
+      const covered = ack?.stage === result.stage && ack.episode === result.episode;
+      if (ack && covered && Date.parse(ack.until) > now.getTime()) {
         evaluation.acknowledged.push(alert);
         continue;
       }
@@ -106,11 +120,12 @@ function decide(
 
   const stillFiring = new Set(results.map((result) => result.rule));
   for (const [rule, before] of Object.entries(previous.alerts)) {
-    if (stillFiring.has(rule)) continue;
+    // Held: the rule cannot tell yet (a retried worker still running, a status that did not come back).
+    if (stillFiring.has(rule) || held.has(rule)) continue;
     delete marks[rule];
     const generation = resolved[rule] ?? 0;
     resolved[rule] = generation + 1;
-    // An expiry that gives way to a revocation is superseded, not resolved: nothing was fixed.
+    // While another rule fires on the object the old one is superseded (an expiry by a revocation), not fixed.
     if (results.length === 0) {
       evaluation.alerts.push({
         ...resolution(rule, before),
@@ -165,15 +180,22 @@ export function evaluateObject(
 ): Evaluation {
   const { observation } = object;
   const results = facts.gone || facts.replacement ? [] : objectResults(observation, context);
-  return decide(object, results, context, (rule, before) => ({
-    fingerprint: `${rule}:${observation.key}`,
-    rule,
-    stage: "resolved",
-    episode: before.episode,
-    severity: before.severity,
-    summary: `resolved (was ${before.stage}); ${resolvedBecause(observation, facts.gone ?? false, facts.replacement)}`,
-    object: observation,
-  }));
+  const held = facts.gone ? new Set<string>() : heldRules(observation);
+  return decide(
+    object,
+    results,
+    context,
+    (rule, before) => ({
+      fingerprint: `${rule}:${observation.key}`,
+      rule,
+      stage: "resolved",
+      episode: before.episode,
+      severity: before.severity,
+      summary: `resolved (was ${before.stage}); ${resolvedBecause(observation, facts.gone ?? false, facts.replacement)}`,
+      object: observation,
+    }),
+    held,
+  );
 }
 
 /** What a source's last sweeps say about certwatch's own view of it. */

@@ -96,25 +96,36 @@ export const defaultRetryPolicy: RetryPolicy = {
  * Starts are spaced evenly rather than burst, so that a vendor counting per second never sees more than its budget.
  */
 export class Limiter {
-  private readonly intervalMs: number;
   private nextStartAt = 0;
   private active = 0;
   private readonly waiting: (() => void)[] = [];
 
   constructor(
-    readonly qps: number,
-    readonly concurrency: number,
-  ) {
-    this.intervalMs = 1000 / qps;
+    private budget: number,
+    private slots: number,
+  ) {}
+
+  get qps(): number {
+    return this.budget;
+  }
+
+  get concurrency(): number {
+    return this.slots;
+  }
+
+  /** Another source on the same credential asks for less: the whole credential gets the smaller budget. */
+  tighten(qps: number, concurrency: number): void {
+    this.budget = Math.min(this.budget, qps);
+    this.slots = Math.min(this.slots, concurrency);
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    while (this.active >= this.slots) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.active++;
     try {
       const now = Date.now();
       const startAt = Math.max(now, this.nextStartAt);
-      this.nextStartAt = startAt + this.intervalMs;
+      this.nextStartAt = startAt + 1000 / this.budget;
       if (startAt > now) await sleep(startAt - now);
       return await task();
     } finally {
@@ -169,10 +180,11 @@ export class HttpClient {
    */
   limiterFor(scope: string, qps: number, concurrency: number): Limiter {
     const existing = this.limiters.get(scope);
-    if (existing && existing.qps <= qps && existing.concurrency <= concurrency) return existing;
-    const limiter = existing
-      ? new Limiter(Math.min(existing.qps, qps), Math.min(existing.concurrency, concurrency))
-      : new Limiter(qps, concurrency);
+    if (existing) {
+      existing.tighten(qps, concurrency);
+      return existing;
+    }
+    const limiter = new Limiter(qps, concurrency);
     this.limiters.set(scope, limiter);
     return limiter;
   }

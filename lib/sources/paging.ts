@@ -37,15 +37,7 @@ export async function* numberedPages<T>(options: NumberedPagesOptions<T>): Async
         `has ${items.length} entries, more than the ${options.pageSize} asked for`,
       );
     }
-    const ids = items.map(options.idOf);
-    if (ids.length > 0 && ids.every((id) => seen.has(id))) {
-      throw new MalformedResponseError(
-        options.call,
-        `${prefix}page ${page}`,
-        "repeats entries of an earlier page",
-      );
-    }
-    for (const id of ids) seen.add(id);
+    rememberNew(seen, items.map(options.idOf), options.call, `${prefix}page ${page}`);
     return items;
   };
 
@@ -70,6 +62,17 @@ export async function* numberedPages<T>(options: NumberedPagesOptions<T>): Async
       `${prefix}listed ${seen.size} distinct entries of ${first.total}`,
     );
   }
+}
+
+/**
+ * Adds a page's ids to those a listing has served. A non-empty page made only of entries already served means the
+ * API is going round in circles (it ignores the page asked for): the walk must stop with an error, not loop.
+ */
+export function rememberNew(seen: Set<string>, ids: string[], call: string, field: string): void {
+  if (ids.length > 0 && ids.every((id) => seen.has(id))) {
+    throw new MalformedResponseError(call, field, "repeats entries of an earlier page");
+  }
+  for (const id of ids) seen.add(id);
 }
 
 /** Reads a whole-number total from a page, naming the field when it is missing. */

@@ -458,7 +458,7 @@ export class Store {
     return this.finish(entry, runId, now, { state: "failed", error });
   }
 
-  /** The embedded store has no TTL sweeper: delete expired history and finished ledger entries ourselves. */
+  /** The embedded store has no TTL sweeper: delete expired history, finished ledger entries and old acks ourselves. */
   async purgeExpired(sources: string[], receivers: string[], now: Date): Promise<number> {
     const cutoff = Math.floor(now.getTime() / 1000);
     const partitions: [string, string][] = [
@@ -467,6 +467,7 @@ export class Store {
         [keys.source(source), keys.snapshotPrefix],
       ]),
       ...receivers.map((receiver): [string, string] => [keys.receiver(receiver), ""]),
+      [keys.acks, ""],
     ];
     let purged = 0;
     for (const [pk, prefix] of partitions) {

@@ -114,7 +114,9 @@ export const aliyunDeploymentJobs: SourceDriver<"aliyun-deployment-jobs"> = {
     for (const observation of context.previous.values()) {
       const jobId = observation.details?.jobId;
       if (observation.kind !== "deployment-task" || !jobId) continue;
-      knownByJob.set(jobId, [...(knownByJob.get(jobId) ?? []), observation]);
+      const known = knownByJob.get(jobId);
+      if (known) known.push(observation);
+      else knownByJob.set(jobId, [observation]);
     }
 
     const workersOf = async (job: Job): Promise<Observation[]> => {

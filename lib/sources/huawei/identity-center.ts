@@ -3,7 +3,7 @@ import { type Observation, objectKey, type Status } from "../../model/types.js";
 import { mapInOrder } from "../concurrency.js";
 import { optionalInstant, optionalText, requiredText } from "../fields.js";
 import { MalformedResponseError } from "../http.js";
-import { listOf } from "../paging.js";
+import { listOf, rememberNew } from "../paging.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { HuaweiClient } from "./client.js";
 
@@ -121,15 +121,20 @@ async function* pages(
         `repeats ${JSON.stringify(next)}, a marker this listing already returned; stopped instead of looping`,
       );
     }
-    const pageIds = entries.map((entry) => optionalText(entry[listing.idField]) ?? "");
-    if (pageIds.length > 0 && pageIds.every((id) => ids.has(id))) {
+    if (next !== undefined && entries.length === 0) {
+      // Empty pages that keep promising more would pass every other guard, forever.
       throw new MalformedResponseError(
         listing.call,
         `${where}: ${listing.field}`,
-        "repeats entries of an earlier page; stopped instead of looping",
+        "is empty but next_marker is set",
       );
     }
-    for (const id of pageIds) ids.add(id);
+    rememberNew(
+      ids,
+      entries.map((entry) => optionalText(entry[listing.idField]) ?? ""),
+      listing.call,
+      `${where}: ${listing.field}`,
+    );
     yield { entries, where };
     if (next === undefined) return;
     markers.add(next);
