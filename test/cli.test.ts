@@ -137,6 +137,29 @@ describe("certwatch CLI", () => {
     expect(failed.stdout).not.toContain("not-the-right-secret");
   });
 
+  it("test-notify sends a labelled test message, reports the exact failure, and refuses an unknown receiver", async () => {
+    const posts = rig.slack.posts.length;
+    const ok = await run("test-notify", "--receiver", "ops-slack", "--config", configFile);
+    expect(ok).toMatchObject({ code: 0, stdout: "ops-slack (slack): test message delivered" });
+    expect(rig.slack.posts).toHaveLength(posts + 1);
+    expect(rig.slack.posts.at(-1)?.body.text).toBe(
+      "certwatch test message: This receiver works. No action needed.",
+    );
+    const mails = rig.smtp.messages.length;
+    expect((await run("test-notify", "--receiver", "ops-mail", "--config", configFile)).code).toBe(0);
+    expect(rig.smtp.messages.at(mails)?.subject).toBe("[certwatch] certwatch test message");
+
+    rig.slack.answerNext(404, "no_service");
+    const refused = await run("test-notify", "--receiver", "ops-slack", "--config", configFile);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      "ops-slack (slack): test message NOT delivered: Slack rejected the message: 404 no_service; check the webhook URL and that the channel exists",
+    );
+    const unknown = await run("test-notify", "--receiver", "pager", "--config", configFile);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("no receiver named pager (receivers: ops-slack, ops-mail)");
+  });
+
   it("demo runs the pipeline against simulators and shows what users receive", async () => {
     const output = capture();
     const demoDir = join(dir, "demo");

@@ -5,6 +5,7 @@ import { UsageError } from "./context.js";
 import { demoCommand } from "./demo.js";
 import { type Output, processOutput } from "./output.js";
 import { sweepCommand } from "./sweep.js";
+import { testNotifyCommand } from "./test-notify.js";
 import { validateCommand } from "./validate.js";
 
 /** Exit statuses of the public contract. */
@@ -57,6 +58,18 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     .addOption(configOption())
     .action(async (fingerprint, options) => {
       status = await ackCommand({ ...options, fingerprint, config: configPath(options.config) }, output);
+    });
+
+  program
+    .command("test-notify")
+    .description("send a clearly labelled test message through one receiver")
+    .requiredOption("--receiver <name>", "the receiver's name in the config")
+    .addOption(configOption())
+    .action(async (options) => {
+      status = await testNotifyCommand(
+        { receiver: options.receiver, config: configPath(options.config) },
+        output,
+      );
     });
 
   program
