@@ -2,7 +2,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "dist-samples/", ".certwatch/", ".serverless/", ".esbuild/", "bench/results/", "coverage/"] },
+  {
+    ignores: [
+      "dist/",
+      "dist-samples/",
+      ".certwatch/",
+      ".serverless/",
+      ".esbuild/",
+      "bench/results/",
+      "coverage/",
+    ],
+  },
   js.configs.recommended,
   tseslint.configs.recommended,
   {

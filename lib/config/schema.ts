@@ -154,7 +154,48 @@ const emailReceiver = z.strictObject({
   }),
 });
 
-const receiver = z.discriminatedUnion("type", [slackReceiver, emailReceiver]);
+/** A robot's signing secret: when the key is there it must hold something, or every message is refused. */
+const signingSecret = z.string().min(1, "must not be empty").optional();
+
+/** RFC 9110 token characters: anything else would make the request itself invalid. */
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid HTTP header name");
+
+const dingtalkReceiver = z.strictObject({
+  ...receiverCommon,
+  type: z.literal("dingtalk"),
+  webhookUrl: endpoint,
+  secret: signingSecret,
+});
+
+const feishuReceiver = z.strictObject({
+  ...receiverCommon,
+  type: z.literal("feishu"),
+  webhookUrl: endpoint,
+  secret: signingSecret,
+});
+
+const wecomReceiver = z.strictObject({
+  ...receiverCommon,
+  type: z.literal("wecom"),
+  webhookUrl: endpoint,
+});
+
+const webhookReceiver = z.strictObject({
+  ...receiverCommon,
+  type: z.literal("webhook"),
+  url: endpoint,
+  secret: signingSecret,
+  headers: z.record(headerName, z.string()).optional(),
+});
+
+const receiver = z.discriminatedUnion("type", [
+  slackReceiver,
+  emailReceiver,
+  dingtalkReceiver,
+  feishuReceiver,
+  wecomReceiver,
+  webhookReceiver,
+]);
 
 export const configSchema = z
   .strictObject({
@@ -241,5 +282,9 @@ export type SourceConfig = Config["sources"][number];
 export type ReceiverConfig = Config["receivers"][number];
 export type SlackReceiverConfig = Extract<ReceiverConfig, { type: "slack" }>;
 export type EmailReceiverConfig = Extract<ReceiverConfig, { type: "email" }>;
+export type DingtalkReceiverConfig = Extract<ReceiverConfig, { type: "dingtalk" }>;
+export type FeishuReceiverConfig = Extract<ReceiverConfig, { type: "feishu" }>;
+export type WecomReceiverConfig = Extract<ReceiverConfig, { type: "wecom" }>;
+export type WebhookReceiverConfig = Extract<ReceiverConfig, { type: "webhook" }>;
 export type AlertsConfig = Config["alerts"];
 export type Matcher = z.infer<typeof matcher>;

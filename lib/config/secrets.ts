@@ -11,6 +11,12 @@ export function secretValues(config: Config): string[] {
   for (const receiver of config.receivers) {
     if (receiver.type === "slack") values.push(receiver.webhookUrl);
     if (receiver.type === "email") values.push(receiver.smtp.pass);
+    if (receiver.type === "dingtalk" || receiver.type === "feishu")
+      values.push(receiver.webhookUrl, receiver.secret);
+    if (receiver.type === "wecom") values.push(receiver.webhookUrl);
+    // Extra headers are there to carry a token more often than not.
+    if (receiver.type === "webhook")
+      values.push(receiver.url, receiver.secret, ...Object.values(receiver.headers ?? {}));
   }
   values.push(config.heartbeatUrl);
   return values.filter((value): value is string => typeof value === "string" && value.length >= 4);

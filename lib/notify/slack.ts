@@ -16,6 +16,7 @@ import { DeliveryError, type Receiver } from "./receiver.js";
 const ALERTS_PER_MESSAGE = 45;
 const SECTION_TEXT_LIMIT = 3000;
 const MAX_WAITS = 3;
+const ATTEMPT_TIMEOUT_MS = 15_000;
 const MAX_RATE_LIMIT_WAIT_MS = 60_000;
 
 const ICON: Record<Alert["severity"], string> = {
@@ -35,7 +36,8 @@ export function fetchHonouringRetryAfter(
 ): FetchFunction {
   return async (url, init) => {
     for (let attempt = 0; ; attempt++) {
-      const response = await fetch(url, init);
+      // Each attempt gets its own timeout: one shared deadline would be used up by a long Retry-After.
+      const response = await fetch(url, { ...init, signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
       const throttled = response.status === 429;
       if ((!throttled && response.status < 500) || attempt >= waits) return response;
       const waitMs =
@@ -116,7 +118,6 @@ function describeHttpFailure(error: IncomingWebhookHTTPError): DeliveryError {
 export function slackReceiver(config: SlackReceiverConfig, fetchFn = fetchHonouringRetryAfter()): Receiver {
   const webhook = new IncomingWebhook(config.webhookUrl, {
     fetch: fetchFn,
-    timeout: 15_000,
     // No library-level retries: they would repeat a post that timed out but went through.
     retryConfig: { retries: 0 },
   });

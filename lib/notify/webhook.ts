@@ -1,0 +1,277 @@
+import { createHmac } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { request } from "undici";
+import type { WebhookReceiverConfig } from "../config/schema.js";
+import { makeRedactor } from "../config/secrets.js";
+import { retryAfterMs } from "../model/time.js";
+import type { Alert } from "../model/types.js";
+import { type Digest, facts, headline, label, sortAlerts } from "./digest.js";
+import { type Language, messages } from "./messages.js";
+import { DeliveryError, type Receiver } from "./receiver.js";
+
+/*
+ * What the webhook-style receivers (DingTalk, Feishu, WeCom and the generic JSON webhook) share: one POST
+ * with a timeout and an honest verdict, and the text rules for chat platforms. Then the generic webhook.
+ */
+
+const TIMEOUT_MS = 15_000;
+const MAX_WAITS = 3;
+const MAX_WAIT_MS = 60_000;
+
+/** Chat platforms answer HTTP 200 with a result code of their own. */
+export interface PlatformCodes {
+  read: (answer: Record<string, unknown>) => { code: unknown; message: unknown };
+  /** Throttling and "busy": worth another run. Every other non-zero code is a refusal. */
+  retryable: ReadonlySet<number>;
+}
+
+export interface JsonPost {
+  /** The channel as error messages name it: "DingTalk". */
+  channel: string;
+  url: string;
+  body: string;
+  headers?: Record<string, string>;
+  /** What no error message may repeat: the URL, its token, the secret, the signature. */
+  secrets: (string | undefined)[];
+  /** Left out for plain webhooks, whose HTTP status says it all. */
+  platform?: PlatformCodes;
+}
+
+const snippet = (text: string) => text.slice(0, 200).replace(/\s+/g, " ").trim();
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * POSTs a JSON body, waiting as asked on 429 (Retry-After) and backing off on 5xx a few times, as Slack's
+ * fetch wrapper does; but each attempt has its own 15 s timeout, so a long Retry-After does not use up the
+ * next attempt's time. A timed-out or dropped request is never resent here: the platform may have posted
+ * it, and chat posts are not idempotent; the ledger retries it next run. Throws DeliveryError unless delivered.
+ */
+export async function postJson(post: JsonPost): Promise<void> {
+  // As secretValues does: masking shorter values would mangle ordinary words.
+  const redact = makeRedactor(post.secrets.filter((value): value is string => (value?.length ?? 0) >= 4));
+  const fail = (text: string, retryable: boolean) =>
+    new DeliveryError(redact(retryable ? `${text}; will retry next run` : text), retryable);
+  for (let attempt = 0; ; attempt++) {
+    let status: number;
+    let text: string;
+    let retryAfter: string | string[] | undefined;
+    try {
+      const response = await request(post.url, {
+        method: "POST",
+        headers: { ...post.headers, "content-type": "application/json; charset=utf-8" },
+        body: post.body,
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+      status = response.statusCode;
+      retryAfter = response.headers["retry-after"];
+      text = await response.body.text();
+    } catch (error) {
+      const { name, code } = error as NodeJS.ErrnoException;
+      if (name === "TimeoutError") {
+        throw fail(`no answer from ${post.channel} within ${TIMEOUT_MS / 1000} s; it may have posted`, true);
+      }
+      throw fail(`cannot reach ${post.channel} (${code ?? name})`, true);
+    }
+    const throttled = status === 429;
+    if (throttled || status >= 500) {
+      const waitMs = (throttled ? retryAfterMs(retryAfter) : undefined) ?? 500 * 2 ** attempt;
+      if (attempt < MAX_WAITS && waitMs <= MAX_WAIT_MS) {
+        await sleep(waitMs);
+        continue;
+      }
+      throw fail(`${post.channel} answered HTTP ${status} ${snippet(text)}`, true);
+    }
+    const ok = status >= 200 && status < 300;
+    if (!post.platform) {
+      if (ok) return;
+      throw fail(`${post.channel} refused the message: HTTP ${status} ${snippet(text)}`, false);
+    }
+    const { code, message } = post.platform.read(parseObject(text));
+    if (ok && code === 0) return;
+    if (typeof code === "number" && code !== 0) {
+      const retryable = post.platform.retryable.has(code);
+      const verdict = retryable ? "is throttling or busy" : "refused the message";
+      throw fail(`${post.channel} ${verdict}: ${code} ${snippet(String(message ?? ""))}`, retryable);
+    }
+    throw fail(`${post.channel} answered HTTP ${status} without a result code: ${snippet(text)}`, false);
+  }
+}
+
+/**
+ * Characters that make markup in the markdown dialects of DingTalk and WeCom: links and images (`[x](y)`),
+ * emphasis, code, HTML such as `<font>`, WeCom's `<@userid>` mention, and entities. Neither platform
+ * documents an escape syntax, so they become their full-width look-alikes, which every client shows as text.
+ */
+const MARKDOWN_SPECIALS = /[\\`*_~[\]<>@&#|]/g;
+
+const LOOKALIKE: Record<string, string> = {
+  "\\": "＼",
+  "`": "｀",
+  "*": "＊",
+  _: "＿",
+  "~": "～",
+  "[": "［",
+  "]": "］",
+  "<": "＜",
+  ">": "＞",
+  "@": "＠",
+  "&": "＆",
+  "#": "＃",
+  "|": "｜",
+};
+
+/** Untrusted text made inert: line breaks (which could forge lines) become spaces, specials look-alikes. */
+function neutralise(text: string, specials: RegExp = MARKDOWN_SPECIALS): string {
+  return text.replace(/[\p{Cc}\p{Zl}\p{Zp}]+/gu, " ").replace(specials, (char) => LOOKALIKE[char] ?? char);
+}
+
+/** At most maxBytes of UTF-8, cut between characters, the cut marked with an ellipsis. */
+function fitBytes(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let kept = "";
+  let bytes = Buffer.byteLength("…");
+  for (const char of text) {
+    bytes += Buffer.byteLength(char);
+    if (bytes > maxBytes) break;
+    kept += char;
+  }
+  return `${kept}…`;
+}
+
+/** Byte caps on each untrusted part of an alert, so that a fixed number of alerts always fits a message. */
+const CAPS = { title: 64, when: 64, domains: 64, place: 96, todo: 96 };
+/** The longest severity label in any language ("resolved", "已恢复") fits. */
+const LABEL_BYTES = 16;
+/** The most an alert's parts take; receivers add their markup and size messages from it. */
+export const ALERT_TEXT_BYTES = Object.values(CAPS).reduce((sum, cap) => sum + cap, LABEL_BYTES);
+
+/** One alert's facts for a chat message: neutralised, then capped. */
+export interface ChatAlert {
+  label: string;
+  title: string;
+  when: string;
+  domains: string;
+  /** Where and what: cloud, product, region, source, kind and id. Starts with a word of ours. */
+  place: string;
+  /** State and what to do. Starts with a word of ours. */
+  todo: string;
+}
+
+export function chatAlert(alert: Alert, language: Language, specials?: RegExp): ChatAlert {
+  const f = facts(alert, language);
+  const part = (text: string, cap: number) => fitBytes(neutralise(text, specials), cap);
+  return {
+    label: label(alert, language),
+    title: part(f.title, CAPS.title),
+    when: part(f.when, CAPS.when),
+    domains: part(f.domains, CAPS.domains),
+    place: part(`${f.where} · ${f.what}`, CAPS.place),
+    todo: part(`${f.state} · ${f.action}`, CAPS.todo),
+  };
+}
+
+/** `certwatch: 2 critical, 5 warning (1/3)`, or the test message's title. */
+export function chatTitle(digest: Digest, language: Language): string {
+  if (digest.test) return messages[language].test.title;
+  const part = digest.part && digest.part.count > 1 ? ` (${digest.part.index}/${digest.part.count})` : "";
+  return `certwatch: ${headline(digest.alerts, language)}${part}`;
+}
+
+/** The line under the title: when the digest was made, or what a test message means. */
+export function chatIntro(digest: Digest, language: Language): string {
+  const words = messages[language];
+  return digest.test ? words.test.body : words.generated(digest.generatedAt);
+}
+
+/** Each alert is about 1 KB of JSON: 100 keep a body far below the 1 MB most gateways accept. */
+const WEBHOOK_ALERTS_PER_MESSAGE = 100;
+
+/** The structured alert: raw values for machines, and the summary and action in the receiver's language. */
+function alertFields(alert: Alert, language: Language) {
+  const words = messages[language];
+  const { object } = alert;
+  return {
+    fingerprint: alert.fingerprint,
+    rule: alert.rule,
+    stage: alert.stage,
+    severity: alert.severity,
+    transition: alert.transition,
+    summary: words.when(alert),
+    action: words.action(alert),
+    name: object.name,
+    domains: object.domains,
+    kind: object.kind,
+    nativeId: object.nativeId,
+    key: object.key,
+    status: object.status,
+    rawStatus: object.rawStatus,
+    notAfter: object.notAfter,
+    daysLeft: alert.daysLeft,
+    revokedAt: object.revokedAt,
+    labels: object.labels,
+    details: object.details,
+  };
+}
+
+/**
+ * The JSON body. `<`, `>` and `&` are written as \u escapes (as Go's encoding/json does): the values read
+ * back exactly, yet a consumer that pastes the body into HTML or a chat message gets no markup from it.
+ */
+export function webhookBody(digest: Digest, language: Language = "en"): string {
+  const payload = {
+    source: "certwatch",
+    generatedAt: digest.generatedAt,
+    part: digest.part,
+    test: digest.test,
+    headline: chatTitle(digest, language),
+    alerts: sortAlerts(digest.alerts).map((alert) => alertFields(alert, language)),
+  };
+  return JSON.stringify(payload).replace(
+    /[<>&\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
+ * `X-Certwatch-Signature: sha256=<hex>` is the HMAC-SHA256, keyed with the shared secret, of
+ * `${X-Certwatch-Timestamp}.${body}`: Unix seconds, a dot, then the exact bytes of the body. Signing the
+ * timestamp with the body lets a receiver refuse replays: it recomputes the HMAC, compares in constant time,
+ * and rejects timestamps more than 5 minutes from its clock.
+ */
+export function webhookSignature(secret: string, timestamp: string, body: string): string {
+  return `sha256=${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex")}`;
+}
+
+export function webhookReceiver(config: WebhookReceiverConfig): Receiver {
+  return {
+    name: config.name,
+    type: "webhook",
+    maxAlertsPerMessage: WEBHOOK_ALERTS_PER_MESSAGE,
+    preview: (digest) => JSON.stringify(JSON.parse(webhookBody(digest, config.language)), null, 2),
+    async send(digest) {
+      const body = webhookBody(digest, config.language);
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const signature = config.secret ? webhookSignature(config.secret, timestamp, body) : undefined;
+      await postJson({
+        channel: "the webhook",
+        url: config.url,
+        body,
+        // The user's headers first: theirs cannot replace the signature.
+        headers: {
+          ...config.headers,
+          ...(signature && { "x-certwatch-timestamp": timestamp, "x-certwatch-signature": signature }),
+        },
+        secrets: [config.url, config.secret, signature],
+      });
+    },
+    close: async () => undefined,
+  };
+}
