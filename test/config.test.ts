@@ -97,6 +97,18 @@ routes:
     expect(await problems(unquoted)).toContain('hint: inside { } mappings, quote references: "${env:NAME}"');
   });
 
+  it("an email receiver sends through exactly one of smtp and ses", async () => {
+    const mail = (transport: string) => `${base("{ accessKey: AK, secretKey: SK }")}
+receivers:
+  - { name: m, type: email, from: a@b.c, to: [d@e.f]${transport} }
+`;
+    expect(await problems(mail(""))).toEqual(["receivers[0].smtp: give either smtp or ses (exactly one)"]);
+    expect(await problems(mail(", ses: { region: ap-southeast-1 }"))).toEqual([]);
+    expect(await problems(mail(", ses: {}, smtp: { host: mail }"))).toEqual([
+      "receivers[0].smtp: give either smtp or ses (exactly one)",
+    ]);
+  });
+
   it("never repeats a bad value that may be a secret", async () => {
     const text = `${base("{ accessKey: AK, secretKey: SK }")}
 receivers:

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { emailReceiver } from "../lib/notify/email.js";
+import { emailReceiver, smtpOptions } from "../lib/notify/email.js";
 import { DeliveryError, type Receiver } from "../lib/notify/receiver.js";
 import { slackReceiver } from "../lib/notify/slack.js";
 import { SlackReceiverSim } from "../sim/slack.js";
+import { SesSim } from "../sim/ses.js";
 import { SmtpSink } from "../sim/smtp.js";
 import { alert, HOSTILE_NAME } from "./fixtures.js";
 
@@ -133,11 +134,23 @@ describe("email receiver", () => {
     const temporary = await failure(receiver);
     expect(temporary.retryable).toBe(true);
     expect(temporary.message).toContain("451");
+    const delivered = smtp.messages.length;
+    await receiver.send(digest());
+    expect(smtp.messages).toHaveLength(delivered + 1);
     smtp.refuseNext(550, "5.1.1 Mailbox unavailable");
     const permanent = await failure(receiver);
     expect(permanent.retryable).toBe(false);
     expect(permanent.message).toContain("550");
     expect(`${temporary.message}${permanent.message}`).not.toContain("smtp-pass-123");
+  });
+
+  it("requires STARTTLS for any server off loopback unless the connection is TLS from the start", () => {
+    const settings = { port: 587, secure: false, user: "u", pass: "p" };
+    expect(smtpOptions({ ...settings, host: "smtp.example.com" }).requireTLS).toBe(true);
+    expect(smtpOptions({ ...settings, host: "smtp.example.com", port: 465, secure: true }).requireTLS).toBe(
+      false,
+    );
+    expect(smtpOptions({ ...settings, host: "127.0.0.1" }).requireTLS).toBe(false);
   });
 
   it("treats a login refusal as permanent, never showing the password", async () => {
@@ -160,5 +173,50 @@ describe("email receiver", () => {
     expect(error.retryable).toBe(false);
     expect(error.message).not.toContain("wrong-password-456");
     await wrong.close();
+  });
+});
+
+describe("email through Amazon SES (v2 API), against a local SES stand-in", () => {
+  const ses = new SesSim();
+  let receiver: Receiver;
+
+  beforeAll(async () => {
+    const endpoint = await ses.listen();
+    receiver = emailReceiver({
+      name: "ops-ses",
+      type: "email",
+      language: "zh-CN",
+      from: "certwatch@example.com",
+      to: ["oncall@example.com"],
+      subjectPrefix: "[certwatch]",
+      ses: { region: "ap-southeast-1", endpoint, configurationSetName: "certwatch" },
+    });
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await ses.close();
+  });
+
+  it("sends the same HTML and text digest as SMTP does, in the receiver's language", async () => {
+    await receiver.send(digest([alert({ nativeId: "c1", name: HOSTILE_NAME })]));
+    const [mail] = ses.messages;
+    expect(mail?.to).toEqual(["oncall@example.com"]);
+    expect(mail?.subject).toBe("[certwatch] 1 个严重: c1.example.com 将在 6 天后过期（2026-12-01）");
+    expect(mail?.html).toContain("&lt;script&gt;");
+    expect(mail?.html).not.toContain("<script>");
+    expect(mail?.text).toContain("续期证书并部署新证书");
+  });
+
+  it("treats SES throttling as retryable and MessageRejected as permanent", async () => {
+    ses.failNext(429, "TooManyRequestsException", "Maximum sending rate exceeded.");
+    const throttled = await failure(receiver);
+    expect(throttled.retryable).toBe(true);
+    expect(throttled.message).toMatch(/^SES refused the message: TooManyRequestsException/);
+    ses.failNext(400, "MessageRejected", "Email address is not verified.");
+    const rejected = await failure(receiver);
+    expect(rejected.retryable).toBe(false);
+    expect(rejected.message).toBe(
+      "SES refused the message: MessageRejected (Email address is not verified.)",
+    );
   });
 });

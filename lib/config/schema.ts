@@ -139,20 +139,37 @@ const slackReceiver = z.strictObject({
   webhookUrl: endpoint,
 });
 
-const emailReceiver = z.strictObject({
-  ...receiverCommon,
-  type: z.literal("email"),
-  from: z.string().min(3),
-  to: z.array(z.string().min(3)).min(1),
-  subjectPrefix: z.string().default("[certwatch]"),
-  smtp: z.strictObject({
-    host: z.string().min(1),
-    port: z.number().int().positive().default(587),
-    secure: z.boolean().default(false),
-    user: z.string().optional(),
-    pass: z.string().optional(),
-  }),
-});
+const emailReceiver = z
+  .strictObject({
+    ...receiverCommon,
+    type: z.literal("email"),
+    from: z.string().min(3),
+    to: z.array(z.string().min(3)).min(1),
+    subjectPrefix: z.string().default("[certwatch]"),
+    smtp: z
+      .strictObject({
+        host: z.string().min(1),
+        port: z.number().int().positive().default(587),
+        secure: z.boolean().default(false),
+        user: z.string().optional(),
+        pass: z.string().optional(),
+      })
+      .optional(),
+    /** Amazon SES (v2 API) instead of SMTP: what a Lambda deployment uses, with the function's own role. */
+    ses: z
+      .strictObject({
+        region: z.string().min(1).optional(),
+        /** A DynamoDB-style override for tests and SES-compatible services; https except on loopback. */
+        endpoint: endpoint.optional(),
+        configurationSetName: z.string().min(1).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((receiver, ctx) => {
+    if ((receiver.smtp === undefined) === (receiver.ses === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["smtp"], message: "give either smtp or ses (exactly one)" });
+    }
+  });
 
 /** A robot's signing secret: when the key is there it must hold something, or every message is refused. */
 const signingSecret = z.string().min(1, "must not be empty").optional();

@@ -10,7 +10,7 @@ export function secretValues(config: Config): string[] {
   }
   for (const receiver of config.receivers) {
     if (receiver.type === "slack") values.push(receiver.webhookUrl);
-    if (receiver.type === "email") values.push(receiver.smtp.pass);
+    if (receiver.type === "email") values.push(receiver.smtp?.pass);
     if (receiver.type === "dingtalk" || receiver.type === "feishu")
       values.push(receiver.webhookUrl, receiver.secret);
     if (receiver.type === "wecom") values.push(receiver.webhookUrl);

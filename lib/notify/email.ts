@@ -1,3 +1,4 @@
+import { SendEmailCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import nodemailer from "nodemailer";
 import { type EmailReceiverConfig, isLoopback } from "../config/schema.js";
 import type { Alert } from "../model/types.js";
@@ -90,8 +91,29 @@ ${table}
 `;
 }
 
-/** SMTP 4xx is a temporary refusal worth retrying; 5xx is final. No reply at all (network) is retried too. */
+/** SES refusals that waiting cannot fix; throttling and server faults are retried next run. */
+const SES_PERMANENT = new Set([
+  "MessageRejected",
+  "MailFromDomainNotVerifiedException",
+  "AccountSuspendedException",
+  "SendingPausedException",
+  "BadRequestException",
+  "NotFoundException",
+]);
+
+/**
+ * SMTP 4xx is a temporary refusal worth retrying; 5xx is final. No reply at all (network) is retried too.
+ * SES answers with AWS error names instead.
+ */
 function classify(error: unknown): DeliveryError {
+  const aws = error as { $metadata?: unknown; name: string; message: string };
+  if (aws.$metadata !== undefined) {
+    const permanent = SES_PERMANENT.has(aws.name);
+    return new DeliveryError(
+      `SES refused the message: ${aws.name} (${aws.message.slice(0, 200)})${permanent ? "" : "; will retry next run"}`,
+      !permanent,
+    );
+  }
   const smtp = error as { responseCode?: number; code?: string; response?: string; message: string };
   if (typeof smtp.responseCode === "number") {
     const reply = (smtp.response ?? smtp.message).slice(0, 200);
@@ -109,19 +131,40 @@ function classify(error: unknown): DeliveryError {
   );
 }
 
-export function emailReceiver(config: EmailReceiverConfig): Receiver {
-  const { smtp } = config;
-  const transport = nodemailer.createTransport({
+/** SMTP (STARTTLS required off loopback) or Amazon SES; one nodemailer transport either way. */
+function transportFor(config: EmailReceiverConfig) {
+  const { smtp, ses } = config;
+  if (ses) {
+    const loopback = ses.endpoint !== undefined && isLoopback(new URL(ses.endpoint).hostname);
+    const sesClient = new SESv2Client({
+      region: ses.region ?? process.env.AWS_REGION,
+      endpoint: ses.endpoint,
+      // A local stand-in accepts any signature; a real endpoint uses the default provider chain (the Lambda role).
+      ...(loopback ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } } : {}),
+      maxAttempts: 1,
+    });
+    return nodemailer.createTransport({ SES: { sesClient, SendEmailCommand } });
+  }
+  if (!smtp) throw new Error(`receiver ${config.name}: neither smtp nor ses is configured`);
+  return nodemailer.createTransport(smtpOptions(smtp));
+}
+
+/** Credentials and certificate names must not cross a network in clear text: STARTTLS is required off loopback. */
+export function smtpOptions(smtp: NonNullable<EmailReceiverConfig["smtp"]>) {
+  return {
     host: smtp.host,
     port: smtp.port,
     secure: smtp.secure,
-    // Credentials and certificate names must not cross the network in clear text.
     requireTLS: !smtp.secure && !isLoopback(smtp.host),
     auth: smtp.user ? { user: smtp.user, pass: smtp.pass ?? "" } : undefined,
     connectionTimeout: 15_000,
     greetingTimeout: 15_000,
     socketTimeout: 30_000,
-  });
+  };
+}
+
+export function emailReceiver(config: EmailReceiverConfig): Receiver {
+  const transport = transportFor(config);
   return {
     name: config.name,
     type: "email",
@@ -130,6 +173,9 @@ export function emailReceiver(config: EmailReceiverConfig): Receiver {
     async send(digest) {
       try {
         await transport.sendMail({
+          ...(config.ses?.configurationSetName
+            ? { ses: { ConfigurationSetName: config.ses.configurationSetName } }
+            : {}),
           from: config.from,
           to: config.to,
           subject: subject(config, digest),
