@@ -68,6 +68,14 @@ export interface SweepOptions {
   leaseMs?: number;
   redact?: (text: string) => string;
   onSourceDone?: (report: SourceReport) => void;
+  /** Called as observations stream in, for a live progress line; Lambda handlers never pass it. */
+  onProgress?: (source: string, progress: SweepProgress) => void;
+}
+
+export interface SweepProgress {
+  objects: number;
+  calls: number;
+  throttled: number;
 }
 
 function describeError(error: unknown): string {
@@ -187,6 +195,11 @@ async function sweepSource(
       warn: (message) => warnings.push(redact(message)),
     })) {
       seen.set(observation.key, storedShape(observation));
+      options.onProgress?.(source.name, {
+        objects: seen.size,
+        calls: stats.calls,
+        throttled: stats.throttled,
+      });
     }
   } catch (caught) {
     error = redact(describeError(caught));

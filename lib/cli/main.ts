@@ -1,9 +1,12 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, configPath } from "../config/load.js";
+import { INVENTORY_KINDS } from "../report/inventory.js";
 import { ackCommand } from "./ack.js";
 import { UsageError } from "./context.js";
 import { demoCommand } from "./demo.js";
+import { historyCommand } from "./history.js";
 import { type Output, processOutput } from "./output.js";
+import { REPORT_FORMATS, reportCommand } from "./report.js";
 import { sweepCommand } from "./sweep.js";
 import { testNotifyCommand } from "./test-notify.js";
 import { validateCommand } from "./validate.js";
@@ -39,6 +42,30 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     .option("--json", "print one JSON run summary on stdout")
     .action(async (options) => {
       status = await sweepCommand({ ...options, config: configPath(options.config) }, output);
+    });
+
+  program
+    .command("report")
+    .description("the inventory from the store, soonest expiry first; reads only")
+    .addOption(configOption())
+    .option("--now <iso>", "evaluate as of this instant instead of the clock")
+    .option("--within <days>", "only objects expiring within DAYS (expired ones included)")
+    .option("--source <name>", "only this source (repeatable)", collect, [])
+    .addOption(new Option("--kind <kind>", "only this kind of object").choices(INVENTORY_KINDS))
+    .addOption(new Option("--format <format>", "output format").choices(REPORT_FORMATS).default("table"))
+    .option("--out <file>", "write the report to FILE instead of stdout")
+    .action(async (options) => {
+      status = await reportCommand({ ...options, config: configPath(options.config) }, output);
+    });
+
+  program
+    .command("history")
+    .description("the recorded changes of an object, from the stored snapshots")
+    .argument("<object>", "an object key (source/kind/id), a native id, or a domain")
+    .addOption(configOption())
+    .option("--source <name>", "only this source (repeatable)", collect, [])
+    .action(async (object, options) => {
+      status = await historyCommand({ ...options, object, config: configPath(options.config) }, output);
     });
 
   program

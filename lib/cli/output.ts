@@ -1,17 +1,53 @@
-import type { RunSummary, SourceReport } from "../sweep.js";
+import type { RunSummary, SourceReport, SweepProgress } from "../sweep.js";
 
 /** Where human output goes; tests pass their own to read it. */
 export interface Output {
   out: (line: string) => void;
   err: (line: string) => void;
   isTTY: boolean;
+  /** Rewrites one live status line in place (an empty line clears it); only for a terminal. */
+  status?: (line: string) => void;
 }
 
 export const processOutput: Output = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
   isTTY: Boolean(process.stdout.isTTY),
+  status: (line) => {
+    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`);
+  },
 };
+
+/**
+ * One live line for the sources still being swept, redrawn at most every `intervalMs` (and at each source's first
+ * object): a sweep streams thousands of objects, a terminal needs a few updates a second.
+ */
+export function liveProgress(status: (line: string) => void, intervalMs = 100) {
+  const running = new Map<string, SweepProgress>();
+  let drawnAt = 0;
+  const draw = () => {
+    drawnAt = Date.now();
+    const parts = [...running].map(
+      ([name, { objects, calls, throttled }]) =>
+        `${name}: ${objects} objects, ${calls} calls${throttled ? `, ${throttled} throttled` : ""}`,
+    );
+    status(parts.join("  |  "));
+  };
+  return {
+    update(source: string, progress: SweepProgress): void {
+      const first = !running.has(source);
+      running.set(source, progress);
+      if (first || Date.now() - drawnAt >= intervalMs) draw();
+    },
+    /** Clears the line so that a finished source's summary prints cleanly, then redraws the others. */
+    done(source: string, print: () => void): void {
+      running.delete(source);
+      status("");
+      print();
+      if (running.size > 0) draw();
+    },
+  };
+}
 
 function pad(text: string, width: number): string {
   return text.length >= width ? text : text + " ".repeat(width - text.length);

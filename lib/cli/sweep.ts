@@ -2,7 +2,7 @@ import { HttpClient } from "../sources/http.js";
 import { openStore } from "../store/open.js";
 import { runSweep } from "../sweep.js";
 import { loadForCli, parseNow, UsageError } from "./context.js";
-import { type Output, renderSummary, sourceLine } from "./output.js";
+import { liveProgress, type Output, renderSummary, sourceLine } from "./output.js";
 
 export interface SweepCommandOptions {
   config: string;
@@ -23,6 +23,7 @@ export async function sweepCommand(options: SweepCommandOptions, output: Output)
   }
   const opened = await openStore(config.store, { dryRun: options.dryRun ?? false });
   const http = new HttpClient();
+  const progress = output.isTTY && !options.json && output.status ? liveProgress(output.status) : undefined;
   try {
     const summary = await runSweep({
       config,
@@ -33,8 +34,13 @@ export async function sweepCommand(options: SweepCommandOptions, output: Output)
       only: options.source,
       purgeHistory: opened.embedded,
       redact,
+      onProgress: progress?.update,
       onSourceDone: (report) => {
-        if (output.isTTY && !options.json) output.err(redact(sourceLine(report)));
+        const print = () => {
+          if (output.isTTY && !options.json) output.err(redact(sourceLine(report)));
+        };
+        if (progress) progress.done(report.name, print);
+        else print();
       },
     });
     if (options.json) output.out(redact(JSON.stringify(summary, null, 2)));

@@ -1,0 +1,314 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../lib/cli/main.js";
+import type { Output } from "../lib/cli/output.js";
+import { type ScmCertificate, scmTime } from "../sim/fleet.js";
+import { scmSimulator } from "../sim/huawei-scm.js";
+import type { SimServer } from "../sim/server.js";
+import { KEYS } from "./harness.js";
+
+const NOW = new Date("2026-11-22T00:00:00Z");
+const DAY_MS = 86_400_000;
+
+function cert(id: string, name: string, days: number | undefined, status = "ISSUED", sans: string[] = []) {
+  return {
+    id,
+    name,
+    domain: `${name.replace(/\W+/g, "-")}.example.com`,
+    sans: sans.join(";"),
+    type: "DV_SSL_CERT",
+    brand: "DIGICERT",
+    signature_algorithm: "SHA256WITHRSA",
+    deploy_support: true,
+    expire_time: days === undefined ? "" : scmTime(new Date(NOW.getTime() + days * DAY_MS)),
+    domain_type: "SINGLE_DOMAIN",
+    validity_period: 12,
+    status,
+    domain_count: 1 + sans.length,
+    wildcard_count: 0,
+  } satisfies ScmCertificate;
+}
+
+const PROD = [
+  cert("p1", "shop", 45.5, "ISSUED", ["www.shop.example.com", "m.shop.example.com"]),
+  cert("p2", "api", 3.5),
+  cert("p3", "old", -2.5, "EXPIRED"),
+  cert("p4", "mail", 20.5),
+  cert("p5", "leaked", 200.5, "REVOKED"),
+  cert("p6", "new-order", undefined, "CHECKING"),
+  cert("p7", "cdn", 10.5, "UPLOAD"),
+  cert("p8", 'legacy, "do not touch"', 60.5),
+];
+const EDGE = [cert("e1", "edge", 5.5), cert("e2", "edge-next", 100.5)];
+
+interface Captured extends Output {
+  stdout: string[];
+  stderr: string[];
+  statusLines: string[];
+}
+
+function capture(isTTY = false): Captured {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const statusLines: string[] = [];
+  return {
+    stdout,
+    stderr,
+    statusLines,
+    isTTY,
+    out: (line) => stdout.push(line),
+    err: (line) => stderr.push(line),
+    status: (line) => statusLines.push(line),
+  };
+}
+
+async function run(args: string[], output = capture()) {
+  const code = await main(["node", "certwatch", ...args], output);
+  return { code, stdout: output.stdout.join("\n"), stderr: output.stderr.join("\n"), output };
+}
+
+function sourceYaml(name: string, url: string): string {
+  return `
+  - name: ${name}
+    type: huawei-scm
+    endpoint: ${url}
+    credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+    region: ap-southeast-1
+    timeout: 2s`;
+}
+
+describe("certwatch report, history and sweep progress", () => {
+  const history = PROD.slice(0, 3).map((item) => ({ ...item }));
+  const sims: SimServer[] = [
+    scmSimulator({ certificates: PROD, credentials: KEYS }),
+    scmSimulator({ certificates: EDGE, credentials: KEYS }),
+    scmSimulator({ certificates: history, credentials: KEYS }),
+  ];
+  let dir: string;
+  let config: string;
+  let historyConfig: string;
+
+  beforeAll(async () => {
+    const [prodUrl, edgeUrl, historyUrl] = await Promise.all(sims.map((sim) => sim.listen()));
+    dir = await mkdtemp(join(tmpdir(), "certwatch-report-"));
+    config = join(dir, "certwatch.yml");
+    historyConfig = join(dir, "history.yml");
+    const store = (name: string) => `store: { type: embedded, path: ${JSON.stringify(join(dir, name))} }\n`;
+    await writeFile(
+      config,
+      `${store("store")}sources:${sourceYaml("hw-prod", prodUrl as string)}${sourceYaml("hw-edge", edgeUrl as string)}\n`,
+    );
+    await writeFile(
+      historyConfig,
+      `${store("history")}sources:${sourceYaml("hw-hist", historyUrl as string)}\n`,
+    );
+  });
+  afterAll(async () => {
+    await Promise.all(sims.map((sim) => sim.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reports an empty inventory with a note, exit 0, and creates no store before any sweep", async () => {
+    const result = await run(["report", "--config", config, "--now", NOW.toISOString()]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("EXPIRES  DAYS LEFT  SEVERITY  NAME  DOMAINS  KIND  SOURCE  STATUS");
+    expect(result.stderr).toContain("nothing swept into the store");
+    expect(existsSync(join(dir, "store"))).toBe(false);
+  });
+
+  it("a piped sweep prints no progress; a sweep on a terminal keeps a live line per source", async () => {
+    const piped = await run(["sweep", "--config", config, "--now", NOW.toISOString()]);
+    expect(piped.code).toBe(0);
+    expect(piped.output.statusLines).toEqual([]);
+    expect(piped.stderr).toBe("");
+
+    const terminal = await run(["sweep", "--config", config, "--now", NOW.toISOString()], capture(true));
+    expect(terminal.code).toBe(0);
+    const lines = terminal.output.statusLines;
+    expect(lines.some((line) => /hw-prod: [1-8] objects, \d+ calls/.test(line))).toBe(true);
+    expect(lines.some((line) => /hw-edge: [12] objects, \d+ calls/.test(line))).toBe(true);
+    // The live line is cleared before a finished source's line is printed, and nothing is left on it at the end.
+    expect(lines.at(-1)).toBe("");
+    expect(terminal.stderr).toMatch(/hw-prod\s+huawei-scm\s+ok/);
+
+    const json = await run(
+      ["sweep", "--config", config, "--now", NOW.toISOString(), "--json"],
+      capture(true),
+    );
+    expect(json.output.statusLines).toEqual([]);
+  });
+
+  it("prints a plain table when piped: soonest expiry first, objects without one last", async () => {
+    const result = await run(["report", "--config", config, "--now", NOW.toISOString()]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe("");
+    expect(result.stdout).not.toContain("\x1b[");
+    expect(result.stdout.split("\n")).toEqual([
+      "EXPIRES     DAYS LEFT  SEVERITY  NAME                    DOMAINS                           KIND         SOURCE   STATUS",
+      "2026-11-19  -3         critical  old                     old.example.com                   certificate  hw-prod  expired",
+      "2026-11-25  3          critical  api                     api.example.com                   certificate  hw-prod  active",
+      "2026-11-27  5          critical  edge                    edge.example.com                  certificate  hw-edge  active",
+      "2026-12-02  10         warning   cdn                     cdn.example.com                   certificate  hw-prod  active",
+      "2026-12-12  20         warning   mail                    mail.example.com                  certificate  hw-prod  active",
+      "2027-01-06  45         ok        shop                    shop.example.com +2               certificate  hw-prod  active",
+      '2027-01-21  60         ok        legacy, "do not touch"  legacy-do-not-touch-.example.com  certificate  hw-prod  active',
+      "2027-03-02  100        ok        edge-next               edge-next.example.com             certificate  hw-edge  active",
+      "2027-06-10  200        critical  leaked                  leaked.example.com                certificate  hw-prod  revoked",
+      "-           -          ok        new-order               new-order.example.com             certificate  hw-prod  pending",
+    ]);
+  });
+
+  it("colours rows by severity on a terminal", async () => {
+    const result = await run(["report", "--config", config, "--now", NOW.toISOString()], capture(true));
+    const lines = result.stdout.split("\n");
+    const [red, yellow, reset] = ["\x1b[31m", "\x1b[33m", "\x1b[0m"];
+    expect(lines[1]?.startsWith(`${red}2026-11-19 `) && lines[1].endsWith(`expired${reset}`)).toBe(true);
+    expect(lines[4]?.startsWith(`${yellow}2026-12-02 `)).toBe(true);
+    expect(lines[6]?.startsWith("2027-01-06 ")).toBe(true);
+  });
+
+  it("--format json carries every normalized field plus severity and daysLeft", async () => {
+    const result = await run(["report", "--config", config, "--now", NOW.toISOString(), "--format", "json"]);
+    expect(result.code).toBe(0);
+    const rows = JSON.parse(result.stdout);
+    expect(rows.map((row: { name: string }) => row.name)).toEqual([
+      "old",
+      "api",
+      "edge",
+      "cdn",
+      "mail",
+      "shop",
+      'legacy, "do not touch"',
+      "edge-next",
+      "leaked",
+      "new-order",
+    ]);
+    expect(rows[5]).toEqual({
+      key: "hw-prod/certificate/p1",
+      kind: "certificate",
+      nativeId: "p1",
+      name: "shop",
+      domains: ["shop.example.com", "www.shop.example.com", "m.shop.example.com"],
+      notAfter: "2027-01-06T12:00:00.000Z",
+      status: "active",
+      rawStatus: "ISSUED",
+      labels: { source: "hw-prod", provider: "huawei", product: "scm", region: "ap-southeast-1" },
+      severity: "ok",
+      daysLeft: 45,
+    });
+    expect(rows[9]).toMatchObject({ status: "pending", rawStatus: "CHECKING", severity: "ok" });
+    expect(rows[9]).not.toHaveProperty("daysLeft");
+  });
+
+  it("--format csv has a header, flattened labels and RFC 4180 quoting", async () => {
+    const result = await run(["report", "--config", config, "--now", NOW.toISOString(), "--format", "csv"]);
+    const lines = result.stdout.split("\n");
+    expect(lines).toHaveLength(11);
+    expect(lines[0]).toBe(
+      "key,kind,nativeId,name,domains,notBefore,notAfter,daysLeft,severity,status,rawStatus,revokedAt,updatedAt," +
+        "successorNativeId,successorNotAfter,labels.product,labels.provider,labels.region,labels.source",
+    );
+    expect(lines[1]).toBe(
+      "hw-prod/certificate/p3,certificate,p3,old,old.example.com,,2026-11-19T12:00:00.000Z,-3,critical,expired,EXPIRED,,,,,scm,huawei,ap-southeast-1,hw-prod",
+    );
+    expect(lines[6]).toBe(
+      "hw-prod/certificate/p1,certificate,p1,shop,shop.example.com www.shop.example.com m.shop.example.com,,2027-01-06T12:00:00.000Z,45,ok,active,ISSUED,,,,,scm,huawei,ap-southeast-1,hw-prod",
+    );
+    expect(lines[7]).toMatch(/^hw-prod\/certificate\/p8,certificate,p8,"legacy, ""do not touch""",/);
+  });
+
+  it("--within, --source and --kind narrow the report; --out writes a file", async () => {
+    const names = async (...args: string[]) => {
+      const result = await run([
+        "report",
+        "--config",
+        config,
+        "--now",
+        NOW.toISOString(),
+        "--format",
+        "json",
+        ...args,
+      ]);
+      expect(result.code).toBe(0);
+      return JSON.parse(result.stdout).map((row: { name: string }) => row.name);
+    };
+    expect(await names("--within", "14")).toEqual(["old", "api", "edge", "cdn"]);
+    expect(await names("--within", "0")).toEqual(["old"]);
+    expect(await names("--source", "hw-edge")).toEqual(["edge", "edge-next"]);
+    expect(await names("--source", "hw-edge", "--source", "hw-prod", "--within", "5")).toEqual([
+      "old",
+      "api",
+    ]);
+    expect(await names("--kind", "certificate", "--within", "4")).toEqual(["old", "api"]);
+    expect(await names("--kind", "deployment-task")).toEqual([]);
+
+    const file = join(dir, "report.csv");
+    const written = await run([
+      "report",
+      "--config",
+      config,
+      "--now",
+      NOW.toISOString(),
+      "--format",
+      "csv",
+      "--out",
+      file,
+    ]);
+    expect(written).toMatchObject({ code: 0, stdout: "", stderr: `10 objects written to ${file}` });
+    expect((await readFile(file, "utf8")).split("\n")).toHaveLength(12);
+  });
+
+  it("exits 2 for bad flags", async () => {
+    for (const args of [
+      ["--within", "soon"],
+      ["--source", "nope"],
+      ["--kind", "dog"],
+      ["--format", "pdf"],
+      ["--now", "yesterday"],
+    ]) {
+      expect((await run(["report", "--config", config, ...args])).code, args.join(" ")).toBe(2);
+    }
+  });
+
+  it("history tells first seen, renewals, status changes and gone, in time order", async () => {
+    const at = (days: number) => new Date(NOW.getTime() + days * DAY_MS).toISOString();
+    const sweep = async (days: number) =>
+      expect((await run(["sweep", "--config", historyConfig, "--now", at(days)])).code).toBe(0);
+    const [shop, api] = history as [ScmCertificate, ScmCertificate];
+    await sweep(0);
+    shop.expire_time = scmTime(new Date(NOW.getTime() + 410.5 * DAY_MS));
+    api.status = "REVOKED";
+    await sweep(1);
+    await sweep(2); // nothing changed: no snapshot, no line
+    history.splice(0, 1);
+    await sweep(3);
+
+    const shopHistory = await run(["history", "p1", "--config", historyConfig]);
+    expect(shopHistory.code).toBe(0);
+    expect(shopHistory.stdout.split("\n")).toEqual([
+      `${at(0)}  hw-hist/certificate/p1  shop  first seen: active (ISSUED), valid until 2027-01-06T12:00:00.000Z`,
+      `${at(1)}  hw-hist/certificate/p1  shop  renewed: valid until 2027-01-06T12:00:00.000Z → 2028-01-06T12:00:00.000Z`,
+      `${at(3)}  hw-hist/certificate/p1  shop  gone: no longer listed by the source`,
+    ]);
+    const byDomain = await run([
+      "history",
+      "API.example.com",
+      "--config",
+      historyConfig,
+      "--source",
+      "hw-hist",
+    ]);
+    expect(byDomain.stdout.split("\n")).toEqual([
+      `${at(0)}  hw-hist/certificate/p2  api  first seen: active (ISSUED), valid until 2026-11-25T12:00:00.000Z`,
+      `${at(1)}  hw-hist/certificate/p2  api  status active (ISSUED) → revoked (REVOKED)`,
+    ]);
+    const byKey = await run(["history", "hw-hist/certificate/p3", "--config", historyConfig]);
+    expect(byKey.stdout.split("\n")).toHaveLength(1);
+    const unknown = await run(["history", "nothing.example.com", "--config", historyConfig]);
+    expect(unknown).toMatchObject({ code: 0, stdout: "" });
+    expect(unknown.stderr).toContain("no recorded history for nothing.example.com");
+  });
+});
