@@ -1,26 +1,56 @@
-import { loadConfig } from "../lib/config/load.js";
-import { makeRedactor, secretValues } from "../lib/config/secrets.js";
-import { HttpClient } from "../lib/sources/http.js";
-import { openStore } from "../lib/store/open.js";
-import { runSweep } from "../lib/sweep.js";
+import type { SweepRequest } from "../lib/dispatch.js";
+import { sweepSources } from "../lib/sweep.js";
+import { lambdaRuntime, type Runtime, recordSourceMetrics } from "./runtime.js";
 
-/** Kept across invocations of a warm container: connection pools are worth reusing. */
-const http = new HttpClient();
-
-/** Scheduled sweep: the same pipeline as `certwatch sweep`, against the deployment's DynamoDB table. */
-export async function handler(): Promise<{ runId: string; exitCode: number }> {
-  const config = await loadConfig(process.env.CERTWATCH_CONFIG ?? "certwatch.yml");
-  const redact = makeRedactor(secretValues(config));
-  const opened = await openStore(
-    { ...config.store, type: "dynamodb", table: process.env.CERTWATCH_TABLE ?? config.store.table },
-    { dryRun: false },
-  );
-  try {
-    const summary = await runSweep({ config, store: opened.store, http, now: new Date(), redact });
-    console.log(redact(JSON.stringify({ message: "sweep finished", ...summary })));
-    // A failed source or delivery is reported, not thrown: a Lambda retry would re-sweep every other source.
-    return { runId: summary.runId, exitCode: summary.exitCode };
-  } finally {
-    await opened.close();
-  }
+interface SqsEvent {
+  Records: { messageId: string; body: string }[];
 }
+
+interface SqsBatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+/**
+ * SQS worker: sweeps the one source each message names and records its news in the ledger; the notify function
+ * delivers. A vendor failure is a recorded, failed sweep, not an error. Only what could not be done at all (the
+ * store unreachable, an unknown source) is reported as a batch item failure, retried, then dead-lettered.
+ * A redelivered message sweeps again and records nothing twice.
+ */
+export function sweepHandler(runtime: () => Promise<Runtime>) {
+  return async (event: SqsEvent): Promise<SqsBatchResponse> => {
+    const { config, store, http, redact, logger, metrics } = await runtime();
+    const batchItemFailures: SqsBatchResponse["batchItemFailures"] = [];
+    for (const record of event.Records) {
+      try {
+        const request = JSON.parse(record.body) as SweepRequest;
+        const source = config.sources.find((candidate) => candidate.name === request.source);
+        if (!source) throw new Error(`no source named ${JSON.stringify(request.source)} in the config`);
+        const [outcome] = await sweepSources(
+          { config, store, http, now: new Date(), redact },
+          request.runId,
+          [source],
+        );
+        if (!outcome) continue;
+        recordSourceMetrics(metrics, outcome.report);
+        logger.info("source swept", {
+          runId: request.runId,
+          source: source.name,
+          ok: outcome.report.ok,
+          error: outcome.report.error,
+          objects: outcome.report.objects,
+          calls: outcome.report.calls,
+          alerts: outcome.alerts.length,
+        });
+      } catch (error) {
+        logger.error("sweep could not run", {
+          messageId: record.messageId,
+          error: redact((error as Error).message),
+        });
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+      }
+    }
+    return { batchItemFailures };
+  };
+}
+
+export const handler = sweepHandler(lambdaRuntime);

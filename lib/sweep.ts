@@ -86,7 +86,7 @@ function describeError(error: unknown): string {
 }
 
 /** What a run has to tell: alerts, what held some back, and the ledger entries recorded for them. */
-interface News {
+export interface News {
   alerts: Alert[];
   silenced: { alert: Alert; reason: string }[];
   acknowledged: Alert[];
@@ -94,7 +94,7 @@ interface News {
   recorded: LedgerEntry[];
 }
 
-interface SourceOutcome extends News {
+export interface SourceOutcome extends News {
   report: SourceReport;
 }
 
@@ -106,7 +106,10 @@ function providerOf(source: SourceConfig): Observation["labels"]["provider"] {
  * The ledger's first step for a batch of news. It comes before the marks that say the news was announced: a crash
  * in between re-records the same ids (a no-op) instead of losing them.
  */
-async function recordNews(alerts: Alert[], options: SweepOptions): Promise<LedgerEntry[]> {
+async function recordNews(
+  alerts: Alert[],
+  options: Pick<SweepOptions, "config" | "store" | "now">,
+): Promise<LedgerEntry[]> {
   const recorded: LedgerEntry[] = [];
   for (const alert of alerts) {
     for (const receiver of receiversFor(alert, options.config)) {
@@ -319,7 +322,7 @@ async function sweepSource(
  */
 async function watchUnswept(
   source: SourceConfig,
-  options: SweepOptions,
+  options: Pick<SweepOptions, "config" | "store" | "now" | "dryRun">,
   acks: ReadonlyMap<string, Ack>,
 ): Promise<News | undefined> {
   const { config, store, now } = options;
@@ -355,6 +358,82 @@ function alertReport(alert: Alert, config: Config, silencedBy?: string): AlertRe
 }
 
 /** One full run: every selected source, then delivery of everything pending (this run's news and earlier leftovers). */
+/** Sweeps the given sources: collect, diff, evaluate, record news in the ledger. Delivers nothing. */
+export async function sweepSources(
+  options: SweepOptions,
+  runId: string,
+  sources: SourceConfig[],
+): Promise<SourceOutcome[]> {
+  const acks = await options.store.acks(options.now);
+  return Promise.all(sources.map((source) => sweepSource(source, options, runId, acks)));
+}
+
+/** Watches sources not swept by this run (staleness), from their last sweep records. */
+export async function watchSources(
+  options: Pick<SweepOptions, "config" | "store" | "now" | "dryRun">,
+  sources: SourceConfig[],
+): Promise<News[]> {
+  if (!options.config.alerts.staleAfter || sources.length === 0) return [];
+  const acks = await options.store.acks(options.now);
+  const watched = await Promise.all(sources.map((source) => watchUnswept(source, options, acks)));
+  return watched.filter((news): news is News => news !== undefined);
+}
+
+/**
+ * Drains every receiver's pending ledger entries (plus `fresh` ones this process just recorded). One receiver's
+ * trouble, even a store error while marking, neither stops the others nor loses the report.
+ */
+export async function deliverAll(
+  options: Pick<SweepOptions, "config" | "store" | "now" | "receivers" | "leaseMs" | "redact">,
+  runId: string,
+  fresh: LedgerEntry[] = [],
+): Promise<DeliveryReport[]> {
+  const { config, store, now } = options;
+  const receivers = options.receivers ?? config.receivers.map(createReceiver);
+  try {
+    const settled = await Promise.allSettled(
+      receivers.map((receiver) =>
+        deliverPending(store, receiver, {
+          runId,
+          now,
+          leaseMs: options.leaseMs,
+          fresh: fresh.filter((entry) => entry.receiver === receiver.name),
+          redact: options.redact,
+        }),
+      ),
+    );
+    return settled.map((result, index) => {
+      if (result.status === "fulfilled") return result.value;
+      const reason = (options.redact ?? String)(`delivery stopped: ${(result.reason as Error).message}`);
+      return {
+        receiver: receivers[index]?.name ?? "?",
+        messages: 0,
+        sent: 0,
+        deferred: 0,
+        failed: 0,
+        errors: [reason],
+      };
+    });
+  } finally {
+    if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
+  }
+}
+
+/** Nothing failed that anyone should hear of: no delivery left undelivered. */
+export function deliveriesFailed(deliveries: DeliveryReport[]): boolean {
+  return deliveries.some(
+    (delivery) => delivery.failed > 0 || delivery.deferred > 0 || delivery.errors.length > 0,
+  );
+}
+
+/** The heartbeat says "all is well": not after a run that could not see a source or could not tell anyone. */
+export async function heartbeatUnless(url: string, somethingFailed: boolean): Promise<HeartbeatResult> {
+  if (somethingFailed)
+    return { sent: false, error: "heartbeat held back: a source or a delivery failed in this run" };
+  return sendHeartbeat(url);
+}
+
+/** One full run in one process (the CLI): sweep the selected sources, watch the rest, deliver, heartbeat. */
 export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   const { config, store, now } = options;
   const runId = options.runId ?? randomUUID();
@@ -369,40 +448,19 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     );
   }
 
-  const acks = await store.acks(now);
-  const outcomes = await Promise.all(sources.map((source) => sweepSource(source, options, runId, acks)));
-  const unswept = config.sources.filter((source) => !sources.includes(source));
-  const watched = (await Promise.all(unswept.map((source) => watchUnswept(source, options, acks)))).filter(
-    (news): news is News => news !== undefined,
+  const outcomes = await sweepSources(options, runId, sources);
+  const watched = await watchSources(
+    options,
+    config.sources.filter((source) => !sources.includes(source)),
   );
   const allNews: News[] = [...outcomes, ...watched];
-
-  const deliveries: DeliveryReport[] = [];
-  if (!options.dryRun) {
-    const receivers = options.receivers ?? config.receivers.map(createReceiver);
-    const recorded = allNews.flatMap((news) => news.recorded);
-    // One receiver's trouble (even a store error while marking) must not stop the others or lose the summary.
-    const settled = await Promise.allSettled(
-      receivers.map((receiver) =>
-        deliverPending(store, receiver, {
-          runId,
-          now,
-          leaseMs: options.leaseMs,
-          fresh: recorded.filter((entry) => entry.receiver === receiver.name),
-          redact: options.redact,
-        }),
-      ),
-    );
-    settled.forEach((result, index) => {
-      const receiver = receivers[index]?.name ?? "?";
-      if (result.status === "fulfilled") deliveries.push(result.value);
-      else {
-        const reason = (options.redact ?? String)(`delivery stopped: ${(result.reason as Error).message}`);
-        deliveries.push({ receiver, messages: 0, sent: 0, deferred: 0, failed: 0, errors: [reason] });
-      }
-    });
-    if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
-  }
+  const deliveries = options.dryRun
+    ? []
+    : await deliverAll(
+        options,
+        runId,
+        allNews.flatMap((news) => news.recorded),
+      );
 
   let previews: RunSummary["previews"];
   if (options.dryRun) {
@@ -416,18 +474,12 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   }
 
   const sourcesFailed = outcomes.some((outcome) => !outcome.report.ok);
-  const deliveriesFailed = deliveries.some(
-    (delivery) => delivery.failed > 0 || delivery.deferred > 0 || delivery.errors.length > 0,
-  );
-  // The heartbeat says "all is well": not after a run that could not see a source or could not tell anyone.
+  const undelivered = deliveriesFailed(deliveries);
   let heartbeat: HeartbeatResult | undefined;
   if (config.heartbeatUrl && !options.dryRun && sources.length === config.sources.length) {
-    heartbeat =
-      sourcesFailed || deliveriesFailed
-        ? { sent: false, error: "heartbeat held back: a source or a delivery failed in this run" }
-        : await sendHeartbeat(config.heartbeatUrl);
+    heartbeat = await heartbeatUnless(config.heartbeatUrl, sourcesFailed || undelivered);
   }
-  const failed = sourcesFailed || deliveriesFailed || (heartbeat !== undefined && !heartbeat.sent);
+  const failed = sourcesFailed || undelivered || (heartbeat !== undefined && !heartbeat.sent);
   return {
     runId,
     now: now.toISOString(),

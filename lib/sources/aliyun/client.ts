@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { SourceConfig } from "../../config/schema.js";
 import { parseDuration } from "../../model/time.js";
 import type { Limiter, VendorError } from "../http.js";
+import { credentialScope } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import { signCall } from "./signer.js";
 
@@ -32,7 +33,7 @@ export class AliyunClient {
     private readonly context: CollectContext,
   ) {
     this.limiter = context.http.limiterFor(
-      `aliyun:${source.credentials.accessKey}`,
+      credentialScope(source),
       source.qps ?? 10,
       source.concurrency ?? 4,
     );

@@ -1,6 +1,7 @@
 import type { SourceConfig } from "../../config/schema.js";
 import { parseDuration } from "../../model/time.js";
 import type { Limiter, VendorError } from "../http.js";
+import { credentialScope } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import { signRequest } from "./signer.js";
 
@@ -26,8 +27,11 @@ export class HuaweiClient {
     private readonly source: HuaweiSource,
     private readonly context: CollectContext,
   ) {
-    const scope = `huawei:${source.credentials.accessKey ?? source.name}`;
-    this.limiter = context.http.limiterFor(scope, source.qps ?? 10, source.concurrency ?? 4);
+    this.limiter = context.http.limiterFor(
+      credentialScope(source),
+      source.qps ?? 10,
+      source.concurrency ?? 4,
+    );
     this.timeoutMs = parseDuration(source.timeout ?? "20s") ?? 20_000;
   }
 

@@ -1,0 +1,50 @@
+import { randomUUID } from "node:crypto";
+import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { dispatchMessages } from "../lib/dispatch.js";
+import { lambdaRuntime, type Runtime } from "./runtime.js";
+
+/** SQS takes at most ten messages a batch. */
+const BATCH = 10;
+
+export interface DispatchDeps {
+  runtime: () => Promise<Runtime>;
+  sqs: Pick<SQSClient, "send">;
+  queueUrl: string;
+}
+
+/** Scheduled: one FIFO message per source, grouped by credential, for the sweep workers. */
+export function dispatchHandler(deps: DispatchDeps) {
+  return async (event: { id?: string }): Promise<{ runId: string; dispatched: number }> => {
+    const { config, logger, metrics } = await deps.runtime();
+    const runId = event.id ?? randomUUID();
+    const messages = dispatchMessages(config, runId, new Date());
+    for (let i = 0; i < messages.length; i += BATCH) {
+      const batch = messages.slice(i, i + BATCH);
+      const result = await deps.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: deps.queueUrl,
+          Entries: batch.map((message, index) => ({
+            Id: String(index),
+            MessageBody: JSON.stringify(message.body),
+            MessageGroupId: message.groupId,
+            MessageDeduplicationId: message.deduplicationId,
+          })),
+        }),
+      );
+      // Throwing makes EventBridge retry the dispatch; deduplication ids keep the messages already sent single.
+      if (result.Failed?.length)
+        throw new Error(`SQS refused ${result.Failed.length} of ${batch.length} messages`);
+    }
+    logger.info("dispatched", { runId, sources: messages.length });
+    metrics.addMetric("sourcesDispatched", MetricUnit.Count, messages.length);
+    metrics.publishStoredMetrics();
+    return { runId, dispatched: messages.length };
+  };
+}
+
+export const handler = dispatchHandler({
+  runtime: lambdaRuntime,
+  sqs: new SQSClient({}),
+  queueUrl: process.env.CERTWATCH_QUEUE_URL ?? "",
+});

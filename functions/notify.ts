@@ -1,0 +1,44 @@
+import { randomUUID } from "node:crypto";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import type { HeartbeatResult } from "../lib/notify/heartbeat.js";
+import type { DeliveryReport } from "../lib/notify/deliver.js";
+import { deliverAll, deliveriesFailed, heartbeatUnless, watchSources } from "../lib/sweep.js";
+import { lambdaRuntime, type Runtime } from "./runtime.js";
+
+/**
+ * Scheduled a few minutes after dispatch, and on demand: watches every source for staleness, delivers everything
+ * pending as one digest per receiver, then pings the heartbeat if every source's last sweep and every delivery
+ * went well.
+ */
+export function notifyHandler(runtime: () => Promise<Runtime>) {
+  return async (): Promise<{ runId: string; deliveries: DeliveryReport[]; heartbeat?: HeartbeatResult }> => {
+    const { config, store, redact, logger, metrics } = await runtime();
+    const now = new Date();
+    const runId = randomUUID();
+    const options = { config, store, now, redact };
+    const watched = await watchSources(options, config.sources);
+    const deliveries = await deliverAll(
+      options,
+      runId,
+      watched.flatMap((news) => news.recorded),
+    );
+    let heartbeat: HeartbeatResult | undefined;
+    if (config.heartbeatUrl) {
+      const last = await Promise.all(config.sources.map((source) => store.lastSweep(source.name)));
+      const blind = last.some((record) => !record?.ok);
+      heartbeat = await heartbeatUnless(config.heartbeatUrl, blind || deliveriesFailed(deliveries));
+    }
+    for (const outcome of ["sent", "deferred", "failed"] as const) {
+      metrics.addMetric(
+        `deliveries_${outcome}`,
+        MetricUnit.Count,
+        deliveries.reduce((sum, d) => sum + d[outcome], 0),
+      );
+    }
+    metrics.publishStoredMetrics();
+    logger.info("notify finished", { runId, deliveries, heartbeat });
+    return { runId, deliveries, heartbeat };
+  };
+}
+
+export const handler = notifyHandler(lambdaRuntime);

@@ -1,0 +1,57 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { deployedSettings, loadDeployedConfig } from "../lib/config/deployed.js";
+import type { Config } from "../lib/config/schema.js";
+import { makeRedactor, secretValues } from "../lib/config/secrets.js";
+import { HttpClient } from "../lib/sources/http.js";
+import { Store } from "../lib/store/store.js";
+import type { SourceReport } from "../lib/sweep.js";
+
+/** What every handler works with. Built once per container: config, SSM values and connection pools are reused. */
+export interface Runtime {
+  config: Config;
+  store: Store;
+  http: HttpClient;
+  redact: (text: string) => string;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+let shared: Promise<Runtime> | undefined;
+
+export function lambdaRuntime(): Promise<Runtime> {
+  shared ??= (async () => {
+    const config = await loadDeployedConfig(deployedSettings(process.env), new SSMClient({}));
+    const { store } = config;
+    return {
+      config,
+      store: new Store({
+        table: store.table,
+        region: store.region,
+        endpoint: store.endpoint,
+        historyDays: store.historyDays,
+      }),
+      http: new HttpClient(),
+      redact: makeRedactor(secretValues(config)),
+      logger: new Logger({ serviceName: "certwatch" }),
+      metrics: new Metrics({ namespace: "certwatch", serviceName: "certwatch" }),
+    };
+  })();
+  // A failed start (a missing parameter, say) is not kept: the next invocation tries again.
+  shared.catch(() => {
+    shared = undefined;
+  });
+  return shared;
+}
+
+/** EMF metrics per source: objects seen, API calls, errors, duration. */
+export function recordSourceMetrics(metrics: Metrics, report: SourceReport): void {
+  const single = metrics.singleMetric();
+  single.addDimension("source", report.name);
+  single.addMetric("objects", MetricUnit.Count, report.objects);
+  single.addMetric("apiCalls", MetricUnit.Count, report.calls);
+  single.addMetric("throttled", MetricUnit.Count, report.throttled);
+  single.addMetric("errors", MetricUnit.Count, report.ok ? 0 : 1);
+  single.addMetric("duration", MetricUnit.Milliseconds, report.durationMs);
+}
