@@ -16,6 +16,8 @@ export interface DispatchDeps {
 /** Scheduled: one FIFO message per source, grouped by credential, for the sweep workers. */
 export function dispatchHandler(deps: DispatchDeps) {
   return async (event: { id?: string }): Promise<{ runId: string; dispatched: number }> => {
+    if (!deps.queueUrl)
+      throw new Error("CERTWATCH_QUEUE_URL is not set: the dispatcher has nowhere to send sources");
     const { config, logger, metrics } = await deps.runtime();
     const runId = event.id ?? randomUUID();
     const messages = dispatchMessages(config, runId, new Date());

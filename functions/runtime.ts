@@ -34,8 +34,9 @@ export function lambdaRuntime(): Promise<Runtime> {
       }),
       http: new HttpClient(),
       redact: makeRedactor(secretValues(config)),
-      logger: new Logger({ serviceName: "certwatch" }),
-      metrics: new Metrics({ namespace: "certwatch", serviceName: "certwatch" }),
+      // POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE, set by the template, name them.
+      logger: new Logger(),
+      metrics: new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "certwatch" }),
     };
   })();
   // A failed start (a missing parameter, say) is not kept: the next invocation tries again.

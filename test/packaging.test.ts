@@ -1,6 +1,9 @@
 /**
  * Packages the Lambda deployment with the project's own osls (`serverless package`, no AWS credentials, no
- * network) into a temp dir, then checks the CloudFormation template and the zip it produced.
+ * network) into a temp dir, once, then checks the CloudFormation template and the three zips it produced:
+ * dispatch (schedule → SQS FIFO), sweep (SQS → one source), notify (schedule, on demand → deliveries).
+ *
+ * Every IAM statement of every role is enumerated: a new action, a new resource or a new wildcard fails here.
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -17,20 +20,24 @@ import { PENDING_INDEX, TTL_ATTRIBUTE, tableDefinition } from "../lib/store/tabl
 const execFileAsync = promisify(execFile);
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const HANDLER = "functions/sweep.handler";
-const SCHEDULE = "cron(0 1 * * ? *)";
-const MAX_ZIP_BYTES = 10 * 1024 * 1024;
-const EXPECTED_DYNAMODB_ACTIONS = [
-  "dynamodb:BatchWriteItem",
-  "dynamodb:PutItem",
-  "dynamodb:Query",
-  "dynamodb:UpdateItem",
-];
+const STAGE = "test";
+const DISPATCH_SCHEDULE = "cron(0 1 * * ? *)";
+const NOTIFY_SCHEDULE = "cron(10 1 * * ? *)";
+/**
+ * Each zip is one minified bundle (~0.6-0.8 MB with the AWS SDK clients and Powertools). 3 MB leaves room to grow
+ * and still catches a dependency dragged in by mistake (dynalite and LevelDB alone are several MB).
+ */
+const MAX_ZIP_BYTES = 3 * 1024 * 1024;
+/** A customer managed key passed as a param, so that the conditional kms:Decrypt statement is in the template. */
+const KMS_KEY_ARN = "arn:aws:kms:ap-southeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const FUNCTIONS = ["dispatch", "sweep", "notify"] as const;
+type FunctionName = (typeof FUNCTIONS)[number];
 
 type Json = Record<string, unknown>;
 interface Resource {
   Type: string;
   Properties: Json;
+  DependsOn?: string | string[];
   DeletionPolicy?: string;
   UpdateReplacePolicy?: string;
 }
@@ -38,6 +45,12 @@ interface Statement {
   Effect: string;
   Action: string | string[];
   Resource: unknown;
+  Condition?: unknown;
+  [key: string]: unknown;
+}
+interface Template {
+  Resources: Record<string, Resource>;
+  Conditions?: Record<string, unknown>;
 }
 
 /** The osls CLI of this checkout, run with this Node: no global install, and no npx fallback to the registry. */
@@ -104,24 +117,102 @@ function asArray<T>(value: T | T[] | undefined): T[] {
   return Array.isArray(value) ? value : [value];
 }
 
+const NO_VALUE = { Ref: "AWS::NoValue" };
+const isNoValue = (value: unknown) => JSON.stringify(value) === JSON.stringify(NO_VALUE);
+
+/**
+ * Evaluates the template's Conditions the way CloudFormation would with these params, then applies every `Fn::If`
+ * (dropping `AWS::NoValue`), so that statements are checked as deployed. Only the literal forms this template
+ * uses are understood; anything else fails the test rather than being guessed.
+ */
+function resolveConditions(template: Template): (value: unknown) => unknown {
+  const conditions = template.Conditions ?? {};
+  const evaluate = (expression: unknown): boolean => {
+    const [fn, args] = Object.entries(expression as Json)[0] ?? [];
+    if (fn === "Fn::Not") return !evaluate((args as unknown[])[0]);
+    if (fn === "Fn::Equals") {
+      const [a, b] = args as unknown[];
+      if (typeof a !== "string" || typeof b !== "string")
+        throw new Error(`unresolved Fn::Equals: ${JSON.stringify(args)}`);
+      return a === b;
+    }
+    if (fn === "Condition") return evaluate(conditions[args as string]);
+    throw new Error(`unsupported condition ${JSON.stringify(expression)}`);
+  };
+  const apply = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(apply).filter((item) => !isNoValue(item));
+    if (value === null || typeof value !== "object") return value;
+    const fnIf = (value as Json)["Fn::If"];
+    if (fnIf) {
+      const [name, whenTrue, whenFalse] = fnIf as [string, unknown, unknown];
+      if (!(name in conditions)) throw new Error(`Fn::If on unknown condition ${name}`);
+      return apply(evaluate(conditions[name]) ? whenTrue : whenFalse);
+    }
+    return Object.fromEntries(
+      Object.entries(value as Json)
+        .map(([key, inner]) => [key, apply(inner)] as const)
+        .filter(([, inner]) => !isNoValue(inner)),
+    );
+  };
+  return apply;
+}
+
+/** A statement in a canonical form: actions sorted, resources as a list, so that order does not matter. */
+function canonical(statement: Statement): string {
+  const sortKeys = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(sortKeys);
+    if (value === null || typeof value !== "object") return value;
+    return Object.fromEntries(
+      Object.keys(value as Json)
+        .sort()
+        .map((key) => [key, sortKeys((value as Json)[key])]),
+    );
+  };
+  return JSON.stringify(
+    sortKeys({
+      ...statement,
+      Action: asArray(statement.Action).slice().sort(),
+      Resource: asArray(statement.Resource),
+    }),
+  );
+}
+
+const getAtt = (id: string, attribute = "Arn") => ({ "Fn::GetAtt": [id, attribute] });
+
 describe("serverless package", () => {
   let workDir: string;
   let packageDir: string;
+  let template: Template;
   let resources: Record<string, Resource>;
+  let resolved: (value: unknown) => unknown;
 
   const ofType = (type: string) => Object.entries(resources).filter(([, resource]) => resource.Type === type);
 
-  const sweepFunction = () => {
-    const found = ofType("AWS::Lambda::Function").filter(([, fn]) => fn.Properties.Handler === HANDLER);
-    expect(found).toHaveLength(1);
+  const only = (type: string): [string, Resource] => {
+    const found = ofType(type);
+    expect(found, type).toHaveLength(1);
     return found[0] as [string, Resource];
   };
 
-  const table = () => {
-    const found = ofType("AWS::DynamoDB::Table");
-    expect(found).toHaveLength(1);
-    return (found[0] as [string, Resource])[1];
+  const lambda = (name: FunctionName): [string, Resource] => {
+    const found = ofType("AWS::Lambda::Function").filter(
+      ([, fn]) => fn.Properties.Handler === `functions/${name}.handler`,
+    );
+    expect(found, name).toHaveLength(1);
+    return found[0] as [string, Resource];
   };
+
+  const queues = () => {
+    const all = ofType("AWS::SQS::Queue");
+    expect(all).toHaveLength(2);
+    const main = all.filter(([, queue]) => queue.Properties.RedrivePolicy !== undefined);
+    const dead = all.filter(([, queue]) => queue.Properties.RedrivePolicy === undefined);
+    expect(main).toHaveLength(1);
+    expect(dead).toHaveLength(1);
+    return { main: main[0] as [string, Resource], dead: dead[0] as [string, Resource] };
+  };
+
+  const tableId = () => only("AWS::DynamoDB::Table")[0];
 
   beforeAll(async () => {
     workDir = await mkdtemp(join(tmpdir(), "certwatch-package-"));
@@ -142,8 +233,17 @@ describe("serverless package", () => {
     try {
       await execFileAsync(
         process.execPath,
-        [serverlessBin(), "package", "--stage", "test", "--package", packageDir],
-        { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024 },
+        [
+          serverlessBin(),
+          "package",
+          "--stage",
+          STAGE,
+          "--package",
+          packageDir,
+          `--param=kmsKeyArn=${KMS_KEY_ARN}`,
+        ],
+        // A build error has been seen to leave serverless-esbuild waiting forever: fail instead.
+        { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024, timeout: 200_000, killSignal: "SIGKILL" },
       );
     } catch (error) {
       const failed = error as Error & { stdout?: string; stderr?: string };
@@ -152,54 +252,147 @@ describe("serverless package", () => {
         { cause: error },
       );
     }
-    const template = JSON.parse(
+    template = JSON.parse(
       await readFile(join(packageDir, "cloudformation-template-update-stack.json"), "utf8"),
-    ) as { Resources: Record<string, Resource> };
+    ) as Template;
     resources = template.Resources;
+    resolved = resolveConditions(template);
   }, 240_000);
 
   afterAll(async () => {
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it("defines the sweep function on nodejs22.x, arm64", () => {
-    const [, fn] = sweepFunction();
-    expect(fn.Properties.Runtime).toBe("nodejs22.x");
-    expect(fn.Properties.Architectures).toEqual(["arm64"]);
-    expect(fn.Properties.Timeout).toBe(900);
-    expect(fn.Properties.MemorySize).toBe(512);
-    const variables = (fn.Properties.Environment as { Variables: Json }).Variables;
-    const [tableId] = ofType("AWS::DynamoDB::Table")[0] ?? [];
-    expect(variables.CERTWATCH_TABLE).toEqual({ Ref: tableId });
-    expect(variables.CERTWATCH_CONFIG).toBe("certwatch.yml");
+  describe("functions", () => {
+    it("defines exactly dispatch, sweep and notify, on nodejs22.x, arm64", () => {
+      expect(ofType("AWS::Lambda::Function")).toHaveLength(3);
+      const timeouts: Record<FunctionName, number> = { dispatch: 60, sweep: 600, notify: 300 };
+      for (const name of FUNCTIONS) {
+        const [, fn] = lambda(name);
+        expect(fn.Properties.Runtime, name).toBe("nodejs22.x");
+        expect(fn.Properties.Architectures, name).toEqual(["arm64"]);
+        expect(fn.Properties.Timeout, name).toBe(timeouts[name]);
+        expect(fn.Properties.FunctionName, name).toBe(`certwatch-${STAGE}-${name}`);
+      }
+    });
+
+    it("gives each function the config, table and Powertools settings, and no secret", () => {
+      const { main } = queues();
+      for (const name of FUNCTIONS) {
+        const [, fn] = lambda(name);
+        const variables = (fn.Properties.Environment as { Variables: Json }).Variables;
+        expect(variables, name).toEqual({
+          CERTWATCH_TABLE: { Ref: tableId() },
+          CERTWATCH_CONFIG: "certwatch.yml",
+          CERTWATCH_CONFIG_PARAMETER: "",
+          POWERTOOLS_SERVICE_NAME: "certwatch",
+          POWERTOOLS_METRICS_NAMESPACE: "certwatch",
+          ...(name === "dispatch" ? { CERTWATCH_QUEUE_URL: { Ref: main[0] } } : {}),
+        });
+      }
+    });
+
+    it("keeps each function's logs for 30 days", () => {
+      const logGroups = ofType("AWS::Logs::LogGroup").map(([, group]) => group.Properties);
+      expect(logGroups).toHaveLength(3);
+      for (const name of FUNCTIONS) {
+        const [, fn] = lambda(name);
+        expect(logGroups).toContainEqual({
+          LogGroupName: `/aws/lambda/${String(fn.Properties.FunctionName)}`,
+          RetentionInDays: 30,
+        });
+      }
+    });
   });
 
-  it("keeps the function's logs for 30 days", () => {
-    const [, fn] = sweepFunction();
-    const logGroups = ofType("AWS::Logs::LogGroup").map(([, group]) => group.Properties);
-    expect(logGroups).toContainEqual(
-      expect.objectContaining({
-        LogGroupName: `/aws/lambda/${String(fn.Properties.FunctionName)}`,
-        RetentionInDays: 30,
-      }),
-    );
+  describe("triggers", () => {
+    const rulesFor = (name: FunctionName) => {
+      const [id] = lambda(name);
+      return ofType("AWS::Events::Rule").filter(([, rule]) =>
+        asArray(rule.Properties.Targets as Json[]).some(
+          (target) => JSON.stringify(target.Arn) === JSON.stringify(getAtt(id)),
+        ),
+      );
+    };
+
+    it("runs dispatch and, ten minutes later, notify on their schedules; sweep on no schedule", () => {
+      expect(ofType("AWS::Events::Rule")).toHaveLength(2);
+      const expected: [FunctionName, string][] = [
+        ["dispatch", DISPATCH_SCHEDULE],
+        ["notify", NOTIFY_SCHEDULE],
+      ];
+      for (const [name, schedule] of expected) {
+        const rules = rulesFor(name);
+        expect(rules, name).toHaveLength(1);
+        const [, rule] = rules[0] as [string, Resource];
+        expect(rule.Properties.ScheduleExpression, name).toBe(schedule);
+        expect(rule.Properties.State, name).toBe("ENABLED");
+      }
+      expect(rulesFor("sweep")).toEqual([]);
+    });
+
+    it("feeds sweep from the FIFO queue one message at a time, with partial batch failures", () => {
+      const [, mapping] = only("AWS::Lambda::EventSourceMapping");
+      const [sweepId] = lambda("sweep");
+      const { main } = queues();
+      expect(mapping.Properties).toEqual({
+        BatchSize: 1,
+        EventSourceArn: getAtt(main[0]),
+        FunctionName: getAtt(sweepId),
+        Enabled: true,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+      });
+    });
   });
 
-  it("runs the sweep on the configured schedule", () => {
-    const [id] = sweepFunction();
-    const rules = ofType("AWS::Events::Rule").filter(([, rule]) =>
-      asArray(rule.Properties.Targets as Json[]).some(
-        (target) => JSON.stringify(target.Arn) === JSON.stringify({ "Fn::GetAtt": [id, "Arn"] }),
-      ),
-    );
-    expect(rules).toHaveLength(1);
-    const [, rule] = rules[0] as [string, Resource];
-    expect(rule.Properties.ScheduleExpression).toBe(SCHEDULE);
-    expect(rule.Properties.State).toBe("ENABLED");
+  describe("queues and alarm", () => {
+    it("queues sweeps on a FIFO queue whose visibility timeout is 6x the sweep timeout", () => {
+      const { main, dead } = queues();
+      const [, queue] = main;
+      const [, sweep] = lambda("sweep");
+      expect(queue.Properties.FifoQueue).toBe(true);
+      expect(queue.Properties.ContentBasedDeduplication).toBe(false);
+      expect(queue.Properties.QueueName).toBe(`certwatch-${STAGE}-sweep.fifo`);
+      expect(queue.Properties.VisibilityTimeout).toBe(6 * (sweep.Properties.Timeout as number));
+      expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+      expect(queue.Properties.RedrivePolicy).toEqual({
+        deadLetterTargetArn: getAtt(dead[0]),
+        maxReceiveCount: 3,
+      });
+    });
+
+    it("dead-letters into a FIFO queue kept for 14 days", () => {
+      const [, dead] = queues().dead;
+      expect(dead.Properties).toEqual({
+        QueueName: `certwatch-${STAGE}-sweep-dlq.fifo`,
+        FifoQueue: true,
+        ContentBasedDeduplication: false,
+        MessageRetentionPeriod: 14 * 86_400,
+        SqsManagedSseEnabled: true,
+      });
+    });
+
+    it("alarms as soon as a message is in the dead-letter queue", () => {
+      const [, alarm] = only("AWS::CloudWatch::Alarm");
+      const [deadId] = queues().dead;
+      const props = resolved(alarm.Properties) as Json;
+      expect(props).toMatchObject({
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Dimensions: [{ Name: "QueueName", Value: getAtt(deadId, "QueueName") }],
+        Statistic: "Maximum",
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+        TreatMissingData: "notBreaching",
+      });
+      // No alarmTopicArn param: no actions (rather than an empty ARN).
+      expect(props.AlarmActions).toBeUndefined();
+      expect(props.OKActions).toBeUndefined();
+    });
   });
 
   it("creates the table of lib/store/table.ts, with TTL, PITR, SSE, and kept on stack removal", () => {
-    const { Properties: props, DeletionPolicy, UpdateReplacePolicy } = table();
+    const [, { Properties: props, DeletionPolicy, UpdateReplacePolicy }] = only("AWS::DynamoDB::Table");
     const expected = tableDefinition("unused");
     expect(props.BillingMode).toBe("PAY_PER_REQUEST");
     expect(props.KeySchema).toEqual([
@@ -233,85 +426,236 @@ describe("serverless package", () => {
     expect(UpdateReplacePolicy).toBe("Retain");
   });
 
-  it("grants exactly the DynamoDB actions the store uses, never on a wildcard resource", () => {
-    const statements = ofType("AWS::IAM::Role").flatMap(([, role]) =>
-      asArray(
-        role.Properties.Policies as { PolicyDocument: { Statement: Statement | Statement[] } }[],
-      ).flatMap((policy) => asArray(policy.PolicyDocument.Statement)),
-    );
-    const dynamo = statements.filter((s) =>
-      asArray(s.Action).some((action) => action.startsWith("dynamodb:")),
-    );
-    expect(dynamo.length).toBeGreaterThan(0);
+  describe("IAM", () => {
+    const ssmPath = {
+      "Fn::Sub": `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/certwatch/${STAGE}/*`,
+    };
+    const sesIdentity = {
+      "Fn::Sub": "arn:${AWS::Partition}:ses:ap-southeast-1:${AWS::AccountId}:identity/*",
+    };
+    const sesConfigurationSet = {
+      "Fn::Sub": "arn:${AWS::Partition}:ses:ap-southeast-1:${AWS::AccountId}:configuration-set/*",
+    };
+    /**
+     * The only resources that may hold a `*`, each a prefix bounded by account and region: the SSM parameter
+     * path, and SES identities/configuration sets (narrowed with the sesIdentity/sesConfigurationSet params).
+     * Log group Arns (which end in `:*`) come from Fn::GetAtt and are checked by name.
+     */
+    const ALLOWED_WILDCARDS = [ssmPath, sesIdentity, sesConfigurationSet].map((r) => JSON.stringify(r));
 
-    const actions = new Set(dynamo.flatMap((s) => asArray(s.Action)));
-    expect([...actions].sort()).toEqual(EXPECTED_DYNAMODB_ACTIONS);
+    const roleOf = (name: FunctionName): [string, Resource] => {
+      const [, fn] = lambda(name);
+      const role = fn.Properties.Role as { "Fn::GetAtt": [string, string] };
+      const [roleId, attribute] = role["Fn::GetAtt"];
+      expect(attribute).toBe("Arn");
+      const resource = resources[roleId];
+      if (!resource) throw new Error(`${name}: role ${roleId} is not in the template`);
+      expect(resource.Type).toBe("AWS::IAM::Role");
+      return [roleId, resource];
+    };
 
-    for (const statement of dynamo) {
-      expect(statement.Effect).toBe("Allow");
-      const targets = asArray(statement.Resource);
-      expect(targets.length).toBeGreaterThan(0);
-      for (const target of targets) {
-        // Intrinsic functions (Fn::GetAtt, Fn::Join, Fn::Sub) are fine; a literal wildcard is not.
-        if (typeof target === "string") {
-          expect(target).not.toBe("*");
-          expect(target.endsWith(":*")).toBe(false);
-          expect(target).not.toMatch(/:table\/\*$/);
-        } else {
-          const text = JSON.stringify(target);
-          expect(text).not.toMatch(/"\*"/);
-          expect(text).not.toMatch(/:\*"/);
-          expect(text).not.toMatch(/table\/\*"/);
+    const statementsOf = (name: FunctionName): Statement[] => {
+      const [, role] = roleOf(name);
+      const policies = resolved(role.Properties.Policies) as {
+        PolicyDocument: { Statement: Statement[] };
+      }[];
+      return policies.flatMap((policy) => asArray(policy.PolicyDocument.Statement));
+    };
+
+    const expectedStatements = (name: FunctionName): Statement[] => {
+      const [queueId] = queues().main;
+      const table = getAtt(tableId());
+      const common: Statement[] = [
+        {
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: [getAtt(`${name[0]?.toUpperCase()}${name.slice(1)}LogGroup`)],
+        },
+        { Effect: "Allow", Action: ["ssm:GetParameter", "ssm:GetParameters"], Resource: [ssmPath] },
+        {
+          Effect: "Allow",
+          Action: ["kms:Decrypt"],
+          Resource: [KMS_KEY_ARN],
+          Condition: {
+            StringEquals: { "kms:ViaService": { "Fn::Sub": "ssm.${AWS::Region}.amazonaws.com" } },
+          },
+        },
+      ];
+      const own: Record<FunctionName, Statement[]> = {
+        dispatch: [{ Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [getAtt(queueId)] }],
+        sweep: [
+          {
+            Effect: "Allow",
+            Action: [
+              "sqs:ChangeMessageVisibility",
+              "sqs:DeleteMessage",
+              "sqs:GetQueueAttributes",
+              "sqs:ReceiveMessage",
+            ],
+            Resource: [getAtt(queueId)],
+          },
+          {
+            Effect: "Allow",
+            Action: ["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query"],
+            Resource: [table],
+          },
+        ],
+        notify: [
+          {
+            Effect: "Allow",
+            Action: ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            Resource: [table],
+          },
+          {
+            Effect: "Allow",
+            Action: ["dynamodb:Query"],
+            Resource: [{ "Fn::Join": ["/", [table, "index", PENDING_INDEX]] }],
+          },
+          { Effect: "Allow", Action: ["ses:SendEmail"], Resource: [sesIdentity, sesConfigurationSet] },
+        ],
+      };
+      return [...common, ...own[name]];
+    };
+
+    it("gives each function a role of its own, assumable by Lambda only, with no managed policy", () => {
+      expect(ofType("AWS::IAM::Role")).toHaveLength(3);
+      expect(ofType("AWS::IAM::Policy")).toEqual([]);
+      expect(ofType("AWS::IAM::ManagedPolicy")).toEqual([]);
+      const roleIds = FUNCTIONS.map((name) => roleOf(name)[0]);
+      expect(new Set(roleIds).size).toBe(3);
+      for (const name of FUNCTIONS) {
+        const [, role] = roleOf(name);
+        expect(Object.keys(role.Properties).sort(), name).toEqual(["AssumeRolePolicyDocument", "Policies"]);
+        expect(role.Properties.AssumeRolePolicyDocument, name).toEqual({
+          Version: "2012-10-17",
+          Statement: [
+            { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+          ],
+        });
+      }
+    });
+
+    for (const name of FUNCTIONS) {
+      it(`grants ${name} exactly its actions on exactly its resources`, () => {
+        const actual = statementsOf(name).map(canonical).sort();
+        const expected = expectedStatements(name).map(canonical).sort();
+        expect(actual).toEqual(expected);
+      });
+    }
+
+    it("writes each function's logs to its own log group only", () => {
+      for (const name of FUNCTIONS) {
+        const [, fn] = lambda(name);
+        const logs = statementsOf(name).filter((s) => asArray(s.Action).some((a) => a.startsWith("logs:")));
+        expect(logs, name).toHaveLength(1);
+        const [target] = asArray(logs[0]?.Resource) as { "Fn::GetAtt": [string, string] }[];
+        const group = resources[target?.["Fn::GetAtt"][0] ?? ""];
+        expect(group?.Type, name).toBe("AWS::Logs::LogGroup");
+        expect(group?.Properties.LogGroupName, name).toBe(
+          `/aws/lambda/${String(fn.Properties.FunctionName)}`,
+        );
+      }
+    });
+
+    it("allows nothing on a wildcard: no `*` resource or action beyond the bounded prefixes", () => {
+      for (const name of FUNCTIONS) {
+        for (const statement of statementsOf(name)) {
+          expect(Object.keys(statement).sort(), name).toEqual(
+            statement.Condition === undefined
+              ? ["Action", "Effect", "Resource"]
+              : ["Action", "Condition", "Effect", "Resource"],
+          );
+          expect(statement.Effect).toBe("Allow");
+          for (const action of asArray(statement.Action)) expect(action, name).not.toContain("*");
+          const targets = asArray(statement.Resource);
+          expect(targets.length, name).toBeGreaterThan(0);
+          for (const target of targets) {
+            expect(target, name).not.toBe("*");
+            expect(target, name).not.toBe("");
+            const text = JSON.stringify(target);
+            if (text.includes("*")) expect(ALLOWED_WILDCARDS, `${name}: ${text}`).toContain(text);
+          }
         }
       }
-    }
-    const [tableId] = ofType("AWS::DynamoDB::Table")[0] ?? [];
-    const resourcesText = JSON.stringify(dynamo.map((s) => s.Resource));
-    expect(resourcesText).toContain(JSON.stringify({ "Fn::GetAtt": [tableId, "Arn"] }));
-    expect(resourcesText).toContain(`"index","${PENDING_INDEX}"`);
+      // No cloudwatch:PutMetricData: Powertools writes metrics as EMF log lines.
+      const all = FUNCTIONS.flatMap((name) => statementsOf(name).flatMap((s) => asArray(s.Action)));
+      expect(all.filter((action) => action.startsWith("cloudwatch:"))).toEqual([]);
+    });
+
+    it("grants kms:Decrypt only when a customer managed key is given", () => {
+      expect(template.Conditions?.HasKmsKey).toEqual({ "Fn::Not": [{ "Fn::Equals": [KMS_KEY_ARN, ""] }] });
+      // With the default (empty) kmsKeyArn the same template drops the statement.
+      const withoutKey = resolveConditions({
+        ...template,
+        Conditions: { ...template.Conditions, HasKmsKey: { "Fn::Not": [{ "Fn::Equals": ["", ""] }] } },
+      });
+      for (const name of FUNCTIONS) {
+        const [, role] = roleOf(name);
+        const statements = (
+          withoutKey(role.Properties.Policies) as { PolicyDocument: { Statement: Statement[] } }[]
+        ).flatMap((policy) => policy.PolicyDocument.Statement);
+        expect(
+          statements.flatMap((s) => asArray(s.Action)).filter((a) => a.startsWith("kms:")),
+          name,
+        ).toEqual([]);
+        expect(statements, name).toHaveLength(expectedStatements(name).length - 1);
+      }
+    });
   });
 
-  describe("the function's zip", () => {
+  describe.each(FUNCTIONS)("the %s zip", (name) => {
     let zip: Buffer;
     let entries: ZipEntry[];
+    const file = `functions/${name}.js`;
 
     beforeAll(async () => {
-      const [, fn] = sweepFunction();
+      const [, fn] = lambda(name);
       const key = (fn.Properties.Code as { S3Key: string }).S3Key;
+      expect(basename(key)).toBe(`${name}.zip`);
       const path = join(packageDir, basename(key));
-      const { size } = await stat(path);
-      expect(size).toBeLessThan(MAX_ZIP_BYTES);
+      expect((await stat(path)).isFile()).toBe(true);
       zip = await readFile(path);
       entries = zipEntries(zip);
     });
 
-    it("is under 10 MB and holds the handler", () => {
+    it("is under 3 MB and holds the handler", () => {
       expect(zip.length).toBeLessThan(MAX_ZIP_BYTES);
-      expect(entries.map((e) => e.name)).toContain("functions/sweep.js");
+      expect(entries.map((e) => e.name)).toContain(file);
     });
 
-    it("carries neither dynalite nor LevelDB", () => {
+    it("carries neither dynalite nor LevelDB, nor any node_modules", () => {
       const names = entries.map((e) => e.name);
-      expect(names.filter((name) => name.includes("dynalite"))).toEqual([]);
-      expect(names.filter((name) => name.includes("node_modules/classic-level"))).toEqual([]);
-      expect(names.filter((name) => /(^|\/)node_modules\//.test(name))).toEqual([]);
+      expect(names.filter((entry) => entry.includes("dynalite"))).toEqual([]);
+      expect(names.filter((entry) => entry.includes("classic-level"))).toEqual([]);
+      expect(names.filter((entry) => /(^|\/)node_modules\//.test(entry))).toEqual([]);
     });
 
-    it("loads the handler without dynalite or any node_modules", async () => {
-      const entry = entries.find((e) => e.name === "functions/sweep.js");
-      if (!entry) throw new Error("functions/sweep.js is not in the zip");
+    it("loads the handler without dynalite or any node_modules, and reports size and init time", async () => {
+      const entry = entries.find((e) => e.name === file);
+      if (!entry) throw new Error(`${file} is not in the zip`);
       // Outside the repo, so no node_modules up the tree; a .js file with no package.json loads as CommonJS,
-      // as on Lambda.
+      // as on Lambda. A fresh process, so the import is a cold start of the module.
       const dir = await mkdtemp(join(tmpdir(), "certwatch-lambda-"));
       try {
-        const file = join(dir, "sweep.js");
-        await writeFile(file, zipEntryContent(zip, entry));
-        const { stdout } = await execFileAsync(
-          process.execPath,
-          ["-e", `process.stdout.write(typeof require(${JSON.stringify(file)}).handler)`],
-          { cwd: dir, env: { PATH: process.env.PATH ?? "", NODE_PATH: "" } },
+        const path = join(dir, `${name}.js`);
+        const bundle = zipEntryContent(zip, entry);
+        await writeFile(path, bundle);
+        const probe = [
+          `const started = process.hrtime.bigint();`,
+          `const module = await import(${JSON.stringify(new URL(`file://${path}`).href)});`,
+          `const ms = Number(process.hrtime.bigint() - started) / 1e6;`,
+          `process.stdout.write(JSON.stringify({ type: typeof (module.handler ?? module.default?.handler), ms }));`,
+        ].join("\n");
+        const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", probe], {
+          cwd: dir,
+          env: { PATH: process.env.PATH ?? "", NODE_PATH: "", AWS_REGION: "ap-southeast-1" },
+        });
+        const result = JSON.parse(stdout) as { type: string; ms: number };
+        expect(result.type).toBe("function");
+        console.log(
+          `${name}: zip ${zip.length} bytes (${(zip.length / 1024).toFixed(0)} KiB), ` +
+            `bundle ${bundle.length} bytes unzipped, handler import ${result.ms.toFixed(1)} ms`,
         );
-        expect(stdout).toBe("function");
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
