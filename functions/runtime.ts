@@ -3,6 +3,7 @@ import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { deployedSettings, loadDeployedConfig } from "../lib/config/deployed.js";
 import type { Config } from "../lib/config/schema.js";
+import type { Alert } from "../lib/model/types.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
 import { HttpClient } from "../lib/sources/http.js";
 import { Store } from "../lib/store/store.js";
@@ -46,8 +47,8 @@ export function lambdaRuntime(): Promise<Runtime> {
   return shared;
 }
 
-/** EMF metrics per source: objects seen, API calls, errors, duration. */
-export function recordSourceMetrics(metrics: Metrics, report: SourceReport): void {
+/** EMF metrics per source: objects seen, API calls, errors, duration, and its news by severity. */
+export function recordSourceMetrics(metrics: Metrics, report: SourceReport, alerts: Alert[]): void {
   const single = metrics.singleMetric();
   single.addDimension("source", report.name);
   single.addMetric("objects", MetricUnit.Count, report.objects);
@@ -55,4 +56,15 @@ export function recordSourceMetrics(metrics: Metrics, report: SourceReport): voi
   single.addMetric("throttled", MetricUnit.Count, report.throttled);
   single.addMetric("errors", MetricUnit.Count, report.ok ? 0 : 1);
   single.addMetric("duration", MetricUnit.Milliseconds, report.durationMs);
+  for (const severity of ["critical", "warning", "info"] as const) {
+    const count = alerts.filter(
+      (alert) => alert.severity === severity && alert.transition !== "resolved",
+    ).length;
+    single.addMetric(`alerts_${severity}`, MetricUnit.Count, count);
+  }
+  single.addMetric(
+    "alerts_resolved",
+    MetricUnit.Count,
+    alerts.filter((a) => a.transition === "resolved").length,
+  );
 }

@@ -31,7 +31,7 @@ export function sweepHandler(runtime: () => Promise<Runtime>) {
           [source],
         );
         if (!outcome) continue;
-        recordSourceMetrics(metrics, outcome.report);
+        recordSourceMetrics(metrics, outcome.report, outcome.alerts);
         logger.info("source swept", {
           runId: request.runId,
           source: source.name,
