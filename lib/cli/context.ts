@@ -1,5 +1,5 @@
 import { loadConfig } from "../config/load.js";
-import type { Config } from "../config/schema.js";
+import type { Config, SourceConfig } from "../config/schema.js";
 import { makeRedactor, secretValues } from "../config/secrets.js";
 
 /** Thrown for bad usage or bad config: exit status 2, nothing done. */
@@ -26,4 +26,17 @@ export function parseNow(text: string | undefined): Date {
     );
   }
   return new Date(parsed);
+}
+
+/** The sources `--source NAME...` selects (all when none is given); an unknown name is bad usage. */
+export function selectSources(
+  config: Config,
+  names: string[] | undefined,
+  configFile: string,
+): SourceConfig[] {
+  const only = names ?? [];
+  const unknown = only.filter((name) => !config.sources.some((source) => source.name === name));
+  if (unknown.length > 0)
+    throw new UsageError(`--source: no source named ${unknown.join(", ")} in ${configFile}`);
+  return config.sources.filter((source) => only.length === 0 || only.includes(source.name));
 }

@@ -1,7 +1,7 @@
 import type { Observation } from "../model/types.js";
 import { openStore } from "../store/open.js";
 import type { Store } from "../store/store.js";
-import { loadForCli, UsageError } from "./context.js";
+import { loadForCli, selectSources } from "./context.js";
 import type { Output } from "./output.js";
 
 export interface HistoryCommandOptions {
@@ -74,12 +74,7 @@ export async function objectHistory(store: Store, source: string, wanted: string
 
 export async function historyCommand(options: HistoryCommandOptions, output: Output): Promise<number> {
   const { config } = await loadForCli(options.config);
-  const only = options.source ?? [];
-  const unknown = only.filter((name) => !config.sources.some((source) => source.name === name));
-  if (unknown.length > 0) {
-    throw new UsageError(`--source: no source named ${unknown.join(", ")} in ${options.config}`);
-  }
-  const sources = config.sources.filter((source) => only.length === 0 || only.includes(source.name));
+  const sources = selectSources(config, options.source, options.config);
   const opened = await openStore(config.store, { dryRun: true });
   const changes: Change[] = [];
   try {

@@ -4,7 +4,7 @@ import { renderHtml } from "../report/html.js";
 import { readInventory } from "../report/inventory.js";
 import { renderCsv, renderJson, renderTable } from "../report/text.js";
 import { openStore } from "../store/open.js";
-import { loadForCli, parseNow, UsageError } from "./context.js";
+import { loadForCli, parseNow, selectSources, UsageError } from "./context.js";
 import type { Output } from "./output.js";
 
 export const REPORT_FORMATS = ["table", "json", "csv", "html"] as const;
@@ -30,12 +30,7 @@ export async function reportCommand(options: ReportCommandOptions, output: Outpu
   const now = parseNow(options.now);
   const withinDays = parseWithin(options.within);
   const { config } = await loadForCli(options.config);
-  const only = options.source ?? [];
-  const unknown = only.filter((name) => !config.sources.some((source) => source.name === name));
-  if (unknown.length > 0) {
-    throw new UsageError(`--source: no source named ${unknown.join(", ")} in ${options.config}`);
-  }
-  const sources = config.sources.filter((source) => only.length === 0 || only.includes(source.name));
+  const sources = selectSources(config, options.source, options.config);
   const opened = await openStore(config.store, { dryRun: true });
   let inventory;
   try {

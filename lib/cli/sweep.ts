@@ -1,7 +1,7 @@
 import { HttpClient } from "../sources/http.js";
 import { openStore } from "../store/open.js";
 import { runSweep } from "../sweep.js";
-import { loadForCli, parseNow, UsageError } from "./context.js";
+import { loadForCli, parseNow, selectSources } from "./context.js";
 import { liveProgress, type Output, renderSummary, sourceLine } from "./output.js";
 
 export interface SweepCommandOptions {
@@ -15,12 +15,7 @@ export interface SweepCommandOptions {
 export async function sweepCommand(options: SweepCommandOptions, output: Output): Promise<number> {
   const now = parseNow(options.now);
   const { config, redact } = await loadForCli(options.config);
-  const unknown = (options.source ?? []).filter(
-    (name) => !config.sources.some((source) => source.name === name),
-  );
-  if (unknown.length > 0) {
-    throw new UsageError(`--source: no source named ${unknown.join(", ")} in ${options.config}`);
-  }
+  selectSources(config, options.source, options.config);
   const opened = await openStore(config.store, { dryRun: options.dryRun ?? false });
   const http = new HttpClient();
   const progress = output.isTTY && !options.json && output.status ? liveProgress(output.status) : undefined;
