@@ -5,7 +5,7 @@ export default tseslint.config(
   {
     ignores: [
       "dist/",
-      "dist-samples/",
+      "dist-scripts/",
       ".certwatch/",
       ".serverless/",
       ".esbuild/",

@@ -357,7 +357,6 @@ function alertReport(alert: Alert, config: Config, silencedBy?: string): AlertRe
   };
 }
 
-/** One full run: every selected source, then delivery of everything pending (this run's news and earlier leftovers). */
 /** Sweeps the given sources: collect, diff, evaluate, record news in the ledger. Delivers nothing. */
 export async function sweepSources(
   options: SweepOptions,

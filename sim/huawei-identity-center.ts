@@ -231,9 +231,12 @@ export function identityCenterFleet(options: IdentityCenterFleetOptions): Identi
       expired: -1 - random() * 60,
     }[kind];
     const activeExpiry = now + daysLeft * DAY_MS;
-    const inactive = Array.from({ length: Math.max(0, options.certificatesPerApplication - 1) }, (_, k) => {
+    const older = Math.max(0, options.certificatesPerApplication - 1);
+    // A year apart, closer when there are many, so that the oldest still expired after 1970 (not a negative epoch).
+    const step = Math.min(365, (40 * 365) / Math.max(1, older));
+    const inactive = Array.from({ length: older }, (_, k) => {
       const successor = kind === "rotation" && k === 0;
-      return certificate("INACTIVE", activeExpiry + (successor ? 365 : -365 * (k + 1)) * DAY_MS);
+      return certificate("INACTIVE", activeExpiry + (successor ? 365 : -step * (k + 1)) * DAY_MS);
     });
     return {
       application_instance_id: `app-ins-${n}`,

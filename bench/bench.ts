@@ -1,0 +1,457 @@
+/**
+ * `npm run bench`: the real pipeline (runSweep) against the five simulators with a large fleet, vendor QPS limits
+ * and a per-call latency, into an embedded dynalite in a temp dir, delivering to a local Slack receiver. Measures a
+ * first sweep and a steady-state sweep an hour later: per source objects, calls, wall time against its lower bound,
+ * DynamoDB units, peak RSS, and the Lambda bundle sizes. Prints targets beside figures, asserts nothing, and writes
+ * the same as JSON under bench/results/. Options: `npm run bench -- --help`.
+ */
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify, parseArgs } from "node:util";
+import { parseConfig } from "../lib/config/load.js";
+import { HOUR_MS } from "../lib/model/time.js";
+import { HttpClient } from "../lib/sources/http.js";
+import { type OpenedStore, openStore } from "../lib/store/open.js";
+import { Store } from "../lib/store/store.js";
+import { type RunSummary, runSweep } from "../lib/sweep.js";
+import { CasSimulator } from "../sim/aliyun-cas.js";
+import { clientCertificateFleet, deploymentFleet, sslOrderFleet } from "../sim/aliyun-fleet.js";
+import { scmFleet } from "../sim/fleet.js";
+import { identityCenterFleet, identityCenterSimulator } from "../sim/huawei-identity-center.js";
+import { scmSimulator } from "../sim/huawei-scm.js";
+import type { SimServer } from "../sim/server.js";
+import { SlackReceiverSim } from "../sim/slack.js";
+
+const MB = 1024 * 1024;
+const { values: flags } = parseArgs({
+  options: {
+    scm: { type: "string", default: "20000" },
+    "ic-apps": { type: "string", default: "20" },
+    "ic-certs": { type: "string", default: "5000" },
+    client: { type: "string", default: "10000" },
+    jobs: { type: "string", default: "500" },
+    workers: { type: "string", default: "10" },
+    orders: { type: "string", default: "5000" },
+    latency: { type: "string", default: "30" },
+    "aliyun-qps": { type: "string", default: "10" },
+    "huawei-qps": { type: "string", default: "10" },
+    "no-bundles": { type: "boolean", default: false },
+    "in-process-store": { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (flags.help) {
+  console.log(
+    "npm run bench -- [--scm N] [--ic-apps N] [--ic-certs N] [--client N] [--jobs N] [--workers N] [--orders N]\n" +
+      "                 [--latency MS] [--aliyun-qps Q] [--huawei-qps Q] [--no-bundles] [--in-process-store]",
+  );
+  process.exit(0);
+}
+const num = (name: keyof typeof flags) => Number(flags[name]);
+const fleet = {
+  scm: num("scm"),
+  icApps: num("ic-apps"),
+  icCerts: num("ic-certs"),
+  client: num("client"),
+  jobs: num("jobs"),
+  workers: num("workers"),
+  orders: num("orders"),
+};
+const latencyMs = num("latency");
+const aliyunQps = num("aliyun-qps");
+const huaweiQps = num("huawei-qps");
+/** The clients' default in-flight calls per credential (lib/sources/*\/client.ts); the config sets none. */
+const CONCURRENCY = 4;
+
+/** One account per cloud: every source of a cloud signs with the same key, so it shares one budget. */
+const HUAWEI_KEYS = { accessKey: "BENCHACCESSKEY000001", secretKey: "bench-huawei-secret" };
+const ALIYUN_KEYS = { accessKey: "LTAI5tBENCHACCESSKEY", secretKey: "bench-aliyun-secret" };
+
+/** Peak RSS sampled every 100 ms, and (objects seen, heap) pairs to tell whether memory grows with pages. */
+class MemoryProbe {
+  peak = 0;
+  peakHeap = 0;
+  peakExternal = 0;
+  objects = 0;
+  samples: { objects: number; heapMB: number; rssMB: number }[] = [];
+  private readonly timer = setInterval(() => this.sample(), 100);
+
+  sample(): void {
+    const { rss, heapUsed, external } = process.memoryUsage();
+    this.peak = Math.max(this.peak, rss);
+    this.peakHeap = Math.max(this.peakHeap, heapUsed);
+    this.peakExternal = Math.max(this.peakExternal, external);
+    this.samples.push({ objects: this.objects, heapMB: heapUsed / MB, rssMB: rss / MB });
+  }
+
+  /** Starts a phase: peak and samples from here on. */
+  reset(): void {
+    this.peak = 0;
+    this.peakHeap = 0;
+    this.peakExternal = 0;
+    this.objects = 0;
+    this.samples = [];
+  }
+
+  /** Least-squares slope of heap against objects seen, in KB per 1,000 objects. */
+  heapSlope(): number {
+    const points = this.samples.filter((s) => s.objects > 0);
+    const n = points.length;
+    if (n < 2) return 0;
+    const mx = points.reduce((sum, p) => sum + p.objects, 0) / n;
+    const my = points.reduce((sum, p) => sum + p.heapMB, 0) / n;
+    const sxy = points.reduce((sum, p) => sum + (p.objects - mx) * (p.heapMB - my), 0);
+    const sxx = points.reduce((sum, p) => sum + (p.objects - mx) ** 2, 0);
+    return sxx === 0 ? 0 : (sxy / sxx) * 1024 * 1000;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/**
+ * dynalite in a child process (default), or in this one as the CLI's embedded store runs it (--in-process-store).
+ * `peakRssMB` reads the child's high-water mark from /proc (Linux).
+ */
+async function startStore(path: string, table: string): Promise<OpenedStore & { peakRssMB: () => number }> {
+  if (flags["in-process-store"]) {
+    const opened = await openStore({ type: "embedded", path, table, historyDays: 90 }, { dryRun: false });
+    return { ...opened, peakRssMB: () => 0 };
+  }
+  const script = join(dirname(fileURLToPath(import.meta.url)), "dynalite-process.js");
+  const child = spawn(process.execPath, [script, path], { stdio: ["pipe", "pipe", "inherit"] });
+  const [chunk] = (await once(child.stdout, "data")) as [Buffer];
+  const store = new Store({ table, endpoint: chunk.toString().trim(), historyDays: 90 });
+  await store.ensureTable();
+  return {
+    store,
+    embedded: true,
+    peakRssMB: () => {
+      const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+      return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    close: async () => {
+      store.close();
+      child.stdin.end();
+      await once(child, "exit");
+    },
+  };
+}
+
+function settledMB(): { rssMB: number; heapMB: number } {
+  (globalThis as { gc?: () => void }).gc?.();
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rssMB: rss / MB, heapMB: heapUsed / MB };
+}
+
+/** `serverless package` with the project's osls into a temp dir, as test/packaging.test.ts does; zip sizes. */
+async function bundleSizes(): Promise<Record<string, number> | { error: string }> {
+  const work = await mkdtemp(join(tmpdir(), "certwatch-bench-package-"));
+  try {
+    const require = createRequire(import.meta.url);
+    const manifest = require.resolve("osls/package.json");
+    const bin = (JSON.parse(readFileSync(manifest, "utf8")) as { bin: Record<string, string> }).bin
+      .serverless;
+    await mkdir(join(work, "tmp"));
+    const env = { ...process.env, TMPDIR: join(work, "tmp"), SLS_TELEMETRY_DISABLED: "1" };
+    await promisify(execFile)(
+      process.execPath,
+      [join(dirname(manifest), bin ?? ""), "package", "--stage", "bench", "--package", join(work, "out")],
+      { cwd: process.cwd(), env, timeout: 200_000, maxBuffer: 16 * MB },
+    );
+    const sizes: Record<string, number> = {};
+    for (const file of (await readdir(join(work, "out"))).filter((f) => f.endsWith(".zip"))) {
+      sizes[file.replace(/\.zip$/, "")] = (await stat(join(work, "out", file))).size;
+    }
+    return sizes;
+  } catch (error) {
+    return { error: (error as Error).message.split("\n")[0] ?? "serverless package failed" };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+interface SourceRow {
+  name: string;
+  account: string;
+  objects: number;
+  calls: number;
+  retries: number;
+  throttled: number;
+  wallS: number;
+  boundS: number;
+  ratio: number;
+}
+
+interface AccountRow {
+  account: string;
+  qps: number;
+  sources: string[];
+  calls: number;
+  wallS: number;
+  boundS: number;
+  ratio: number;
+  serverThrottled: number;
+  serverMaxInFlight: number;
+}
+
+/** The least time `calls` can take: paced by the account's QPS, or by latency over the allowed concurrency. */
+const boundSeconds = (calls: number, qps: number) =>
+  Math.max(calls / qps, (calls * latencyMs) / CONCURRENCY / 1000);
+
+function sweepFigures(
+  summary: RunSummary,
+  accounts: { name: string; qps: number; sources: string[]; sims: SimServer[] }[],
+  simBefore: Map<SimServer, { requests: number; throttled: number }>,
+) {
+  const accountOf = (source: string) => accounts.find((a) => a.sources.includes(source));
+  const sources: SourceRow[] = summary.sources.map((report) => {
+    const account = accountOf(report.name);
+    const boundS = boundSeconds(report.calls, account?.qps ?? 1);
+    return {
+      name: report.name,
+      account: account?.name ?? "?",
+      objects: report.objects,
+      calls: report.calls,
+      retries: report.retries,
+      throttled: report.throttled,
+      wallS: report.durationMs / 1000,
+      boundS,
+      ratio: report.durationMs / 1000 / boundS,
+    };
+  });
+  const perAccount: AccountRow[] = accounts.map((account) => {
+    const rows = sources.filter((row) => account.sources.includes(row.name));
+    const calls = rows.reduce((sum, row) => sum + row.calls, 0);
+    const wallS = Math.max(...rows.map((row) => row.wallS));
+    const boundS = boundSeconds(calls, account.qps);
+    return {
+      account: account.name,
+      qps: account.qps,
+      sources: account.sources,
+      calls,
+      wallS,
+      boundS,
+      ratio: wallS / boundS,
+      serverThrottled: account.sims.reduce(
+        (sum, sim) => sum + sim.stats.throttled - (simBefore.get(sim)?.throttled ?? 0),
+        0,
+      ),
+      serverMaxInFlight: Math.max(...account.sims.map((sim) => sim.stats.maxInFlight)),
+    };
+  });
+  return { sources, accounts: perAccount };
+}
+
+const pad = (value: string | number, width: number) => String(value).padStart(width);
+const fixed = (value: number, digits = 1) => value.toFixed(digits);
+
+async function main(): Promise<void> {
+  const now = new Date();
+  const dir = await mkdtemp(join(tmpdir(), "certwatch-bench-"));
+  const probe = new MemoryProbe();
+  const scm = scmSimulator({
+    certificates: scmFleet({ count: fleet.scm, now }),
+    credentials: HUAWEI_KEYS,
+    latencyMs,
+    qps: huaweiQps,
+  });
+  const ssoFleet = identityCenterFleet({
+    applications: fleet.icApps,
+    certificatesPerApplication: Math.max(2, Math.round(fleet.icCerts / fleet.icApps)),
+    now,
+  });
+  const ic = identityCenterSimulator({
+    fleet: ssoFleet,
+    credentials: HUAWEI_KEYS,
+    latencyMs,
+    qps: huaweiQps,
+  });
+  const cas = new CasSimulator({
+    credentials: ALIYUN_KEYS,
+    qps: aliyunQps,
+    latencyMs,
+    clientCertificates: clientCertificateFleet({ count: fleet.client, now }),
+    deploymentJobs: deploymentFleet({ jobs: fleet.jobs, workersPerJob: fleet.workers, now }),
+    sslOrders: sslOrderFleet({ count: fleet.orders, now }),
+  });
+  const slack = new SlackReceiverSim();
+  const [scmUrl, icUrl, casUrl, slackUrl] = await Promise.all([
+    scm.listen(),
+    ic.listen(),
+    cas.listen(),
+    slack.listen(),
+  ]);
+  const hw = `{ accessKey: ${HUAWEI_KEYS.accessKey}, secretKey: ${HUAWEI_KEYS.secretKey} }`;
+  const ali = `{ accessKey: ${ALIYUN_KEYS.accessKey}, secretKey: ${ALIYUN_KEYS.secretKey} }`;
+  const config = await parseConfig(
+    `
+store: { type: embedded, path: ${JSON.stringify(join(dir, "store"))} }
+sources:
+  - { name: hw-scm, type: huawei-scm, endpoint: "${scmUrl}", credentials: ${hw}, qps: ${huaweiQps}, region: ap-southeast-1 }
+  - { name: hw-sso, type: huawei-identity-center, endpoint: "${icUrl}", credentials: ${hw}, qps: ${huaweiQps}, instanceId: ${ssoFleet.instanceId} }
+  - { name: ali-pki, type: aliyun-client-certificates, endpoint: "${casUrl}", credentials: ${ali}, qps: ${aliyunQps} }
+  - { name: ali-deploy, type: aliyun-deployment-jobs, endpoint: "${casUrl}", credentials: ${ali}, qps: ${aliyunQps} }
+  - { name: ali-ssl, type: aliyun-ssl-certificates, endpoint: "${casUrl}", credentials: ${ali}, qps: ${aliyunQps} }
+receivers:
+  - { name: bench-slack, type: slack, webhookUrl: "${slackUrl}" }
+`,
+    "(bench config)",
+  );
+  const accounts = [
+    { name: "huawei", qps: huaweiQps, sources: ["hw-scm", "hw-sso"], sims: [scm, ic] as SimServer[] },
+    {
+      name: "aliyun",
+      qps: aliyunQps,
+      sources: ["ali-pki", "ali-deploy", "ali-ssl"],
+      sims: [cas] as SimServer[],
+    },
+  ];
+  const http = new HttpClient();
+  const opened = await startStore(join(dir, "store"), config.store.table);
+  const progress = new Map<string, number>();
+  const onProgress = (source: string, { objects }: { objects: number }) => {
+    progress.set(source, objects);
+    probe.objects = [...progress.values()].reduce((sum, n) => sum + n, 0);
+  };
+
+  const sweeps = [];
+  let storeRssMB: number | undefined;
+  try {
+    // Steady: an hour later, as a schedule would; quiet: a minute after that, when nothing can have changed.
+    for (const [phase, at] of [
+      ["first", now],
+      ["steady", new Date(now.getTime() + HOUR_MS)],
+      ["quiet", new Date(now.getTime() + HOUR_MS + 60_000)],
+    ] as const) {
+      const usageBefore = { ...opened.store.usage };
+      const simBefore = new Map(accounts.flatMap((a) => a.sims).map((sim) => [sim, { ...sim.stats }]));
+      const postsBefore = slack.posts.length;
+      progress.clear();
+      probe.reset();
+      const started = Date.now();
+      const summary = await runSweep({ config, store: opened.store, http, now: at, onProgress });
+      const wallS = (Date.now() - started) / 1000;
+      probe.sample();
+      sweeps.push({
+        phase,
+        wallS,
+        exitCode: summary.exitCode,
+        errors: summary.sources.filter((s) => !s.ok).map((s) => `${s.name}: ${s.error}`),
+        ...sweepFigures(summary, accounts, simBefore),
+        dynamo: {
+          writeUnits: opened.store.usage.writeUnits - usageBefore.writeUnits,
+          readUnits: opened.store.usage.readUnits - usageBefore.readUnits,
+        },
+        alerts: summary.alerts.length,
+        news: [...new Set(summary.alerts.map((a) => `${a.source} ${a.stage} ${a.transition}`))].slice(0, 8),
+        slackPosts: slack.posts.length - postsBefore,
+        peakRssMB: probe.peak / MB,
+        peakHeapMB: probe.peakHeap / MB,
+        peakExternalMB: probe.peakExternal / MB,
+        heapKBPer1000Objects: probe.heapSlope(),
+        after: settledMB(),
+      });
+    }
+    storeRssMB = opened.peakRssMB();
+  } finally {
+    probe.stop();
+    await http.close();
+    await opened.close();
+    await Promise.all([scm.close(), ic.close(), cas.close(), slack.close()]);
+    await rm(dir, { recursive: true, force: true });
+  }
+  const bundles = flags["no-bundles"] ? { skipped: "--no-bundles" } : await bundleSizes();
+
+  const result = {
+    at: now.toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryGB: Math.round(totalmem() / 1024 ** 3),
+      node: process.version,
+    },
+    fleet,
+    latencyMs,
+    accounts: accounts.map(({ name, qps, sources }) => ({ name, qps, sources, sharedAccessKey: true })),
+    concurrencyPerAccount: CONCURRENCY,
+    sweeps,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    store: flags["in-process-store"] ? "dynalite in this process" : "dynalite in a child process",
+    storeProcessPeakRssMB: storeRssMB ?? 0,
+    bundles,
+    targets: {
+      wallRatio: 1.1,
+      steadyWriteUnits: config.sources.length + 2,
+      peakRssMB: 256,
+      memory: "no growth with pages finished",
+    },
+  };
+
+  const out = (line = "") => console.log(line);
+  out(
+    `certwatch bench: ${fleet.scm} SCM, ${fleet.icCerts} Identity Center over ${fleet.icApps} apps, ${fleet.client} client ` +
+      `certificates, ${fleet.jobs} jobs × ${fleet.workers} workers, ${fleet.orders} SSL orders; latency ${latencyMs} ms; ` +
+      `huawei ${huaweiQps} QPS, aliyun ${aliyunQps} QPS (one AccessKey per cloud), ${CONCURRENCY} calls in flight per key`,
+  );
+  for (const sweep of sweeps) {
+    out();
+    const listed = Math.max(...sweep.sources.map((row) => row.wallS));
+    out(
+      `${sweep.phase} sweep: ${fixed(sweep.wallS)} s wall (${fixed(sweep.wallS - listed)} s of it after the last listing: store writes, delivery), exit ${sweep.exitCode}, ${sweep.alerts} alerts, ${sweep.slackPosts} Slack posts`,
+    );
+    for (const error of sweep.errors) out(`  ERROR ${error}`);
+    if (sweep.phase !== "first" && sweep.news.length > 0) out(`  news: ${sweep.news.join("; ")}`);
+    out(
+      `  ${"source".padEnd(11)}${pad("objects", 8)}${pad("calls", 7)}${pad("retry", 6)}${pad("429", 5)}${pad("wall s", 8)}${pad("bound s", 9)}${pad("ratio", 7)}`,
+    );
+    for (const row of sweep.sources) {
+      out(
+        `  ${row.name.padEnd(11)}${pad(row.objects, 8)}${pad(row.calls, 7)}${pad(row.retries, 6)}${pad(row.throttled, 5)}` +
+          `${pad(fixed(row.wallS), 8)}${pad(fixed(row.boundS), 9)}${pad(fixed(row.ratio, 2), 7)}  (alone)`,
+      );
+    }
+    for (const row of sweep.accounts) {
+      out(
+        `  ${(row.account + " key").padEnd(11)}${pad("", 8)}${pad(row.calls, 7)}${pad("", 6)}${pad(row.serverThrottled, 5)}` +
+          `${pad(fixed(row.wallS), 8)}${pad(fixed(row.boundS), 9)}${pad(fixed(row.ratio, 2), 7)}  ` +
+          `(shared, target ≤ 1.10; server saw ${row.serverMaxInFlight} in flight)`,
+      );
+    }
+    out(
+      `  DynamoDB: ${fixed(sweep.dynamo.writeUnits)} write units, ${fixed(sweep.dynamo.readUnits)} read units` +
+        (sweep.phase !== "first" ? ` (target writes ≤ ${result.targets.steadyWriteUnits})` : ""),
+    );
+    out(
+      `  memory: peak RSS ${fixed(sweep.peakRssMB)} MB (target ≤ 256; peak JS heap ${fixed(sweep.peakHeapMB)} MB, ` +
+        `external ${fixed(sweep.peakExternalMB)} MB); heap +${fixed(sweep.heapKBPer1000Objects)} KB per ` +
+        `1,000 objects seen (target: flat); after the sweep, GC'd: heap ${fixed(sweep.after.heapMB)} MB, RSS ${fixed(sweep.after.rssMB)} MB`,
+    );
+  }
+  out();
+  out(
+    `process maxRSS: ${fixed(result.maxRssMB)} MB (target ≤ 256); store: ${result.store}` +
+      (storeRssMB ? `, its peak RSS ${fixed(storeRssMB)} MB` : ""),
+  );
+  out(
+    `Lambda bundles: ${Object.entries(bundles)
+      .map(([name, size]) =>
+        typeof size === "number" ? `${name} ${fixed(size / 1024, 0)} KB` : `${name}: ${size}`,
+      )
+      .join(", ")}`,
+  );
+  const results = resolve("bench/results");
+  await mkdir(results, { recursive: true });
+  const file = join(results, `bench-${now.toISOString().replace(/[:.]/g, "-")}.json`);
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  out(`written: ${file}`);
+}
+
+await main();
