@@ -1,6 +1,11 @@
 import { canonicalRequest, signature } from "../lib/sources/aliyun/signer.js";
 import { sha256Hex } from "../lib/sources/encoding.js";
-import type { ClientCertificateRecord, DeploymentJobRecord, SslOrderRecord } from "./aliyun-fleet.js";
+import type {
+  ClientCertificateRecord,
+  DeploymentJobRecord,
+  SslOrderRecord,
+  WorkerRecord,
+} from "./aliyun-fleet.js";
 import { type FaultOptions, type SimAnswer, type SimRequest, SimServer, TokenBucket } from "./server.js";
 
 export interface CasSimulatorOptions extends FaultOptions {
@@ -129,6 +134,141 @@ export class CasSimulator extends SimServer {
     return this.calls.get(action) ?? 0;
   }
 
+  /** Jobs whose id is here end in `error` (every worker too) when advanceJobs() takes them out of processing. */
+  readonly failJobs = new Set<number>();
+  /** What CreateDeploymentJob received, by new job id, for tests to inspect. */
+  readonly created = new Map<number, Record<string, string>>();
+
+  private get jobs(): DeploymentJobRecord[] {
+    this.fleet.deploymentJobs ??= [];
+    return this.fleet.deploymentJobs;
+  }
+
+  private setJobStatus(job: DeploymentJobRecord, status: string, at: number): void {
+    job.Status = status;
+    job.GmtModified = String(at);
+    for (const worker of job.workers) {
+      worker.Status = status;
+      worker.GmtModified = String(at);
+    }
+  }
+
+  /**
+   * One scheduler tick: pending → scheduling → processing → success (error for ids in `failJobs`). When a job
+   * succeeds, the failed workers of earlier jobs on the same resources are re-pointed to success (and their job's
+   * GmtModified moves), which is how the simulator models "the resource now serves the redeployed certificate".
+   */
+  advanceJobs(now = Date.now()): void {
+    const next: Record<string, string> = { pending: "scheduling", scheduling: "processing" };
+    for (const job of this.jobs) {
+      if (next[job.Status]) {
+        this.setJobStatus(job, next[job.Status] as string, now);
+      } else if (job.Status === "processing" && job.workers.every((w) => w.Status === "processing")) {
+        const failed = this.failJobs.has(job.Id);
+        this.setJobStatus(job, failed ? "error" : "success", now);
+        if (!failed) this.repoint(job, now);
+      }
+    }
+  }
+
+  private repoint(done: DeploymentJobRecord, now: number): void {
+    const resources = new Set(done.workers.map((w) => w.ResourceId));
+    for (const job of this.jobs) {
+      if (job === done) continue;
+      let touched = false;
+      for (const worker of job.workers) {
+        if (resources.has(worker.ResourceId) && ["error", "rollback_error"].includes(worker.Status)) {
+          worker.Status = "success";
+          worker.GmtModified = String(now);
+          touched = true;
+        }
+      }
+      if (!touched) continue;
+      job.GmtModified = String(now);
+      const statuses = new Set(job.workers.map((w) => w.Status));
+      if (!statuses.has("error") && !statuses.has("rollback_error") && !statuses.has("processing"))
+        job.Status = "success";
+    }
+  }
+
+  private createJob(params: URLSearchParams): SimAnswer {
+    for (const name of ["Name", "JobType", "CertIds", "ResourceIds", "ContactIds"]) {
+      if (!params.get(name)) return casError(400, `Missing${name}`, `${name} is mandatory for this action.`);
+    }
+    if (params.get("JobType") !== "user")
+      return casError(400, "InvalidParameter", "Specified parameter JobType is not valid.");
+    const ids = (name: string): number[] | undefined => {
+      const list = (params.get(name) ?? "").split(",").map((id) => id.trim());
+      return list.every((id) => /^[1-9]\d*$/.test(id)) ? list.map(Number) : undefined;
+    };
+    const certIds = ids("CertIds");
+    const resourceIds = ids("ResourceIds");
+    const contactIds = ids("ContactIds");
+    for (const [name, list] of Object.entries({
+      CertIds: certIds,
+      ResourceIds: resourceIds,
+      ContactIds: contactIds,
+    })) {
+      if (!list) return casError(400, "InvalidParameter", `Specified parameter ${name} is not valid.`);
+    }
+    const schedule = params.get("ScheduleTime");
+    if (schedule !== null && !/^\d{13}$/.test(schedule)) {
+      return casError(400, "InvalidParameter", "Specified parameter ScheduleTime is not valid.");
+    }
+    const known = new Map<number, WorkerRecord>();
+    for (const job of this.jobs) for (const worker of job.workers) known.set(worker.ResourceId, worker);
+    const unknown = (resourceIds as number[]).filter((id) => !known.has(id));
+    if (unknown.length > 0)
+      return casError(400, "InvalidParameter", `Specified resource ${unknown.join(",")} does not exist.`);
+    const now = Date.now();
+    const jobId = Math.max(8_999, ...this.jobs.map((j) => j.Id)) + 1;
+    let workerId = Math.max(0, ...this.jobs.flatMap((j) => j.workers.map((w) => w.Id))) + 1;
+    const certId = (certIds as number[])[0] as number;
+    const workers = (resourceIds as number[]).map((resourceId): WorkerRecord => ({
+      ...(known.get(resourceId) as WorkerRecord),
+      Id: workerId++,
+      JobId: jobId,
+      GmtCreate: String(now),
+      GmtModified: String(now),
+      CertId: certId,
+      Status: "editing",
+    }));
+    this.jobs.push({
+      Id: jobId,
+      Name: params.get("Name") as string,
+      JobType: "user",
+      Status: "editing",
+      CertDomain: workers[0]?.CertDomain ?? "",
+      ProductName: workers[0]?.CloudProduct ?? "",
+      UserId: workers[0]?.UserId ?? 0,
+      GmtCreate: String(now),
+      GmtModified: String(now),
+      workers,
+    });
+    this.created.set(jobId, Object.fromEntries(params.entries()));
+    return ok({ JobId: jobId });
+  }
+
+  private updateJobStatus(params: URLSearchParams): SimAnswer {
+    if (!params.get("JobId")) return casError(400, "MissingJobId", "JobId is mandatory for this action.");
+    if (!params.get("Status")) return casError(400, "MissingStatus", "Status is mandatory for this action.");
+    const job = this.jobs.find((candidate) => candidate.Id === Number(params.get("JobId")));
+    if (!job) return casError(400, "InvalidJobId.NotFound", "The specified deployment job does not exist.");
+    const status = params.get("Status");
+    const allowed =
+      (status === "pending" && job.Status === "editing") ||
+      (status === "editing" && job.Status === "pending");
+    if (!allowed) {
+      return casError(
+        400,
+        "InvalidStatus",
+        `The deployment job is ${job.Status}; it cannot be moved to ${JSON.stringify(status)}.`,
+      );
+    }
+    this.setJobStatus(job, status as string, Date.now());
+    return ok({});
+  }
+
   private answer(action: string, params: URLSearchParams): SimAnswer {
     switch (action) {
       case "ListClientCertificate": {
@@ -182,6 +322,10 @@ export class CasSimulator extends SimServer {
           Data: this.slice(job.workers, paged.page, paged.size),
         });
       }
+      case "CreateDeploymentJob":
+        return this.createJob(params);
+      case "UpdateDeploymentJobStatus":
+        return this.updateJobStatus(params);
       case "ListUserCertificateOrder": {
         if (params.get("OrderType") !== "CERT") {
           return casError(400, "InvalidParameter", "this simulator serves OrderType=CERT only");

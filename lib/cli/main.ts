@@ -6,6 +6,7 @@ import { UsageError } from "./context.js";
 import { demoCommand } from "./demo.js";
 import { historyCommand } from "./history.js";
 import { type Output, processOutput } from "./output.js";
+import { redeployCommand } from "./redeploy.js";
 import { REPORT_FORMATS, reportCommand } from "./report.js";
 import { sweepCommand } from "./sweep.js";
 import { testNotifyCommand } from "./test-notify.js";
@@ -85,6 +86,21 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     .addOption(configOption())
     .action(async (fingerprint, options) => {
       status = await ackCommand({ ...options, fingerprint, config: configPath(options.config) }, output);
+    });
+
+  program
+    .command("redeploy")
+    .description(
+      "a new CAS deployment job for exactly the failed workers of one job, scheduled at once or --at",
+    )
+    .requiredOption("--source <name>", "the aliyun-deployment-jobs source")
+    .requiredOption("--job <id>", "the deployment job whose failed workers to redeploy")
+    .option("--cert <id>", "deploy this certificate instead of the workers' own")
+    .option("--at <iso>", "start the new job at this time (ScheduleTime) instead of at once")
+    .option("--dry-run", "print the plan; create nothing")
+    .addOption(configOption())
+    .action(async (options) => {
+      status = await redeployCommand({ ...options, config: configPath(options.config) }, output);
     });
 
   program

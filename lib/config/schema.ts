@@ -241,6 +241,13 @@ export const configSchema = z
         trustInventoryDrops: z.boolean().default(false),
       })
       .prefault({}),
+    /** Acting on what a sweep finds; `certwatch redeploy` honours `window` whether or not automation is on. */
+    remediation: z
+      .strictObject({
+        /** `certwatch redeploy` does not redeploy the same failed workers twice within this span. */
+        window: duration.default("24h"),
+      })
+      .prefault({}),
     receivers: z.array(receiver).default([]),
     /** Requested after every run that swept every source: a dead man's switch (healthchecks, Cronitor, ...). */
     heartbeatUrl: endpoint.optional(),

@@ -1,4 +1,5 @@
 import type { Alert, ObjectKind, Severity } from "../model/types.js";
+import { redeployCommand } from "../sources/aliyun/redeploy.js";
 
 /** Every word a receiver shows a person, per language. Rules keep their English summaries for logs and the CLI. */
 export type Language = "en" | "zh-CN";
@@ -50,7 +51,7 @@ const en: Messages = {
       case "deployment":
         return alert.stage === "stuck"
           ? `check deployment job ${details?.jobId} in the CAS console`
-          : `fix the cause, then redeploy job ${details?.jobId}'s failed workers`;
+          : `fix the cause, then redeploy the failed workers: ${redeployCommand(alert.object.key.split("/")[0] ?? "", details?.jobId ?? "")}`;
     }
     if (successor) {
       return `activate the new one: inactive certificate ${successor.nativeId} is valid until ${dateOf(successor.notAfter)}`;
@@ -144,7 +145,7 @@ const zhCN: Messages = {
       case "deployment":
         return alert.stage === "stuck"
           ? `在证书管理控制台检查部署任务 ${details?.jobId}`
-          : `排除原因后，重新部署任务 ${details?.jobId} 中失败的部分`;
+          : `排除原因后，重新部署失败的部分：${redeployCommand(alert.object.key.split("/")[0] ?? "", details?.jobId ?? "")}`;
     }
     if (successor)
       return `启用新证书：未启用的证书 ${successor.nativeId} 有效期至 ${dateOf(successor.notAfter)}`;

@@ -70,6 +70,22 @@ export interface LedgerEntry {
   sentAt?: string;
 }
 
+/** A redeploy job certwatch created for one set of failed deployment workers; keeps the attempt from repeating. */
+export interface RedeployRecord {
+  source: string;
+  /** Hash of the sorted ids of the failed workers the job covers. */
+  workerSet: string;
+  /** The job whose workers failed, and the job created to redeploy them. */
+  fromJob: string;
+  jobId: string;
+  workers: string[];
+  resourceIds: string[];
+  certIds: string[];
+  at: string;
+  /** Until when the same worker set is not redeployed again (ISO time; the TTL attribute follows it). */
+  until: string;
+}
+
 export interface StoreUsage {
   readUnits: number;
   writeUnits: number;
@@ -257,6 +273,42 @@ export class Store {
       if (Date.parse(ack.until) > now.getTime()) acks.set(ack.fingerprint, ack);
     }
     return acks;
+  }
+
+  /** The redeploy recorded for this worker set, if its window is still open at `now`. */
+  async getRedeploy(source: string, workerSet: string, now: Date): Promise<RedeployRecord | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.options.table,
+        Key: { pk: keys.source(source), sk: keys.redeploy(workerSet) },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    this.count(result.ConsumedCapacity, "read");
+    const record = result.Item as (RedeployRecord & { pk?: string; sk?: string }) | undefined;
+    if (!record || Date.parse(record.until) <= now.getTime()) return undefined;
+    const {
+      pk: _pk,
+      sk: _sk,
+      [TTL_ATTRIBUTE]: _ttl,
+      ...rest
+    } = record as typeof record & Record<string, unknown>;
+    return rest as RedeployRecord;
+  }
+
+  async putRedeploy(record: RedeployRecord): Promise<void> {
+    await this.write(
+      new PutCommand({
+        TableName: this.options.table,
+        Item: {
+          pk: keys.source(record.source),
+          sk: keys.redeploy(record.workerSet),
+          ...record,
+          [TTL_ATTRIBUTE]: Math.floor(Date.parse(record.until) / 1000) + 7 * DAY_SECONDS,
+        },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
   }
 
   async getObject(source: string, objectKey: string): Promise<StoredObject | undefined> {

@@ -8,6 +8,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | SRC#<source>    | OBJ#<object key>           | current state of one object, and the alert stages it has had |
  * | SRC#<source>    | SWEEP#<iso time>#<run id>  | one record per sweep of the source (history, TTL)         |
  * | SRC#<source>    | SNAP#<iso time>#<part>     | gzip snapshot of the source's objects when they changed (history, TTL) |
+ * | SRC#<source>    | REDEPLOY#<worker set hash> | a redeploy job created for a set of failed workers (TTL)  |
  * | DLV#<receiver>  | <notification id>          | delivery ledger: pending → sending → sent / failed        |
  * | ACK             | <alert fingerprint>        | an acknowledgement: who, when, why, until (TTL)           |
  *
@@ -24,6 +25,7 @@ export const keys = {
   sweepPrefix: "SWEEP#",
   snapshot: (at: string, part: number) => `SNAP#${at}#${String(part).padStart(3, "0")}`,
   snapshotPrefix: "SNAP#",
+  redeploy: (workerSetHash: string) => `REDEPLOY#${workerSetHash}`,
   receiver: (receiver: string) => `DLV#${receiver}`,
   acks: "ACK",
 };
