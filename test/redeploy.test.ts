@@ -95,7 +95,11 @@ sources:
       rule: "deployment",
       stage: "failed",
       transition: "new",
-      object: { key: "ali-deploy/deployment-task/8004/1", details: { jobId: "8004" } },
+      object: {
+        key: "ali-deploy/deployment-task/8004/1",
+        details: { jobId: "8004" },
+        labels: { source: "ali-deploy", provider: "aliyun" },
+      },
     } as unknown as Parameters<(typeof messages)["en"]["action"]>[0];
     expect(messages.en.action(alert)).toContain("certwatch redeploy --source ali-deploy --job 8004");
     expect(messages["zh-CN"].action(alert)).toContain("certwatch redeploy --source ali-deploy --job 8004");

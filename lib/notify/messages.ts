@@ -1,5 +1,4 @@
 import type { Alert, ObjectKind, Severity } from "../model/types.js";
-import { redeployCommand } from "../sources/aliyun/redeploy.js";
 
 /** Every word a receiver shows a person, per language. Rules keep their English summaries for logs and the CLI. */
 export type Language = "en" | "zh-CN";
@@ -24,6 +23,9 @@ export interface Messages {
   test: { title: string; body: string };
 }
 
+/** The exact command an operator runs to redeploy a failed worker's job. */
+const redeployCommand = (alert: Alert) =>
+  `certwatch redeploy --source ${alert.object.labels.source} --job ${alert.object.details?.jobId ?? "?"}`;
 const dateOf = (iso: string | undefined) => iso?.slice(0, 10) ?? "?";
 const minuteOf = (iso: string) => `${iso.slice(0, 16).replace("T", " ")} UTC`;
 
@@ -51,7 +53,7 @@ const en: Messages = {
       case "deployment":
         return alert.stage === "stuck"
           ? `check deployment job ${details?.jobId} in the CAS console`
-          : `fix the cause, then redeploy the failed workers: ${redeployCommand(alert.object.key.split("/")[0] ?? "", details?.jobId ?? "")}`;
+          : `fix the cause, then redeploy the failed workers: ${redeployCommand(alert)}`;
     }
     if (successor) {
       return `activate the new one: inactive certificate ${successor.nativeId} is valid until ${dateOf(successor.notAfter)}`;
@@ -145,7 +147,7 @@ const zhCN: Messages = {
       case "deployment":
         return alert.stage === "stuck"
           ? `在证书管理控制台检查部署任务 ${details?.jobId}`
-          : `排除原因后，重新部署失败的部分：${redeployCommand(alert.object.key.split("/")[0] ?? "", details?.jobId ?? "")}`;
+          : `排除原因后，重新部署失败的部分：${redeployCommand(alert)}`;
     }
     if (successor)
       return `启用新证书：未启用的证书 ${successor.nativeId} 有效期至 ${dateOf(successor.notAfter)}`;

@@ -2,7 +2,6 @@ import type { SourceConfig } from "../../config/schema.js";
 import { sha256Hex } from "../encoding.js";
 import { optionalText, requiredText } from "../fields.js";
 import { listOf, numberedPages, totalOf } from "../paging.js";
-import type { CollectContext } from "../types.js";
 import { AliyunClient } from "./client.js";
 
 type Source = Extract<SourceConfig, { type: "aliyun-deployment-jobs" }>;
@@ -35,11 +34,6 @@ export interface RedeployPlan {
     ContactIds: string;
     ScheduleTime?: number;
   };
-}
-
-/** The exact command an operator runs to redeploy a job's failed workers. */
-export function redeployCommand(source: string, jobId: string): string {
-  return `certwatch redeploy --source ${source} --job ${jobId}`;
 }
 
 export function workerSetOf(workerIds: string[]): string {
@@ -122,8 +116,4 @@ export async function executeRedeploy(client: AliyunClient, plan: RedeployPlan):
   const jobId = requiredText(body.JobId, CREATE, "JobId");
   await client.rpc(UPDATE, { JobId: jobId, Status: "pending" });
   return jobId;
-}
-
-export function clientFor(source: Source, context: CollectContext): AliyunClient {
-  return new AliyunClient(source, context);
 }
