@@ -5,10 +5,10 @@ import { type Digest, sortAlerts } from "./digest.js";
 import type { Language } from "./messages.js";
 import type { Receiver } from "./receiver.js";
 import {
-  ALERT_TEXT_BYTES,
-  chatAlert,
+  alertsPerMarkdownMessage,
   chatIntro,
   chatTitle,
+  markdownAlert,
   type PlatformCodes,
   postJson,
 } from "./webhook.js";
@@ -18,10 +18,7 @@ import {
  * characters. Each message stays under 4096 bytes of UTF-8 (so under 5000 characters in any script), as
  * WeCom's do.
  */
-const MESSAGE_BYTES = 4096;
-const HEADER_BYTES = 256;
-const MARKUP_BYTES = 64;
-const ALERTS_PER_MESSAGE = Math.floor((MESSAGE_BYTES - HEADER_BYTES) / (ALERT_TEXT_BYTES + MARKUP_BYTES));
+const ALERTS_PER_MESSAGE = alertsPerMarkdownMessage(4096);
 
 /**
  * errcode 0 is success. 130101 ("send too fast, exceed 20 times per minute"; the robot is then muted for 10
@@ -53,14 +50,8 @@ export function dingtalkSignature(secret: string, timestampMs: number): string {
  */
 export function dingtalkMarkdown(digest: Digest, language: Language = "en") {
   const title = chatTitle(digest, language);
-  const alerts = sortAlerts(digest.alerts).map((alert) => {
-    const a = chatAlert(alert, language);
-    const colour = COLOUR[alert.transition === "resolved" ? "resolved" : alert.severity];
-    const head = `**<font color=${colour}>[${a.label}]</font> ${a.title}** ${a.when}`;
-    // No line starts with a name or domain, where `-`, `1.` or `===` would make a list or a heading.
-    // DingTalk's markdown breaks a line only after two trailing spaces.
-    return [head, `🌐 ${a.domains}`, a.place, a.todo].join("  \n");
-  });
+  // DingTalk's markdown breaks a line only after two trailing spaces.
+  const alerts = sortAlerts(digest.alerts).map((alert) => markdownAlert(alert, language, COLOUR, "  \n"));
   return { title, text: [`#### ${title}`, chatIntro(digest, language), ...alerts].join("\n\n") };
 }
 

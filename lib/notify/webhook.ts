@@ -178,6 +178,32 @@ export function chatAlert(alert: Alert, language: Language, specials?: RegExp): 
   };
 }
 
+/** How many alerts fit a chat markdown message of `messageBytes` (DingTalk, WeCom): a header, then per alert its
+ * capped text and some markup. */
+export function alertsPerMarkdownMessage(messageBytes: number): number {
+  const headerBytes = 256;
+  const markupBytes = 64;
+  return Math.floor((messageBytes - headerBytes) / (ALERT_TEXT_BYTES + markupBytes));
+}
+
+/**
+ * One alert in DingTalk's or WeCom's markdown: a label line in the platform's colour for its severity (the
+ * attribute value as the platform writes it), then its
+ * domains, where and what to do. No line starts with a name or domain, where `-`, `1.` or `===` would make a
+ * list or a heading.
+ */
+export function markdownAlert(
+  alert: Alert,
+  language: Language,
+  colours: Record<Alert["severity"] | "resolved", string>,
+  lineBreak: string,
+): string {
+  const a = chatAlert(alert, language);
+  const colour = colours[alert.transition === "resolved" ? "resolved" : alert.severity];
+  const head = `**<font color=${colour}>[${a.label}]</font> ${a.title}** ${a.when}`;
+  return [head, `🌐 ${a.domains}`, a.place, a.todo].join(lineBreak);
+}
+
 /** `certwatch: 2 critical, 5 warning (1/3)`, or the test message's title. */
 export function chatTitle(digest: Digest, language: Language): string {
   if (digest.test) return messages[language].test.title;

@@ -4,19 +4,16 @@ import { type Digest, sortAlerts } from "./digest.js";
 import type { Language } from "./messages.js";
 import type { Receiver } from "./receiver.js";
 import {
-  ALERT_TEXT_BYTES,
-  chatAlert,
+  alertsPerMarkdownMessage,
   chatIntro,
   chatTitle,
+  markdownAlert,
   type PlatformCodes,
   postJson,
 } from "./webhook.js";
 
 /** WeCom's group robot takes at most 4096 bytes of UTF-8 in markdown.content (群机器人配置说明). */
-const MESSAGE_BYTES = 4096;
-const HEADER_BYTES = 256;
-const MARKUP_BYTES = 64;
-const ALERTS_PER_MESSAGE = Math.floor((MESSAGE_BYTES - HEADER_BYTES) / (ALERT_TEXT_BYTES + MARKUP_BYTES));
+const ALERTS_PER_MESSAGE = alertsPerMarkdownMessage(4096);
 
 /**
  * errcode 0 is success; 45009 (api freq out of limit: 20 messages a minute per robot) and -1 (system busy,
@@ -29,22 +26,16 @@ const WECOM_CODES: PlatformCodes = {
   retryable: new Set([-1, 45009]),
 };
 
-/** The three colours WeCom's markdown knows: warning (orange red), comment (grey), info (green). */
+/** The three colours WeCom's markdown knows, quoted as it writes them: warning (orange red), comment, info (green). */
 const COLOUR: Record<Alert["severity"] | "resolved", string> = {
-  critical: "warning",
-  warning: "warning",
-  info: "comment",
-  resolved: "info",
+  critical: '"warning"',
+  warning: '"warning"',
+  info: '"comment"',
+  resolved: '"info"',
 };
 
 export function wecomMarkdown(digest: Digest, language: Language = "en"): string {
-  const alerts = sortAlerts(digest.alerts).map((alert) => {
-    const a = chatAlert(alert, language);
-    const colour = COLOUR[alert.transition === "resolved" ? "resolved" : alert.severity];
-    const head = `**<font color="${colour}">[${a.label}]</font> ${a.title}** ${a.when}`;
-    // No line starts with a name or domain, where `-`, `1.` or `===` would make a list or a heading.
-    return [head, `🌐 ${a.domains}`, a.place, a.todo].join("\n> ");
-  });
+  const alerts = sortAlerts(digest.alerts).map((alert) => markdownAlert(alert, language, COLOUR, "\n> "));
   const intro = `<font color="comment">${chatIntro(digest, language)}</font>`;
   return [`## ${chatTitle(digest, language)}`, intro, ...alerts].join("\n\n");
 }
