@@ -19,6 +19,11 @@ async function run(...args: string[]): Promise<{ code: number; stdout: string; s
   return { code, stdout: stdout.join("\n"), stderr: stderr.join("\n") };
 }
 
+/** `certwatch redeploy --config FILE --source ali-deploy --job JOB ...extra`. */
+function redeploy(config: string, job: string, ...extra: string[]) {
+  return run("redeploy", "--config", config, "--source", "ali-deploy", "--job", job, ...extra);
+}
+
 /** Six jobs; job 8004 has four workers of which two failed (error, rollback_error); resources unique per job. */
 function fleet() {
   const jobs = deploymentFleet({ jobs: 6, workersPerJob: 4, now: new Date() });
@@ -77,7 +82,7 @@ sources:
   });
 
   it("exits 2 with a clear message when the source has no contactIds", async () => {
-    const result = await run("redeploy", "--config", noContacts, "--source", "ali-deploy", "--job", "8004");
+    const result = await redeploy(noContacts, "8004");
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("ali-deploy: set contactIds");
     expect(writes()).toBe(0);
@@ -106,16 +111,7 @@ sources:
   });
 
   it("a dry run prints the plan and calls nothing that writes", async () => {
-    const result = await run(
-      "redeploy",
-      "--config",
-      configFile,
-      "--source",
-      "ali-deploy",
-      "--job",
-      "8004",
-      "--dry-run",
-    );
+    const result = await redeploy(configFile, "8004", "--dry-run");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("dry run: nothing created");
     expect(result.stdout).toContain(`ResourceIds ${failed.map((w) => w.ResourceId).join(",")}`);
@@ -126,17 +122,7 @@ sources:
 
   it("a real run creates exactly one job for the failed workers and moves it to pending", async () => {
     const at = "2026-12-01T02:00:00Z";
-    const result = await run(
-      "redeploy",
-      "--config",
-      configFile,
-      "--source",
-      "ali-deploy",
-      "--job",
-      "8004",
-      "--at",
-      at,
-    );
+    const result = await redeploy(configFile, "8004", "--at", at);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("redeploy job 9000 created for 2 failed worker(s) and moved to pending");
@@ -156,7 +142,7 @@ sources:
   });
 
   it("a second run inside the window names the earlier job and creates nothing", async () => {
-    const result = await run("redeploy", "--config", configFile, "--source", "ali-deploy", "--job", "8004");
+    const result = await redeploy(configFile, "8004");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("already redeployed as job 9000");
     expect(cas.callsOf("CreateDeploymentJob")).toBe(1);
@@ -172,13 +158,13 @@ sources:
     expect(resolved.map((a) => a.fingerprint).sort()).toEqual(
       failed.map((w) => `deployment:ali-deploy/deployment-task/8004/${w.Id}`).sort(),
     );
-    const nothing = await run("redeploy", "--config", configFile, "--source", "ali-deploy", "--job", "8004");
+    const nothing = await redeploy(configFile, "8004");
     expect(nothing.code).toBe(0);
     expect(nothing.stdout).toContain("nothing to redeploy");
   });
 
   it("exits 1 with the vendor's refusal for a job CAS does not know", async () => {
-    const result = await run("redeploy", "--config", configFile, "--source", "ali-deploy", "--job", "7777");
+    const result = await redeploy(configFile, "7777");
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("InvalidJobId.NotFound");
   });
