@@ -1,0 +1,266 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseConfig } from "../lib/config/load.js";
+import type { SourceConfig } from "../lib/config/schema.js";
+import { AliyunClient } from "../lib/sources/aliyun/client.js";
+import { ApiError, HttpClient, newCallStats } from "../lib/sources/http.js";
+import { CasSimulator } from "../sim/aliyun-cas.js";
+import { deploymentFleet } from "../sim/aliyun-fleet.js";
+
+const KEYS = { accessKey: "LTAI5tTESTACCESSKEY00", secretKey: "aliyun-test-secret-1234" };
+const CREATE = "CreateDeploymentJob";
+const UPDATE = "UpdateDeploymentJobStatus";
+
+/** Two finished jobs; their workers' resources are the only ResourceIds the simulator knows. */
+function fleet() {
+  const jobs = deploymentFleet({ jobs: 2, workersPerJob: 2, now: new Date() });
+  // Everything settled, so advanceJobs() only moves the jobs a test creates.
+  for (const job of jobs) {
+    job.Status = "success";
+    for (const worker of job.workers) worker.Status = "success";
+  }
+  return jobs;
+}
+
+interface Rig {
+  cas: CasSimulator;
+  http: HttpClient;
+  client: AliyunClient;
+  knownResources: number[];
+  /** A fleet job that has already ended in success. */
+  settledJobId: string;
+}
+
+async function startRig(): Promise<Rig> {
+  const jobs = fleet();
+  const knownResources = [...new Set(jobs.flatMap((job) => job.workers.map((w) => w.ResourceId)))];
+  const cas = new CasSimulator({ credentials: KEYS, deploymentJobs: jobs });
+  const url = await cas.listen();
+  // The real config path, so the client signs exactly as a sweep or `certwatch redeploy` would.
+  const config = await parseConfig(
+    `
+sources:
+  - name: ali-deploy
+    type: aliyun-deployment-jobs
+    endpoint: ${url}
+    credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+    qps: 1000
+    timeout: 2s
+`,
+    "cas-deployment-jobs.yml",
+  );
+  const source = config.sources[0] as Extract<SourceConfig, { type: "aliyun-deployment-jobs" }>;
+  const http = new HttpClient();
+  const client = new AliyunClient(source, {
+    http,
+    stats: newCallStats(),
+    previous: new Map(),
+    warn: () => undefined,
+  });
+  return { cas, http, client, knownResources, settledJobId: String(jobs[0]?.Id) };
+}
+
+/** The ApiError a call is refused with; fails the test when the call succeeds or fails some other way. */
+async function refusal(call: Promise<unknown>): Promise<ApiError> {
+  const error = await call.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error, "the call should have been refused").toBeInstanceOf(ApiError);
+  return error as ApiError;
+}
+
+describe("CAS simulator: CreateDeploymentJob and UpdateDeploymentJobStatus refuse what the vendor refuses", () => {
+  let rig: Rig;
+  let good: Record<string, string>;
+
+  beforeEach(async () => {
+    rig = await startRig();
+    good = {
+      Name: "renew shop",
+      JobType: "user",
+      CertIds: "12342649",
+      ResourceIds: rig.knownResources.join(","),
+      ContactIds: "1,2",
+    };
+  });
+  afterEach(async () => {
+    await rig.http.close();
+    await rig.cas.close();
+  });
+
+  const totalJobs = async (): Promise<number> => {
+    const body = await rig.client.rpc("ListDeploymentJob", { CurrentPage: 1, ShowSize: 100 });
+    return Number(body.Total);
+  };
+  const jobStatus = async (jobId: string): Promise<string | undefined> => {
+    const body = await rig.client.rpc("ListDeploymentJob", { CurrentPage: 1, ShowSize: 100 });
+    const job = (body.Data as { Id: number; Status: string }[]).find((j) => String(j.Id) === jobId);
+    return job?.Status;
+  };
+  const workerStatuses = async (jobId: string): Promise<string[]> => {
+    const body = await rig.client.rpc("ListWorkerResource", { JobId: jobId, CurrentPage: 1, ShowSize: 50 });
+    return (body.Data as { Status: string }[]).map((w) => w.Status);
+  };
+  const create = async (params: Record<string, string> = good): Promise<string> => {
+    const body = await rig.client.rpc(CREATE, params);
+    return String(body.JobId);
+  };
+  /** Asserts the create is refused with this HTTP status and code, and that no job appeared. */
+  const expectCreateRefused = async (params: Record<string, string>, code: string): Promise<ApiError> => {
+    const before = await totalJobs();
+    const error = await refusal(rig.client.rpc(CREATE, params));
+    expect(error.detail.status).toBe(400);
+    expect(error.detail.code).toBe(code);
+    expect(await totalJobs()).toBe(before);
+    return error;
+  };
+
+  describe("CreateDeploymentJob", () => {
+    for (const name of ["Name", "JobType", "CertIds", "ResourceIds", "ContactIds"]) {
+      it(`answers HTTP 400 Missing${name} and creates nothing when mandatory ${name} is left out`, async () => {
+        const { [name]: _dropped, ...rest } = good;
+        await expectCreateRefused(rest, `Missing${name}`);
+      });
+
+      // A client that builds the list from nothing sends it blank; a blank mandatory value is no value at all.
+      it(`answers HTTP 400 Missing${name} when ${name} is sent empty`, async () => {
+        await expectCreateRefused({ ...good, [name]: "" }, `Missing${name}`);
+      });
+    }
+
+    for (const jobType of ["cloud", "USER", "system"]) {
+      it(`answers HTTP 400 InvalidParameter for JobType ${JSON.stringify(jobType)}: "user" is the only valid value`, async () => {
+        const error = await expectCreateRefused({ ...good, JobType: jobType }, "InvalidParameter");
+        expect(error.detail.vendorMessage).toContain("JobType");
+      });
+    }
+
+    const badLists: [string, string][] = [
+      ["CertIds", "12342649,abc"],
+      ["CertIds", "12342649,,12304338"],
+      ["ResourceIds", `${1_286_000},`],
+      ["ResourceIds", "-1286000"],
+      ["ContactIds", "1,2.5"],
+      ["ContactIds", "0"],
+      ["ContactIds", ",1"],
+    ];
+    for (const [name, value] of badLists) {
+      it(`answers HTTP 400 InvalidParameter naming ${name} for the id list ${JSON.stringify(value)}`, async () => {
+        const error = await expectCreateRefused({ ...good, [name]: value }, "InvalidParameter");
+        expect(error.detail.vendorMessage).toContain(name);
+      });
+    }
+
+    // The vendor's example is 1706613560008: a UNIX timestamp in milliseconds.
+    for (const schedule of ["1706613560", "2024-01-30T11:19:20Z", "soon", "", "17066135600080"]) {
+      it(`answers HTTP 400 InvalidParameter for ScheduleTime ${JSON.stringify(schedule)}, not a millisecond timestamp`, async () => {
+        const error = await expectCreateRefused({ ...good, ScheduleTime: schedule }, "InvalidParameter");
+        expect(error.detail.vendorMessage).toContain("ScheduleTime");
+      });
+    }
+
+    it("answers HTTP 400 InvalidParameter naming the unknown ResourceId, even beside known ones", async () => {
+      const known = rig.knownResources[0] as number;
+      const error = await expectCreateRefused(
+        { ...good, ResourceIds: `${known},999999` },
+        "InvalidParameter",
+      );
+      expect(error.detail.vendorMessage).toContain("999999");
+    });
+
+    it("a good create answers a JobId whose job and every worker start editing", async () => {
+      const before = await totalJobs();
+      const jobId = await create({ ...good, ScheduleTime: String(Date.now() + 3_600_000) });
+      expect(jobId).toMatch(/^[1-9]\d*$/);
+      expect(await totalJobs()).toBe(before + 1);
+      expect(await jobStatus(jobId)).toBe("editing");
+      const workers = await workerStatuses(jobId);
+      expect(workers).toHaveLength(rig.knownResources.length);
+      expect(workers.every((status) => status === "editing")).toBe(true);
+      // Nothing runs while editing: a scheduler tick must leave it alone.
+      rig.cas.advanceJobs();
+      expect(await jobStatus(jobId)).toBe("editing");
+    });
+
+    it("two good creates answer two different JobIds", async () => {
+      const first = await create();
+      const second = await create();
+      expect(second).not.toBe(first);
+    });
+  });
+
+  describe("UpdateDeploymentJobStatus", () => {
+    const expectUpdateRefused = async (params: Record<string, string>, code: string): Promise<ApiError> => {
+      const error = await refusal(rig.client.rpc(UPDATE, params));
+      expect(error.detail.status).toBe(400);
+      expect(error.detail.code).toBe(code);
+      return error;
+    };
+
+    it("answers HTTP 400 MissingJobId when JobId is left out or empty", async () => {
+      await expectUpdateRefused({ Status: "pending" }, "MissingJobId");
+      await expectUpdateRefused({ JobId: "", Status: "pending" }, "MissingJobId");
+    });
+
+    it("answers HTTP 400 MissingStatus and leaves the job editing when Status is left out or empty", async () => {
+      const jobId = await create();
+      await expectUpdateRefused({ JobId: jobId }, "MissingStatus");
+      await expectUpdateRefused({ JobId: jobId, Status: "" }, "MissingStatus");
+      expect(await jobStatus(jobId)).toBe("editing");
+    });
+
+    it("answers HTTP 400 InvalidJobId.NotFound for a job that does not exist", async () => {
+      await expectUpdateRefused({ JobId: "424242", Status: "pending" }, "InvalidJobId.NotFound");
+      await expectUpdateRefused({ JobId: "not-a-job", Status: "pending" }, "InvalidJobId.NotFound");
+    });
+
+    it("editing → pending is accepted and moves the job and its workers to pending", async () => {
+      const jobId = await create();
+      const body = await rig.client.rpc(UPDATE, { JobId: jobId, Status: "pending" });
+      expect(typeof body.RequestId).toBe("string");
+      expect(await jobStatus(jobId)).toBe("pending");
+      expect(new Set(await workerStatuses(jobId))).toEqual(new Set(["pending"]));
+    });
+
+    it("pending → editing is accepted: a scheduled job can be taken back", async () => {
+      const jobId = await create();
+      await rig.client.rpc(UPDATE, { JobId: jobId, Status: "pending" });
+      await rig.client.rpc(UPDATE, { JobId: jobId, Status: "editing" });
+      expect(await jobStatus(jobId)).toBe("editing");
+      expect(new Set(await workerStatuses(jobId))).toEqual(new Set(["editing"]));
+    });
+
+    it("pending → success is refused with HTTP 400 InvalidStatus: only the scheduler finishes a job", async () => {
+      const jobId = await create();
+      await rig.client.rpc(UPDATE, { JobId: jobId, Status: "pending" });
+      await expectUpdateRefused({ JobId: jobId, Status: "success" }, "InvalidStatus");
+      expect(await jobStatus(jobId)).toBe("pending");
+    });
+
+    it("editing → success and editing → editing are refused with HTTP 400 InvalidStatus", async () => {
+      const jobId = await create();
+      await expectUpdateRefused({ JobId: jobId, Status: "success" }, "InvalidStatus");
+      await expectUpdateRefused({ JobId: jobId, Status: "editing" }, "InvalidStatus");
+      expect(await jobStatus(jobId)).toBe("editing");
+    });
+
+    it("a job the scheduler has taken (scheduling, then processing) can no longer be moved", async () => {
+      const jobId = await create();
+      await rig.client.rpc(UPDATE, { JobId: jobId, Status: "pending" });
+      for (const running of ["scheduling", "processing"]) {
+        rig.cas.advanceJobs();
+        expect(await jobStatus(jobId)).toBe(running);
+        for (const wanted of ["editing", "pending", "success"]) {
+          const error = await expectUpdateRefused({ JobId: jobId, Status: wanted }, "InvalidStatus");
+          expect(error.detail.vendorMessage).toContain(running);
+        }
+        expect(await jobStatus(jobId)).toBe(running);
+      }
+    });
+
+    it("a finished job cannot be put back to pending", async () => {
+      await expectUpdateRefused({ JobId: rig.settledJobId, Status: "pending" }, "InvalidStatus");
+      expect(await jobStatus(rig.settledJobId)).toBe("success");
+    });
+  });
+});
