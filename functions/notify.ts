@@ -2,26 +2,30 @@ import { randomUUID } from "node:crypto";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { HeartbeatResult } from "../lib/notify/heartbeat.js";
 import type { DeliveryReport } from "../lib/notify/deliver.js";
+import { remediate } from "../lib/remediate.js";
 import { deliverAll, deliveriesFailed, heartbeatUnless, watchSources } from "../lib/sweep.js";
 import { lambdaRuntime, type Runtime } from "./runtime.js";
 
 /**
- * Scheduled a few minutes after dispatch, and on demand: watches every source for staleness, delivers everything
- * pending as one digest per receiver, then pings the heartbeat if every source's last sweep and every delivery
- * went well.
+ * Scheduled a few minutes after dispatch, and on demand: watches every source for staleness, redeploys failed
+ * workers when `remediation.redeployFailedWorkers` is on, delivers everything pending as one digest per receiver,
+ * then pings the heartbeat if every source's last sweep and every delivery went well.
  */
 export function notifyHandler(runtime: () => Promise<Runtime>) {
   return async (): Promise<{ runId: string; deliveries: DeliveryReport[]; heartbeat?: HeartbeatResult }> => {
-    const { config, store, redact, logger, metrics } = await runtime();
+    const { config, store, http, redact, logger, metrics } = await runtime();
     const now = new Date();
     const runId = randomUUID();
     const options = { config, store, now, redact };
     const watched = await watchSources(options, config.sources);
-    const deliveries = await deliverAll(
-      options,
-      runId,
-      watched.flatMap((news) => news.recorded),
-    );
+    const remediation = await remediate({ ...options, http, sources: config.sources });
+    if (remediation.reports.length > 0 || remediation.waiting > 0) {
+      logger.info("redeployed failed workers", { jobs: remediation.reports, waiting: remediation.waiting });
+    }
+    const deliveries = await deliverAll(options, runId, [
+      ...watched.flatMap((news) => news.recorded),
+      ...remediation.recorded,
+    ]);
     let heartbeat: HeartbeatResult | undefined;
     if (config.heartbeatUrl) {
       const last = await Promise.all(config.sources.map((source) => store.lastSweep(source.name)));

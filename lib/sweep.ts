@@ -7,8 +7,10 @@ import { sortAlerts } from "./notify/digest.js";
 import { type HeartbeatResult, sendHeartbeat } from "./notify/heartbeat.js";
 import { createReceiver } from "./notify/index.js";
 import type { Receiver } from "./notify/receiver.js";
-import { notificationId, receiversFor } from "./notify/route.js";
+import { receiversFor, recordNews } from "./notify/route.js";
+import { type RemediationReport, remediate } from "./remediate.js";
 import { type Evaluation, evaluateObject, evaluateSource } from "./rules/evaluate.js";
+import { replacementFinder } from "./rules/replacement.js";
 import { type HttpClient, newCallStats } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
 import { type LedgerEntry, type Store, storedShape, type SweepOutcome } from "./store/store.js";
@@ -48,6 +50,8 @@ export interface RunSummary {
   previews?: { receiver: string; text: string }[];
   /** Set when a heartbeat URL is configured and the run swept every source. */
   heartbeat?: HeartbeatResult;
+  /** Set when `remediation.redeployFailedWorkers` is on: the jobs it acted on, and how many wait for the next run. */
+  remediation?: { jobs: RemediationReport[]; waiting: number };
   store: { readUnits: number; writeUnits: number };
   exitCode: 0 | 1;
 }
@@ -100,54 +104,6 @@ export interface SourceOutcome extends News {
 
 function providerOf(source: SourceConfig): Observation["labels"]["provider"] {
   return source.type.startsWith("huawei") ? "huawei" : "aliyun";
-}
-
-/**
- * The ledger's first step for a batch of news. It comes before the marks that say the news was announced: a crash
- * in between re-records the same ids (a no-op) instead of losing them.
- */
-async function recordNews(
-  alerts: Alert[],
-  options: Pick<SweepOptions, "config" | "store" | "now">,
-): Promise<LedgerEntry[]> {
-  const recorded: LedgerEntry[] = [];
-  for (const alert of alerts) {
-    for (const receiver of receiversFor(alert, options.config)) {
-      const entry = await options.store.recordNotification(
-        receiver,
-        notificationId(alert),
-        alert,
-        options.now,
-      );
-      if (entry) recorded.push(entry);
-    }
-  }
-  return recorded;
-}
-
-/** Certificates by domain, to find a newer live one that covers all of another's domains. */
-function replacementFinder(
-  objects: Iterable<StoredObject>,
-): (observation: Observation) => Observation | undefined {
-  const byDomain = new Map<string, Observation[]>();
-  for (const { observation } of objects) {
-    if (observation.kind !== "certificate" || observation.status !== "active" || !observation.notAfter)
-      continue;
-    for (const domain of observation.domains) {
-      const list = byDomain.get(domain);
-      if (list) list.push(observation);
-      else byDomain.set(domain, [observation]);
-    }
-  }
-  return (observation) => {
-    const [first, ...rest] = observation.domains;
-    if (observation.kind !== "certificate" || !first || !observation.notAfter) return undefined;
-    const notAfter = observation.notAfter;
-    return (byDomain.get(first) ?? [])
-      .filter((candidate) => candidate.key !== observation.key && (candidate.notAfter ?? "") > notAfter)
-      .filter((candidate) => rest.every((domain) => candidate.domains.includes(domain)))
-      .sort((a, b) => (b.notAfter ?? "").localeCompare(a.notAfter ?? ""))[0];
-  };
 }
 
 /**
@@ -452,7 +408,12 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     options,
     config.sources.filter((source) => !sources.includes(source)),
   );
-  const allNews: News[] = [...outcomes, ...watched];
+  const remediation = await remediate({ ...options, sources });
+  const allNews: News[] = [
+    ...outcomes,
+    ...watched,
+    { alerts: remediation.alerts, silenced: [], acknowledged: [], recorded: remediation.recorded },
+  ];
   const deliveries = options.dryRun
     ? []
     : await deliverAll(
@@ -495,6 +456,9 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     deliveries,
     previews,
     heartbeat,
+    ...(config.remediation.redeployFailedWorkers
+      ? { remediation: { jobs: remediation.reports, waiting: remediation.waiting } }
+      : {}),
     store: { ...store.usage },
     exitCode: failed ? 1 : 0,
   };

@@ -1,12 +1,14 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
+import type { DeploymentJobsSourceConfig } from "../lib/config/schema.js";
 import { DAY_MS } from "../lib/model/time.js";
 import type { Alert, Observation } from "../lib/model/types.js";
 import type { Digest } from "../lib/notify/digest.js";
 import { html } from "../lib/notify/email.js";
 import type { Language } from "../lib/notify/messages.js";
 import { slackMessage } from "../lib/notify/slack.js";
+import { redeployNotice } from "../lib/remediate.js";
 
 /**
  * Renders what users receive, with the real renderers, into docs/samples: the Slack Block Kit message, the email
@@ -94,6 +96,45 @@ const renewed = certificate({
   notAfter: "2027-11-30T00:00:00.000Z",
 });
 
+/** An automatic redeploy of job 8003's failed CDN workers, announced as the digest announces every one. */
+const redeployed = redeployNotice(
+  {
+    source: "ali-deploy",
+    workerSet: "sample",
+    state: "pending",
+    trigger: "automatic",
+    claimId: "sample",
+    fromJob: "8003",
+    jobId: "9001",
+    workers: ["20013", "20014"],
+    resourceIds: ["1286012", "1286013"],
+    certIds: ["12000003"],
+    at: NOW.toISOString(),
+    until: inDays(1),
+  },
+  {
+    source: "ali-deploy",
+    fromJob: "8003",
+    workerSet: "sample",
+    failed: ["20013", "20014"].map((id, index) => ({
+      worker: id,
+      status: "error",
+      resourceId: String(1286012 + index),
+      certId: "12000003",
+      domains: ["static.example.cn"],
+      where: `CDN static${index}.example.cn`,
+    })),
+    params: {
+      Name: "certwatch redeploy of job 8003",
+      JobType: "user",
+      CertIds: "12000003",
+      ResourceIds: "1286012,1286013",
+      ContactIds: "1",
+    },
+  },
+  { name: "ali-deploy", region: "cn-hangzhou", labels: {} } as unknown as DeploymentJobsSourceConfig,
+);
+
 const base = { generation: 0 } as const;
 const alerts: Alert[] = [
   {
@@ -167,6 +208,7 @@ const alerts: Alert[] = [
     transition: "resolved",
     resolvedFrom: "7d",
   },
+  redeployed,
 ];
 
 const digest: Digest = { alerts, generatedAt: NOW.toISOString() };

@@ -96,6 +96,8 @@ export class CasSimulator extends SimServer {
   readonly calls = new Map<string, number>();
   /** When set, every list answers its first page whatever CurrentPage asks: an API bug the collectors must catch. */
   repeatFirstPage = false;
+  /** Answers queued per action, given (after the signature check) instead of the real one: a refusal, a 5xx. */
+  private readonly scripted = new Map<string, SimAnswer[]>();
   private readonly fleet: CasSimulatorOptions;
 
   constructor(options: CasSimulatorOptions) {
@@ -109,6 +111,8 @@ export class CasSimulator extends SimServer {
         this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
         const denied = verify(request, options, nonces);
         if (denied) return denied;
+        const scripted = this.scripted.get(action)?.shift();
+        if (scripted) return scripted;
         if (bucket && !bucket.take()) {
           return casError(400, "Throttling.User", "Request was denied due to user flow control.");
         }
@@ -128,6 +132,13 @@ export class CasSimulator extends SimServer {
   private slice<T>(items: T[], page: number, size: number): T[] {
     const from = this.repeatFirstPage ? 0 : (page - 1) * size;
     return items.slice(from, from + size);
+  }
+
+  /** The next call of `action` gets this CAS error instead of its answer. */
+  refuseNext(action: string, status: number, code: string, message: string): void {
+    const queue = this.scripted.get(action) ?? [];
+    queue.push(casError(status, code, message));
+    this.scripted.set(action, queue);
   }
 
   callsOf(action: string): number {
@@ -154,9 +165,8 @@ export class CasSimulator extends SimServer {
   }
 
   /**
-   * One scheduler tick: pending → scheduling → processing → success (error for ids in `failJobs`). When a job
-   * succeeds, the failed workers of earlier jobs on the same resources are re-pointed to success (and their job's
-   * GmtModified moves), which is how the simulator models "the resource now serves the redeployed certificate".
+   * One scheduler tick: pending → scheduling → processing → success (error for ids in `failJobs`). As in CAS, a
+   * finished job is never rewritten: a later job that deploys to the same resource leaves the earlier failure as it was.
    */
   advanceJobs(now = Date.now()): void {
     const next: Record<string, string> = { pending: "scheduling", scheduling: "processing" };
@@ -164,30 +174,8 @@ export class CasSimulator extends SimServer {
       if (next[job.Status]) {
         this.setJobStatus(job, next[job.Status] as string, now);
       } else if (job.Status === "processing" && job.workers.every((w) => w.Status === "processing")) {
-        const failed = this.failJobs.has(job.Id);
-        this.setJobStatus(job, failed ? "error" : "success", now);
-        if (!failed) this.repoint(job, now);
+        this.setJobStatus(job, this.failJobs.has(job.Id) ? "error" : "success", now);
       }
-    }
-  }
-
-  private repoint(done: DeploymentJobRecord, now: number): void {
-    const resources = new Set(done.workers.map((w) => w.ResourceId));
-    for (const job of this.jobs) {
-      if (job === done) continue;
-      let touched = false;
-      for (const worker of job.workers) {
-        if (resources.has(worker.ResourceId) && ["error", "rollback_error"].includes(worker.Status)) {
-          worker.Status = "success";
-          worker.GmtModified = String(now);
-          touched = true;
-        }
-      }
-      if (!touched) continue;
-      job.GmtModified = String(now);
-      const statuses = new Set(job.workers.map((w) => w.Status));
-      if (!statuses.has("error") && !statuses.has("rollback_error") && !statuses.has("processing"))
-        job.Status = "success";
     }
   }
 

@@ -145,7 +145,8 @@ export function deploymentFleet(options: {
         CertDomain: `shop-${jobIndex}.example.com`,
         CertInstanceId: `cas-cert-${jobIndex}`,
         CertName: `shop-${jobIndex}-2026`,
-        ResourceId: 1_286_000 + index,
+        // Each job deploys to its own resources: a later success on a resource fixes an earlier failure there.
+        ResourceId: 1_286_000 + jobIndex * options.workersPerJob + index,
         CloudProduct: product,
         ResourceDomain: `shop-${jobIndex}.example.com`,
         RegionId: index % 2 === 0 ? "cn-hangzhou" : "ap-southeast-1",

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../lib/config/load.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
@@ -21,6 +22,17 @@ async function problems(text: string, env: NodeJS.ProcessEnv = {}): Promise<stri
 }
 
 describe("config", () => {
+  it("the shipped certwatch.example.yml is a valid config, automation off by default", async () => {
+    const text = await readFile(new URL("../certwatch.example.yml", import.meta.url), "utf8");
+    // Every ${env:NAME} the example uses: a URL where the key wants one, any text elsewhere.
+    const env = new Proxy({} as NodeJS.ProcessEnv, {
+      get: (_, name) =>
+        String(name).endsWith("_URL") ? "https://hooks.example.com/x" : `value-of-${String(name)}`,
+    });
+    const config = await parseConfig(text, "certwatch.example.yml", { env });
+    expect(config.remediation).toEqual({ window: "24h", redeployFailedWorkers: false, maxJobsPerRun: 5 });
+  });
+
   it("applies documented defaults", async () => {
     const config = await parseConfig(base("{ accessKey: AK, secretKey: SK }"), "c.yml", { env: {} });
     expect(config.store).toMatchObject({ type: "embedded", path: ".certwatch", table: "certwatch" });

@@ -4,12 +4,21 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../lib/cli/main.js";
 import type { Output } from "../lib/cli/output.js";
-import type { RunSummary } from "../lib/sweep.js";
+import { loadConfig } from "../lib/config/load.js";
+import type { DeploymentJobsSourceConfig } from "../lib/config/schema.js";
 import { messages } from "../lib/notify/messages.js";
+import { redeployJob } from "../lib/remediate.js";
+import { HttpClient } from "../lib/sources/http.js";
+import { openStore } from "../lib/store/open.js";
+import type { RunSummary } from "../lib/sweep.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
-import { deploymentFleet } from "../sim/aliyun-fleet.js";
+import { type DeploymentJobRecord, deploymentFleet } from "../sim/aliyun-fleet.js";
+import { type SlackPost, SlackReceiverSim } from "../sim/slack.js";
 
 const KEYS = { accessKey: "LTAI5tTESTACCESSKEY00", secretKey: "aliyun-test-secret-1234" };
+const CREATE = "CreateDeploymentJob";
+const UPDATE = "UpdateDeploymentJobStatus";
+const HOUR_MS = 3_600_000;
 
 async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout: string[] = [];
@@ -24,89 +33,123 @@ function redeploy(config: string, job: string, ...extra: string[]) {
   return run("redeploy", "--config", config, "--source", "ali-deploy", "--job", job, ...extra);
 }
 
-/** Six jobs; job 8004 has four workers of which two failed (error, rollback_error); resources unique per job. */
-function fleet() {
-  const jobs = deploymentFleet({ jobs: 6, workersPerJob: 4, now: new Date() });
+async function sweep(config: string): Promise<RunSummary> {
+  const result = await run("sweep", "--config", config, "--json");
+  return JSON.parse(result.stdout) as RunSummary;
+}
+
+const textOf = (posts: SlackPost[]) => JSON.stringify(posts.map((post) => post.body));
+
+/**
+ * Six finished jobs on resources of their own. In each job of `failing`, workers 0 and 2 failed (error,
+ * rollback_error) `hoursAgo` hours ago; everything else succeeded.
+ */
+function fleet(failing: Record<number, number>): DeploymentJobRecord[] {
+  const now = Date.now();
+  const jobs = deploymentFleet({ jobs: 6, workersPerJob: 4, now: new Date(now) });
   jobs.forEach((job, jobIndex) => {
+    job.Status = "success";
     job.workers.forEach((worker, index) => {
       worker.ResourceId = 1_300_000 + jobIndex * 10 + index;
-      if (worker.Status !== "success" && job.Id !== 8004) worker.Status = "success";
+      worker.Status = "success";
     });
-    job.Status = "success";
+    const hoursAgo = failing[job.Id];
+    if (hoursAgo === undefined) return;
+    job.Status = "error";
+    (["error", "success", "rollback_error", "success"] as const).forEach((status, index) => {
+      const worker = job.workers[index];
+      if (!worker) return;
+      worker.Status = status;
+      worker.GmtModified = String(now - hoursAgo * HOUR_MS);
+    });
   });
-  const target = jobs[4];
-  if (!target) throw new Error("no job 8004");
-  ["error", "success", "rollback_error", "success"].forEach((status, index) => {
-    (target.workers[index] as { Status: string }).Status = status;
-  });
-  target.Status = "error";
   return jobs;
 }
 
-describe("certwatch redeploy against the CAS simulator", () => {
-  const jobs = fleet();
-  const target = jobs[4] as (typeof jobs)[number];
-  const failed = target.workers.filter((w) => w.Status !== "success");
-  const cas = new CasSimulator({ credentials: KEYS, deploymentJobs: jobs });
-  let dir: string;
-  let configFile: string;
-  let noContacts: string;
-  const writes = () => cas.callsOf("CreateDeploymentJob") + cas.callsOf("UpdateDeploymentJobStatus");
-  const sweep = async (): Promise<RunSummary> => {
-    const result = await run("sweep", "--config", configFile, "--json");
-    return JSON.parse(result.stdout) as RunSummary;
-  };
+const failedOf = (job: DeploymentJobRecord | undefined) =>
+  (job?.workers ?? []).filter((w) => w.Status !== "success");
 
-  beforeAll(async () => {
-    const url = await cas.listen();
-    dir = await mkdtemp(join(tmpdir(), "certwatch-redeploy-"));
-    const config = (
-      contacts: string,
-    ) => `store: { type: embedded, path: ${JSON.stringify(join(dir, "store"))} }
+/** A CAS simulator, a Slack receiver, and config files on one embedded store. */
+class RedeployRig {
+  readonly slack = new SlackReceiverSim();
+  dir = "";
+  private casUrl = "";
+  private slackUrl = "";
+
+  constructor(readonly cas: CasSimulator) {}
+
+  async start(): Promise<this> {
+    [this.casUrl, this.slackUrl] = await Promise.all([this.cas.listen(), this.slack.listen()]);
+    this.dir = await mkdtemp(join(tmpdir(), "certwatch-redeploy-"));
+    return this;
+  }
+
+  /** Writes a config file; `source` and `top` are extra YAML lines for the source and the top level. */
+  async config(name: string, source = "\n    contactIds: [1, 2]", top = ""): Promise<string> {
+    const file = join(this.dir, `${name}.yml`);
+    await writeFile(
+      file,
+      `store: { type: embedded, path: ${JSON.stringify(join(this.dir, "store"))} }
 sources:
   - name: ali-deploy
     type: aliyun-deployment-jobs
-    endpoint: ${url}
+    endpoint: ${this.casUrl}
     credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
     region: cn-hangzhou
-    timeout: 2s${contacts}
-`;
-    configFile = join(dir, "certwatch.yml");
-    noContacts = join(dir, "no-contacts.yml");
-    await writeFile(configFile, config("\n    contactIds: [1, 2]"));
-    await writeFile(noContacts, config(""));
+    timeout: 2s${source}
+receivers:
+  - { name: ops-slack, type: slack, webhookUrl: "${this.slackUrl}" }
+${top}`,
+    );
+    return file;
+  }
+
+  creates(): number {
+    return this.cas.callsOf(CREATE);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.cas.close(), this.slack.close()]);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+describe("certwatch redeploy against the CAS simulator", () => {
+  const jobs = fleet({ 8004: 30 });
+  const target = jobs[4];
+  const failed = failedOf(target);
+  const rig = new RedeployRig(new CasSimulator({ credentials: KEYS, deploymentJobs: jobs }));
+  let configFile: string;
+  const writes = () => rig.creates() + rig.cas.callsOf(UPDATE);
+
+  beforeAll(async () => {
+    await rig.start();
+    configFile = await rig.config("certwatch");
   });
-  afterAll(async () => {
-    await cas.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig.stop());
 
   it("exits 2 with a clear message when the source has no contactIds", async () => {
-    const result = await redeploy(noContacts, "8004");
+    const result = await redeploy(await rig.config("no-contacts", ""), "8004");
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("ali-deploy: set contactIds");
     expect(writes()).toBe(0);
   });
 
   it("the first sweep alerts on the two failed workers, with the exact redeploy command as the action", async () => {
-    const summary = await sweep();
+    const summary = await sweep(configFile);
     const fired = summary.alerts.filter(
       (a) => a.transition !== "resolved" && a.fingerprint.startsWith("deployment:"),
     );
     expect(fired.map((a) => a.fingerprint).sort()).toEqual(
       failed.map((w) => `deployment:ali-deploy/deployment-task/8004/${w.Id}`).sort(),
     );
+    expect(textOf(rig.slack.posts)).toContain("certwatch redeploy --source ali-deploy --job 8004");
     const alert = {
       rule: "deployment",
       stage: "failed",
       transition: "new",
-      object: {
-        key: "ali-deploy/deployment-task/8004/1",
-        details: { jobId: "8004" },
-        labels: { source: "ali-deploy", provider: "aliyun" },
-      },
+      object: { details: { jobId: "8004" }, labels: { source: "ali-deploy", provider: "aliyun" } },
     } as unknown as Parameters<(typeof messages)["en"]["action"]>[0];
-    expect(messages.en.action(alert)).toContain("certwatch redeploy --source ali-deploy --job 8004");
     expect(messages["zh-CN"].action(alert)).toContain("certwatch redeploy --source ali-deploy --job 8004");
   });
 
@@ -116,8 +159,19 @@ sources:
     expect(result.stdout).toContain("dry run: nothing created");
     expect(result.stdout).toContain(`ResourceIds ${failed.map((w) => w.ResourceId).join(",")}`);
     expect(result.stdout).toContain("ContactIds 1,2");
-    expect(cas.callsOf("ListWorkerResource")).toBeGreaterThan(0);
+    expect(rig.cas.callsOf("ListWorkerResource")).toBeGreaterThan(0);
     expect(writes()).toBe(0);
+  });
+
+  it("a refused CreateDeploymentJob exits 1 with CAS's words, creates nothing, and leaves the workers free to retry", async () => {
+    rig.cas.refuseNext(CREATE, 400, "InvalidParameter", "Specified parameter CertIds is not valid.");
+    const result = await redeploy(configFile, "8004");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("CAS refused the redeploy of job 8004");
+    expect(result.stderr).toContain("InvalidParameter");
+    expect(rig.creates()).toBe(1);
+    expect(rig.cas.callsOf(UPDATE)).toBe(0);
+    expect(jobs.some((job) => job.Id >= 9000)).toBe(false);
   });
 
   it("a real run creates exactly one job for the failed workers and moves it to pending", async () => {
@@ -126,12 +180,12 @@ sources:
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("redeploy job 9000 created for 2 failed worker(s) and moved to pending");
-    expect(cas.callsOf("CreateDeploymentJob")).toBe(1);
-    expect(cas.callsOf("UpdateDeploymentJobStatus")).toBe(1);
-    expect(cas.created.get(9000)).toMatchObject({
+    expect(rig.creates()).toBe(2);
+    expect(rig.cas.callsOf(UPDATE)).toBe(1);
+    expect(rig.cas.created.get(9000)).toMatchObject({
       Name: "certwatch redeploy of job 8004",
       JobType: "user",
-      CertIds: String(target.workers[0]?.CertId),
+      CertIds: String(target?.workers[0]?.CertId),
       ResourceIds: failed.map((w) => w.ResourceId).join(","),
       ContactIds: "1,2",
       ScheduleTime: String(Date.parse(at)),
@@ -145,27 +199,190 @@ sources:
     const result = await redeploy(configFile, "8004");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("already redeployed as job 9000");
-    expect(cas.callsOf("CreateDeploymentJob")).toBe(1);
-    expect(cas.callsOf("UpdateDeploymentJobStatus")).toBe(1);
+    expect(rig.creates()).toBe(2);
+    expect(rig.cas.callsOf(UPDATE)).toBe(1);
   });
 
-  it("once the new job succeeds, the next sweep resolves the original failed-worker alerts", async () => {
-    for (let tick = 0; tick < 3; tick++) cas.advanceJobs();
+  it("the next sweep's digest announces the redeploy once, with no acknowledge command", async () => {
+    const before = rig.slack.posts.length;
+    const summary = await sweep(configFile);
+    const announced = textOf(rig.slack.posts.slice(before));
+    expect(announced).toContain(
+      "redeploy job 9000 created for 2 failed workers of job 8004 (with certwatch redeploy)",
+    );
+    expect(announced).toContain("the failed-worker alerts resolve when job 9000 succeeds");
+    expect(announced).not.toContain("certwatch ack redeploy:");
+    expect(summary.deliveries[0]?.sent).toBe(1);
+    const quiet = rig.slack.posts.length;
+    await sweep(configFile);
+    expect(textOf(rig.slack.posts.slice(quiet))).not.toContain("redeploy job 9000");
+  });
+
+  it("once the new job succeeds, the next sweep resolves the original alerts though CAS leaves them failed", async () => {
+    for (let tick = 0; tick < 3; tick++) rig.cas.advanceJobs();
     expect(jobs.find((job) => job.Id === 9000)?.Status).toBe("success");
-    expect(target.workers.every((w) => w.Status === "success")).toBe(true);
-    const summary = await sweep();
+    expect(failedOf(target)).toHaveLength(2);
+    const summary = await sweep(configFile);
     const resolved = summary.alerts.filter((a) => a.transition === "resolved");
     expect(resolved.map((a) => a.fingerprint).sort()).toEqual(
       failed.map((w) => `deployment:ali-deploy/deployment-task/8004/${w.Id}`).sort(),
     );
-    const nothing = await redeploy(configFile, "8004");
+    expect(resolved[0]?.summary).toContain(
+      "redeployed successfully by job 9000 (certwatch redeploy of job 8004)",
+    );
+    const nothing = await redeploy(configFile, "8004", "--force");
     expect(nothing.code).toBe(0);
     expect(nothing.stdout).toContain("nothing to redeploy");
+    expect(nothing.stdout).toContain(`worker ${failed[0]?.Id} (error) left out`);
+    expect(rig.creates()).toBe(2);
   });
 
   it("exits 1 with the vendor's refusal for a job CAS does not know", async () => {
     const result = await redeploy(configFile, "7777");
     expect(result.code).toBe(1);
+    expect(result.stderr).toContain("could not list the workers of job 7777");
     expect(result.stderr).toContain("InvalidJobId.NotFound");
+  });
+});
+
+describe("a redeploy CAS answers unclearly, or that two runs start at once", () => {
+  const jobs = fleet({ 8001: 10, 8002: 20, 8003: 30 });
+  const rig = new RedeployRig(new CasSimulator({ credentials: KEYS, deploymentJobs: jobs }));
+  let configFile: string;
+
+  beforeAll(async () => {
+    await rig.start();
+    configFile = await rig.config("certwatch");
+  });
+  afterAll(() => rig.stop());
+
+  it("a 5xx from CreateDeploymentJob is not retried (the job may exist): exit 1, and the workers stay held", async () => {
+    rig.cas.refuseNext(CREATE, 500, "InternalError", "The request processing has failed.");
+    const result = await redeploy(configFile, "8001");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("got no clear answer");
+    expect(result.stderr).toContain('Look for a job "certwatch redeploy of job 8001" in the CAS console');
+    expect(rig.creates()).toBe(1);
+    const again = await redeploy(configFile, "8001");
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("ended unknown");
+    expect(again.stdout).toContain("--force");
+    expect(rig.creates()).toBe(1);
+    const forced = await redeploy(configFile, "8001", "--force");
+    expect(forced.code).toBe(0);
+    expect(forced.stdout).toMatch(/redeploy job \d+ created for 2 failed worker\(s\) and moved to pending/);
+    expect(rig.creates()).toBe(2);
+  });
+
+  it("a throttled CreateDeploymentJob is retried (a refusal, nothing was done) and creates one job", async () => {
+    rig.cas.refuseNext(CREATE, 400, "Throttling.User", "Request was denied due to user flow control.");
+    const jobsBefore = jobs.length;
+    const result = await redeploy(configFile, "8002");
+    expect(result.code).toBe(0);
+    expect(rig.creates()).toBe(4);
+    expect(jobs.length).toBe(jobsBefore + 1);
+  });
+
+  it("a job created but not scheduled is scheduled by the next run, not created again", async () => {
+    rig.cas.refuseNext(UPDATE, 400, "InvalidStatus", "The deployment job cannot be moved now.");
+    const created = await redeploy(configFile, "8003");
+    expect(created.code).toBe(1);
+    expect(created.stdout).toContain("but is still editing");
+    const newJob = jobs.at(-1);
+    expect(newJob?.Status).toBe("editing");
+    const creates = rig.creates();
+    const scheduled = await redeploy(configFile, "8003");
+    expect(scheduled.code).toBe(0);
+    expect(scheduled.stdout).toContain(`redeploy job ${newJob?.Id} created`);
+    expect(scheduled.stdout).toContain("moved to pending");
+    expect(rig.creates()).toBe(creates);
+    expect(newJob?.Status).toBe("pending");
+  });
+
+  it("two redeploys of the same workers started together create one job: the store claim decides", async () => {
+    const config = await loadConfig(configFile);
+    const source = config.sources[0] as DeploymentJobsSourceConfig;
+    // Job 8000 succeeded everywhere; make two of its workers fail for this race.
+    const job = jobs[0] as DeploymentJobRecord;
+    for (const worker of job.workers.slice(0, 2)) worker.Status = "error";
+    const opened = await openStore(config.store, { dryRun: false });
+    const http = new HttpClient();
+    try {
+      const context = { config, store: opened.store, http, now: new Date(), warn: () => undefined };
+      const request = { source, jobId: String(job.Id), trigger: "manual" as const };
+      const creates = rig.creates();
+      const results = await Promise.all([redeployJob(request, context), redeployJob(request, context)]);
+      expect(results.map((result) => result.outcome).sort()).toEqual(["created", "held"]);
+      expect(rig.creates()).toBe(creates + 1);
+    } finally {
+      await http.close();
+      await opened.close();
+    }
+  });
+});
+
+describe("remediation.redeployFailedWorkers: redeploys after each sweep, announced, bounded", () => {
+  // Job 8002 failed 50 hours ago, 8005 20 hours ago: the older one goes first.
+  const jobs = fleet({ 8002: 50, 8005: 20 });
+  const rig = new RedeployRig(new CasSimulator({ credentials: KEYS, deploymentJobs: jobs }));
+  let configFile: string;
+  const automation = "remediation: { redeployFailedWorkers: true, maxJobsPerRun: 1 }\n";
+
+  beforeAll(async () => {
+    await rig.start();
+    configFile = await rig.config("certwatch", "\n    contactIds: [7]", automation);
+  });
+  afterAll(() => rig.stop());
+
+  it("is refused by validate without contactIds, naming the key", async () => {
+    const result = await run("validate", "--config", await rig.config("bad", "", automation));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("sources[0].contactIds");
+    expect(result.stderr).toContain("redeployFailedWorkers");
+  });
+
+  it("the first sweep alerts, redeploys the oldest failed job only, and announces it in the same digest", async () => {
+    const summary = await sweep(configFile);
+    expect(summary.remediation).toEqual({
+      jobs: [{ source: "ali-deploy", fromJob: "8002", outcome: "created", workers: 2, jobId: "9000" }],
+      waiting: 1,
+    });
+    expect(rig.cas.created.get(9000)).toMatchObject({
+      ContactIds: "7",
+      Name: "certwatch redeploy of job 8002",
+    });
+    expect(jobs.find((job) => job.Id === 9000)?.Status).toBe("pending");
+    const digest = textOf(rig.slack.posts);
+    expect(digest).toContain("deployment to");
+    expect(digest).toContain("redeploy job 9000 created for 2 failed workers of job 8002 (automatically)");
+  });
+
+  it("the next sweep redeploys the job that waited; then nothing more is created", async () => {
+    const second = await sweep(configFile);
+    expect(second.remediation?.jobs.map((job) => [job.fromJob, job.outcome, job.jobId])).toEqual([
+      ["8005", "created", "9001"],
+    ]);
+    expect(second.remediation?.waiting).toBe(0);
+    const third = await sweep(configFile);
+    expect(third.remediation).toEqual({ jobs: [], waiting: 0 });
+    expect(rig.creates()).toBe(2);
+  });
+
+  it("a job certwatch created that fails is announced with the manual command, never redeployed by itself", async () => {
+    rig.cas.failJobs.add(9001);
+    for (let tick = 0; tick < 3; tick++) rig.cas.advanceJobs();
+    expect(jobs.find((job) => job.Id === 9001)?.Status).toBe("error");
+    const before = rig.slack.posts.length;
+    const summary = await sweep(configFile);
+    const fresh = textOf(rig.slack.posts.slice(before));
+    expect(fresh).toContain("certwatch redeploy --source ali-deploy --job 9001");
+    expect(
+      summary.alerts
+        .filter((a) => a.transition === "resolved")
+        .map((a) => a.summary)
+        .join(),
+    ).toContain("redeployed successfully by job 9000");
+    expect(summary.remediation).toEqual({ jobs: [], waiting: 0 });
+    expect(rig.creates()).toBe(2);
   });
 });

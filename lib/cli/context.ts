@@ -17,12 +17,13 @@ export async function loadForCli(file: string): Promise<Loaded> {
   return { config, redact: makeRedactor(secretValues(config)) };
 }
 
-export function parseNow(text: string | undefined): Date {
+/** An option's ISO 8601 time (`--now`, `--at`); the current time when absent. */
+export function parseNow(text: string | undefined, option = "--now"): Date {
   if (text === undefined) return new Date();
   const parsed = Date.parse(text);
   if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(parsed)) {
     throw new UsageError(
-      `--now: ${JSON.stringify(text)} is not an ISO 8601 time such as 2026-12-01T09:00:00Z`,
+      `${option}: ${JSON.stringify(text)} is not an ISO 8601 time such as 2026-12-01T09:00:00Z`,
     );
   }
   return new Date(parsed);

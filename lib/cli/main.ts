@@ -98,6 +98,7 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     .option("--cert <id>", "deploy this certificate instead of the workers' own")
     .option("--at <iso>", "start the new job at this time (ScheduleTime) instead of at once")
     .option("--dry-run", "print the plan; create nothing")
+    .option("--force", "redeploy even if the same workers were redeployed within remediation.window")
     .addOption(configOption())
     .action(async (options) => {
       status = await redeployCommand({ ...options, config: configPath(options.config) }, output);

@@ -104,6 +104,18 @@ export function renderSummary(summary: RunSummary, output: Output, maxAlertLines
     out(`WOULD SEND TO ${preview.receiver}`);
     for (const line of preview.text.trimEnd().split("\n")) out(`  ${line}`);
   }
+  if (summary.remediation) {
+    const { jobs, waiting } = summary.remediation;
+    out("");
+    out(`REDEPLOYS (remediation.redeployFailedWorkers)${jobs.length === 0 ? ": none needed" : ""}`);
+    for (const job of jobs) {
+      const what = job.jobId ? `job ${job.jobId} ` : "";
+      out(
+        `  ${pad(job.source, 16)} job ${job.fromJob}: ${what}${job.outcome}${job.error ? `: ${job.error}` : ""}`,
+      );
+    }
+    if (waiting > 0) out(`  ${waiting} more job(s) wait for the next run (maxJobsPerRun)`);
+  }
   if (!summary.dryRun) {
     out("");
     out("DELIVERIES");

@@ -1,14 +1,9 @@
-import { parseDuration } from "../model/time.js";
-import {
-  executeRedeploy,
-  failedWorkers,
-  planRedeploy,
-  type RedeployPlan,
-} from "../sources/aliyun/redeploy.js";
-import { AliyunClient } from "../sources/aliyun/client.js";
-import { HttpClient, newCallStats } from "../sources/http.js";
+import { type FixedWorker, type RedeployResult, redeployJob } from "../remediate.js";
+import type { RedeployPlan } from "../sources/aliyun/redeploy.js";
+import { ApiError, HttpClient, IncompleteListingError, MalformedResponseError } from "../sources/http.js";
+import type { RedeployRecord } from "../store/store.js";
 import { openStore } from "../store/open.js";
-import { loadForCli, UsageError } from "./context.js";
+import { loadForCli, parseNow, UsageError } from "./context.js";
 import type { Output } from "./output.js";
 
 export interface RedeployCommandOptions {
@@ -18,6 +13,7 @@ export interface RedeployCommandOptions {
   cert?: string;
   at?: string;
   dryRun?: boolean;
+  force?: boolean;
 }
 
 function describePlan(plan: RedeployPlan): string[] {
@@ -35,9 +31,80 @@ function describePlan(plan: RedeployPlan): string[] {
   ];
 }
 
+function describeFixed(fixed: FixedWorker[]): string[] {
+  return fixed.map(
+    ({ worker, fixedBy }) =>
+      `  worker ${worker.worker} (${worker.status}) left out: resource ${worker.resourceId} was deployed ` +
+      `successfully since by job ${fixedBy.details?.jobId}, worker ${fixedBy.details?.worker}`,
+  );
+}
+
+function describeEarlier(fromJob: string, earlier: RedeployRecord): string {
+  const workers = `these ${earlier.workers.length} failed worker(s)`;
+  switch (earlier.state) {
+    case "pending":
+    case "editing":
+      return `job ${fromJob}: ${workers} were already redeployed as job ${earlier.jobId} at ${earlier.at}; nothing created (the window closes ${earlier.until})`;
+    case "claimed":
+      return `job ${fromJob}: a redeploy of ${workers} started at ${earlier.at} and recorded no job; if no job "certwatch redeploy of job ${fromJob}" shows in the CAS console, run again with --force`;
+    default:
+      return `job ${fromJob}: the redeploy of ${workers} at ${earlier.at} ended ${earlier.state} (${earlier.error}); nothing created until ${earlier.until}, or run again with --force`;
+  }
+}
+
+/** What the terminal shows for each outcome, and the exit status: 1 when CAS refused or may have half-done it. */
+function report(result: RedeployResult, output: Output, redact: (text: string) => string): number {
+  const fixed = describeFixed(result.fixed);
+  switch (result.outcome) {
+    case "nothing-failed":
+      output.out(
+        [`job ${result.fromJob}: no failed worker left to redeploy; nothing to redeploy`, ...fixed].join(
+          "\n",
+        ),
+      );
+      return 0;
+    case "needs-cert":
+      throw new UsageError(`job ${result.fromJob}: a failed worker names no CertId; pass --cert CERT_ID`);
+    case "held":
+      output.out([describeEarlier(result.fromJob, result.earlier), ...fixed].join("\n"));
+      return 0;
+    case "planned":
+      output.out(["dry run: nothing created", ...describePlan(result.plan), ...fixed].join("\n"));
+      return 0;
+    case "created": {
+      const { record } = result;
+      const scheduled =
+        record.state === "pending"
+          ? "and moved to pending"
+          : `but is still editing: ${record.error}; run the same command again to schedule it`;
+      output.out(
+        [
+          `redeploy job ${record.jobId} created for ${record.workers.length} failed worker(s) ${scheduled}`,
+          ...describePlan(result.plan),
+          ...fixed,
+        ].join("\n"),
+      );
+      return record.state === "pending" ? 0 : 1;
+    }
+    case "refused": {
+      const { record } = result;
+      output.err(
+        redact(
+          record.state === "unknown"
+            ? `certwatch: the redeploy of job ${result.fromJob} got no clear answer: ${record.error}. Look for a job ` +
+                `"${result.plan.params.Name}" in the CAS console before trying again (with --force)`
+            : `certwatch: CAS refused the redeploy of job ${result.fromJob}: ${record.error}`,
+        ),
+      );
+      return 1;
+    }
+  }
+}
+
 /**
  * `certwatch redeploy`: a new CAS deployment job for exactly the failed workers of one job, created and moved to
- * `pending`. The same failed workers are not redeployed twice within `remediation.window`.
+ * `pending`. The same failed workers are not redeployed twice within `remediation.window`; the attempt is
+ * announced in the next digest.
  */
 export async function redeployCommand(options: RedeployCommandOptions, output: Output): Promise<number> {
   const now = new Date();
@@ -54,83 +121,40 @@ export async function redeployCommand(options: RedeployCommandOptions, output: O
   if (options.cert !== undefined && !/^[1-9]\d*$/.test(options.cert)) {
     throw new UsageError(`--cert: ${JSON.stringify(options.cert)} is not a certificate id`);
   }
-  let at: Date | undefined;
-  if (options.at !== undefined) {
-    at = new Date(Date.parse(options.at));
-    if (!/^\d{4}-\d{2}-\d{2}/.test(options.at) || Number.isNaN(at.getTime())) {
-      throw new UsageError(
-        `--at: ${JSON.stringify(options.at)} is not an ISO 8601 time such as 2026-12-01T02:00:00Z`,
-      );
-    }
-  }
-  const contactIds = source.contactIds ?? [];
-  if (contactIds.length === 0) {
+  const at = options.at === undefined ? undefined : parseNow(options.at, "--at");
+  if (!source.contactIds?.length) {
     throw new UsageError(
       `${source.name}: set contactIds (CAS contact ids, from ListContact) in ${options.config}; ` +
         "CreateDeploymentJob requires them",
     );
   }
-  const windowMs = parseDuration(config.remediation.window) ?? 86_400_000;
 
   const http = new HttpClient();
   const opened = await openStore(config.store, { dryRun: options.dryRun === true });
   try {
-    const client = new AliyunClient(source, {
-      http,
-      stats: newCallStats(),
-      previous: new Map(),
-      warn: (message) => output.err(redact(message)),
-    });
-    const failed = await failedWorkers(client, options.job, config.alerts.failedDeploymentStatuses);
-    if (failed.length === 0) {
-      output.out(
-        `job ${options.job}: no worker in ${config.alerts.failedDeploymentStatuses.join("/")}; nothing to redeploy`,
-      );
-      return 0;
-    }
-    if (!options.cert && failed.some((w) => !w.certId)) {
-      throw new UsageError(`job ${options.job}: a failed worker names no CertId; pass --cert CERT_ID`);
-    }
-    const plan = planRedeploy({ source, fromJob: options.job, failed, contactIds, cert: options.cert, at });
-    const earlier = await opened.store.getRedeploy(source.name, plan.workerSet, now);
-    if (earlier) {
-      output.out(
-        `job ${options.job}: these ${failed.length} failed worker(s) were already redeployed as job ${earlier.jobId} ` +
-          `at ${earlier.at}; nothing created (the window closes ${earlier.until})`,
-      );
-      return 0;
-    }
-    if (options.dryRun) {
-      output.out(["dry run: nothing created", ...describePlan(plan)].join("\n"));
-      return 0;
-    }
-    let jobId: string;
+    let result: RedeployResult;
     try {
-      jobId = await executeRedeploy(client, plan);
+      result = await redeployJob(
+        {
+          source,
+          jobId: options.job,
+          cert: options.cert,
+          at,
+          dryRun: options.dryRun,
+          force: options.force,
+          trigger: "manual",
+        },
+        { config, store: opened.store, http, now, warn: (message) => output.err(redact(message)) },
+      );
     } catch (error) {
+      const listing = [ApiError, MalformedResponseError, IncompleteListingError];
+      if (!listing.some((type) => error instanceof type)) throw error;
       output.err(
-        redact(`certwatch: CAS refused the redeploy of job ${options.job}: ${(error as Error).message}`),
+        redact(`certwatch: could not list the workers of job ${options.job}: ${(error as Error).message}`),
       );
       return 1;
     }
-    await opened.store.putRedeploy({
-      source: source.name,
-      workerSet: plan.workerSet,
-      fromJob: options.job,
-      jobId,
-      workers: failed.map((w) => w.worker),
-      resourceIds: plan.params.ResourceIds.split(","),
-      certIds: plan.params.CertIds.split(","),
-      at: now.toISOString(),
-      until: new Date(now.getTime() + windowMs).toISOString(),
-    });
-    output.out(
-      [
-        `redeploy job ${jobId} created for ${failed.length} failed worker(s) and moved to pending`,
-        ...describePlan(plan),
-      ].join("\n"),
-    );
-    return 0;
+    return report(result, output, redact);
   } finally {
     await opened.close();
     await http.close();

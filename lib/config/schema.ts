@@ -244,8 +244,15 @@ export const configSchema = z
     /** Acting on what a sweep finds; `certwatch redeploy` honours `window` whether or not automation is on. */
     remediation: z
       .strictObject({
-        /** `certwatch redeploy` does not redeploy the same failed workers twice within this span. */
+        /** The same failed workers are not redeployed twice within this span, by hand or automatically. */
         window: duration.default("24h"),
+        /**
+         * After each run's sweeps, redeploy the failed workers of CAS deployment jobs (not jobs certwatch created
+         * itself), as `certwatch redeploy` would, and announce each attempt in the digest. Off unless set.
+         */
+        redeployFailedWorkers: z.boolean().default(false),
+        /** At most this many deployment jobs created per run; the rest wait for the next run. */
+        maxJobsPerRun: z.number().int().positive().default(5),
       })
       .prefault({}),
     receivers: z.array(receiver).default([]),
@@ -299,6 +306,18 @@ export const configSchema = z
       checkRefs(route.receivers, ["routes", index, "receivers"]);
     });
     if (config.defaultReceivers) checkRefs(config.defaultReceivers, ["defaultReceivers"]);
+    if (config.remediation.redeployFailedWorkers) {
+      config.sources.forEach((source, index) => {
+        if (source.type === "aliyun-deployment-jobs" && !source.contactIds?.length) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["sources", index, "contactIds"],
+            message:
+              "required while remediation.redeployFailedWorkers is on: CreateDeploymentJob needs CAS contact ids (ListContact)",
+          });
+        }
+      });
+    }
   });
 
 export type Config = z.infer<typeof configSchema>;
@@ -311,4 +330,5 @@ export type FeishuReceiverConfig = Extract<ReceiverConfig, { type: "feishu" }>;
 export type WecomReceiverConfig = Extract<ReceiverConfig, { type: "wecom" }>;
 export type WebhookReceiverConfig = Extract<ReceiverConfig, { type: "webhook" }>;
 export type AlertsConfig = Config["alerts"];
+export type DeploymentJobsSourceConfig = Extract<SourceConfig, { type: "aliyun-deployment-jobs" }>;
 export type Matcher = z.infer<typeof matcher>;

@@ -1,7 +1,11 @@
 /** The normalized shapes every source produces and every later stage consumes. No I/O here. */
 
-/** `source` stands for a configured source itself, for alerts about the monitor's own view of it. */
-export type ObjectKind = "certificate" | "client-certificate" | "deployment-task" | "source";
+/**
+ * `source` stands for a configured source itself, for alerts about the monitor's own view of it; `deployment-job`
+ * for a job certwatch created to redeploy failed workers, for the notice that announces it.
+ */
+export type ObjectKind =
+  "certificate" | "client-certificate" | "deployment-task" | "deployment-job" | "source";
 
 export type Status =
   | "active"

@@ -58,7 +58,7 @@ export interface AlertFacts {
   when: string;
   state: string;
   action: string;
-  /** The command that acknowledges a firing alert; empty for resolutions. */
+  /** The command that acknowledges a firing alert; empty for resolutions and redeploy notices (never repeated). */
   ack: string;
 }
 
@@ -92,7 +92,7 @@ export function facts(alert: Alert, language: Language = "en"): AlertFacts {
     state: words.transition(alert),
     action: words.action(alert),
     ack:
-      alert.transition === "resolved"
+      alert.transition === "resolved" || alert.rule === "redeploy"
         ? ""
         : `certwatch ack ${alert.fingerprint} --until <time> --reason <text>`,
   };

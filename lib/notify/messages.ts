@@ -25,7 +25,9 @@ export interface Messages {
 
 /** The exact command an operator runs to redeploy a failed worker's job. */
 const redeployCommand = (alert: Alert) =>
-  `certwatch redeploy --source ${alert.object.labels.source} --job ${alert.object.details?.jobId ?? "?"}`;
+  `certwatch redeploy --source ${alert.object.labels.source} --job ${alert.object.details?.fromJob ?? alert.object.details?.jobId ?? "?"}`;
+/** A redeploy notice whose job exists (scheduled or not) rather than one that was refused. */
+const redeployCreated = (alert: Alert) => alert.stage === "pending" || alert.stage === "editing";
 const dateOf = (iso: string | undefined) => iso?.slice(0, 10) ?? "?";
 const minuteOf = (iso: string) => `${iso.slice(0, 16).replace("T", " ")} UTC`;
 
@@ -54,6 +56,13 @@ const en: Messages = {
         return alert.stage === "stuck"
           ? `check deployment job ${details?.jobId} in the CAS console`
           : `fix the cause, then redeploy the failed workers: ${redeployCommand(alert)}`;
+      case "redeploy":
+        if (alert.stage === "pending")
+          return `nothing to do: the failed-worker alerts resolve when job ${details?.jobId} succeeds`;
+        if (alert.stage === "editing") return `schedule job ${details?.jobId}: ${redeployCommand(alert)}`;
+        if (alert.stage === "unknown")
+          return `look for job "certwatch redeploy of job ${details?.fromJob}" in the CAS console; if there is none: ${redeployCommand(alert)} --force`;
+        return `fix the cause, then: ${redeployCommand(alert)}`;
     }
     if (successor) {
       return `activate the new one: inactive certificate ${successor.nativeId} is valid until ${dateOf(successor.notAfter)}`;
@@ -66,6 +75,7 @@ const en: Messages = {
     certificate: "certificate",
     "client-certificate": "client certificate",
     "deployment-task": "deployment worker",
+    "deployment-job": "deployment job",
     source: "source",
   },
   detail: {
@@ -125,6 +135,15 @@ const zhCN: Messages = {
           : alert.stage === "rolled-back"
             ? `部署到 ${where} 已回滚（任务 ${job}）`
             : `部署到 ${where} 卡在 ${object.rawStatus} 状态（任务 ${job}）`;
+    } else if (alert.rule === "redeploy") {
+      const how = details.trigger === "automatic" ? "自动" : "通过 certwatch redeploy";
+      const workers = `任务 ${details.fromJob ?? "?"} 的 ${details.workers ?? "?"} 个失败部署`;
+      text = redeployCreated(alert)
+        ? `已为${workers}创建重新部署任务 ${details.jobId ?? "?"}（${how}）` +
+          (alert.stage === "editing" ? `；尚未启动：${details.error ?? ""}` : "")
+        : alert.stage === "unknown"
+          ? `重新部署${workers}（${how}）时证书服务没有明确答复，任务可能已创建：${details.error ?? ""}`
+          : `重新部署${workers}（${how}）被拒绝：${details.error ?? ""}`;
     } else if (alert.rule === "source-health") {
       text = `certwatch 无法读取此来源：连续 ${details.failures ?? "多"} 次扫描失败；最近错误：${object.rawStatus}`;
     } else if (alert.rule === "stale") {
@@ -148,6 +167,12 @@ const zhCN: Messages = {
         return alert.stage === "stuck"
           ? `在证书管理控制台检查部署任务 ${details?.jobId}`
           : `排除原因后，重新部署失败的部分：${redeployCommand(alert)}`;
+      case "redeploy":
+        if (alert.stage === "pending") return `无需处理：任务 ${details?.jobId} 成功后，失败告警会自动恢复`;
+        if (alert.stage === "editing") return `启动任务 ${details?.jobId}：${redeployCommand(alert)}`;
+        if (alert.stage === "unknown")
+          return `在证书管理控制台查找名为 "certwatch redeploy of job ${details?.fromJob}" 的任务；若没有：${redeployCommand(alert)} --force`;
+        return `排除原因后：${redeployCommand(alert)}`;
     }
     if (successor)
       return `启用新证书：未启用的证书 ${successor.nativeId} 有效期至 ${dateOf(successor.notAfter)}`;
@@ -157,6 +182,7 @@ const zhCN: Messages = {
     certificate: "证书",
     "client-certificate": "客户端证书",
     "deployment-task": "部署任务",
+    "deployment-job": "部署作业",
     source: "来源",
   },
   detail: { job: "任务", resource: "资源", certificate: "证书", application: "应用", issuer: "签发者" },

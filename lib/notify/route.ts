@@ -1,6 +1,7 @@
 import type { Config } from "../config/schema.js";
 import { matches } from "../model/match.js";
 import type { Alert } from "../model/types.js";
+import type { LedgerEntry, Store } from "../store/store.js";
 
 /**
  * Which receivers an alert goes to. Routes are tried in order; the first match wins unless it says `continue`.
@@ -27,4 +28,27 @@ export function notificationId(alert: Alert): string {
   const generation = alert.generation > 0 ? `|g${alert.generation}` : "";
   const reminder = alert.reminder ? `|r${alert.reminder}` : "";
   return `${alert.fingerprint}|${alert.episode}|${alert.stage}${generation}${reminder}`;
+}
+
+/**
+ * The ledger's first step for a batch of news. It comes before the marks that say the news was announced: a crash
+ * in between re-records the same ids (a no-op) instead of losing them.
+ */
+export async function recordNews(
+  alerts: Alert[],
+  options: { config: Config; store: Store; now: Date },
+): Promise<LedgerEntry[]> {
+  const recorded: LedgerEntry[] = [];
+  for (const alert of alerts) {
+    for (const receiver of receiversFor(alert, options.config)) {
+      const entry = await options.store.recordNotification(
+        receiver,
+        notificationId(alert),
+        alert,
+        options.now,
+      );
+      if (entry) recorded.push(entry);
+    }
+  }
+  return recorded;
 }

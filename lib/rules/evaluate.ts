@@ -154,6 +154,9 @@ function objectResults(observation: Observation, context: EvaluateContext): Rule
 /** Why an object's alert no longer applies, in words an on-call engineer checks against what they did. */
 function resolvedBecause(observation: Observation, gone: boolean, replacement?: Observation): string {
   if (gone) return "no longer listed by the source";
+  if (replacement?.kind === "deployment-task") {
+    return `redeployed successfully by job ${replacement.details?.job ?? "?"}, worker ${replacement.details?.worker ?? "?"}`;
+  }
   if (replacement) {
     return `replaced by ${replacement.name} (${replacement.nativeId}), valid until ${replacement.notAfter?.slice(0, 10)}`;
   }
@@ -163,7 +166,7 @@ function resolvedBecause(observation: Observation, gone: boolean, replacement?: 
 }
 
 export interface ObjectFacts {
-  /** A newer live certificate in the same source that covers all of this one's domains. */
+  /** What took this object's place in its source (see `replacementFinder`). */
   replacement?: Observation;
   /** The object is gone from a complete, trusted listing of its source. */
   gone?: boolean;

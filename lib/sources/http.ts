@@ -13,6 +13,8 @@ export class ApiError extends Error {
       requestId?: string;
       retryable: boolean;
       attempts: number;
+      /** A write that got no clear answer (timeout, network error, 5xx): it may have taken effect. */
+      outcomeUnknown?: boolean;
     },
     message?: string,
   ) {
@@ -164,6 +166,11 @@ export interface CallOptions {
   retry?: RetryPolicy;
   /** Aborted when the sweep no longer needs the answer (another page failed): stop spending the budget. */
   signal?: AbortSignal;
+  /**
+   * A write that must not happen twice (creating a job): retried only when throttled, which is a refusal. After a
+   * timeout or a 5xx it may have been done, so it fails with `outcomeUnknown` instead of being sent again.
+   */
+  once?: boolean;
 }
 
 /** Shared HTTP for every cloud: one connection pool, per-credential pacing, retries that re-sign. */
@@ -198,6 +205,13 @@ export class HttpClient {
       });
       if (outcome.ok) return outcome.body;
       const { error, waitMs } = outcome;
+      if (options.once && error.detail.retryable && !outcome.throttled) {
+        throw new ApiError(
+          options.call,
+          { ...error.detail, retryable: false, outcomeUnknown: true },
+          `${error.message}; it may have taken effect, so it was not sent again`,
+        );
+      }
       if (!error.detail.retryable || attempt >= policy.attempts) throw error;
       const delay = waitMs ?? backoffMs(policy, attempt);
       if (delay > policy.maxRetryAfterMs) throw error;
@@ -209,7 +223,9 @@ export class HttpClient {
   private async attempt(
     options: CallOptions,
     attempt: number,
-  ): Promise<{ ok: true; body: unknown } | { ok: false; error: ApiError; waitMs?: number }> {
+  ): Promise<
+    { ok: true; body: unknown } | { ok: false; error: ApiError; waitMs?: number; throttled?: boolean }
+  > {
     const prepared = options.prepare();
     options.stats.calls++;
     let status: number;
@@ -279,6 +295,7 @@ export class HttpClient {
         attempts: attempt,
       }),
       waitMs: retryable ? retryAfterMs(headers["retry-after"]) : undefined,
+      throttled: vendor.throttled || status === 429,
     };
   }
 

@@ -70,14 +70,27 @@ export interface LedgerEntry {
   sentAt?: string;
 }
 
-/** A redeploy job certwatch created for one set of failed deployment workers; keeps the attempt from repeating. */
+/**
+ * One redeploy of one set of failed deployment workers, claimed before the job is created so that two runs (or a
+ * run and a person) never create two jobs for the same workers; it holds the set until `until`.
+ */
 export interface RedeployRecord {
   source: string;
   /** Hash of the sorted ids of the failed workers the job covers. */
   workerSet: string;
+  /**
+   * `claimed`: a run is creating the job (or died doing so); `editing`: created, not yet scheduled; `pending`:
+   * created and scheduled; `refused`: CAS refused an automatic attempt; `unknown`: CreateDeploymentJob got no clear
+   * answer, so the job may exist.
+   */
+  state: "claimed" | "editing" | "pending" | "refused" | "unknown";
+  trigger: "manual" | "automatic";
+  /** Who holds the claim: only they release it. */
+  claimId: string;
   /** The job whose workers failed, and the job created to redeploy them. */
   fromJob: string;
-  jobId: string;
+  jobId?: string;
+  error?: string;
   workers: string[];
   resourceIds: string[];
   certIds: string[];
@@ -281,34 +294,75 @@ export class Store {
       new GetCommand({
         TableName: this.options.table,
         Key: { pk: keys.source(source), sk: keys.redeploy(workerSet) },
+        ConsistentRead: true,
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
     this.count(result.ConsumedCapacity, "read");
-    const record = result.Item as (RedeployRecord & { pk?: string; sk?: string }) | undefined;
-    if (!record || Date.parse(record.until) <= now.getTime()) return undefined;
-    const {
-      pk: _pk,
-      sk: _sk,
-      [TTL_ATTRIBUTE]: _ttl,
-      ...rest
-    } = record as typeof record & Record<string, unknown>;
-    return rest as RedeployRecord;
+    const item = result.Item as Record<string, unknown> | undefined;
+    if (!item || Date.parse(String(item.until)) <= now.getTime()) return undefined;
+    const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, ...record } = item;
+    return record as unknown as RedeployRecord;
   }
 
-  async putRedeploy(record: RedeployRecord): Promise<void> {
-    await this.write(
+  private redeployItem(record: RedeployRecord) {
+    return {
+      pk: keys.source(record.source),
+      sk: keys.redeploy(record.workerSet),
+      ...record,
+      [TTL_ATTRIBUTE]: Math.floor(Date.parse(record.until) / 1000) + 7 * DAY_SECONDS,
+    };
+  }
+
+  /**
+   * Claims a worker set for a redeploy: succeeds only when no redeploy of it is recorded, or the recorded one's
+   * window has closed. Exactly one of several concurrent claimers wins. `force` takes it regardless.
+   */
+  async claimRedeploy(record: RedeployRecord, now: Date, force = false): Promise<boolean> {
+    return this.writeIf(
       new PutCommand({
         TableName: this.options.table,
-        Item: {
-          pk: keys.source(record.source),
-          sk: keys.redeploy(record.workerSet),
-          ...record,
-          [TTL_ATTRIBUTE]: Math.floor(Date.parse(record.until) / 1000) + 7 * DAY_SECONDS,
-        },
+        Item: this.redeployItem(record),
+        ...(force
+          ? {}
+          : {
+              ConditionExpression: "attribute_not_exists(pk) OR #until <= :now",
+              ExpressionAttributeNames: { "#until": "until" },
+              ExpressionAttributeValues: { ":now": now.toISOString() },
+            }),
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
+  }
+
+  /** Records how a claimed redeploy went; only the claim's holder writes it. */
+  async updateRedeploy(record: RedeployRecord): Promise<boolean> {
+    return this.writeIf(
+      new PutCommand({
+        TableName: this.options.table,
+        Item: this.redeployItem(record),
+        ConditionExpression: "claimId = :claim",
+        ExpressionAttributeValues: { ":claim": record.claimId },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+  }
+
+  /** Gives a claim back (CAS refused a redeploy someone asked for by hand): they may fix the cause and try again. */
+  async releaseRedeploy(record: RedeployRecord): Promise<void> {
+    try {
+      await this.write(
+        new DeleteCommand({
+          TableName: this.options.table,
+          Key: { pk: keys.source(record.source), sk: keys.redeploy(record.workerSet) },
+          ConditionExpression: "claimId = :claim",
+          ExpressionAttributeValues: { ":claim": record.claimId },
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   async getObject(source: string, objectKey: string): Promise<StoredObject | undefined> {

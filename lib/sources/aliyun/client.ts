@@ -40,7 +40,12 @@ export class AliyunClient {
     this.timeoutMs = parseDuration(source.timeout ?? "20s") ?? 20_000;
   }
 
-  async rpc(action: string, params: Record<string, string | number>): Promise<Record<string, unknown>> {
+  /** `once`: a write that must not be sent twice (see `CallOptions.once`). */
+  async rpc(
+    action: string,
+    params: Record<string, string | number>,
+    options: { once?: boolean } = {},
+  ): Promise<Record<string, unknown>> {
     const url = new URL("/", this.source.endpoint);
     for (const [key, value] of Object.entries(params)) url.searchParams.set(key, String(value));
     const body = await this.context.http.call({
@@ -50,6 +55,7 @@ export class AliyunClient {
       signal: this.context.signal,
       timeoutMs: this.timeoutMs,
       classifyError: classifyAliyunError,
+      once: options.once,
       prepare: () => ({
         method: "POST",
         url,

@@ -84,6 +84,7 @@ function toObservation(
     details: {
       jobId: job.id,
       job: job.name ? `${job.id} (${job.name})` : job.id,
+      ...(job.name ? { jobName: job.name } : {}),
       ...(job.modified ? { jobModified: job.modified } : {}),
       worker: workerId,
       resource,

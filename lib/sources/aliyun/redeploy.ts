@@ -1,21 +1,26 @@
-import type { SourceConfig } from "../../config/schema.js";
+import type { DeploymentJobsSourceConfig } from "../../config/schema.js";
 import { sha256Hex } from "../encoding.js";
-import { optionalText, requiredText } from "../fields.js";
+import { domainList, optionalText, requiredText } from "../fields.js";
 import { listOf, numberedPages, totalOf } from "../paging.js";
 import { AliyunClient } from "./client.js";
-
-type Source = Extract<SourceConfig, { type: "aliyun-deployment-jobs" }>;
 
 const WORKERS = "ListWorkerResource";
 const CREATE = "CreateDeploymentJob";
 const UPDATE = "UpdateDeploymentJobStatus";
 const PAGE_SIZE = 50;
+/** Every job certwatch creates is named so; automation never redeploys such a job's failures again by itself. */
+const NAME_PREFIX = "certwatch redeploy of job ";
+
+export function createdByCertwatch(jobName: string | undefined): boolean {
+  return jobName?.startsWith(NAME_PREFIX) ?? false;
+}
 
 export interface FailedWorker {
   worker: string;
   status: string;
   resourceId: string;
   certId?: string;
+  domains: string[];
   where: string;
 }
 
@@ -74,6 +79,7 @@ export async function failedWorkers(
         status,
         resourceId: requiredText(raw.ResourceId, WORKERS, `worker ${worker} ResourceId`),
         certId: optionalText(raw.CertId),
+        domains: domainList(raw.CertDomain, raw.ResourceDomain),
         where: [product, instance].filter(Boolean).join(" "),
       });
     }
@@ -82,10 +88,9 @@ export async function failedWorkers(
 }
 
 export function planRedeploy(options: {
-  source: Source;
+  source: DeploymentJobsSourceConfig;
   fromJob: string;
   failed: FailedWorker[];
-  contactIds: number[];
   cert?: string;
   at?: Date;
 }): RedeployPlan {
@@ -99,21 +104,27 @@ export function planRedeploy(options: {
     failed: options.failed,
     workerSet: workerSetOf(options.failed.map((w) => w.worker)),
     params: {
-      Name: `certwatch redeploy of job ${options.fromJob}`,
+      Name: `${NAME_PREFIX}${options.fromJob}`,
       JobType: "user",
       CertIds: certIds.join(","),
       ResourceIds: unique(options.failed.map((w) => w.resourceId)).join(","),
-      ContactIds: options.contactIds.join(","),
+      ContactIds: (options.source.contactIds ?? []).join(","),
       // The reference page: a UNIX timestamp in milliseconds (example 1706613560008).
       ...(options.at ? { ScheduleTime: options.at.getTime() } : {}),
     },
   };
 }
 
-/** Creates the job (it starts `editing`) and schedules it (`pending`); returns the new job id. */
-export async function executeRedeploy(client: AliyunClient, plan: RedeployPlan): Promise<string> {
-  const body = await client.rpc(CREATE, { ...plan.params });
-  const jobId = requiredText(body.JobId, CREATE, "JobId");
+/**
+ * Creates the job; it starts `editing`. Sent once: after a timeout or a 5xx the job may exist, and a second one
+ * would deploy twice, so the error says the outcome is unknown instead.
+ */
+export async function createDeploymentJob(client: AliyunClient, plan: RedeployPlan): Promise<string> {
+  const body = await client.rpc(CREATE, { ...plan.params }, { once: true });
+  return requiredText(body.JobId, CREATE, "JobId");
+}
+
+/** Moves a created job from `editing` to `pending`: CAS runs it then, or at its ScheduleTime. */
+export async function scheduleDeploymentJob(client: AliyunClient, jobId: string): Promise<void> {
   await client.rpc(UPDATE, { JobId: jobId, Status: "pending" });
-  return jobId;
 }
