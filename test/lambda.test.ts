@@ -10,14 +10,16 @@ import { sweepHandler } from "../functions/sweep.js";
 import { loadDeployedConfig } from "../lib/config/deployed.js";
 import { parseConfig } from "../lib/config/load.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
+import { CasSimulator } from "../sim/aliyun-cas.js";
+import { deploymentFleet } from "../sim/aliyun-fleet.js";
 import { KEYS, Rig } from "./harness.js";
 
 const NOW = new Date();
 
 /** The Lambda runtime, built on the rig's simulators and dynalite instead of AWS. */
-async function runtimeOf(rig: Rig, extraSources = ""): Promise<Runtime> {
+async function runtimeOf(rig: Rig, extraSources = "", extraTop = ""): Promise<Runtime> {
   const config = await parseConfig(
-    rig.yaml().replace("sources:\n", `sources:\n${extraSources}`),
+    rig.yaml().replace("sources:\n", `sources:\n${extraSources}`) + extraTop,
     "deployed.yml",
   );
   return {
@@ -133,6 +135,42 @@ describe("Lambda handlers: dispatch → sweep workers → notify", () => {
     rig.scm.injectAlways(undefined);
     expect(result).toEqual({ batchItemFailures: [] });
     expect(await rig.store.lastSweep("hw-test")).toMatchObject({ ok: false, consecutiveFailures: 1 });
+  });
+});
+
+describe("notify with remediation.redeployFailedWorkers", () => {
+  const jobs = deploymentFleet({ jobs: 3, workersPerJob: 2, now: NOW });
+  for (const job of jobs) {
+    job.Status = job.Id === 8001 ? "error" : "success";
+    for (const worker of job.workers) worker.Status = job.Id === 8001 ? "error" : "success";
+  }
+  const cas = new CasSimulator({ credentials: KEYS, deploymentJobs: jobs });
+  const rig = new Rig([]);
+  let runtime: Runtime;
+
+  beforeAll(async () => {
+    const [casUrl] = await Promise.all([cas.listen(), rig.start()]);
+    const deploy = `  - { name: ali-deploy, type: aliyun-deployment-jobs, endpoint: "${casUrl}", contactIds: [3], credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} } }\n`;
+    runtime = await runtimeOf(rig, deploy, "remediation: { redeployFailedWorkers: true }\n");
+  });
+  afterAll(async () => {
+    await Promise.all([rig.stop(), cas.close()]);
+  });
+
+  it("the sweep worker only records the failure; notify redeploys it and announces both in one digest", async () => {
+    const sweep = sweepHandler(async () => runtime);
+    await sweep(sqsEvent({ source: "ali-deploy", runId: "run-r", dispatchedAt: NOW.toISOString() }));
+    expect(cas.callsOf("CreateDeploymentJob")).toBe(0);
+    const result = await notifyHandler(async () => runtime)();
+    expect(cas.callsOf("CreateDeploymentJob")).toBe(1);
+    expect(jobs.find((job) => job.Id === 9000)?.Status).toBe("pending");
+    expect(result.deliveries.find((delivery) => delivery.receiver === "ops-slack")?.messages).toBe(1);
+    const digest = JSON.stringify(rig.slack.posts.map((post) => post.body));
+    expect(digest).toContain("deployment to");
+    expect(digest).toContain("redeploy job 9000 created for 2 failed workers of job 8001 (automatically)");
+    await notifyHandler(async () => runtime)();
+    expect(cas.callsOf("CreateDeploymentJob")).toBe(1);
+    expect(rig.slack.posts).toHaveLength(1);
   });
 });
 
