@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Config, DeploymentJobsSourceConfig } from "./config/schema.js";
 import { parseDuration } from "./model/time.js";
-import { type Alert, type Observation, objectKey, type StoredObject } from "./model/types.js";
+import { type Ack, type Alert, type Observation, objectKey, type StoredObject } from "./model/types.js";
 import { recordNews } from "./notify/route.js";
 import { replacementFinder } from "./rules/replacement.js";
 import { AliyunClient } from "./sources/aliyun/client.js";
@@ -29,6 +29,10 @@ export interface RedeployContext {
   http: HttpClient;
   now: Date;
   warn: (message: string) => void;
+  /** Applied to every vendor error before it is stored, announced or printed. */
+  redact: (text: string) => string;
+  /** The source's stored objects, when the caller has loaded them already. */
+  stored?: Map<string, StoredObject>;
 }
 
 export interface RedeployRequest {
@@ -37,7 +41,7 @@ export interface RedeployRequest {
   cert?: string;
   at?: Date;
   dryRun?: boolean;
-  /** Ignore an earlier redeploy of the same workers still inside its window. */
+  /** Ignore an earlier redeploy of the same resources still inside its window. */
   force?: boolean;
   trigger: RedeployRecord["trigger"];
 }
@@ -53,21 +57,28 @@ interface Outcome {
   fixed: FixedWorker[];
   /** Ledger entries of the announcement, for delivery in the same run. */
   recorded: LedgerEntry[];
+  notice?: Alert;
 }
 
 export type RedeployResult = Outcome &
+  /** Every failed worker was fixed by a later deployment. */
   (
-    | { outcome: "nothing-failed" }
+    | { outcome: "nothing-left" }
     /** A failed worker names no certificate and none was given. */
     | { outcome: "needs-cert"; plan: RedeployPlan }
-    /** The same workers were redeployed within the window. */
+    /** A redeploy of some of the same resources is inside its window. */
     | { outcome: "held"; plan: RedeployPlan; earlier: RedeployRecord }
     | { outcome: "planned"; plan: RedeployPlan }
     /** The job exists: `record.state` says whether it was scheduled (`pending`) or is still `editing`. */
-    | { outcome: "created"; plan: RedeployPlan; record: RedeployRecord; notice?: Alert }
+    | { outcome: "created"; plan: RedeployPlan; record: RedeployRecord }
+    /** An earlier redeploy's job, left `editing`, was scheduled (or tried again). */
+    | { outcome: "scheduled"; plan: RedeployPlan; record: RedeployRecord }
     /** CAS refused, or gave no clear answer (`record.state` is `unknown`: the job may exist). */
-    | { outcome: "refused"; plan: RedeployPlan; record: RedeployRecord; notice?: Alert }
+    | { outcome: "refused"; plan: RedeployPlan; record: RedeployRecord }
   );
+
+/** A claim this old that recorded no outcome belongs to a run that stopped midway. */
+const CLAIM_LEASE_MS = 15 * 60_000;
 
 const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? "" : "s"}`;
 
@@ -98,6 +109,7 @@ export function redeployNotice(
     rawStatus: record.state,
     details: {
       ...(record.jobId ? { job: `${record.jobId} (${plan.params.Name})`, jobId: record.jobId } : {}),
+      jobName: plan.params.Name,
       fromJob: record.fromJob,
       workers: String(record.workers.length),
       trigger: record.trigger,
@@ -130,27 +142,46 @@ function failureText(error: unknown): string {
   return error instanceof ApiError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
 }
 
-/** Moves a created job to `pending`; on failure it stays `editing`, recorded so that the next attempt schedules it. */
-async function schedule(client: AliyunClient, record: RedeployRecord): Promise<RedeployRecord> {
-  try {
-    await scheduleDeploymentJob(client, record.jobId as string);
-    const { error: _none, ...scheduled } = record;
-    return { ...scheduled, state: "pending" };
-  } catch (error) {
-    return { ...record, state: "editing", error: failureText(error) };
-  }
+/** Only a clear 4xx from CAS says the job was not created; anything else (5xx, timeout, a 2xx without a JobId) may have. */
+function clearRefusal(error: unknown): boolean {
+  if (!(error instanceof ApiError) || error.detail.outcomeUnknown) return false;
+  const status = error.detail.status ?? 0;
+  return status >= 400 && status < 500;
 }
 
 /**
- * One redeploy of one job's failed workers: list them, leave out those a later deployment fixed, plan, claim the
- * worker set, create the job, schedule it, record how it went and announce it. A failed listing throws.
+ * Moves a created job from `editing` to `pending`; on failure it stays `editing` with the reason, so that the
+ * next attempt schedules it. The write is conditional on the record still being `editing`: a run that scheduled
+ * it meanwhile is not overwritten.
+ */
+async function schedule(
+  client: AliyunClient,
+  record: RedeployRecord,
+  context: RedeployContext,
+): Promise<RedeployRecord> {
+  let next: RedeployRecord;
+  try {
+    await scheduleDeploymentJob(client, record.jobId as string);
+    const { error: _scheduled, ...rest } = record;
+    next = { ...rest, state: "pending" };
+  } catch (error) {
+    next = { ...record, state: "editing", error: context.redact(failureText(error)) };
+  }
+  await context.store.updateRedeploy(next, "editing");
+  return next;
+}
+
+/**
+ * One redeploy of one job's failed workers: list them, leave out those a later deployment fixed, hold those whose
+ * resources an open redeploy covers, plan, claim the worker set, create the job (sent once), schedule it, record
+ * how it went and announce it. A failed listing throws.
  */
 export async function redeployJob(
   request: RedeployRequest,
   context: RedeployContext,
 ): Promise<RedeployResult> {
   const { source, jobId, trigger } = request;
-  const { config, store, now } = context;
+  const { config, store, now, redact } = context;
   const client = new AliyunClient(source, {
     http: context.http,
     stats: newCallStats(),
@@ -158,7 +189,7 @@ export async function redeployJob(
     warn: context.warn,
   });
   const failed = await failedWorkers(client, jobId, config.alerts.failedDeploymentStatuses);
-  const stored = await store.loadObjects(source.name);
+  const stored = context.stored ?? (await store.loadObjects(source.name));
   const replacementOf = replacementFinder(stored.values());
   const fixed: FixedWorker[] = [];
   const open: FailedWorker[] = [];
@@ -169,24 +200,44 @@ export async function redeployJob(
     else open.push(worker);
   }
   const base = { fromJob: jobId, fixed, recorded: [] as LedgerEntry[] };
-  if (open.length === 0) return { ...base, outcome: "nothing-failed" };
+  if (open.length === 0) return { ...base, outcome: "nothing-left" };
 
   const plan = planRedeploy({ source, fromJob: jobId, failed: open, cert: request.cert, at: request.at });
-  const announce = async (record: RedeployRecord) => {
+  // Recording a notice twice is a no-op (the ledger id is the same), so every path that finds an attempt may do it.
+  const announce = async (record: RedeployRecord): Promise<Pick<Outcome, "notice" | "recorded">> => {
+    if (request.dryRun) return { recorded: [] };
     const notice = redeployNotice(record, plan, source);
-    return { notice, recorded: request.dryRun ? [] : await recordNews([notice], context) };
+    return { notice, recorded: await recordNews([notice], context) };
   };
 
-  const earlier = await store.getRedeploy(source.name, plan.workerSet, now);
-  if (earlier && !request.force) {
-    if (earlier.state !== "editing" || !earlier.jobId || request.dryRun) {
-      return { ...base, outcome: "held", plan, earlier };
+  const resources = new Set(plan.params.ResourceIds.split(","));
+  const earlier = request.force
+    ? undefined
+    : (await store.redeploys(source.name)).find(
+        (record) =>
+          Date.parse(record.until) > now.getTime() && record.resourceIds.some((id) => resources.has(id)),
+      );
+  if (earlier && !request.dryRun) {
+    if (earlier.state === "editing" && earlier.jobId) {
+      // Created before but never scheduled: finish that job rather than create another.
+      const record = await schedule(client, earlier, context);
+      return { ...base, outcome: "scheduled", plan, record, ...(await announce(record)) };
     }
-    // Created before but never scheduled: finish that job rather than create another.
-    const record = await schedule(client, earlier);
-    await store.updateRedeploy(record);
-    return { ...base, outcome: "created", plan, record };
+    if (earlier.state === "claimed" && now.getTime() - Date.parse(earlier.at) > CLAIM_LEASE_MS) {
+      const record: RedeployRecord = {
+        ...earlier,
+        state: "unknown",
+        error: "the run that claimed these workers stopped before recording whether CAS created the job",
+      };
+      if (await store.updateRedeploy(record, "claimed")) {
+        return { ...base, outcome: "held", plan, earlier: record, ...(await announce(record)) };
+      }
+    }
+    // A run that stopped after CAS answered but before it recorded the notice: announce it now.
+    const unannounced = earlier.state !== "claimed" && earlier.fromJob === jobId;
+    return { ...base, outcome: "held", plan, earlier, ...(unannounced ? await announce(earlier) : {}) };
   }
+  if (earlier) return { ...base, outcome: "held", plan, earlier };
   const missingCert = !request.cert && open.some((worker) => !worker.certId);
   if (missingCert && trigger === "manual") return { ...base, outcome: "needs-cert", plan };
   if (request.dryRun) return { ...base, outcome: "planned", plan };
@@ -200,46 +251,50 @@ export async function redeployJob(
     claimId: randomUUID(),
     fromJob: jobId,
     workers: open.map((worker) => worker.worker),
-    resourceIds: plan.params.ResourceIds.split(","),
+    resourceIds: [...resources],
     certIds: plan.params.CertIds.split(",").filter(Boolean),
     at: now.toISOString(),
     until: new Date(now.getTime() + windowMs).toISOString(),
   };
   if (!(await store.claimRedeploy(record, now, request.force))) {
-    // Someone else claimed these workers between our read and our write.
-    const winner = await store.getRedeploy(source.name, plan.workerSet, now);
+    // Another run claimed these workers between our read and our write.
+    const winner = (await store.redeploys(source.name)).find((r) => r.workerSet === plan.workerSet);
     return { ...base, outcome: "held", plan, earlier: winner ?? record };
   }
 
-  const refuse = async (error: string, state: "refused" | "unknown"): Promise<RedeployResult> => {
-    record = { ...record, state, error };
-    // A refusal someone met at the terminal is theirs to fix and retry; automation waits out the window instead
-    // of asking again every run. A job that may exist holds the workers either way.
+  const refuse = async (error: unknown, state: "refused" | "unknown"): Promise<RedeployResult> => {
+    record = { ...record, state, error: redact(typeof error === "string" ? error : failureText(error)) };
+    // A refusal someone met at the terminal is theirs to fix and retry; automation does not ask again. A job that
+    // may exist holds the workers either way.
     if (state === "refused" && trigger === "manual") {
       await store.releaseRedeploy(record);
       return { ...base, outcome: "refused", plan, record };
     }
-    await store.updateRedeploy(record);
+    await store.updateRedeploy(record, "claimed");
     return { ...base, outcome: "refused", plan, record, ...(await announce(record)) };
   };
   if (missingCert) {
-    return refuse(
-      `worker ${open.find((worker) => !worker.certId)?.worker} names no CertId; run certwatch redeploy with --cert`,
-      "refused",
-    );
+    const worker = open.find((candidate) => !candidate.certId)?.worker;
+    return refuse(`worker ${worker} names no CertId; run certwatch redeploy with --cert`, "refused");
+  }
+  let newJob: string;
+  try {
+    newJob = await createDeploymentJob(client, plan);
+  } catch (error) {
+    return refuse(error, clearRefusal(error) ? "refused" : "unknown");
   }
   try {
-    record = { ...record, state: "editing", jobId: await createDeploymentJob(client, plan) };
+    const created: RedeployRecord = { ...record, state: "editing", jobId: newJob };
+    await store.updateRedeploy(created, "claimed");
+    record = await schedule(client, created, context);
+    return { ...base, outcome: "created", plan, record, ...(await announce(record)) };
   } catch (error) {
-    return refuse(
-      failureText(error),
-      error instanceof ApiError && error.detail.outcomeUnknown ? "unknown" : "refused",
+    throw new Error(
+      `CAS created job ${newJob} for the failed workers of job ${jobId}, but certwatch could not record or ` +
+        `announce it: ${redact(failureText(error))}. Check job ${newJob} in the CAS console`,
+      { cause: error },
     );
   }
-  await store.updateRedeploy(record);
-  record = await schedule(client, record);
-  await store.updateRedeploy(record);
-  return { ...base, outcome: "created", plan, record, ...(await announce(record)) };
 }
 
 /** One job the automation acted on (or would have, in a dry run). */
@@ -250,6 +305,7 @@ export interface RemediationReport {
   workers: number;
   jobId?: string;
   error?: string;
+  warnings?: string[];
 }
 
 export interface Remediation {
@@ -261,18 +317,32 @@ export interface Remediation {
   waiting: number;
 }
 
-/** Jobs whose failed workers were announced (an open `failed` mark), not acknowledged, and not certwatch's own. */
+/**
+ * Jobs whose failed workers were announced (an open `failed` mark) and not acknowledged, by their oldest failure;
+ * never a job certwatch created, nor one an automatic redeploy already tried (it did not fix it: a person decides),
+ * nor one a redeploy inside its window covers. A job left `editing`, or claimed by a run that stopped, stays in:
+ * the attempt finishes it.
+ */
 function jobsToRedeploy(
   objects: Iterable<StoredObject>,
-  acked: (fingerprint: string, mark: { stage: string; episode: string }) => boolean,
-) {
+  redeploys: RedeployRecord[],
+  acks: ReadonlyMap<string, Ack>,
+  now: Date,
+): Map<string, number> {
+  const settled = new Set(
+    redeploys
+      .filter((r) => r.state !== "editing" && r.state !== "claimed")
+      .filter((r) => r.trigger === "automatic" || Date.parse(r.until) > now.getTime())
+      .map((r) => r.fromJob),
+  );
   const oldestFailure = new Map<string, number>();
   for (const { observation, alerts } of objects) {
     const mark = alerts.deployment;
     const jobId = observation.details?.jobId;
     if (observation.kind !== "deployment-task" || mark?.stage !== "failed" || !jobId) continue;
-    if (createdByCertwatch(observation.details?.jobName)) continue;
-    if (acked(`deployment:${observation.key}`, mark)) continue;
+    if (settled.has(jobId) || createdByCertwatch(observation.details?.job)) continue;
+    const ack = acks.get(`deployment:${observation.key}`);
+    if (ack?.stage === mark.stage && ack.episode === mark.episode) continue;
     const at = Date.parse(observation.updatedAt ?? mark.at);
     oldestFailure.set(jobId, Math.min(at, oldestFailure.get(jobId) ?? at));
   }
@@ -280,12 +350,13 @@ function jobsToRedeploy(
 }
 
 /**
- * `remediation.redeployFailedWorkers`: after the sweeps, redeploy the failed workers of every job that has open
- * failed-worker alerts, oldest failure first, at most `maxJobsPerRun` jobs. Each attempt is announced; one job's
- * failure (a listing that fails, say) is reported and does not stop the others.
+ * `remediation.redeployFailedWorkers`: after the sweeps, redeploy the failed workers of every job with open
+ * failed-worker alerts, oldest failure first, at most `maxJobsPerRun` attempts a run. Each attempt is announced.
+ * It never throws: one job's trouble (a listing that fails, a store error) is reported and the run goes on to
+ * deliver.
  */
 export async function remediate(
-  options: Omit<RedeployContext, "warn"> & {
+  options: Omit<RedeployContext, "warn" | "redact" | "stored"> & {
     dryRun?: boolean;
     sources: Config["sources"];
     redact?: (text: string) => string;
@@ -295,53 +366,64 @@ export async function remediate(
   const remediation: Remediation = { reports: [], alerts: [], recorded: [], waiting: 0 };
   if (!config.remediation.redeployFailedWorkers) return remediation;
   const redact = options.redact ?? ((text: string) => text);
-  const acks = await store.acks(now);
-  const acked = (fingerprint: string, mark: { stage: string; episode: string }) => {
-    const ack = acks.get(fingerprint);
-    return ack?.stage === mark.stage && ack.episode === mark.episode;
-  };
-  const candidates: { source: DeploymentJobsSourceConfig; jobId: string; since: number }[] = [];
+  const candidates: {
+    source: DeploymentJobsSourceConfig;
+    jobId: string;
+    since: number;
+    stored: Map<string, StoredObject>;
+  }[] = [];
   for (const source of options.sources) {
     if (source.type !== "aliyun-deployment-jobs") continue;
-    for (const [jobId, since] of jobsToRedeploy((await store.loadObjects(source.name)).values(), acked)) {
-      candidates.push({ source, jobId, since });
+    try {
+      const [stored, redeploys, acks] = await Promise.all([
+        store.loadObjects(source.name),
+        store.redeploys(source.name),
+        store.acks(now),
+      ]);
+      for (const [jobId, since] of jobsToRedeploy(stored.values(), redeploys, acks, now)) {
+        candidates.push({ source, jobId, since, stored });
+      }
+    } catch (error) {
+      remediation.reports.push({
+        source: source.name,
+        fromJob: "?",
+        outcome: "failed",
+        workers: 0,
+        error: redact(`could not read the store: ${failureText(error)}`),
+      });
     }
   }
   candidates.sort((a, b) => a.since - b.since);
 
-  let created = 0;
-  for (const [index, { source, jobId }] of candidates.entries()) {
-    if (created >= config.remediation.maxJobsPerRun) {
+  let attempts = 0;
+  for (const [index, { source, jobId, stored }] of candidates.entries()) {
+    if (attempts >= config.remediation.maxJobsPerRun) {
       remediation.waiting = candidates.length - index;
       break;
     }
+    const warnings: string[] = [];
+    const report: RemediationReport = { source: source.name, fromJob: jobId, outcome: "failed", workers: 0 };
     try {
       const result = await redeployJob(
         { source, jobId, trigger: "automatic", dryRun: options.dryRun },
-        { ...options, warn: () => undefined },
+        { ...options, redact, stored, warn: (message) => warnings.push(redact(message)) },
       );
-      if (result.outcome === "held" || result.outcome === "nothing-failed") continue;
-      created++;
+      if (result.outcome === "held" || result.outcome === "nothing-left") continue;
+      attempts++;
       const record = "record" in result ? result.record : undefined;
-      remediation.reports.push({
-        source: source.name,
-        fromJob: jobId,
+      Object.assign(report, {
         outcome: result.outcome,
         workers: "plan" in result ? result.plan.failed.length : 0,
-        jobId: record?.jobId,
-        error: record?.error && redact(record.error),
+        ...(record?.jobId ? { jobId: record.jobId } : {}),
+        ...(record?.error ? { error: record.error } : {}),
       });
-      if ("notice" in result && result.notice) remediation.alerts.push(result.notice);
+      if (result.notice) remediation.alerts.push(result.notice);
       remediation.recorded.push(...result.recorded);
     } catch (error) {
-      remediation.reports.push({
-        source: source.name,
-        fromJob: jobId,
-        outcome: "failed",
-        workers: 0,
-        error: redact(failureText(error)),
-      });
+      report.error = redact(failureText(error));
     }
+    if (warnings.length > 0) report.warnings = warnings;
+    remediation.reports.push(report);
   }
   return remediation;
 }

@@ -134,11 +134,16 @@ export class CasSimulator extends SimServer {
     return items.slice(from, from + size);
   }
 
+  /** The next call of `action` gets this answer instead of its own: a refusal, a 5xx, a 200 missing a field. */
+  answerNext(action: string, status: number, body: Record<string, unknown>): void {
+    const queue = this.scripted.get(action) ?? [];
+    queue.push({ status, body: { RequestId: "sim-request", ...body } });
+    this.scripted.set(action, queue);
+  }
+
   /** The next call of `action` gets this CAS error instead of its answer. */
   refuseNext(action: string, status: number, code: string, message: string): void {
-    const queue = this.scripted.get(action) ?? [];
-    queue.push(casError(status, code, message));
-    this.scripted.set(action, queue);
+    this.answerNext(action, status, casError(status, code, message).body as Record<string, unknown>);
   }
 
   callsOf(action: string): number {

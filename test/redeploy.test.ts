@@ -7,7 +7,7 @@ import type { Output } from "../lib/cli/output.js";
 import { loadConfig } from "../lib/config/load.js";
 import type { DeploymentJobsSourceConfig } from "../lib/config/schema.js";
 import { messages } from "../lib/notify/messages.js";
-import { redeployJob } from "../lib/remediate.js";
+import { type RedeployContext, redeployJob } from "../lib/remediate.js";
 import { HttpClient } from "../lib/sources/http.js";
 import { openStore } from "../lib/store/open.js";
 import type { RunSummary } from "../lib/sweep.js";
@@ -164,11 +164,13 @@ describe("certwatch redeploy against the CAS simulator", () => {
   });
 
   it("a refused CreateDeploymentJob exits 1 with CAS's words, creates nothing, and leaves the workers free to retry", async () => {
-    rig.cas.refuseNext(CREATE, 400, "InvalidParameter", "Specified parameter CertIds is not valid.");
+    // A vendor message that quotes a secret must not carry it to the terminal.
+    rig.cas.refuseNext(CREATE, 400, "InvalidParameter", `CertIds is not valid for ${KEYS.secretKey}.`);
     const result = await redeploy(configFile, "8004");
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("CAS refused the redeploy of job 8004");
     expect(result.stderr).toContain("InvalidParameter");
+    expect(result.stderr).not.toContain(KEYS.secretKey);
     expect(rig.creates()).toBe(1);
     expect(rig.cas.callsOf(UPDATE)).toBe(0);
     expect(jobs.some((job) => job.Id >= 9000)).toBe(false);
@@ -218,22 +220,45 @@ describe("certwatch redeploy against the CAS simulator", () => {
     expect(textOf(rig.slack.posts.slice(quiet))).not.toContain("redeploy job 9000");
   });
 
+  it("while job 9000 runs, a worker fixed by other means does not make the rest a new set to redeploy", async () => {
+    // Someone deploys to the first failed worker's resource by hand in the console: a job of its own.
+    const [first] = failed;
+    if (!first || !target) throw new Error("no failed worker");
+    jobs.push({
+      ...target,
+      Id: 8100,
+      Name: "by hand",
+      Status: "success",
+      workers: [{ ...first, Id: 30_000, JobId: 8100, Status: "success", GmtModified: String(Date.now()) }],
+    });
+    const summary = await sweep(configFile);
+    expect(summary.alerts.filter((a) => a.transition === "resolved").map((a) => a.fingerprint)).toEqual([
+      `deployment:ali-deploy/deployment-task/8004/${first.Id}`,
+    ]);
+    const result = await redeploy(configFile, "8004");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`worker ${first.Id} (error) left out`);
+    expect(result.stdout).toContain("already redeployed as job 9000");
+    expect(rig.creates()).toBe(2);
+  });
+
   it("once the new job succeeds, the next sweep resolves the original alerts though CAS leaves them failed", async () => {
     for (let tick = 0; tick < 3; tick++) rig.cas.advanceJobs();
     expect(jobs.find((job) => job.Id === 9000)?.Status).toBe("success");
     expect(failedOf(target)).toHaveLength(2);
     const summary = await sweep(configFile);
     const resolved = summary.alerts.filter((a) => a.transition === "resolved");
-    expect(resolved.map((a) => a.fingerprint).sort()).toEqual(
-      failed.map((w) => `deployment:ali-deploy/deployment-task/8004/${w.Id}`).sort(),
-    );
+    expect(resolved.map((a) => a.fingerprint)).toEqual([
+      `deployment:ali-deploy/deployment-task/8004/${failed[1]?.Id}`,
+    ]);
     expect(resolved[0]?.summary).toContain(
       "redeployed successfully by job 9000 (certwatch redeploy of job 8004)",
     );
     const nothing = await redeploy(configFile, "8004", "--force");
     expect(nothing.code).toBe(0);
     expect(nothing.stdout).toContain("nothing to redeploy");
-    expect(nothing.stdout).toContain(`worker ${failed[0]?.Id} (error) left out`);
+    for (const worker of failed)
+      expect(nothing.stdout).toContain(`worker ${worker.Id} (${worker.Status}) left out`);
     expect(rig.creates()).toBe(2);
   });
 
@@ -246,7 +271,7 @@ describe("certwatch redeploy against the CAS simulator", () => {
 });
 
 describe("a redeploy CAS answers unclearly, or that two runs start at once", () => {
-  const jobs = fleet({ 8001: 10, 8002: 20, 8003: 30 });
+  const jobs = fleet({ 8001: 10, 8002: 20, 8003: 30, 8004: 40, 8005: 50 });
   const rig = new RedeployRig(new CasSimulator({ credentials: KEYS, deploymentJobs: jobs }));
   let configFile: string;
 
@@ -274,12 +299,25 @@ describe("a redeploy CAS answers unclearly, or that two runs start at once", () 
     expect(rig.creates()).toBe(2);
   });
 
+  it("a 200 without a JobId is no clear answer either: the workers are held, not released for a second job", async () => {
+    rig.cas.answerNext(CREATE, 200, {});
+    const creates = rig.creates();
+    const result = await redeploy(configFile, "8005");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("got no clear answer");
+    expect(result.stderr).toContain("JobId");
+    const again = await redeploy(configFile, "8005");
+    expect(again.stdout).toContain("ended unknown");
+    expect(rig.creates()).toBe(creates + 1);
+  });
+
   it("a throttled CreateDeploymentJob is retried (a refusal, nothing was done) and creates one job", async () => {
     rig.cas.refuseNext(CREATE, 400, "Throttling.User", "Request was denied due to user flow control.");
     const jobsBefore = jobs.length;
+    const creates = rig.creates();
     const result = await redeploy(configFile, "8002");
     expect(result.code).toBe(0);
-    expect(rig.creates()).toBe(4);
+    expect(rig.creates()).toBe(creates + 2);
     expect(jobs.length).toBe(jobsBefore + 1);
   });
 
@@ -293,31 +331,82 @@ describe("a redeploy CAS answers unclearly, or that two runs start at once", () 
     const creates = rig.creates();
     const scheduled = await redeploy(configFile, "8003");
     expect(scheduled.code).toBe(0);
-    expect(scheduled.stdout).toContain(`redeploy job ${newJob?.Id} created`);
+    expect(scheduled.stdout).toContain(`redeploy job ${newJob?.Id} (created earlier)`);
     expect(scheduled.stdout).toContain("moved to pending");
     expect(rig.creates()).toBe(creates);
     expect(newJob?.Status).toBe("pending");
   });
 
-  it("two redeploys of the same workers started together create one job: the store claim decides", async () => {
+  /** Runs `body` with redeployJob's context on the rig's store, opened in this process. */
+  async function inProcess(
+    body: (context: RedeployContext, source: DeploymentJobsSourceConfig) => Promise<void>,
+  ): Promise<void> {
     const config = await loadConfig(configFile);
-    const source = config.sources[0] as DeploymentJobsSourceConfig;
-    // Job 8000 succeeded everywhere; make two of its workers fail for this race.
-    const job = jobs[0] as DeploymentJobRecord;
-    for (const worker of job.workers.slice(0, 2)) worker.Status = "error";
     const opened = await openStore(config.store, { dryRun: false });
     const http = new HttpClient();
     try {
-      const context = { config, store: opened.store, http, now: new Date(), warn: () => undefined };
+      const context: RedeployContext = {
+        config,
+        store: opened.store,
+        http,
+        now: new Date(),
+        warn: () => undefined,
+        redact: (text: string) => text,
+      };
+      await body(context, config.sources[0] as DeploymentJobsSourceConfig);
+    } finally {
+      await http.close();
+      await opened.close();
+    }
+  }
+
+  it("two redeploys of the same workers started together create one job: the store claim decides", async () => {
+    // Job 8000 succeeded everywhere; make two of its workers fail for this race.
+    const job = jobs[0] as DeploymentJobRecord;
+    for (const worker of job.workers.slice(0, 2)) worker.Status = "error";
+    await inProcess(async (context, source) => {
       const request = { source, jobId: String(job.Id), trigger: "manual" as const };
       const creates = rig.creates();
       const results = await Promise.all([redeployJob(request, context), redeployJob(request, context)]);
       expect(results.map((result) => result.outcome).sort()).toEqual(["created", "held"]);
       expect(rig.creates()).toBe(creates + 1);
-    } finally {
-      await http.close();
-      await opened.close();
-    }
+    });
+  });
+
+  it("a claim left by a run that stopped midway is announced as unknown once its lease is over", async () => {
+    await inProcess(async (context, source) => {
+      const request = { source, jobId: "8004", trigger: "automatic" as const };
+      const planned = await redeployJob({ ...request, dryRun: true }, context);
+      if (planned.outcome !== "planned") throw new Error(`expected a plan, got ${planned.outcome}`);
+      const { plan } = planned;
+      const hourAgo = new Date(context.now.getTime() - HOUR_MS);
+      await context.store.claimRedeploy(
+        {
+          source: source.name,
+          workerSet: plan.workerSet,
+          state: "claimed",
+          trigger: "automatic",
+          claimId: "a-run-that-died",
+          fromJob: "8004",
+          workers: plan.failed.map((w) => w.worker),
+          resourceIds: plan.params.ResourceIds.split(","),
+          certIds: [plan.params.CertIds],
+          at: hourAgo.toISOString(),
+          until: new Date(hourAgo.getTime() + 24 * HOUR_MS).toISOString(),
+        },
+        context.now,
+      );
+      const creates = rig.creates();
+      const result = await redeployJob(request, context);
+      expect(result.outcome).toBe("held");
+      expect(result.notice?.stage).toBe("unknown");
+      expect(result.notice?.summary).toContain("a job may exist");
+      expect(result.recorded.map((entry) => entry.receiver)).toEqual(["ops-slack"]);
+      const again = await redeployJob(request, context);
+      expect(again.outcome).toBe("held");
+      expect(again.recorded).toEqual([]);
+      expect(rig.creates()).toBe(creates);
+    });
   });
 });
 
@@ -382,6 +471,14 @@ describe("remediation.redeployFailedWorkers: redeploys after each sweep, announc
         .map((a) => a.summary)
         .join(),
     ).toContain("redeployed successfully by job 9000");
+    expect(summary.remediation).toEqual({ jobs: [], waiting: 0 });
+    expect(rig.creates()).toBe(2);
+  });
+
+  it("a job whose automatic redeploy did not fix it is not redeployed again after the window: a person decides", async () => {
+    const later = new Date(Date.now() + 3 * 24 * HOUR_MS).toISOString();
+    const result = await run("sweep", "--config", configFile, "--json", "--now", later);
+    const summary = JSON.parse(result.stdout) as RunSummary;
     expect(summary.remediation).toEqual({ jobs: [], waiting: 0 });
     expect(rig.creates()).toBe(2);
   });

@@ -4,7 +4,8 @@ import { parseLocalTime } from "../lib/model/time.js";
 import { receiversFor } from "../lib/notify/route.js";
 import { evaluateObject } from "../lib/rules/evaluate.js";
 import { expiryAlert } from "../lib/rules/expiry.js";
-import type { StoredObject } from "../lib/model/types.js";
+import { replacementFinder } from "../lib/rules/replacement.js";
+import type { Status, StoredObject } from "../lib/model/types.js";
 import { observation } from "./fixtures.js";
 
 const DAY = 86_400_000;
@@ -190,5 +191,70 @@ describe("evaluation: transitions, not repetition", () => {
     expect(silenced.state.alerts).toEqual({});
     const later = evaluateObject(object, { now: new Date("2026-12-01T00:00:01Z"), config, acks: noAcks });
     expect(later.alerts.map((a) => a.stage)).toEqual(["expired"]);
+  });
+});
+
+describe("replacement of a deployment worker", () => {
+  /** A worker of `job` on resource `resource`; `modified` is its GmtModified, when the vendor gave one. */
+  const worker = (
+    job: number,
+    id: number,
+    status: Status,
+    resource: string,
+    modified?: string,
+  ): StoredObject => ({
+    observation: observation({
+      key: `ali-deploy/deployment-task/${job}/${id}`,
+      kind: "deployment-task",
+      nativeId: `${job}/${id}`,
+      domains: [],
+      notAfter: undefined,
+      status,
+      rawStatus: status,
+      updatedAt: modified,
+      details: { jobId: String(job), job: String(job), worker: String(id), resourceId: resource },
+    }),
+    firstSeenAt: NOW.toISOString(),
+    changedAt: NOW.toISOString(),
+    alerts: {},
+  });
+  const at = (hours: number) => new Date(NOW.getTime() + hours * HOUR).toISOString();
+
+  it("a later success on the same resource replaces a failed or rolled-back worker; an earlier one does not", () => {
+    const failed = worker(8001, 1, "failed", "r1", at(-5));
+    const rolledBack = worker(8002, 2, "rolled-back", "r2", at(-5));
+    const earlier = worker(7000, 3, "succeeded", "r1", at(-9));
+    const later = worker(9000, 4, "succeeded", "r1", at(-1));
+    const latest = worker(9001, 5, "succeeded", "r1", at(0));
+    const elsewhere = worker(9002, 6, "succeeded", "r9", at(0));
+    const laterOnR2 = worker(9003, 7, "succeeded", "r2", at(-1));
+    const find = replacementFinder([failed, rolledBack, earlier, later, latest, elsewhere, laterOnR2]);
+    expect(find(failed.observation)?.nativeId).toBe("9001/5");
+    expect(find(rolledBack.observation)?.nativeId).toBe("9003/7");
+    expect(replacementFinder([failed, earlier, elsewhere])(failed.observation)).toBeUndefined();
+  });
+
+  it("without GmtModified on either side, the later job id decides; a worker still running is never replaced", () => {
+    const failed = worker(8001, 1, "failed", "r1", at(-5));
+    const redeployed = worker(9000, 2, "succeeded", "r1");
+    const older = worker(7000, 3, "succeeded", "r1");
+    expect(replacementFinder([failed, redeployed])(failed.observation)?.nativeId).toBe("9000/2");
+    expect(replacementFinder([failed, older])(failed.observation)).toBeUndefined();
+    const running = worker(8001, 4, "pending", "r1", at(-5));
+    expect(replacementFinder([running, redeployed])(running.observation)).toBeUndefined();
+  });
+
+  it("the resolution says which job fixed it", () => {
+    const failed = worker(8001, 1, "failed", "r1", at(-5));
+    failed.alerts = { deployment: { stage: "failed", episode: at(-5), severity: "critical", at: at(-4) } };
+    const redeployed = worker(9000, 2, "succeeded", "r1", at(-1));
+    const result = evaluateObject(
+      failed,
+      { now: NOW, config, acks: noAcks },
+      { replacement: replacementFinder([failed, redeployed])(failed.observation) },
+    );
+    expect(result.alerts.map((a) => [a.transition, a.summary])).toEqual([
+      ["resolved", "resolved (was failed); redeployed successfully by job 9000, worker 2"],
+    ]);
   });
 });

@@ -40,27 +40,36 @@ function describeFixed(fixed: FixedWorker[]): string[] {
 }
 
 function describeEarlier(fromJob: string, earlier: RedeployRecord): string {
-  const workers = `these ${earlier.workers.length} failed worker(s)`;
+  const workers = `${earlier.workers.length} failed worker(s) of job ${earlier.fromJob}`;
+  const held = `nothing created; the window closes ${earlier.until}, or run again with --force`;
   switch (earlier.state) {
     case "pending":
     case "editing":
-      return `job ${fromJob}: ${workers} were already redeployed as job ${earlier.jobId} at ${earlier.at}; nothing created (the window closes ${earlier.until})`;
+      return `job ${fromJob}: these resources were already redeployed as job ${earlier.jobId} (${workers}) at ${earlier.at}; ${held}`;
     case "claimed":
-      return `job ${fromJob}: a redeploy of ${workers} started at ${earlier.at} and recorded no job; if no job "certwatch redeploy of job ${fromJob}" shows in the CAS console, run again with --force`;
+      return `job ${fromJob}: a redeploy of these resources (${workers}) started at ${earlier.at} and has not recorded its job yet; ${held}`;
     default:
-      return `job ${fromJob}: the redeploy of ${workers} at ${earlier.at} ended ${earlier.state} (${earlier.error}); nothing created until ${earlier.until}, or run again with --force`;
+      return `job ${fromJob}: the redeploy of these resources (${workers}) at ${earlier.at} ended ${earlier.state}: ${earlier.error}; ${held}`;
   }
 }
 
+/** The job a result names, and whether it is scheduled. */
+function describeJob(record: RedeployRecord): string {
+  return record.state === "pending"
+    ? "and moved to pending"
+    : `but is still editing: ${record.error}; run the same command again to schedule it`;
+}
+
 /** What the terminal shows for each outcome, and the exit status: 1 when CAS refused or may have half-done it. */
-function report(result: RedeployResult, output: Output, redact: (text: string) => string): number {
+function report(result: RedeployResult, output: Output): number {
   const fixed = describeFixed(result.fixed);
   switch (result.outcome) {
-    case "nothing-failed":
+    case "nothing-left":
       output.out(
-        [`job ${result.fromJob}: no failed worker left to redeploy; nothing to redeploy`, ...fixed].join(
-          "\n",
-        ),
+        [
+          `job ${result.fromJob}: every failed worker was fixed by a later deployment; nothing to redeploy`,
+          ...fixed,
+        ].join("\n"),
       );
       return 0;
     case "needs-cert":
@@ -71,15 +80,13 @@ function report(result: RedeployResult, output: Output, redact: (text: string) =
     case "planned":
       output.out(["dry run: nothing created", ...describePlan(result.plan), ...fixed].join("\n"));
       return 0;
-    case "created": {
+    case "created":
+    case "scheduled": {
       const { record } = result;
-      const scheduled =
-        record.state === "pending"
-          ? "and moved to pending"
-          : `but is still editing: ${record.error}; run the same command again to schedule it`;
+      const verb = result.outcome === "created" ? "created" : "(created earlier)";
       output.out(
         [
-          `redeploy job ${record.jobId} created for ${record.workers.length} failed worker(s) ${scheduled}`,
+          `redeploy job ${record.jobId} ${verb} for ${record.workers.length} failed worker(s) ${describeJob(record)}`,
           ...describePlan(result.plan),
           ...fixed,
         ].join("\n"),
@@ -89,12 +96,10 @@ function report(result: RedeployResult, output: Output, redact: (text: string) =
     case "refused": {
       const { record } = result;
       output.err(
-        redact(
-          record.state === "unknown"
-            ? `certwatch: the redeploy of job ${result.fromJob} got no clear answer: ${record.error}. Look for a job ` +
-                `"${result.plan.params.Name}" in the CAS console before trying again (with --force)`
-            : `certwatch: CAS refused the redeploy of job ${result.fromJob}: ${record.error}`,
-        ),
+        record.state === "unknown"
+          ? `certwatch: the redeploy of job ${result.fromJob} got no clear answer: ${record.error}. Look for a job ` +
+              `"${result.plan.params.Name}" in the CAS console before trying again (with --force)`
+          : `certwatch: CAS refused the redeploy of job ${result.fromJob}: ${record.error}`,
       );
       return 1;
     }
@@ -144,7 +149,7 @@ export async function redeployCommand(options: RedeployCommandOptions, output: O
           force: options.force,
           trigger: "manual",
         },
-        { config, store: opened.store, http, now, warn: (message) => output.err(redact(message)) },
+        { config, store: opened.store, http, now, redact, warn: (message) => output.err(redact(message)) },
       );
     } catch (error) {
       const listing = [ApiError, MalformedResponseError, IncompleteListingError];
@@ -154,7 +159,7 @@ export async function redeployCommand(options: RedeployCommandOptions, output: O
       );
       return 1;
     }
-    return report(result, output, redact);
+    return report(result, output);
   } finally {
     await opened.close();
     await http.close();

@@ -2,7 +2,7 @@
 
 /**
  * `source` stands for a configured source itself, for alerts about the monitor's own view of it; `deployment-job`
- * for a job certwatch created to redeploy failed workers, for the notice that announces it.
+ * for the subject of a redeploy notice: the job certwatch created, or the job whose redeploy did not go through.
  */
 export type ObjectKind =
   "certificate" | "client-certificate" | "deployment-task" | "deployment-job" | "source";

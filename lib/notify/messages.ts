@@ -61,7 +61,7 @@ const en: Messages = {
           return `nothing to do: the failed-worker alerts resolve when job ${details?.jobId} succeeds`;
         if (alert.stage === "editing") return `schedule job ${details?.jobId}: ${redeployCommand(alert)}`;
         if (alert.stage === "unknown")
-          return `look for job "certwatch redeploy of job ${details?.fromJob}" in the CAS console; if there is none: ${redeployCommand(alert)} --force`;
+          return `look for job "${details?.jobName}" in the CAS console; if there is none: ${redeployCommand(alert)} --force`;
         return `fix the cause, then: ${redeployCommand(alert)}`;
     }
     if (successor) {
@@ -171,7 +171,7 @@ const zhCN: Messages = {
         if (alert.stage === "pending") return `无需处理：任务 ${details?.jobId} 成功后，失败告警会自动恢复`;
         if (alert.stage === "editing") return `启动任务 ${details?.jobId}：${redeployCommand(alert)}`;
         if (alert.stage === "unknown")
-          return `在证书管理控制台查找名为 "certwatch redeploy of job ${details?.fromJob}" 的任务；若没有：${redeployCommand(alert)} --force`;
+          return `在证书管理控制台查找名为 "${details?.jobName}" 的任务；若没有：${redeployCommand(alert)} --force`;
         return `排除原因后：${redeployCommand(alert)}`;
     }
     if (successor)

@@ -18,9 +18,10 @@ function indexBy(
   return index;
 }
 
-/** When a worker last changed: its GmtModified, else its job id (later jobs have larger ids). */
-function workerOrder(observation: Observation): number {
-  return observation.updatedAt ? Date.parse(observation.updatedAt) : Number(observation.details?.jobId ?? 0);
+/** Whether worker `a` ran after worker `b`: by GmtModified when both have one, else by job id (ids only grow). */
+function ranAfter(a: Observation, b: Observation): boolean {
+  if (a.updatedAt && b.updatedAt) return Date.parse(a.updatedAt) > Date.parse(b.updatedAt);
+  return Number(a.details?.jobId ?? 0) > Number(b.details?.jobId ?? 0);
 }
 
 /**
@@ -42,10 +43,14 @@ export function replacementFinder(objects: Iterable<StoredObject>): ReplacementF
   return (observation) => {
     if (observation.kind === "deployment-task") {
       const resourceId = observation.details?.resourceId;
-      if (observation.status !== "failed" || !resourceId) return undefined;
-      return (successesByResource.get(resourceId) ?? [])
-        .filter((candidate) => workerOrder(candidate) > workerOrder(observation))
-        .sort((a, b) => workerOrder(b) - workerOrder(a))[0];
+      // A worker still running is neither fixed nor failed yet; one that succeeded needs no fix.
+      if (observation.status === "succeeded" || observation.status === "pending" || !resourceId)
+        return undefined;
+      const later = (successesByResource.get(resourceId) ?? []).filter((c) => ranAfter(c, observation));
+      return later.reduce<Observation | undefined>(
+        (latest, c) => (!latest || ranAfter(c, latest) ? c : latest),
+        undefined,
+      );
     }
     const [first, ...rest] = observation.domains;
     if (observation.kind !== "certificate" || !first || !observation.notAfter) return undefined;

@@ -288,29 +288,27 @@ export class Store {
     return acks;
   }
 
-  /** The redeploy recorded for this worker set, if its window is still open at `now`. */
-  async getRedeploy(source: string, workerSet: string, now: Date): Promise<RedeployRecord | undefined> {
-    const result = await this.client.send(
-      new GetCommand({
-        TableName: this.options.table,
-        Key: { pk: keys.source(source), sk: keys.redeploy(workerSet) },
-        ConsistentRead: true,
-        ReturnConsumedCapacity: "TOTAL",
-      }),
-    );
-    this.count(result.ConsumedCapacity, "read");
-    const item = result.Item as Record<string, unknown> | undefined;
-    if (!item || Date.parse(String(item.until)) <= now.getTime()) return undefined;
-    const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, ...record } = item;
-    return record as unknown as RedeployRecord;
+  /** Every redeploy recorded for a source, open or past its window, until its TTL removes it. */
+  async redeploys(source: string): Promise<RedeployRecord[]> {
+    const records: RedeployRecord[] = [];
+    for await (const item of this.query({
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": keys.source(source), ":prefix": keys.redeployPrefix },
+      ConsistentRead: true,
+    })) {
+      const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, ...record } = item;
+      records.push(record as unknown as RedeployRecord);
+    }
+    return records;
   }
 
+  /** Kept for history as long as sweeps are: automation reads it to try a failed job only once. */
   private redeployItem(record: RedeployRecord) {
     return {
       pk: keys.source(record.source),
       sk: keys.redeploy(record.workerSet),
       ...record,
-      [TTL_ATTRIBUTE]: Math.floor(Date.parse(record.until) / 1000) + 7 * DAY_SECONDS,
+      [TTL_ATTRIBUTE]: Math.floor(Date.parse(record.until) / 1000) + this.options.historyDays * DAY_SECONDS,
     };
   }
 
@@ -335,14 +333,18 @@ export class Store {
     );
   }
 
-  /** Records how a claimed redeploy went; only the claim's holder writes it. */
-  async updateRedeploy(record: RedeployRecord): Promise<boolean> {
+  /**
+   * Moves a claimed redeploy on from state `from`; false when its claim or state changed meanwhile (another run
+   * scheduled the job, or took the claim with --force), so that no later state is overwritten with an older one.
+   */
+  async updateRedeploy(record: RedeployRecord, from: RedeployRecord["state"]): Promise<boolean> {
     return this.writeIf(
       new PutCommand({
         TableName: this.options.table,
         Item: this.redeployItem(record),
-        ConditionExpression: "claimId = :claim",
-        ExpressionAttributeValues: { ":claim": record.claimId },
+        ConditionExpression: "claimId = :claim AND #state = :from",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":claim": record.claimId, ":from": from },
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
@@ -571,6 +573,7 @@ export class Store {
       ...sources.flatMap((source): [string, string][] => [
         [keys.source(source), keys.sweepPrefix],
         [keys.source(source), keys.snapshotPrefix],
+        [keys.source(source), keys.redeployPrefix],
       ]),
       ...receivers.map((receiver): [string, string] => [keys.receiver(receiver), ""]),
       [keys.acks, ""],

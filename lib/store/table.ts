@@ -26,6 +26,7 @@ export const keys = {
   snapshot: (at: string, part: number) => `SNAP#${at}#${String(part).padStart(3, "0")}`,
   snapshotPrefix: "SNAP#",
   redeploy: (workerSetHash: string) => `REDEPLOY#${workerSetHash}`,
+  redeployPrefix: "REDEPLOY#",
   receiver: (receiver: string) => `DLV#${receiver}`,
   acks: "ACK",
 };

@@ -84,7 +84,6 @@ function toObservation(
     details: {
       jobId: job.id,
       job: job.name ? `${job.id} (${job.name})` : job.id,
-      ...(job.name ? { jobName: job.name } : {}),
       ...(job.modified ? { jobModified: job.modified } : {}),
       worker: workerId,
       resource,

@@ -8,11 +8,12 @@ const WORKERS = "ListWorkerResource";
 const CREATE = "CreateDeploymentJob";
 const UPDATE = "UpdateDeploymentJobStatus";
 const PAGE_SIZE = 50;
-/** Every job certwatch creates is named so; automation never redeploys such a job's failures again by itself. */
+/** Every job certwatch creates is named so; automation never redeploys such a job's failures by itself. */
 const NAME_PREFIX = "certwatch redeploy of job ";
 
-export function createdByCertwatch(jobName: string | undefined): boolean {
-  return jobName?.startsWith(NAME_PREFIX) ?? false;
+/** Whether a stored worker's `job` detail (`<id> (<name>)`) names a job certwatch created. */
+export function createdByCertwatch(jobDetail: string | undefined): boolean {
+  return jobDetail?.includes(`(${NAME_PREFIX}`) ?? false;
 }
 
 export interface FailedWorker {
