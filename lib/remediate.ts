@@ -60,22 +60,22 @@ interface Outcome {
   notice?: Alert;
 }
 
-export type RedeployResult = Outcome &
+type RedeployOutcome =
   /** Every failed worker was fixed by a later deployment. */
-  (
-    | { outcome: "nothing-left" }
-    /** A failed worker names no certificate and none was given. */
-    | { outcome: "needs-cert"; plan: RedeployPlan }
-    /** A redeploy of some of the same resources is inside its window. */
-    | { outcome: "held"; plan: RedeployPlan; earlier: RedeployRecord }
-    | { outcome: "planned"; plan: RedeployPlan }
-    /** The job exists: `record.state` says whether it was scheduled (`pending`) or is still `editing`. */
-    | { outcome: "created"; plan: RedeployPlan; record: RedeployRecord }
-    /** An earlier redeploy's job, left `editing`, was scheduled (or tried again). */
-    | { outcome: "scheduled"; plan: RedeployPlan; record: RedeployRecord }
-    /** CAS refused, or gave no clear answer (`record.state` is `unknown`: the job may exist). */
-    | { outcome: "refused"; plan: RedeployPlan; record: RedeployRecord }
-  );
+  | { outcome: "nothing-left" }
+  /** A failed worker names no certificate and none was given. */
+  | { outcome: "needs-cert"; plan: RedeployPlan }
+  /** A redeploy of some of the same resources is inside its window. */
+  | { outcome: "held"; plan: RedeployPlan; earlier: RedeployRecord }
+  | { outcome: "planned"; plan: RedeployPlan }
+  /** The job exists: `record.state` says whether it was scheduled (`pending`) or is still `editing`. */
+  | { outcome: "created"; plan: RedeployPlan; record: RedeployRecord }
+  /** An earlier redeploy's job, left `editing`, was scheduled (or tried again). */
+  | { outcome: "scheduled"; plan: RedeployPlan; record: RedeployRecord }
+  /** CAS refused, or gave no clear answer (`record.state` is `unknown`: the job may exist). */
+  | { outcome: "refused"; plan: RedeployPlan; record: RedeployRecord };
+
+export type RedeployResult = Outcome & RedeployOutcome;
 
 /** A claim this old that recorded no outcome belongs to a run that stopped midway. */
 const CLAIM_LEASE_MS = 15 * 60_000;
