@@ -101,6 +101,25 @@ function toObservation(
   };
 }
 
+/** Every worker of one job, a page at a time (`ListWorkerResource`), checked like every listing. */
+export function workerPages(client: AliyunClient, jobId: string): AsyncGenerator<Record<string, unknown>[]> {
+  return numberedPages({
+    call: WORKERS,
+    where: `job ${jobId}`,
+    pageSize: PAGE_SIZE,
+    concurrency: 1,
+    idOf: (raw: Record<string, unknown>) => String(raw.Id),
+    fetch: async (page) => {
+      const body = await client.rpc(WORKERS, { JobId: jobId, CurrentPage: page, ShowSize: PAGE_SIZE });
+      const where = `job ${jobId} page ${page}: `;
+      return {
+        total: totalOf(body, WORKERS, "Total", where),
+        items: listOf(body, WORKERS, "Data", where) as Record<string, unknown>[],
+      };
+    },
+  });
+}
+
 /**
  * Alibaba CAS deployment jobs: `ListDeploymentJob` by page, then `ListWorkerResource` per job. A finished job whose
  * GmtModified has not moved since the last good sweep is not listed again; its stored workers stand.
@@ -124,23 +143,8 @@ export const aliyunDeploymentJobs: SourceDriver<"aliyun-deployment-jobs"> = {
       const unchanged = known?.every((o) => job.modified && o.details?.jobModified === job.modified);
       if (FINISHED_JOB_STATUSES.has(job.status) && known && unchanged) return known;
       const observations: Observation[] = [];
-      const pages = numberedPages({
-        call: WORKERS,
-        where: `job ${job.id}`,
-        pageSize: PAGE_SIZE,
-        concurrency: 1,
-        idOf: (raw: Record<string, unknown>) => String(raw.Id),
-        fetch: async (page) => {
-          const body = await client.rpc(WORKERS, { JobId: job.id, CurrentPage: page, ShowSize: PAGE_SIZE });
-          const where = `job ${job.id} page ${page}: `;
-          return {
-            total: totalOf(body, WORKERS, "Total", where),
-            items: listOf(body, WORKERS, "Data", where) as Record<string, unknown>[],
-          };
-        },
-      });
       let page = 0;
-      for await (const workers of pages) {
+      for await (const workers of workerPages(client, job.id)) {
         page++;
         workers.forEach((raw, index) => {
           observations.push(

@@ -1,13 +1,12 @@
 import type { DeploymentJobsSourceConfig } from "../../config/schema.js";
 import { sha256Hex } from "../encoding.js";
 import { domainList, optionalText, requiredText } from "../fields.js";
-import { listOf, numberedPages, totalOf } from "../paging.js";
-import { AliyunClient } from "./client.js";
+import type { AliyunClient } from "./client.js";
+import { workerPages } from "./deployment-jobs.js";
 
 const WORKERS = "ListWorkerResource";
 const CREATE = "CreateDeploymentJob";
 const UPDATE = "UpdateDeploymentJobStatus";
-const PAGE_SIZE = 50;
 /** Every job certwatch creates is named so; automation never redeploys such a job's failures by itself. */
 const NAME_PREFIX = "certwatch redeploy of job ";
 
@@ -53,22 +52,7 @@ export async function failedWorkers(
   failedStatuses: string[],
 ): Promise<FailedWorker[]> {
   const failed: FailedWorker[] = [];
-  const pages = numberedPages({
-    call: WORKERS,
-    where: `job ${jobId}`,
-    pageSize: PAGE_SIZE,
-    concurrency: 1,
-    idOf: (raw: Record<string, unknown>) => String(raw.Id),
-    fetch: async (page) => {
-      const body = await client.rpc(WORKERS, { JobId: jobId, CurrentPage: page, ShowSize: PAGE_SIZE });
-      const where = `job ${jobId} page ${page}: `;
-      return {
-        total: totalOf(body, WORKERS, "Total", where),
-        items: listOf(body, WORKERS, "Data", where) as Record<string, unknown>[],
-      };
-    },
-  });
-  for await (const workers of pages) {
+  for await (const workers of workerPages(client, jobId)) {
     for (const raw of workers) {
       const status = requiredText(raw.Status, WORKERS, "Status");
       if (!failedStatuses.includes(status)) continue;
