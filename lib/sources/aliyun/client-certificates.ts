@@ -2,7 +2,7 @@ import type { SourceConfig } from "../../config/schema.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
 import { domainList, optionalInstant, optionalText, requiredText } from "../fields.js";
 import { MalformedResponseError } from "../http.js";
-import { listOf, numberedPages, totalOf } from "../paging.js";
+import { listOf, totalOf } from "../paging.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { AliyunClient } from "./client.js";
 
@@ -10,7 +10,6 @@ type Source = Extract<SourceConfig, { type: "aliyun-client-certificates" }>;
 
 const LIST = "ListClientCertificate";
 const STATUS = "DescribeClientCertificateStatus";
-const PAGE_SIZE = 50;
 
 const STATUSES: Record<string, Status> = { good: "active", revoked: "revoked", unknown: "unknown" };
 
@@ -106,23 +105,13 @@ export const aliyunClientCertificates: SourceDriver<"aliyun-client-certificates"
       });
     };
 
-    const pages = numberedPages({
+    const pages = client.pages({
       call: LIST,
-      pageSize: PAGE_SIZE,
-      concurrency: client.limiter.concurrency,
-      idOf: (listed: Listed) => listed.identifier,
-      fetch: async (page) => {
-        const params: Record<string, string | number> = { CurrentPage: page, ShowSize: PAGE_SIZE };
-        if (source.resourceGroupId) params.ResourceGroupId = source.resourceGroupId;
-        const body = await client.rpc(LIST, params);
-        const where = `page ${page}: `;
-        return {
-          total: totalOf(body, LIST, "TotalCount", where),
-          items: listOf(body, LIST, "CertificateList", where).map((raw, index) =>
-            readListed(raw as Record<string, unknown>, `${where}CertificateList[${index}]`),
-          ),
-        };
-      },
+      params: source.resourceGroupId ? { ResourceGroupId: source.resourceGroupId } : {},
+      total: "TotalCount",
+      list: "CertificateList",
+      read: readListed,
+      idOf: (listed) => listed.identifier,
     });
     const waiting: Listed[] = [];
     for await (const page of pages) {

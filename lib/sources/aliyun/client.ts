@@ -2,11 +2,31 @@ import { randomUUID } from "node:crypto";
 import type { SourceConfig } from "../../config/schema.js";
 import { parseDuration } from "../../model/time.js";
 import type { Limiter, VendorError } from "../http.js";
+import { listOf, numberedPages, totalOf } from "../paging.js";
 import { credentialScope } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import { signCall } from "./signer.js";
 
 type AliyunSource = Extract<SourceConfig, { type: `aliyun-${string}` }>;
+
+/** CAS lists answer at most this many entries a page; every listing here asks for it. */
+const PAGE_SIZE = 50;
+
+export interface CasListing<T> {
+  call: string;
+  /** Parameters besides `CurrentPage` and `ShowSize`. */
+  params?: Record<string, string | number>;
+  /** The answer's total and list fields: they differ by call (`Total`/`TotalCount`, `Data`/`CertificateList`). */
+  total: string;
+  list: string;
+  /** Names the listing in errors, e.g. `job 8888`. */
+  where?: string;
+  /** Pages fetched at once after the first; the credential's concurrency when absent. */
+  concurrency?: number;
+  /** Reads one entry; `where` is its place for error messages (`page 2: Data[3]`). */
+  read: (raw: Record<string, unknown>, where: string) => T;
+  idOf: (item: T) => string;
+}
 
 /** Every CAS call this monitor makes is served by this API version. */
 export const CAS_VERSION = "2020-04-07";
@@ -38,6 +58,32 @@ export class AliyunClient {
       source.concurrency ?? 4,
     );
     this.timeoutMs = parseDuration(source.timeout ?? "20s") ?? 20_000;
+  }
+
+  /** Every page of a CAS listing, checked as `numberedPages` checks every listing. */
+  pages<T>(listing: CasListing<T>): AsyncGenerator<T[]> {
+    const prefix = listing.where ? `${listing.where} ` : "";
+    return numberedPages({
+      call: listing.call,
+      where: listing.where,
+      pageSize: PAGE_SIZE,
+      concurrency: listing.concurrency ?? this.limiter.concurrency,
+      idOf: listing.idOf,
+      fetch: async (page) => {
+        const body = await this.rpc(listing.call, {
+          ...listing.params,
+          CurrentPage: page,
+          ShowSize: PAGE_SIZE,
+        });
+        const where = `${prefix}page ${page}: `;
+        return {
+          total: totalOf(body, listing.call, listing.total, where),
+          items: listOf(body, listing.call, listing.list, where).map((raw, index) =>
+            listing.read(raw as Record<string, unknown>, `${where}${listing.list}[${index}]`),
+          ),
+        };
+      },
+    });
   }
 
   /** `once`: a write that must not be sent twice (see `CallOptions.once`). */

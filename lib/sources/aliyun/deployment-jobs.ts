@@ -2,7 +2,7 @@ import type { SourceConfig } from "../../config/schema.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
 import { mapInOrder } from "../concurrency.js";
 import { domainList, optionalInstant, optionalText, requiredText } from "../fields.js";
-import { listOf, numberedPages, totalOf } from "../paging.js";
+import { totalOf } from "../paging.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { AliyunClient } from "./client.js";
 
@@ -10,7 +10,6 @@ type Source = Extract<SourceConfig, { type: "aliyun-deployment-jobs" }>;
 
 const JOBS = "ListDeploymentJob";
 const WORKERS = "ListWorkerResource";
-const PAGE_SIZE = 50;
 
 const WORKER_STATUSES: Record<string, Status> = {
   editing: "pending",
@@ -101,22 +100,20 @@ function toObservation(
   };
 }
 
-/** Every worker of one job, a page at a time (`ListWorkerResource`), checked like every listing. */
-export function workerPages(client: AliyunClient, jobId: string): AsyncGenerator<Record<string, unknown>[]> {
-  return numberedPages({
+/** Every worker of one job with its place for error messages, a page at a time (`ListWorkerResource`). */
+export function workerPages(
+  client: AliyunClient,
+  jobId: string,
+): AsyncGenerator<{ raw: Record<string, unknown>; where: string }[]> {
+  return client.pages({
     call: WORKERS,
+    params: { JobId: jobId },
     where: `job ${jobId}`,
-    pageSize: PAGE_SIZE,
     concurrency: 1,
-    idOf: (raw: Record<string, unknown>) => String(raw.Id),
-    fetch: async (page) => {
-      const body = await client.rpc(WORKERS, { JobId: jobId, CurrentPage: page, ShowSize: PAGE_SIZE });
-      const where = `job ${jobId} page ${page}: `;
-      return {
-        total: totalOf(body, WORKERS, "Total", where),
-        items: listOf(body, WORKERS, "Data", where) as Record<string, unknown>[],
-      };
-    },
+    total: "Total",
+    list: "Data",
+    read: (raw, where) => ({ raw, where }),
+    idOf: (worker) => String(worker.raw.Id),
   });
 }
 
@@ -143,33 +140,19 @@ export const aliyunDeploymentJobs: SourceDriver<"aliyun-deployment-jobs"> = {
       const unchanged = known?.every((o) => job.modified && o.details?.jobModified === job.modified);
       if (FINISHED_JOB_STATUSES.has(job.status) && known && unchanged) return known;
       const observations: Observation[] = [];
-      let page = 0;
       for await (const workers of workerPages(client, job.id)) {
-        page++;
-        workers.forEach((raw, index) => {
-          observations.push(
-            toObservation(source, job, raw, `job ${job.id} page ${page}: Data[${index}]`, context.warn),
-          );
-        });
+        for (const { raw, where } of workers)
+          observations.push(toObservation(source, job, raw, where, context.warn));
       }
       return observations;
     };
 
-    const jobPages = numberedPages({
+    const jobPages = client.pages({
       call: JOBS,
-      pageSize: PAGE_SIZE,
-      concurrency: client.limiter.concurrency,
-      idOf: (job: Job) => job.id,
-      fetch: async (page) => {
-        const body = await client.rpc(JOBS, { CurrentPage: page, ShowSize: PAGE_SIZE });
-        const where = `page ${page}: `;
-        return {
-          total: totalOf(body, JOBS, "Total", where),
-          items: listOf(body, JOBS, "Data", where).map((raw, index) =>
-            readJob(raw as Record<string, unknown>, `${where}Data[${index}]`),
-          ),
-        };
-      },
+      total: "Total",
+      list: "Data",
+      read: readJob,
+      idOf: (job) => job.id,
     });
     for await (const jobs of jobPages) {
       for await (const workers of mapInOrder(jobs, client.limiter.concurrency, workersOf)) yield* workers;

@@ -53,7 +53,7 @@ export async function failedWorkers(
 ): Promise<FailedWorker[]> {
   const failed: FailedWorker[] = [];
   for await (const workers of workerPages(client, jobId)) {
-    for (const raw of workers) {
+    for (const { raw } of workers) {
       const status = requiredText(raw.Status, WORKERS, "Status");
       if (!failedStatuses.includes(status)) continue;
       const worker = requiredText(raw.Id, WORKERS, "Id");

@@ -2,14 +2,13 @@ import type { SourceConfig } from "../../config/schema.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
 import { domainList, optionalInstant, optionalText } from "../fields.js";
 import { MalformedResponseError } from "../http.js";
-import { listOf, numberedPages, totalOf } from "../paging.js";
+import { totalOf } from "../paging.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { AliyunClient } from "./client.js";
 
 type Source = Extract<SourceConfig, { type: "aliyun-ssl-certificates" }>;
 
 const CALL = "ListUserCertificateOrder";
-const PAGE_SIZE = 50;
 
 const STATUSES: Record<string, Status> = {
   ISSUED: "active",
@@ -87,22 +86,13 @@ export const aliyunSslCertificates: SourceDriver<"aliyun-ssl-certificates"> = {
 
   async *collect(source, context: CollectContext) {
     const client = new AliyunClient(source, context);
-    const pages = numberedPages({
+    const pages = client.pages({
       call: CALL,
-      pageSize: PAGE_SIZE,
-      concurrency: client.limiter.concurrency,
-      idOf: (item: { raw: Record<string, unknown> }) => String(item.raw.CertificateId ?? item.raw.InstanceId),
-      fetch: async (page) => {
-        const body = await client.rpc(CALL, { OrderType: "CERT", CurrentPage: page, ShowSize: PAGE_SIZE });
-        const where = `page ${page}: `;
-        return {
-          total: totalOf(body, CALL, "TotalCount", where),
-          items: listOf(body, CALL, "CertificateOrderList", where).map((raw, index) => ({
-            raw: raw as Record<string, unknown>,
-            where: `${where}CertificateOrderList[${index}]`,
-          })),
-        };
-      },
+      params: { OrderType: "CERT" },
+      total: "TotalCount",
+      list: "CertificateOrderList",
+      read: (raw, where) => ({ raw, where }),
+      idOf: (item) => String(item.raw.CertificateId ?? item.raw.InstanceId),
     });
     for await (const page of pages) {
       yield* page.map(({ raw, where }) => toObservation(source, raw, where, context.warn));
