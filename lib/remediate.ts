@@ -372,13 +372,14 @@ export async function remediate(
     since: number;
     stored: Map<string, StoredObject>;
   }[] = [];
+  let acks: ReadonlyMap<string, Ack> | undefined;
   for (const source of options.sources) {
     if (source.type !== "aliyun-deployment-jobs") continue;
     try {
-      const [stored, redeploys, acks] = await Promise.all([
+      acks ??= await store.acks(now);
+      const [stored, redeploys] = await Promise.all([
         store.loadObjects(source.name),
         store.redeploys(source.name),
-        store.acks(now),
       ]);
       for (const [jobId, since] of jobsToRedeploy(stored.values(), redeploys, acks, now)) {
         candidates.push({ source, jobId, since, stored });
