@@ -411,8 +411,8 @@ describe("a redeploy CAS answers unclearly, or that two runs start at once", () 
 });
 
 describe("remediation.redeployFailedWorkers: redeploys after each sweep, announced, bounded", () => {
-  // Job 8002 failed 50 hours ago, 8005 20 hours ago: the older one goes first.
-  const jobs = fleet({ 8002: 50, 8005: 20 });
+  // Job 8002 failed 50 hours ago, 8005 20 hours ago, 8003 10 hours ago: the oldest goes first.
+  const jobs = fleet({ 8002: 50, 8005: 20, 8003: 10 });
   const rig = new RedeployRig(new CasSimulator({ credentials: KEYS, deploymentJobs: jobs }));
   let configFile: string;
   const automation = "remediation: { redeployFailedWorkers: true, maxJobsPerRun: 1 }\n";
@@ -434,7 +434,7 @@ describe("remediation.redeployFailedWorkers: redeploys after each sweep, announc
     const summary = await sweep(configFile);
     expect(summary.remediation).toEqual({
       jobs: [{ source: "ali-deploy", fromJob: "8002", outcome: "created", workers: 2, jobId: "9000" }],
-      waiting: 1,
+      waiting: 2,
     });
     expect(rig.cas.created.get(9000)).toMatchObject({
       ContactIds: "7",
@@ -446,7 +446,21 @@ describe("remediation.redeployFailedWorkers: redeploys after each sweep, announc
     expect(digest).toContain("redeploy job 9000 created for 2 failed workers of job 8002 (automatically)");
   });
 
-  it("the next sweep redeploys the job that waited; then nothing more is created", async () => {
+  it("the next sweep redeploys the job that waited, not one whose alerts are acknowledged; then nothing more", async () => {
+    for (const worker of failedOf(jobs.find((job) => job.Id === 8003))) {
+      const fingerprint = `deployment:ali-deploy/deployment-task/8003/${worker.Id}`;
+      const acked = await run(
+        "ack",
+        fingerprint,
+        "--until",
+        "7d",
+        "--reason",
+        "fixing by hand",
+        "--config",
+        configFile,
+      );
+      expect(acked.code).toBe(0);
+    }
     const second = await sweep(configFile);
     expect(second.remediation?.jobs.map((job) => [job.fromJob, job.outcome, job.jobId])).toEqual([
       ["8005", "created", "9001"],
