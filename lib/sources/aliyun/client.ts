@@ -1,9 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { SourceConfig } from "../../config/schema.js";
-import { parseDuration } from "../../model/time.js";
 import type { Limiter, VendorError } from "../http.js";
 import { listOf, numberedPages, totalOf } from "../paging.js";
-import { credentialScope } from "../scope.js";
+import { pacingOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import { signCall } from "./signer.js";
 
@@ -52,12 +51,7 @@ export class AliyunClient {
     private readonly source: AliyunSource,
     private readonly context: CollectContext,
   ) {
-    this.limiter = context.http.limiterFor(
-      credentialScope(source),
-      source.qps ?? 10,
-      source.concurrency ?? 4,
-    );
-    this.timeoutMs = parseDuration(source.timeout ?? "20s") ?? 20_000;
+    ({ limiter: this.limiter, timeoutMs: this.timeoutMs } = pacingOf(source, context.http));
   }
 
   /** Every page of a CAS listing, checked as `numberedPages` checks every listing. */

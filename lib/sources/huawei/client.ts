@@ -1,7 +1,6 @@
 import type { SourceConfig } from "../../config/schema.js";
-import { parseDuration } from "../../model/time.js";
 import type { Limiter, VendorError } from "../http.js";
-import { credentialScope } from "../scope.js";
+import { pacingOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import { signRequest } from "./signer.js";
 
@@ -27,12 +26,7 @@ export class HuaweiClient {
     private readonly source: HuaweiSource,
     private readonly context: CollectContext,
   ) {
-    this.limiter = context.http.limiterFor(
-      credentialScope(source),
-      source.qps ?? 10,
-      source.concurrency ?? 4,
-    );
-    this.timeoutMs = parseDuration(source.timeout ?? "20s") ?? 20_000;
+    ({ limiter: this.limiter, timeoutMs: this.timeoutMs } = pacingOf(source, context.http));
   }
 
   async get(call: string, path: string, query: Record<string, string | number>): Promise<unknown> {
