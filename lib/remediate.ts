@@ -217,7 +217,8 @@ export async function redeployJob(
         (record) =>
           Date.parse(record.until) > now.getTime() && record.resourceIds.some((id) => resources.has(id)),
       );
-  if (earlier && !request.dryRun) {
+  if (earlier) {
+    if (request.dryRun) return { ...base, outcome: "held", plan, earlier };
     if (earlier.state === "editing" && earlier.jobId) {
       // Created before but never scheduled: finish that job rather than create another.
       const record = await schedule(client, earlier, context);
@@ -237,7 +238,6 @@ export async function redeployJob(
     const unannounced = earlier.state !== "claimed" && earlier.fromJob === jobId;
     return { ...base, outcome: "held", plan, earlier, ...(unannounced ? await announce(earlier) : {}) };
   }
-  if (earlier) return { ...base, outcome: "held", plan, earlier };
   const missingCert = !request.cert && open.some((worker) => !worker.certId);
   if (missingCert && trigger === "manual") return { ...base, outcome: "needs-cert", plan };
   if (request.dryRun) return { ...base, outcome: "planned", plan };
