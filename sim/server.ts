@@ -35,6 +35,29 @@ export interface SimAnswer {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** A test asked for this answer (a scripted refusal, a field left out): it is not the vendor's contract. */
+  deliberate?: boolean;
+}
+
+/** One request a simulator answered, as the vendor's contract sees it. */
+export interface Exchange {
+  /** The vendor API the simulator stands for, as keys in vendor-contracts.json begin: `aliyun.cas`, `huawei.scm`. */
+  service: string;
+  request: SimRequest;
+  answer: SimAnswer;
+  /** A fault or scripted answer: what a test asked the simulator to get wrong, so not checked against the contract. */
+  deliberate: boolean;
+}
+
+const exchangeObservers = new Set<(exchange: Exchange) => void>();
+
+/**
+ * Shows every exchange of every vendor simulator in this process to `observer` (the tests check each one against
+ * the vendors' contracts). Returns the function that stops it.
+ */
+export function observeExchanges(observer: (exchange: Exchange) => void): () => void {
+  exchangeObservers.add(observer);
+  return () => exchangeObservers.delete(observer);
 }
 
 export interface SimStats {
@@ -63,6 +86,8 @@ export class SimServer {
     private readonly handle: (request: SimRequest) => SimAnswer | Promise<SimAnswer>,
     private readonly answerFault: (fault: Exclude<Fault, "hang" | "bad-json">) => SimAnswer,
     private readonly options: FaultOptions = {},
+    /** The vendor API this stands for (`aliyun.cas`, `huawei.scm`); its exchanges are shown to observers. */
+    private readonly service?: string,
   ) {
     this.latencyMs = options.latencyMs ?? 0;
     this.random = options.random ? seededRandom(options.random.seed ?? 1) : undefined;
@@ -114,6 +139,15 @@ export class SimServer {
         body: Buffer.concat(chunks).toString("utf8"),
       };
       const answer = fault ? this.answerFault(fault) : await this.handle(request);
+      if (this.service) {
+        const exchange = {
+          service: this.service,
+          request,
+          answer,
+          deliberate: !!fault || !!answer.deliberate,
+        };
+        for (const observer of exchangeObservers) observer(exchange);
+      }
       if (answer.status === 429 || (fault === "throttle" && answer.status >= 400)) this.stats.throttled++;
       res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
       res.end(JSON.stringify(answer.body));

@@ -52,12 +52,17 @@ export class IncompleteListingError extends Error {
   }
 }
 
-/** What a cloud's client reads out of an error body. */
+/** Response headers as undici gives them. */
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/** What a cloud's client reads out of an error answer (its body and headers). */
 export interface VendorError {
   code?: string;
   message?: string;
   requestId?: string;
   throttled: boolean;
+  /** How long the vendor asked to wait before the next try, when it says so in its own way. */
+  retryAfterMs?: number;
 }
 
 export interface PreparedRequest {
@@ -161,7 +166,7 @@ export interface CallOptions {
   prepare: () => PreparedRequest;
   limiter: Limiter;
   stats: CallStats;
-  classifyError: (status: number, body: unknown) => VendorError;
+  classifyError: (status: number, body: unknown, headers: ResponseHeaders) => VendorError;
   timeoutMs: number;
   retry?: RetryPolicy;
   /** Aborted when the sweep no longer needs the answer (another page failed): stop spending the budget. */
@@ -229,7 +234,7 @@ export class HttpClient {
     const prepared = options.prepare();
     options.stats.calls++;
     let status: number;
-    let headers: Record<string, string | string[] | undefined>;
+    let headers: ResponseHeaders;
     let text: string;
     try {
       const response = await request(prepared.url, {
@@ -281,7 +286,7 @@ export class HttpClient {
       }
       return { ok: true, body };
     }
-    const vendor = options.classifyError(status, body);
+    const vendor = options.classifyError(status, body, headers);
     if (vendor.throttled) options.stats.throttled++;
     const retryable = vendor.throttled || status === 429 || status >= 500;
     return {
@@ -294,7 +299,7 @@ export class HttpClient {
         retryable,
         attempts: attempt,
       }),
-      waitMs: retryable ? retryAfterMs(headers["retry-after"]) : undefined,
+      waitMs: retryable ? (vendor.retryAfterMs ?? retryAfterMs(headers["retry-after"])) : undefined,
       throttled: vendor.throttled || status === 429,
     };
   }
