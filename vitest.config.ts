@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Holds every simulator exchange to the vendors' contracts (../shared/reference/vendor-contracts.json).
+    setupFiles: ["test/contract/setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // The AWS SDK warns that it will drop Node 20 in 2027; certwatch is tested on 20 and deployed on 22.
