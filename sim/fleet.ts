@@ -1,6 +1,9 @@
 import { seededRandom } from "./server.js";
 
-/** A certificate as Huawei SCM's ListCertificates returns it. */
+/**
+ * A certificate as Huawei SCM holds it: the fields ListCertificates returns (the simulator fills in `description`
+ * and `enterprise_project_id` when left out), and `updatedAt`, which it never serves.
+ */
 export interface ScmCertificate {
   id: string;
   name: string;
@@ -17,6 +20,9 @@ export interface ScmCertificate {
   domain_count: number;
   wildcard_count: number;
   description?: string;
+  enterprise_project_id?: string;
+  /** When SCM last changed the record (ms epoch): the default listing's order (certUpdateTime), not a field. */
+  updatedAt?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -41,7 +47,7 @@ export interface FleetOptions {
  */
 export function scmFleet(options: FleetOptions): ScmCertificate[] {
   const random = seededRandom(options.seed ?? 42);
-  const brands = ["GLOBALSIGN", "GEOTRUST", "DIGICERT", "CFCA"];
+  const brands = ["GLOBALSIGN", "GEOTRUST", "SYMANTEC", "CFCA"];
   const types = ["DV_SSL_CERT", "OV_SSL_CERT", "EV_SSL_CERT"];
   return Array.from({ length: options.count }, (_, index) => {
     const n = String(index + 1).padStart(5, "0");
@@ -61,6 +67,7 @@ export function scmFleet(options: FleetOptions): ScmCertificate[] {
     const wildcard = random() < 0.15;
     const domain = wildcard ? `*.svc-${n}.example.com` : `svc-${n}.example.com`;
     const sans = random() < 0.4 ? [`api-${n}.example.com`, `www-${n}.example.com`] : [];
+    const notAfter = options.now.getTime() + days * DAY_MS;
     return {
       id: `scs${String(1_700_000_000_000 + index * 7919).slice(0, 13)}`,
       name: `cert-${n}`,
@@ -70,15 +77,14 @@ export function scmFleet(options: FleetOptions): ScmCertificate[] {
       brand: brands[index % brands.length] as string,
       signature_algorithm: "SHA256WITHRSA",
       deploy_support: true,
-      expire_time:
-        status === "CHECKING"
-          ? ""
-          : scmTime(new Date(options.now.getTime() + days * DAY_MS), options.offsetMinutes),
+      expire_time: status === "CHECKING" ? "" : scmTime(new Date(notAfter), options.offsetMinutes),
       domain_type: sans.length > 0 ? "MULTI_DOMAIN" : wildcard ? "WILDCARD" : "SINGLE_DOMAIN",
       validity_period: 12,
       status,
       domain_count: 1 + sans.length,
       wildcard_count: wildcard ? 1 : 0,
+      // Last changed when issued, a year before expiry; an application under review, minutes apart up to now.
+      updatedAt: status === "CHECKING" ? options.now.getTime() - index * 60_000 : notAfter - 365 * DAY_MS,
     };
   });
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { canonicalRequest, sdkDate, signature } from "../lib/sources/huawei/signer.js";
 import type { SimAnswer, SimRequest } from "./server.js";
 
@@ -5,18 +6,47 @@ export interface HuaweiAuthOptions {
   credentials: { accessKey: string; secretKey: string };
   /** An IAM token accepted in X-Auth-Token instead of a signature. */
   token?: string;
+  /** The account the credentials belong to: a request naming another one in X-Domain-Id is refused. */
+  domainId?: string;
 }
 
-/** Huawei's error body: `{error_code, error_msg}`. */
+/** A request id as the gateway gives one, in the X-Request-Id header of every answer. */
+export function requestId(): string {
+  return randomUUID().replaceAll("-", "");
+}
+
+/** Huawei's error body, `{error_code, error_msg}`, with the request id in X-Request-Id. */
 export function huaweiError(status: number, code: string, message: string): SimAnswer {
-  return { status, body: { error_code: code, error_msg: message } };
+  return { status, body: { error_code: code, error_msg: message }, headers: { "X-Request-Id": requestId() } };
 }
 
 /** How far X-Sdk-Date may be from the gateway's clock. */
 const SKEW_MS = 15 * 60_000;
 
-/** Checks an APIG AK/SK signature the way the gateway does: recompute it over the headers the client signed. */
+/**
+ * Global credentials name their account in X-Domain-Id; a request without it passes. What the gateway answers for
+ * another account's id is not in the contract: this is the gateway's answer to credentials it cannot accept.
+ */
+function verifyDomain(request: SimRequest, options: HuaweiAuthOptions): SimAnswer | undefined {
+  const domainId = request.headers["x-domain-id"];
+  if (!options.domainId || domainId === undefined || domainId === options.domainId) return undefined;
+  return huaweiError(
+    401,
+    "APIGW.0301",
+    "Incorrect IAM authentication information: X-Domain-Id is not the account of these credentials",
+  );
+}
+
+/**
+ * Checks an APIG AK/SK signature the way the gateway does (recompute it over the headers the client signed), or the
+ * IAM token, then the account named in X-Domain-Id.
+ */
 export function verifyHuaweiAuth(request: SimRequest, options: HuaweiAuthOptions): SimAnswer | undefined {
+  const denied = verifyCredentials(request, options);
+  return denied ?? verifyDomain(request, options);
+}
+
+function verifyCredentials(request: SimRequest, options: HuaweiAuthOptions): SimAnswer | undefined {
   if (options.token && request.headers["x-auth-token"] === options.token) return undefined;
   const authorization = String(request.headers.authorization ?? "");
   const match = /^SDK-HMAC-SHA256 Access=([^,]+), SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(

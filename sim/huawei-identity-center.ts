@@ -1,5 +1,5 @@
 import { DAY_MS } from "../lib/model/time.js";
-import { type HuaweiAuthOptions, huaweiError as error, verifyHuaweiAuth } from "./huawei-auth.js";
+import { type HuaweiAuthOptions, huaweiError as error, requestId, verifyHuaweiAuth } from "./huawei-auth.js";
 import {
   type FaultOptions,
   type SimAnswer,
@@ -54,6 +54,8 @@ export type IdentityCenterSim = SimServer & {
   requests: URL[];
   /** Set to make every certificates listing loop; undefined to stop. */
   markerLoop: MarkerLoop | undefined;
+  /** Set to answer every call as to a caller that is neither the management account nor a delegated administrator. */
+  denyAccess: boolean;
 };
 
 /** limit is 1 to 100, 100 when absent: what ListInstances documents; the certificate page says nothing. */
@@ -72,10 +74,29 @@ function decodeMarker(marker: string): number | undefined {
   return /^\d{18}$/.test(text) ? Number(text) : undefined;
 }
 
-// The simulator's own error codes, in Huawei's shape; the reference pages do not list Identity Center's.
-const badRequest = (message: string) => error(400, "IdentityCenter.1400", message);
-const notFound = (message: string) => error(404, "IdentityCenter.1404", message);
+// Identity Center's documented codes (huawei.identitycenter.* errors); the 500 fault's is the simulator's own.
+const badRequest = (message: string) => error(400, "IIC.400", message);
+const notFound = (message: string) => error(404, "IIC.404", message);
 const throttled = () => error(429, "APIGW.0308", "The throttling threshold has been reached");
+
+/**
+ * IIC.1000, no permission for the action, with the request id in the body and the header, and the denial explained
+ * in an encoded authorization message (`huawei._common.rest`): here the base64 of what was asked.
+ */
+function accessDenied(request: SimRequest): SimAnswer {
+  const id = requestId();
+  const explanation = { allowed: false, method: request.method, path: request.url.pathname, requestId: id };
+  return {
+    status: 403,
+    body: {
+      error_code: "IIC.1000",
+      error_msg: "No permission for the action",
+      request_id: id,
+      encoded_authorization_message: Buffer.from(JSON.stringify(explanation)).toString("base64"),
+    },
+    headers: { "X-Request-Id": id },
+  };
+}
 
 interface Page<T> {
   entries: T[];
@@ -142,6 +163,7 @@ export function identityCenterSimulator(options: IdentityCenterSimulatorOptions)
     const denied = verifyHuaweiAuth(request, options);
     if (denied) return denied;
     if (bucket && !bucket.take()) return throttled();
+    if (sim.denyAccess) return accessDenied(request);
     sim.requests.push(request.url);
     if (instanceId !== options.fleet.instanceId) return notFound(`instance ${instanceId} does not exist`);
 
@@ -177,11 +199,12 @@ export function identityCenterSimulator(options: IdentityCenterSimulatorOptions)
             },
           };
         }
-        return error(500, "IdentityCenter.1500", "Internal server error");
+        return error(500, "IIC.500", "Internal server error");
       },
       options,
+      "huawei.identitycenter",
     ),
-    { requests: [] as URL[], markerLoop: options.markerLoop },
+    { requests: [] as URL[], markerLoop: options.markerLoop, denyAccess: false },
   );
   return sim;
 }

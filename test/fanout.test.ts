@@ -78,6 +78,7 @@ describe("local fan-out: dispatch → FIFO queue → concurrent sweep workers �
           credentials,
           qps: QPS,
           latencyMs: 5,
+          clock: () => now.getTime(),
         });
         sims.push(sim);
         const url = await sim.listen();

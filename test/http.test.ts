@@ -106,6 +106,50 @@ describe("shared HTTP layer", () => {
     await expect(promise).rejects.toThrow("ListThings failed: no answer within 200 ms");
   });
 
+  it("reads a gateway's nested {error: {code, message}} and retries APIG.0308 as throttling", async () => {
+    sim.script.push({ status: 400, body: { error: { code: "APIG.0308", message: "flow limited" } } });
+    const { promise, stats } = call();
+    expect(await promise).toEqual({ ok: true });
+    expect(stats).toMatchObject({ calls: 2, retries: 1, throttled: 1 });
+  });
+
+  it("names the request id from X-Request-Id, else from the body's request_id", async () => {
+    sim.script.push({
+      status: 401,
+      body: { error_code: "APIGW.0301", error_msg: "bad signature", request_id: "body-id" },
+      headers: { "X-Request-Id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0" },
+    });
+    await expect(call().promise).rejects.toThrow(
+      "ListThings failed: HTTP 401 APIGW.0301 (bad signature) [request id 0f1e2d3c4b5a69788796a5b4c3d2e1f0]",
+    );
+    sim.script.push({
+      status: 404,
+      body: { code: "IIC.404", message: "no such instance", request_id: "r-42" },
+    });
+    await expect(call().promise).rejects.toThrow(
+      "ListThings failed: HTTP 404 IIC.404 (no such instance) [request id r-42]",
+    );
+  });
+
+  it("says a denial is explained in the encoded authorization message, and keeps a sane length of it", async () => {
+    const encoded = `eyJ${"A".repeat(4000)}`;
+    sim.script.push({
+      status: 403,
+      body: {
+        error_code: "IIC.1000",
+        error_msg: `User ${"x".repeat(300)} has no permission`,
+        request_id: "r-43",
+        encoded_authorization_message: encoded,
+      },
+    });
+    const error = (await call().promise.catch((e: unknown) => e)) as ApiError;
+    expect(error.message).toMatch(
+      /^ListThings failed: HTTP 403 IIC\.1000 \(User x+…; the denial is explained in the encoded authorization message eyJA+\) \[request id r-43\]$/,
+    );
+    expect(error.detail.vendorMessage).toContain(`message ${encoded.slice(0, 1000)}…`);
+    expect(error.detail.vendorMessage?.length).toBeLessThan(1200);
+  });
+
   it("gives one credential one budget: the smallest any of its sources configures, for all of them", () => {
     const first = http.limiterFor("shared-key", 10, 4);
     const second = http.limiterFor("shared-key", 5, 2);

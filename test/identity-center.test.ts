@@ -13,9 +13,10 @@ import {
   identityCenterFleet,
   identityCenterSimulator,
 } from "../sim/huawei-identity-center.js";
-import { SimServer } from "../sim/server.js";
+import { type Exchange, observeExchanges, SimServer } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
+import { deliberately } from "./contract/setup.js";
 import { KEYS } from "./harness.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
@@ -26,6 +27,8 @@ interface RigOptions {
   /** Entries per page the simulator serves, to make both listings page. */
   pageSize?: number;
   applicationInstanceIds?: string[];
+  /** The account: the simulator checks X-Domain-Id against it and the source sends it. */
+  domainId?: string;
 }
 
 /** The Identity Center simulator, dynalite, a Slack receiver and an SMTP sink, all on loopback. */
@@ -43,7 +46,12 @@ class IdentityCenterRig {
     readonly fleet: IdentityCenterFleet,
     private readonly options: RigOptions = {},
   ) {
-    this.sim = identityCenterSimulator({ fleet, credentials: KEYS, pageSize: options.pageSize });
+    this.sim = identityCenterSimulator({
+      fleet,
+      credentials: KEYS,
+      pageSize: options.pageSize,
+      domainId: options.domainId,
+    });
   }
 
   async start(): Promise<this> {
@@ -69,6 +77,7 @@ sources:
     qps: 100
     timeout: 2s
 ${ids ? `    applicationInstanceIds: ${JSON.stringify(ids)}` : ""}
+${this.options.domainId ? `    domainId: ${this.options.domainId}` : ""}
 receivers:
   - { name: ops-slack, type: slack, webhookUrl: "${slackUrl}" }
   - name: ops-mail
@@ -256,7 +265,12 @@ describe("configured application instances", () => {
     const active = fleet.applications[1]?.certificates[0];
     if (!active) throw new Error("fleet too small");
     active.status = "ROTATING";
-    const summary = await rig.sweep(new Date(NOW.getTime() + 2 * HOUR), { receivers: [] });
+    // An undocumented status is outside the contract on purpose; the later tests get the documented one back.
+    const summary = await deliberately(() =>
+      rig.sweep(new Date(NOW.getTime() + 2 * HOUR), { receivers: [] }),
+    ).finally(() => {
+      active.status = "ACTIVE";
+    });
     expect(summary.exitCode).toBe(0);
     expect(summary.sources[0]?.warnings).toEqual([
       `ListApplicationInstanceCertificates: app-ins-0002: application_instance_certificates[0].status of certificate ${active.certificate_id} is "ROTATING", not ACTIVE or INACTIVE`,
@@ -300,7 +314,7 @@ describe("configured application instances", () => {
         context,
       ),
     ).rejects.toThrow(
-      /^ListApplicationInstances failed: HTTP 404 IdentityCenter\.1404 \(instance ins-nope does not exist\)$/,
+      /^ListApplicationInstances failed: HTTP 404 IIC\.404 \(instance ins-nope does not exist\) \[request id [0-9a-f]{32}\]$/,
     );
   });
 });
@@ -427,5 +441,53 @@ describe("a misbehaving Identity Center", () => {
     expect(summary.sources[0]).toMatchObject({ ok: true, objects: 18 });
     expect(rig.sim.stats.maxInFlight).toBeGreaterThan(1);
     expect(rig.sim.stats.maxInFlight).toBeLessThanOrEqual(4);
+  });
+});
+
+describe("Identity Center scope and refusals", () => {
+  const fleet = identityCenterFleet({ applications: 4, certificatesPerApplication: 2, now: NOW, seed: 9 });
+  const rig = new IdentityCenterRig(fleet, { pageSize: 2, domainId: "d-0123456789" });
+  const exchanges: Exchange[] = [];
+  let stopObserving: () => void;
+
+  beforeAll(async () => {
+    await rig.start();
+    stopObserving = observeExchanges((exchange) => {
+      if (exchange.service === "huawei.identitycenter") exchanges.push(exchange);
+    });
+  });
+  afterAll(async () => {
+    stopObserving();
+    await rig.stop();
+  });
+
+  it("sends X-Domain-Id, signed, on every call and never X-Project-Id (global credentials only)", async () => {
+    const summary = await rig.sweep(NOW, { receivers: [] });
+    expect(summary.sources[0]).toMatchObject({ ok: true, objects: 8 });
+    expect(exchanges.length).toBe(summary.sources[0]?.calls);
+    for (const { request } of exchanges) {
+      expect(request.headers["x-domain-id"]).toBe("d-0123456789");
+      expect(String(request.headers.authorization)).toMatch(/SignedHeaders=[^,]*x-domain-id/);
+      expect(request.headers).not.toHaveProperty("x-project-id");
+    }
+  });
+
+  it("a refusal names the request id and says the encoded authorization message explains it", async () => {
+    const source = rig.config.sources[0] as Extract<
+      Config["sources"][number],
+      { type: "huawei-identity-center" }
+    >;
+    const context = { http: rig.http, stats: newCallStats(), previous: new Map(), warn: () => undefined };
+    rig.sim.denyAccess = true;
+    const error = await huaweiIdentityCenter.verify(source, context).catch((e: unknown) => e as Error);
+    rig.sim.denyAccess = false;
+    const refusal = exchanges.at(-1)?.answer;
+    const body = refusal?.body as { request_id: string; encoded_authorization_message: string };
+    expect(refusal?.headers?.["X-Request-Id"]).toBe(body.request_id);
+    expect((error as Error).message).toMatch(
+      /^ListApplicationInstances failed: HTTP 403 IIC\.1000 \(No permission for the action; the denial is explained in the encoded authorization message /,
+    );
+    expect((error as Error).message).toContain(body.encoded_authorization_message.slice(0, 60));
+    expect((error as Error).message).toMatch(new RegExp(`\\[request id ${body.request_id}\\]$`));
   });
 });

@@ -20,7 +20,7 @@ function cert(id: string, name: string, days: number | undefined, status = "ISSU
     domain: `${name.replace(/\W+/g, "-")}.example.com`,
     sans: sans.join(";"),
     type: "DV_SSL_CERT",
-    brand: "DIGICERT",
+    brand: "GLOBALSIGN",
     signature_algorithm: "SHA256WITHRSA",
     deploy_support: true,
     expire_time: days === undefined ? "" : scmTime(new Date(NOW.getTime() + days * DAY_MS)),
@@ -83,9 +83,9 @@ function sourceYaml(name: string, url: string): string {
 describe("certwatch report, history and sweep progress", () => {
   const history = PROD.slice(0, 3).map((item) => ({ ...item }));
   const sims: SimServer[] = [
-    scmSimulator({ certificates: PROD, credentials: KEYS }),
-    scmSimulator({ certificates: EDGE, credentials: KEYS }),
-    scmSimulator({ certificates: history, credentials: KEYS }),
+    scmSimulator({ certificates: PROD, credentials: KEYS, clock: () => NOW.getTime() }),
+    scmSimulator({ certificates: EDGE, credentials: KEYS, clock: () => NOW.getTime() }),
+    scmSimulator({ certificates: history, credentials: KEYS, clock: () => NOW.getTime() }),
   ];
   let dir: string;
   let config: string;

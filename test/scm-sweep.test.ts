@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deliberately } from "./contract/setup.js";
 import { expectedAlertNames, KEYS, namesIn, Rig } from "./harness.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
@@ -233,6 +234,7 @@ describe("SCM collector details", () => {
         certificates: rig.certificates,
         credentials: KEYS,
         token: "iam-token-0123456789abcdef0123456789",
+        clock: () => NOW.getTime(),
       });
       const url = await scm.listen();
       const source = {
@@ -254,12 +256,15 @@ describe("SCM collector details", () => {
     if (!odd) throw new Error("empty fleet");
     odd.status = "FROZEN";
     odd.expire_time = "2026-11-25 08:00:00.0";
+    // Listed by expiry, ascending: after every certificate expiring earlier, and those never issued.
+    const index = fleet.filter((c) => c.expire_time < odd.expire_time).length;
     const rig = await new Rig(fleet).start();
     try {
-      const summary = await rig.sweep(NOW, { receivers: [] });
+      // An undocumented status is outside the contract on purpose.
+      const summary = await deliberately(() => rig.sweep(NOW, { receivers: [] }));
       expect(summary.exitCode).toBe(0);
       expect(summary.sources[0]?.warnings).toEqual([
-        `ListCertificates: offset=0: certificates[0].status of certificate ${odd.id} is "FROZEN", not a documented status`,
+        `ListCertificates: offset=0: certificates[${index}].status of certificate ${odd.id} is "FROZEN", not a documented status`,
       ]);
       const stored = (await rig.store.loadObjects("hw-test")).get(`hw-test/certificate/${odd.id}`);
       expect(stored?.observation).toMatchObject({ status: "unknown", rawStatus: "FROZEN" });

@@ -1,17 +1,108 @@
 import type { SourceConfig } from "../../config/schema.js";
-import type { Limiter, VendorError } from "../http.js";
+import type { Limiter, ResponseHeaders, VendorError } from "../http.js";
 import { pacingOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import { signRequest } from "./signer.js";
 
 type HuaweiSource = Extract<SourceConfig, { type: `huawei-${string}` }>;
 
-/** Huawei APIG answers `{error_code, error_msg}`; `APIGW.0308` is the gateway's throttling. */
-export function classifyHuaweiError(status: number, body: unknown): VendorError {
-  const record = (body ?? {}) as Record<string, unknown>;
-  const code = typeof record.error_code === "string" ? record.error_code : undefined;
-  const message = typeof record.error_msg === "string" ? record.error_msg : undefined;
-  return { code, message, throttled: status === 429 || code === "APIGW.0308" };
+/** The gateway's throttling, under both spellings seen in Huawei's pages. */
+const THROTTLING_CODES = new Set(["APIGW.0308", "APIG.0308"]);
+
+/** How deep the SDK-like search goes into nested objects: far enough for `{"error": {...}}`, never unbounded. */
+const MAX_DEPTH = 3;
+
+/** Of an error message that comes with an encoded authorization message, what is kept so that both fit. */
+const MESSAGE_SHOWN = 100;
+
+/** An encoded authorization message is a long blob; its start identifies it, the request id finds the rest. */
+const ENCODED_SHOWN = 1000;
+
+type Body = Record<string, unknown>;
+
+function isObject(value: unknown): value is Body {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function cut(value: string, length: number): string {
+  return value.length > length ? `${value.slice(0, length)}…` : value;
+}
+
+/** The body and the objects nested in it, the body first: where the vendor's SDK looks for an error. */
+function* objectsOf(body: unknown, depth = 0): Generator<Body> {
+  if (!isObject(body)) return;
+  yield body;
+  if (depth < MAX_DEPTH) for (const value of Object.values(body)) yield* objectsOf(value, depth + 1);
+}
+
+/** The first value of `key` in the body or its nested objects. */
+function firstText(body: unknown, key: string): string | undefined {
+  for (const object of objectsOf(body)) {
+    const value = text(object[key]);
+    if (value) return value;
+  }
+  return undefined;
+}
+
+/**
+ * Like the SDK: `error_code`/`error_msg`, else `code`/`message`, taken as a pair, first in the body and then in
+ * nested objects (some gateways answer `{"error": {"code", "message"}}`); a lone code or message at the top level
+ * otherwise, so that a bare throttling code is still recognised.
+ */
+function errorOf(body: unknown): { code?: string; message?: string } {
+  for (const object of objectsOf(body)) {
+    for (const [codeKey, messageKey] of [
+      ["error_code", "error_msg"],
+      ["code", "message"],
+    ] as const) {
+      const code = text(object[codeKey]);
+      const message = text(object[messageKey]);
+      if (code && message) return { code, message };
+    }
+  }
+  const top = isObject(body) ? body : {};
+  return {
+    code: text(top.error_code) ?? text(top.code),
+    message: text(top.error_msg) ?? text(top.message),
+  };
+}
+
+/**
+ * Huawei APIG answers `{error_code, error_msg}` (or `code`/`message`) with the request id in `X-Request-Id` (some
+ * services also put `request_id` in the body). Identity Center and Organizations explain a 403 in an
+ * `encoded_authorization_message`: the message says so and carries its start, after the vendor's message cut short
+ * enough for both to be seen. `APIGW.0308` (also `APIG.0308`) is the gateway's throttling.
+ */
+export function classifyHuaweiError(status: number, body: unknown, headers: ResponseHeaders): VendorError {
+  const { code, message } = errorOf(body);
+  const header = headers["x-request-id"];
+  const requestId = text(Array.isArray(header) ? header[0] : header) ?? firstText(body, "request_id");
+  const encoded = firstText(body, "encoded_authorization_message");
+  return {
+    code,
+    message: encoded
+      ? `${cut(message ?? "access denied", MESSAGE_SHOWN)}; the denial is explained in the encoded authorization message ${cut(encoded, ENCODED_SHOWN)}`
+      : message,
+    requestId,
+    throttled: status === 429 || (code !== undefined && THROTTLING_CODES.has(code)),
+  };
+}
+
+/**
+ * The headers that scope a call to an account. X-Domain-Id is what global credentials send, the default of the
+ * global services; SCM's SDK also takes basic credentials, which send X-Project-Id. Nothing says the two conflict,
+ * so SCM sends whichever is configured, both if both are. Identity Center takes global credentials only: it never
+ * gets a project.
+ */
+function scopeHeaders(source: HuaweiSource): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if ("domainId" in source && source.domainId) headers["X-Domain-Id"] = source.domainId;
+  if (source.type === "huawei-scm" && source.projectId) headers["X-Project-Id"] = source.projectId;
+  return headers;
 }
 
 /**
@@ -45,13 +136,13 @@ export class HuaweiClient {
 
   private headers(url: URL): Record<string, string> {
     const { credentials } = this.source;
-    const base: Record<string, string> = { "Content-Type": "application/json" };
-    if ("projectId" in this.source && this.source.projectId) base["X-Project-Id"] = this.source.projectId;
-    if ("domainId" in this.source && this.source.domainId) base["X-Domain-Id"] = this.source.domainId;
+    const base = { "Content-Type": "application/json", ...scopeHeaders(this.source) };
     if (credentials.token) return { ...base, "X-Auth-Token": credentials.token };
-    if (credentials.securityToken) base["X-Security-Token"] = credentials.securityToken;
+    const signed: Record<string, string> = credentials.securityToken
+      ? { ...base, "X-Security-Token": credentials.securityToken }
+      : base;
     return signRequest(
-      { method: "GET", url, headers: base },
+      { method: "GET", url, headers: signed },
       { accessKey: credentials.accessKey ?? "", secretKey: credentials.secretKey ?? "" },
       new Date(),
     );
