@@ -21,7 +21,7 @@ import { type OpenedStore, openStore } from "../lib/store/open.js";
 import { Store } from "../lib/store/store.js";
 import { type RunSummary, runSweep } from "../lib/sweep.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
-import { clientCertificateFleet, deploymentFleet, sslOrderFleet } from "../sim/aliyun-fleet.js";
+import { clientCertificateFleet, deploymentFleet, sslCertificateFleet } from "../sim/aliyun-fleet.js";
 import { scmFleet } from "../sim/fleet.js";
 import { identityCenterFleet, identityCenterSimulator } from "../sim/huawei-identity-center.js";
 import { scmSimulator } from "../sim/huawei-scm.js";
@@ -280,7 +280,8 @@ async function main(): Promise<void> {
     latencyMs,
     clientCertificates: clientCertificateFleet({ count: fleet.client, now }),
     deploymentJobs: deploymentFleet({ jobs: fleet.jobs, workersPerJob: fleet.workers, now }),
-    sslOrders: sslOrderFleet({ count: fleet.orders, now }),
+    sslCertificates: sslCertificateFleet({ count: fleet.orders, now }),
+    now,
   });
   const slack = new SlackReceiverSim();
   const [scmUrl, icUrl, casUrl, slackUrl] = await Promise.all([

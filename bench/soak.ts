@@ -14,7 +14,7 @@ import type { RunSummary } from "../lib/sweep.js";
 import { startEmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
-import { sslOrderFleet } from "../sim/aliyun-fleet.js";
+import { sslCertificateFleet } from "../sim/aliyun-fleet.js";
 import { scmFleet, scmTime } from "../sim/fleet.js";
 import { scmSimulator } from "../sim/huawei-scm.js";
 import { type Fault, seededRandom, type SimServer } from "../sim/server.js";
@@ -186,11 +186,14 @@ async function main(): Promise<number> {
     certificates,
     credentials: { accessKey: HUAWEI_AK, secretKey: SECRETS.huaweiSecretKey },
     qps: 20,
+    // Both clouds take the run's instant for now, as the runs' --now moves it.
+    clock: () => (cas.now ?? START).getTime(),
   });
   const cas = new CasSimulator({
     credentials: { accessKey: ALIYUN_AK, secretKey: SECRETS.aliyunSecretKey },
     qps: 10,
-    sslOrders: sslOrderFleet({ count: 120, now: START, seed: seed + 17 }),
+    sslCertificates: sslCertificateFleet({ count: 120, now: START, seed: seed + 17 }),
+    now: START,
   });
   const slack = new SlackReceiverSim();
   const smtp = new SmtpSink({ user: "certwatch", pass: SECRETS.smtpPassword });
@@ -281,6 +284,7 @@ receivers:
 
   for (let run = 0; run < runs; run++) {
     const now = new Date(START.getTime() + run * STEP_MS);
+    cas.now = now;
     const faults = planFaults(random, run < runs - CLEAN_RUNS);
     const times = 1 + Math.floor(random() * 3);
     // Real change: now and then a certificate inside 30 days is renewed; its resolution is expected.

@@ -120,6 +120,7 @@ const redeployed = redeployNotice(
       worker: id,
       status: "error",
       resourceId: String(1286012 + index),
+      cloud: "aliyun",
       certId: "12000003",
       domains: ["static.example.cn"],
       where: `CDN static${index}.example.cn`,

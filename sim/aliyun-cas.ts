@@ -3,7 +3,7 @@ import { sha256Hex } from "../lib/sources/encoding.js";
 import type {
   ClientCertificateRecord,
   DeploymentJobRecord,
-  SslOrderRecord,
+  SslCertificateRecord,
   WorkerRecord,
 } from "./aliyun-fleet.js";
 import { type FaultOptions, type SimAnswer, type SimRequest, SimServer, TokenBucket } from "./server.js";
@@ -14,12 +14,29 @@ export interface CasSimulatorOptions extends FaultOptions {
   qps?: number;
   clientCertificates?: ClientCertificateRecord[];
   deploymentJobs?: DeploymentJobRecord[];
-  sslOrders?: SslOrderRecord[];
+  sslCertificates?: SslCertificateRecord[];
+  /** The instant CAS takes for now when it sorts certificates into valid, about to expire and expired. */
+  now?: Date;
 }
 
-const VERSION = "2020-04-07";
+/**
+ * The API version each served action lives in (vendor-contracts.json `aliyun.cas.*`). CAS answers an action sent
+ * under any other version, or an action it does not have, with `InvalidAction.NotFound` (HTTP 404).
+ */
+const VERSIONS: Record<string, string> = {
+  ListClientCertificate: "2020-06-30",
+  DescribeClientCertificateStatus: "2020-06-30",
+  ListUserCertificateOrder: "2020-04-07",
+  ListCertificates: "2020-04-07",
+  ListDeploymentJob: "2020-04-07",
+  ListWorkerResource: "2020-04-07",
+  CreateDeploymentJob: "2020-04-07",
+  UpdateDeploymentJobStatus: "2020-04-07",
+};
 const SKEW_MS = 15 * 60_000;
 const MAX_PAGE_SIZE = 100;
+/** CAS calls a certificate `WILLEXPIRED` / `willExpire` within this many days of its end. */
+const WILL_EXPIRE_MS = 30 * 86_400_000;
 
 function casError(status: number, code: string, message: string): SimAnswer {
   return {
@@ -32,9 +49,26 @@ function ok(body: Record<string, unknown>): SimAnswer {
   return { status: 200, body: { RequestId: "sim-request", ...body } };
 }
 
+/**
+ * The query as the gateway reads it: percent-escapes decoded and nothing else. A `+` stays a plus (the signature
+ * encodes a space as `%20`), so a client that sends `+` for a space fails the signature check, as with CAS.
+ */
+export function rawQuery(search: string): [string, string][] {
+  return search
+    .replace(/^\?/, "")
+    .split("&")
+    .filter(Boolean)
+    .map((pair) => {
+      const at = pair.indexOf("=");
+      const [key, value] = at < 0 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
+      return [decodeURIComponent(key), decodeURIComponent(value)];
+    });
+}
+
 /** Checks an ACS3-HMAC-SHA256 request as the gateway does; answers the vendor's error when it does not hold. */
 function verify(
   request: SimRequest,
+  query: [string, string][],
   options: CasSimulatorOptions,
   nonces: Set<string>,
 ): SimAnswer | undefined {
@@ -47,8 +81,6 @@ function verify(
   if (accessKey !== options.credentials.accessKey) {
     return casError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.");
   }
-  if (header("x-acs-version") !== VERSION)
-    return casError(400, "InvalidVersion", "Specified parameter Version is not valid.");
   const date = Date.parse(header("x-acs-date"));
   if (Number.isNaN(date) || Math.abs(date - Date.now()) > SKEW_MS) {
     return casError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.");
@@ -68,8 +100,8 @@ function verify(
   }
   const headers: Record<string, string> = {};
   for (const name of signedHeaders.split(";")) headers[name] = header(name);
-  const url = new URL(request.url.pathname + request.url.search, `http://${header("host")}`);
-  const { text } = canonicalRequest({ method: request.method, url, headers });
+  const url = new URL(request.url.pathname, `http://${header("host")}`);
+  const { text } = canonicalRequest({ method: request.method, url, query, headers });
   if (signature(options.credentials.secretKey, text) !== given) {
     return casError(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.");
   }
@@ -88,14 +120,18 @@ function paging(params: URLSearchParams, defaultSize: number): { page: number; s
 }
 
 /**
- * Alibaba Cloud CAS (RPC, version 2020-04-07) for the calls certwatch makes: signature checks with nonce replay
- * and clock skew, one QPS budget per AccessKey answered with `Throttling.User`, and the documented paging and
- * time quirks of each call. Requests are counted per action in `calls`.
+ * Alibaba Cloud CAS (RPC, versions 2020-04-07 and 2020-06-30) for the calls certwatch makes, as
+ * vendor-contracts.json describes them: each action under its own version, signature checks over the query as
+ * sent (with nonce replay and clock skew), one QPS budget per AccessKey answered with `Throttling.User` and
+ * `x-acs-retry-after`, default filters, and the documented paging and time quirks of each call. Requests are
+ * counted per action in `calls`.
  */
 export class CasSimulator extends SimServer {
   readonly calls = new Map<string, number>();
   /** When set, every list answers its first page whatever CurrentPage asks: an API bug the collectors must catch. */
   repeatFirstPage = false;
+  /** The instant CAS takes for now when it sorts certificates (tests move it with their `--now`); the clock if unset. */
+  now: Date | undefined;
   /** Answers queued per action, given (after the signature check) instead of the real one: a refusal, a 5xx. */
   private readonly scripted = new Map<string, SimAnswer[]>();
   private readonly fleet: CasSimulatorOptions;
@@ -105,18 +141,25 @@ export class CasSimulator extends SimServer {
     const bucket = options.qps ? new TokenBucket(options.qps) : undefined;
     super(
       (request) => {
-        const action = String(
-          request.headers["x-acs-action"] ?? request.url.searchParams.get("Action") ?? "",
-        );
+        const query = rawQuery(request.url.search);
+        const params = new URLSearchParams(query);
+        const action = String(request.headers["x-acs-action"] ?? params.get("Action") ?? "");
+        const version = String(request.headers["x-acs-version"] ?? params.get("Version") ?? "");
         this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
-        const denied = verify(request, options, nonces);
+        const denied = verify(request, query, options, nonces);
         if (denied) return denied;
+        if (VERSIONS[action] !== version) {
+          return casError(404, "InvalidAction.NotFound", `Specified api ${action} is not found.`);
+        }
         const scripted = this.scripted.get(action)?.shift();
         if (scripted) return scripted;
         if (bucket && !bucket.take()) {
-          return casError(400, "Throttling.User", "Request was denied due to user flow control.");
+          return {
+            ...casError(400, "Throttling.User", "Request was denied due to user flow control."),
+            headers: { "x-acs-retry-after": String(bucket.msUntilNext()) },
+          };
         }
-        return this.answer(action, request.url.searchParams);
+        return this.answer(action, params);
       },
       (fault) => {
         if (fault === "throttle")
@@ -125,8 +168,10 @@ export class CasSimulator extends SimServer {
         return casError(500, "InternalError", "The request processing has failed due to some unknown error.");
       },
       options,
+      "aliyun.cas",
     );
     this.fleet = options;
+    this.now = options.now;
   }
 
   private slice<T>(items: T[], page: number, size: number): T[] {
@@ -137,7 +182,7 @@ export class CasSimulator extends SimServer {
   /** The next call of `action` gets this answer instead of its own: a refusal, a 5xx, a 200 missing a field. */
   answerNext(action: string, status: number, body: Record<string, unknown>): void {
     const queue = this.scripted.get(action) ?? [];
-    queue.push({ status, body: { RequestId: "sim-request", ...body } });
+    queue.push({ status, body: { RequestId: "sim-request", ...body }, deliberate: true });
     this.scripted.set(action, queue);
   }
 
@@ -188,7 +233,8 @@ export class CasSimulator extends SimServer {
     for (const name of ["Name", "JobType", "CertIds", "ResourceIds", "ContactIds"]) {
       if (!params.get(name)) return casError(400, `Missing${name}`, `${name} is mandatory for this action.`);
     }
-    if (params.get("JobType") !== "user")
+    const jobType = params.get("JobType");
+    if (jobType !== "user" && jobType !== "cloud")
       return casError(400, "InvalidParameter", "Specified parameter JobType is not valid.");
     const ids = (name: string): number[] | undefined => {
       const list = (params.get(name) ?? "").split(",").map((id) => id.trim());
@@ -213,6 +259,17 @@ export class CasSimulator extends SimServer {
     const unknown = (resourceIds as number[]).filter((id) => !known.has(id));
     if (unknown.length > 0)
       return casError(400, "InvalidParameter", `Specified resource ${unknown.join(",")} does not exist.`);
+    // `user` deploys to Alibaba Cloud's own services, `cloud` to other clouds' resources (those with a CloudName).
+    const mismatched = (resourceIds as number[]).filter(
+      (id) => (known.get(id)?.CloudName !== undefined) !== (jobType === "cloud"),
+    );
+    if (mismatched.length > 0) {
+      return casError(
+        400,
+        "InvalidParameter",
+        `Specified parameter JobType ${jobType} does not match the cloud of resource ${mismatched.join(",")}.`,
+      );
+    }
     const now = Date.now();
     const jobId = Math.max(8_999, ...this.jobs.map((j) => j.Id)) + 1;
     let workerId = Math.max(0, ...this.jobs.flatMap((j) => j.workers.map((w) => w.Id))) + 1;
@@ -229,7 +286,7 @@ export class CasSimulator extends SimServer {
     this.jobs.push({
       Id: jobId,
       Name: params.get("Name") as string,
-      JobType: "user",
+      JobType: jobType,
       Status: "editing",
       CertDomain: workers[0]?.CertDomain ?? "",
       ProductName: workers[0]?.CloudProduct ?? "",
@@ -260,6 +317,119 @@ export class CasSimulator extends SimServer {
     }
     this.setJobStatus(job, status as string, Date.now());
     return ok({});
+  }
+
+  private get sslCertificates(): SslCertificateRecord[] {
+    return this.fleet.sslCertificates ?? [];
+  }
+
+  /** CAS's own sorting of a certificate, as of the simulator's `now`. */
+  private sslState(cert: SslCertificateRecord): "revoked" | "expired" | "willExpire" | "issued" {
+    const now = (this.now ?? new Date()).getTime();
+    if (cert.Revoked) return "revoked";
+    if (cert.NotAfter <= now) return "expired";
+    return cert.NotAfter - now <= WILL_EXPIRE_MS ? "willExpire" : "issued";
+  }
+
+  /**
+   * `ListUserCertificateOrder` (2020-04-07). With OrderType CERT (issued and uploaded) or UPLOAD, rows are
+   * certificates with date-only `StartDate`/`EndDate` and `Expired`, and no Status; **without a Status only valid
+   * certificates come back** (ISSUED and WILLEXPIRED); EXPIRED must be asked for; REVOKED and the order states
+   * apply only to CPACK/BUY (quota and bought orders, which this fleet has none of). The default OrderType is CPACK.
+   */
+  private listUserCertificateOrder(params: URLSearchParams): SimAnswer {
+    const orderType = params.get("OrderType") ?? "CPACK";
+    if (!["CPACK", "BUY", "UPLOAD", "CERT"].includes(orderType))
+      return casError(400, "InvalidParameter", "Specified parameter OrderType is not valid.");
+    const status = params.get("Status");
+    const statuses = [
+      "PAYED",
+      "CHECKING",
+      "CHECKED_FAIL",
+      "ISSUED",
+      "WILLEXPIRED",
+      "EXPIRED",
+      "NOTACTIVATED",
+      "REVOKED",
+    ];
+    if (status !== null && !statuses.includes(status))
+      return casError(400, "InvalidParameter", "Specified parameter Status is not valid.");
+    const paged = paging(params, 50);
+    if ("status" in paged) return paged;
+    const wanted = (cert: SslCertificateRecord): boolean => {
+      if (orderType === "CPACK" || orderType === "BUY") return false;
+      if (orderType === "UPLOAD" && cert.Source !== "UPLOAD") return false;
+      const state = this.sslState(cert);
+      if (status === null) return state === "issued" || state === "willExpire";
+      return { ISSUED: "issued", WILLEXPIRED: "willExpire", EXPIRED: "expired" }[status] === state;
+    };
+    const all = this.sslCertificates.filter(wanted);
+    // The date-only fields carry no zone; the console shows China time, so that is the day served.
+    const day = (ms: number) => new Date(ms + 8 * 3_600_000).toISOString().slice(0, 10);
+    return ok({
+      TotalCount: all.length,
+      CurrentPage: paged.page,
+      ShowSize: paged.size,
+      CertificateOrderList: this.slice(all, paged.page, paged.size).map((cert) => ({
+        CertificateId: cert.CertificateId,
+        InstanceId: cert.InstanceId,
+        Name: cert.Name,
+        CommonName: cert.CommonName,
+        Sans: cert.Sans.join(","),
+        Issuer: cert.Issuer,
+        SerialNo: cert.Serial,
+        Fingerprint: cert.Fingerprint,
+        StartDate: day(cert.NotBefore),
+        EndDate: day(cert.NotAfter),
+        Expired: this.sslState(cert) === "expired",
+        Upload: cert.Source === "UPLOAD",
+      })),
+    });
+  }
+
+  /**
+   * `ListCertificates` (2020-04-07): every certificate with its exact `NotAfter` (ms), its status, and its SANs as a
+   * real array, filtered by `CertificateStatus` and `CertificateSource` when given (the contract states no default
+   * for either: absent, nothing is filtered). ShowSize 1 to 100, default 10.
+   */
+  private listCertificates(params: URLSearchParams): SimAnswer {
+    const status = params.get("CertificateStatus");
+    const source = params.get("CertificateSource");
+    if (status !== null && !["issued", "revoked", "willExpire", "expired"].includes(status))
+      return casError(400, "InvalidParameter", "Specified parameter CertificateStatus is not valid.");
+    if (source !== null && !["BUY", "TEST", "UPLOAD"].includes(source))
+      return casError(400, "InvalidParameter", "Specified parameter CertificateSource is not valid.");
+    const paged = paging(params, 10);
+    if ("status" in paged) return paged;
+    const all = this.sslCertificates.filter(
+      (cert) =>
+        (status === null || this.sslState(cert) === status) && (source === null || cert.Source === source),
+    );
+    return ok({
+      TotalCount: all.length,
+      CurrentPage: paged.page,
+      ShowSize: paged.size,
+      CertificateList: this.slice(all, paged.page, paged.size).map((cert) => ({
+        CertificateId: String(cert.CertificateId),
+        CertIdentifier: `${cert.CertificateId}-cn-hangzhou`,
+        InstanceId: cert.InstanceId,
+        CertificateName: cert.Name,
+        CommonName: cert.CommonName,
+        Domain: cert.Sans.join(","),
+        SubjectAlternativeNames: cert.Sans,
+        Issuer: cert.Issuer,
+        Serial: cert.Serial,
+        FingerPrint: cert.Fingerprint,
+        NotBefore: cert.NotBefore,
+        NotAfter: cert.NotAfter,
+        CertificateStatus: this.sslState(cert),
+        CertificateSource: cert.Source,
+        Algorithm: "RSA",
+        KeySize: 2048,
+        ExistPrivateKey: cert.Source !== "UPLOAD" || cert.UsingProductList.length > 0,
+        UsingProductList: cert.UsingProductList,
+      })),
+    });
   }
 
   private answer(action: string, params: URLSearchParams): SimAnswer {
@@ -319,20 +489,10 @@ export class CasSimulator extends SimServer {
         return this.createJob(params);
       case "UpdateDeploymentJobStatus":
         return this.updateJobStatus(params);
-      case "ListUserCertificateOrder": {
-        if (params.get("OrderType") !== "CERT") {
-          return casError(400, "InvalidParameter", "this simulator serves OrderType=CERT only");
-        }
-        const paged = paging(params, 50);
-        if ("status" in paged) return paged;
-        const all = this.fleet.sslOrders ?? [];
-        return ok({
-          TotalCount: all.length,
-          CurrentPage: paged.page,
-          ShowSize: paged.size,
-          CertificateOrderList: this.slice(all, paged.page, paged.size),
-        });
-      }
+      case "ListUserCertificateOrder":
+        return this.listUserCertificateOrder(params);
+      case "ListCertificates":
+        return this.listCertificates(params);
       default:
         return casError(404, "InvalidAction.NotFound", `Specified api ${action} is not found.`);
     }

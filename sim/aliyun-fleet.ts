@@ -7,10 +7,15 @@ export interface ClientCertificateRecord {
   Identifier: string;
   SerialNumber: string;
   CommonName: string;
+  /** A JSON array of `{"Type", "Value"}` in a string (1 email, 2 DNS, 6 URI, 7 IP); "" when there are none. */
   Sans: string;
   BeforeDate: number;
   AfterDate: number;
+  /** ISSUE or REVOKE. */
   Status: string;
+  CertificateType: "CLIENT" | "SERVER";
+  Algorithm: string;
+  KeySize: number;
   ParentIdentifier: string;
   /** Served only by DescribeClientCertificateStatus. */
   revocation: { Status: "good" | "revoked"; RevokeTime: number | string };
@@ -33,6 +38,9 @@ export interface WorkerRecord {
   InstanceId?: string;
   ListenerId?: string;
   Port?: number;
+  /** Only for other clouds' resources (CAS leaves it out for Alibaba Cloud's own). */
+  CloudName?: string;
+  CloudRegion?: string;
   Status: string;
 }
 
@@ -49,21 +57,26 @@ export interface DeploymentJobRecord {
   workers: WorkerRecord[];
 }
 
-export interface SslOrderRecord {
+/**
+ * An SSL certificate in CAS, as the vendor holds it. The simulator shows it through two listings: `ListCertificates`
+ * and `ListUserCertificateOrder` (CERT rows), each in its own shape.
+ */
+export interface SslCertificateRecord {
   CertificateId: number;
   InstanceId: string;
   Name: string;
   CommonName: string;
-  Domain: string;
-  Sans: string;
+  /** DNS names, the common name first. */
+  Sans: string[];
   Issuer: string;
-  Status: string;
-  Expired: boolean;
-  Upload: boolean;
-  StartDate?: string;
-  EndDate?: string;
-  CertStartTime?: number;
-  CertEndTime?: number;
+  Serial: string;
+  /** SHA-1 of the certificate, upper-case hex. */
+  Fingerprint: string;
+  NotBefore: number;
+  NotAfter: number;
+  Source: "BUY" | "TEST" | "UPLOAD";
+  Revoked: boolean;
+  UsingProductList: string[];
 }
 
 /** Days from now a certificate in the fleet expires: mostly far, some inside each threshold, some past. */
@@ -78,6 +91,18 @@ function expiryDays(random: () => number): number {
 /** CAS mixes seconds and milliseconds in its numeric-string times, against its own documentation. */
 function casTime(instant: number, random: () => number): string {
   return random() < 0.5 ? String(Math.floor(instant / 1000)) : String(instant);
+}
+
+/** The SANs CAS serves, in its JSON form; a few, as in the vendor's own example, with a trailing comma. */
+function clientSans(n: string, random: () => number): string {
+  const roll = random();
+  if (roll < 0.5) return "";
+  const names = [{ Type: 2, Value: `device-${n}.backup.example.com` }];
+  if (roll < 0.65) names.push({ Type: 7, Value: `10.0.${Number(n) % 250}.${Number(n) % 200}` });
+  if (roll < 0.75) names.push({ Type: 1, Value: `ops+device-${n}@example.com` });
+  if (roll < 0.8) names.push({ Type: 6, Value: `spiffe://example.com/device/${n}` });
+  const json = JSON.stringify(names);
+  return roll < 0.55 ? `${json.slice(0, -1)}, ]` : json;
 }
 
 export function clientCertificateFleet(options: {
@@ -98,10 +123,13 @@ export function clientCertificateFleet(options: {
       Identifier: `client-${n}-${(index * 2654435761).toString(16).padStart(8, "0").slice(-8)}`,
       SerialNumber: `5e${(index * 40503 + 7).toString(16).padStart(30, "0")}`,
       CommonName: `device-${n}.iot.example.com`,
-      Sans: random() < 0.3 ? `device-${n}.backup.example.com` : "",
+      Sans: clientSans(n, random),
       BeforeDate: options.now.getTime() - 300 * DAY_MS,
       AfterDate: Math.floor(options.now.getTime() + days * DAY_MS),
-      Status: "ISSUE",
+      Status: revoked ? "REVOKE" : "ISSUE",
+      CertificateType: index % 10 === 0 ? "SERVER" : "CLIENT",
+      Algorithm: "RSA",
+      KeySize: 2048,
       ParentIdentifier: "sub-ca-0001",
       revocation: revoked ? { Status: "revoked", RevokeTime: revokeTime } : { Status: "good", RevokeTime: 0 },
     };
@@ -109,6 +137,11 @@ export function clientCertificateFleet(options: {
 }
 
 const PRODUCTS = ["SLB", "ALB", "CDN", "NLB", "WAF", "OSS"];
+
+/** Every fifth job deploys to another cloud's CDN: a `cloud` job, whose workers carry CloudName. */
+function isOtherCloudJob(jobIndex: number): boolean {
+  return jobIndex % 5 === 4;
+}
 
 export function deploymentFleet(options: {
   jobs: number;
@@ -133,7 +166,8 @@ export function deploymentFleet(options: {
         status = "processing";
         modified = now - (0.5 + random() * 20) * 3_600_000;
       }
-      const product = PRODUCTS[(jobIndex + index) % PRODUCTS.length] as string;
+      const otherCloud = isOtherCloudJob(jobIndex);
+      const product = otherCloud ? "TencentCDN" : (PRODUCTS[(jobIndex + index) % PRODUCTS.length] as string);
       const balancer = ["SLB", "ALB", "NLB"].includes(product);
       return {
         Id: workerId++,
@@ -150,6 +184,7 @@ export function deploymentFleet(options: {
         CloudProduct: product,
         ResourceDomain: `shop-${jobIndex}.example.com`,
         RegionId: index % 2 === 0 ? "cn-hangzhou" : "ap-southeast-1",
+        ...(otherCloud ? { CloudName: "Tencent", CloudRegion: "ap-guangzhou" } : {}),
         ...(balancer
           ? { InstanceId: `lb-${jobIndex}-${index}`, ListenerId: `lsn-${index}@443`, Port: 443 }
           : {}),
@@ -168,7 +203,7 @@ export function deploymentFleet(options: {
     return {
       Id: jobId,
       Name: `renew shop-${jobIndex}`,
-      JobType: "user",
+      JobType: isOtherCloudJob(jobIndex) ? "cloud" : "user",
       Status: status,
       CertDomain: `shop-${jobIndex}.example.com`,
       ProductName: workers[0]?.CloudProduct ?? "SLB",
@@ -180,33 +215,34 @@ export function deploymentFleet(options: {
   });
 }
 
-export function sslOrderFleet(options: { count: number; now: Date; seed?: number }): SslOrderRecord[] {
+/** SSL certificates around `now`: bought, test and uploaded; a few expired, inside each threshold, or revoked. */
+export function sslCertificateFleet(options: {
+  count: number;
+  now: Date;
+  seed?: number;
+}): SslCertificateRecord[] {
   const random = seededRandom(options.seed ?? 17);
   return Array.from({ length: options.count }, (_, index) => {
     const n = String(index + 1).padStart(5, "0");
     const days = expiryDays(random);
-    const pending = random() < 0.05;
-    const end = Math.floor(options.now.getTime() + days * DAY_MS);
-    const start = end - 365 * DAY_MS;
+    const notAfter = Math.floor(options.now.getTime() + days * DAY_MS);
+    const sourceRoll = random();
+    const hex = (length: number) =>
+      Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join("");
     return {
       CertificateId: 14_000_000 + index,
       InstanceId: `cas-cn-${n}`,
       Name: `web-${n}`,
       CommonName: `www-${n}.example.cn`,
-      Domain: `www-${n}.example.cn`,
-      Sans: random() < 0.3 ? `www-${n}.example.cn,m-${n}.example.cn` : `www-${n}.example.cn`,
+      Sans: random() < 0.3 ? [`www-${n}.example.cn`, `m-${n}.example.cn`] : [`www-${n}.example.cn`],
       Issuer: "DigiCert",
-      Status: pending ? "CHECKING" : days < 0 ? "EXPIRED" : days < 30 ? "WILLEXPIRED" : "ISSUED",
-      Expired: !pending && days < 0,
-      Upload: random() < 0.2,
-      ...(pending
-        ? {}
-        : {
-            StartDate: new Date(start).toISOString().slice(0, 10),
-            EndDate: new Date(end).toISOString().slice(0, 10),
-            CertStartTime: start,
-            CertEndTime: end,
-          }),
+      Serial: hex(32),
+      Fingerprint: hex(40).toUpperCase(),
+      NotBefore: notAfter - 365 * DAY_MS,
+      NotAfter: notAfter,
+      Source: sourceRoll < 0.2 ? "UPLOAD" : sourceRoll < 0.25 ? "TEST" : "BUY",
+      Revoked: random() < 0.03,
+      UsingProductList: random() < 0.5 ? ["SLB", "CDN"] : [],
     };
   });
 }

@@ -192,4 +192,9 @@ export class TokenBucket {
     this.tokens -= 1;
     return true;
   }
+
+  /** How long until the next token, in whole milliseconds (at least 1): what a throttled answer tells to wait. */
+  msUntilNext(): number {
+    return Math.max(1, Math.ceil(((1 - this.tokens) / this.qps) * 1000));
+  }
 }

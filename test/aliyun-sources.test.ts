@@ -6,9 +6,10 @@ import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.
 import { Store } from "../lib/store/store.js";
 import { type RunSummary, runSweep } from "../lib/sweep.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
-import { clientCertificateFleet, deploymentFleet, sslOrderFleet } from "../sim/aliyun-fleet.js";
+import { clientCertificateFleet, deploymentFleet, sslCertificateFleet } from "../sim/aliyun-fleet.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
+import { deliberately } from "./contract/setup.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
 const HOUR = 3_600_000;
@@ -64,11 +65,11 @@ receivers:
     return runSweep({ config: this.config, store: this.store, http: this.http, now, only });
   }
 
-  /** Everything the last Slack post and the last email said. */
-  lastMessages(): { slack: string; email: string } {
-    const post = this.slack.posts.at(-1)?.body;
+  /** Everything the last digest said: its Slack posts (a long digest takes several) and its email. */
+  lastMessages(slackPosts = 1): { slack: string; email: string } {
+    const posts = this.slack.posts.slice(-slackPosts).map((post) => post.body);
     const mail = this.smtp.messages.at(-1);
-    return { slack: JSON.stringify(post ?? ""), email: `${mail?.html ?? ""}\n${mail?.text ?? ""}` };
+    return { slack: JSON.stringify(posts), email: `${mail?.html ?? ""}\n${mail?.text ?? ""}` };
   }
 
   async stop(): Promise<void> {
@@ -85,9 +86,9 @@ function matchesIn(text: string, pattern: RegExp): string[] {
 describe("Alibaba CAS sources end to end: simulator → sweep → dynalite → Slack and email", () => {
   const clientCertificates = clientCertificateFleet({ count: 150, now: NOW });
   const deploymentJobs = deploymentFleet({ jobs: 12, workersPerJob: 6, now: NOW });
-  const sslOrders = sslOrderFleet({ count: 120, now: NOW });
+  const sslCertificates = sslCertificateFleet({ count: 250, now: NOW });
   const rig = new CasRig(
-    new CasSimulator({ credentials: KEYS, clientCertificates, deploymentJobs, sslOrders }),
+    new CasSimulator({ credentials: KEYS, clientCertificates, deploymentJobs, sslCertificates, now: NOW }),
   );
 
   beforeAll(async () => {
@@ -116,6 +117,18 @@ describe("Alibaba CAS sources end to end: simulator → sweep → dynalite → S
     expect(revocations.every((a) => a.severity === "critical")).toBe(true);
     // RevokeTime arrives both as an integer and as `2021-01-01T00:00Z`; both become the same kind of instant.
     const stored = await rig.store.loadObjects("ali-pki");
+    // Sans is a JSON array of {Type, Value}: DNS names and IPs become domains, email and URI names stay details.
+    for (const cert of clientCertificates) {
+      const observation = stored.get(`ali-pki/client-certificate/${cert.Identifier}`)?.observation;
+      const sans = cert.Sans
+        ? (JSON.parse(cert.Sans.replace(/,\s*\]$/, "]")) as { Type: number; Value: string }[])
+        : [];
+      const named = (type: number) => sans.filter((san) => san.Type === type).map((san) => san.Value);
+      expect(observation?.domains).toEqual([...new Set([cert.CommonName, ...named(2), ...named(7)])]);
+      expect(observation?.details?.emails).toBe(named(1).join(", ") || undefined);
+      expect(observation?.details?.uris).toBe(named(6).join(", ") || undefined);
+    }
+    expect(clientCertificates.some((c) => c.Sans.endsWith(", ]"))).toBe(true);
     for (const cert of revoked) {
       const observation = stored.get(`ali-pki/client-certificate/${cert.Identifier}`)?.observation;
       const form = cert.revocation.RevokeTime;
@@ -187,17 +200,29 @@ describe("Alibaba CAS sources end to end: simulator → sweep → dynalite → S
     ]);
   });
 
-  it("SSL certificates: expiry from CertEndTime, orders not yet issued left alone", async () => {
-    const expected = sslOrders
-      .filter((o) => o.CertEndTime !== undefined && o.CertEndTime - NOW.getTime() <= 30 * DAY)
-      .map((o) => o.Name)
+  it("SSL certificates: listed once per status, expired and revoked included, expiry from the exact NotAfter", async () => {
+    const expected = sslCertificates
+      .filter((c) => c.Revoked || c.NotAfter - NOW.getTime() <= 30 * DAY)
+      .map((c) => c.Name)
       .sort();
+    expect(sslCertificates.some((c) => !c.Revoked && c.NotAfter < NOW.getTime())).toBe(true);
+    const postsBefore = rig.slack.posts.length;
     const summary = await rig.sweep(NOW, ["ali-ssl"]);
     expect(summary.exitCode).toBe(0);
-    expect(summary.sources[0]).toMatchObject({ ok: true, objects: 120, calls: 3 });
-    const { slack, email } = rig.lastMessages();
+    expect(summary.sources[0]).toMatchObject({ ok: true, objects: 250 });
+    const { slack, email } = rig.lastMessages(rig.slack.posts.length - postsBefore);
     expect(matchesIn(slack, /web-\d{5}/g)).toEqual(expected);
     expect(matchesIn(email, /web-\d{5}/g)).toEqual(expected);
+
+    const stored = await rig.store.loadObjects("ali-ssl");
+    for (const cert of sslCertificates) {
+      const observation = stored.get(`ali-ssl/certificate/${cert.CertificateId}`)?.observation;
+      expect(observation?.notAfter).toBe(new Date(cert.NotAfter).toISOString());
+      expect(observation?.domains).toEqual(cert.Sans);
+      const status = cert.Revoked ? "revoked" : cert.NotAfter <= NOW.getTime() ? "expired" : "active";
+      expect(observation?.status).toBe(status);
+      expect(observation?.labels.region).toBe("cn-hangzhou");
+    }
   });
 
   it("a page that repeats an earlier one ends the source's sweep with an error, and the others go on", async () => {
@@ -207,7 +232,9 @@ describe("Alibaba CAS sources end to end: simulator → sweep → dynalite → S
     expect(summary.exitCode).toBe(1);
     for (const source of summary.sources) {
       expect(source.ok).toBe(false);
-      expect(source.error).toMatch(/returned a malformed page: page 2 repeats entries of an earlier page$/);
+      expect(source.error).toMatch(
+        /returned a malformed page: (CertificateStatus=issued: )?page 2 repeats entries of an earlier page$/,
+      );
       expect(source.gone).toBe(0);
     }
   });
@@ -218,11 +245,38 @@ describe("Alibaba CAS sources end to end: simulator → sweep → dynalite → S
     const malformed = await rig.sweep(new Date(NOW.getTime() + 5 * HOUR), ["ali-ssl"]);
     rig.cas.injectAlways(undefined);
     expect(malformed.sources[0]?.error).toBe(
-      "ListUserCertificateOrder returned a malformed page: page 1: TotalCount is missing or not a whole number",
+      "ListCertificates returned a malformed page: CertificateStatus=issued page 1: TotalCount is missing or not a whole number",
     );
     rig.cas.inject("throttle");
     const throttled = await rig.sweep(new Date(NOW.getTime() + 6 * HOUR), ["ali-ssl"]);
     expect(throttled.sources[0]).toMatchObject({ ok: true, throttled: 1, retries: 1 });
+  });
+});
+
+describe("SSL certificates over time", () => {
+  it("a certificate that expires between two sweeps is announced as expired, never as resolved", async () => {
+    const sslCertificates = sslCertificateFleet({ count: 60, now: NOW, seed: 5 });
+    const rig = new CasRig(new CasSimulator({ credentials: KEYS, sslCertificates, now: NOW }));
+    await rig.start();
+    const expiring = sslCertificates
+      .filter((c) => !c.Revoked && c.NotAfter > NOW.getTime() && c.NotAfter - NOW.getTime() < 7 * DAY)
+      .sort((a, b) => a.NotAfter - b.NotAfter)[0];
+    expect(expiring).toBeDefined();
+    const later = new Date((expiring?.NotAfter ?? 0) + HOUR);
+    try {
+      const first = await rig.sweep(NOW, ["ali-ssl"]);
+      expect(first.alerts.filter((a) => a.name === expiring?.Name)).toHaveLength(1);
+      rig.cas.now = later;
+      const summary = await rig.sweep(later, ["ali-ssl"]);
+      expect(summary.sources[0]).toMatchObject({ ok: true, gone: 0 });
+      const about = summary.alerts.filter((a) => a.name === expiring?.Name);
+      expect(about).toEqual([
+        expect.objectContaining({ stage: "expired", severity: "critical", transition: "escalated" }),
+      ]);
+      expect(summary.alerts.filter((a) => a.transition === "resolved")).toEqual([]);
+    } finally {
+      await rig.stop();
+    }
   });
 });
 
@@ -233,7 +287,8 @@ describe("a missing required field", () => {
       new CasSimulator({
         credentials: KEYS,
         clientCertificates,
-        sslOrders: sslOrderFleet({ count: 10, now: NOW }),
+        sslCertificates: sslCertificateFleet({ count: 10, now: NOW }),
+        now: NOW,
       }),
     );
     await rig.start();
@@ -250,6 +305,44 @@ describe("a missing required field", () => {
       );
       expect(ssl).toMatchObject({ ok: true, objects: 10 });
       expect(await rig.store.loadObjects("ali-pki")).toEqual(before);
+    } finally {
+      await rig.stop();
+    }
+  });
+
+  it("a field of the wrong type or form fails that source the same way: SANs split on commas are not SANs", async () => {
+    const clientCertificates = clientCertificateFleet({ count: 30, now: NOW });
+    const sslCertificates = sslCertificateFleet({ count: 10, now: NOW });
+    const cas = new CasSimulator({ credentials: KEYS, clientCertificates, sslCertificates, now: NOW });
+    const rig = new CasRig(cas);
+    await rig.start();
+    try {
+      await rig.sweep(NOW, ["ali-pki", "ali-ssl"]);
+      const before = {
+        pki: await rig.store.loadObjects("ali-pki"),
+        ssl: await rig.store.loadObjects("ali-ssl"),
+      };
+      (clientCertificates[5] as { Sans: string }).Sans = "device-00006.example.com,10.0.0.6";
+      const later = new Date(NOW.getTime() + HOUR);
+      const summary = await deliberately(() => rig.sweep(later, ["ali-pki"]));
+      expect(summary.sources[0]?.error).toBe(
+        "ListClientCertificate returned a malformed page: page 1: CertificateList[5].Sans is not a JSON array of {Type, Value}",
+      );
+      // A list the contract gives as a JSON array, served as a string, is refused rather than guessed at.
+      cas.answerNext("ListCertificates", 200, {
+        TotalCount: 1,
+        CurrentPage: 1,
+        ShowSize: 100,
+        CertificateList: [
+          { CertificateId: "1", NotAfter: 1_800_000_000_000, SubjectAlternativeNames: "a.example.cn" },
+        ],
+      });
+      const ssl = await rig.sweep(later, ["ali-ssl"]);
+      expect(ssl.sources[0]?.error).toBe(
+        "ListCertificates returned a malformed page: CertificateStatus=issued page 1: CertificateList[0].SubjectAlternativeNames is not a list of strings",
+      );
+      expect(await rig.store.loadObjects("ali-pki")).toEqual(before.pki);
+      expect(await rig.store.loadObjects("ali-ssl")).toEqual(before.ssl);
     } finally {
       await rig.stop();
     }
@@ -294,4 +387,60 @@ describe("pacing within Alibaba's 10 calls per second per AccessKey", () => {
       await rig.stop();
     }
   }, 60_000);
+});
+
+describe("one account on several CAS sites", () => {
+  it("sweeps each endpoint as its own unit, labelled with its region, selected together by the source's name", async () => {
+    const china = new CasSimulator({
+      credentials: KEYS,
+      sslCertificates: sslCertificateFleet({ count: 12, now: NOW, seed: 1 }),
+      now: NOW,
+    });
+    const international = new CasSimulator({
+      credentials: KEYS,
+      sslCertificates: sslCertificateFleet({ count: 7, now: NOW, seed: 2 }),
+      now: NOW,
+    });
+    const [chinaUrl, internationalUrl, dynamo] = await Promise.all([
+      china.listen(),
+      international.listen(),
+      startEmbeddedDynamo(),
+    ]);
+    const store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
+    const http = new HttpClient();
+    try {
+      await store.ensureTable();
+      const config = await parseConfig(
+        `
+sources:
+  - name: ali-ssl
+    type: aliyun-ssl-certificates
+    endpoints:
+      - { url: "${chinaUrl}", region: cn-hangzhou }
+      - { url: "${internationalUrl}", region: ap-southeast-1 }
+    credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+`,
+        "sites.yml",
+      );
+      const summary = await runSweep({ config, store, http, now: NOW, only: ["ali-ssl"], dryRun: true });
+      expect(summary.sources.map(({ name, ok, objects }) => ({ name, ok, objects }))).toEqual([
+        { name: "ali-ssl.1", ok: true, objects: 12 },
+        { name: "ali-ssl.2", ok: true, objects: 7 },
+      ]);
+      await runSweep({ config, store, http, now: NOW, only: ["ali-ssl.2"] });
+      const stored = [...(await store.loadObjects("ali-ssl.2")).values()];
+      expect(stored).toHaveLength(7);
+      expect(new Set(stored.map((object) => object.observation.labels.region))).toEqual(
+        new Set(["ap-southeast-1"]),
+      );
+      expect(stored[0]?.observation.key).toMatch(/^ali-ssl\.2\/certificate\/\d+$/);
+      expect((await store.loadObjects("ali-ssl.1")).size).toBe(0);
+      expect(china.callsOf("ListCertificates")).toBe(4);
+      expect(international.callsOf("ListCertificates")).toBe(8);
+    } finally {
+      store.close();
+      await http.close();
+      await Promise.all([china.close(), international.close(), dynamo.close()]);
+    }
+  });
 });

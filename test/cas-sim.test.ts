@@ -1,18 +1,25 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { request } from "undici";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../lib/config/load.js";
 import type { SourceConfig } from "../lib/config/schema.js";
-import { AliyunClient } from "../lib/sources/aliyun/client.js";
+import { AliyunClient, rpcQuery } from "../lib/sources/aliyun/client.js";
+import { signCall } from "../lib/sources/aliyun/signer.js";
 import { ApiError, HttpClient, newCallStats } from "../lib/sources/http.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
-import { deploymentFleet } from "../sim/aliyun-fleet.js";
+import { clientCertificateFleet, deploymentFleet, sslCertificateFleet } from "../sim/aliyun-fleet.js";
+import { deliberately } from "./contract/setup.js";
 
 const KEYS = { accessKey: "LTAI5tTESTACCESSKEY00", secretKey: "aliyun-test-secret-1234" };
 const CREATE = "CreateDeploymentJob";
 const UPDATE = "UpdateDeploymentJobStatus";
 
-/** Two finished jobs; their workers' resources are the only ResourceIds the simulator knows. */
+/**
+ * Five finished jobs; their workers' resources are the only ResourceIds the simulator knows. The fifth deploys to
+ * another cloud's resources (workers with a CloudName).
+ */
 function fleet() {
-  const jobs = deploymentFleet({ jobs: 2, workersPerJob: 2, now: new Date() });
+  const jobs = deploymentFleet({ jobs: 5, workersPerJob: 2, now: new Date() });
   // Everything settled, so advanceJobs() only moves the jobs a test creates.
   for (const job of jobs) {
     job.Status = "success";
@@ -25,14 +32,22 @@ interface Rig {
   cas: CasSimulator;
   http: HttpClient;
   client: AliyunClient;
+  /** Resources on Alibaba Cloud's own services. */
   knownResources: number[];
+  /** Resources on another cloud. */
+  otherCloudResources: number[];
   /** A fleet job that has already ended in success. */
   settledJobId: string;
 }
 
 async function startRig(): Promise<Rig> {
   const jobs = fleet();
-  const knownResources = [...new Set(jobs.flatMap((job) => job.workers.map((w) => w.ResourceId)))];
+  const resources = (cloud: boolean) =>
+    jobs.flatMap((job) =>
+      job.workers.filter((w) => (w.CloudName !== undefined) === cloud).map((w) => w.ResourceId),
+    );
+  const knownResources = resources(false);
+  const otherCloudResources = resources(true);
   const cas = new CasSimulator({ credentials: KEYS, deploymentJobs: jobs });
   const url = await cas.listen();
   // The real config path, so the client signs exactly as a sweep or `certwatch redeploy` would.
@@ -56,7 +71,7 @@ sources:
     previous: new Map(),
     warn: () => undefined,
   });
-  return { cas, http, client, knownResources, settledJobId: String(jobs[0]?.Id) };
+  return { cas, http, client, knownResources, otherCloudResources, settledJobId: String(jobs[0]?.Id) };
 }
 
 /** The ApiError a call is refused with; fails the test when the call succeeds or fails some other way. */
@@ -108,7 +123,7 @@ describe("CAS simulator: CreateDeploymentJob and UpdateDeploymentJobStatus refus
   /** Asserts the create is refused with this HTTP status and code, and that no job appeared. */
   const expectCreateRefused = async (params: Record<string, string>, code: string): Promise<ApiError> => {
     const before = await totalJobs();
-    const error = await refusal(rig.client.rpc(CREATE, params));
+    const error = await refusal(deliberately(() => rig.client.rpc(CREATE, params)));
     expect(error.detail.status).toBe(400);
     expect(error.detail.code).toBe(code);
     expect(await totalJobs()).toBe(before);
@@ -128,12 +143,23 @@ describe("CAS simulator: CreateDeploymentJob and UpdateDeploymentJobStatus refus
       });
     }
 
-    for (const jobType of ["cloud", "USER", "system"]) {
-      it(`answers HTTP 400 InvalidParameter for JobType ${JSON.stringify(jobType)}: "user" is the only valid value`, async () => {
+    for (const jobType of ["USER", "system", "trustee"]) {
+      it(`answers HTTP 400 InvalidParameter for JobType ${JSON.stringify(jobType)}: "user" and "cloud" are the values`, async () => {
         const error = await expectCreateRefused({ ...good, JobType: jobType }, "InvalidParameter");
         expect(error.detail.vendorMessage).toContain("JobType");
       });
     }
+
+    it("checks JobType against the resources: user for Alibaba Cloud's own, cloud for other clouds'", async () => {
+      const other = rig.otherCloudResources.join(",");
+      expect(other).not.toBe("");
+      const wrongForOwn = await expectCreateRefused({ ...good, JobType: "cloud" }, "InvalidParameter");
+      expect(wrongForOwn.detail.vendorMessage).toContain(String(rig.knownResources[0]));
+      await expectCreateRefused({ ...good, JobType: "user", ResourceIds: other }, "InvalidParameter");
+      const mixed = `${rig.knownResources[0]},${rig.otherCloudResources[0]}`;
+      await expectCreateRefused({ ...good, JobType: "cloud", ResourceIds: mixed }, "InvalidParameter");
+      expect(await create({ ...good, JobType: "cloud", ResourceIds: other })).toMatch(/^[1-9]\d*$/);
+    });
 
     const badLists: [string, string][] = [
       ["CertIds", "12342649,abc"],
@@ -191,7 +217,7 @@ describe("CAS simulator: CreateDeploymentJob and UpdateDeploymentJobStatus refus
 
   describe("UpdateDeploymentJobStatus", () => {
     const expectUpdateRefused = async (params: Record<string, string>, code: string): Promise<ApiError> => {
-      const error = await refusal(rig.client.rpc(UPDATE, params));
+      const error = await refusal(deliberately(() => rig.client.rpc(UPDATE, params)));
       expect(error.detail.status).toBe(400);
       expect(error.detail.code).toBe(code);
       return error;
@@ -262,5 +288,184 @@ describe("CAS simulator: CreateDeploymentJob and UpdateDeploymentJobStatus refus
       await expectUpdateRefused({ JobId: rig.settledJobId, Status: "pending" }, "InvalidStatus");
       expect(await jobStatus(rig.settledJobId)).toBe("success");
     });
+  });
+});
+
+/** One signed call with any action, version and query, as a client that gets them wrong would send it. */
+async function signedCall(
+  base: string,
+  action: string,
+  version: string,
+  query: string,
+): Promise<{ status: number; body: Record<string, unknown>; headers: Record<string, unknown> }> {
+  const url = new URL(`/?${query}`, base);
+  const headers = signCall({ action, version, method: "POST", url }, KEYS, new Date(), randomUUID());
+  const response = await request(url, { method: "POST", headers });
+  return {
+    status: response.statusCode,
+    body: (await response.body.json()) as Record<string, unknown>,
+    headers: response.headers,
+  };
+}
+
+describe("CAS simulator: the vendor's contract, including its inconvenient parts", () => {
+  const now = new Date("2026-11-22T00:00:00Z");
+  const sslCertificates = sslCertificateFleet({ count: 40, now, seed: 3 });
+  const clientCertificates = clientCertificateFleet({ count: 20, now });
+  const cas = new CasSimulator({ credentials: KEYS, sslCertificates, clientCertificates, now });
+  let base: string;
+  beforeAll(async () => {
+    base = await cas.listen();
+  });
+  afterAll(async () => {
+    await cas.close();
+  });
+  const page = (query: string) => `${query}&CurrentPage=1&ShowSize=100`;
+  const valid = sslCertificates.filter((c) => !c.Revoked && c.NotAfter > now.getTime());
+  const expired = sslCertificates.filter((c) => !c.Revoked && c.NotAfter <= now.getTime());
+
+  it("answers an action under the other API version, or one it does not have, with 404 InvalidAction.NotFound", async () => {
+    for (const [action, version] of [
+      ["ListClientCertificate", "2020-04-07"],
+      ["DescribeClientCertificateStatus", "2020-04-07"],
+      ["ListCertificates", "2020-06-30"],
+      ["ListDeploymentJob", "2020-06-30"],
+      ["NoSuchAction", "2020-04-07"],
+    ] as const) {
+      const answer = await deliberately(() => signedCall(base, action, version, "CurrentPage=1"));
+      expect(answer.status, `${action} under ${version}`).toBe(404);
+      expect(answer.body.Code).toBe("InvalidAction.NotFound");
+    }
+    const right = await signedCall(base, "ListClientCertificate", "2020-06-30", "CurrentPage=1");
+    expect(right.status).toBe(200);
+  });
+
+  it("ListUserCertificateOrder CERT rows: only valid certificates unless Status asks, dates only, no Status field", async () => {
+    const call = (query: string) => signedCall(base, "ListUserCertificateOrder", "2020-04-07", page(query));
+    const listed = async (query: string) => {
+      const answer = await call(query);
+      expect(answer.status).toBe(200);
+      return answer.body.CertificateOrderList as Record<string, unknown>[];
+    };
+    const byDefault = await listed("OrderType=CERT");
+    expect(byDefault.map((row) => row.CertificateId).sort()).toEqual(
+      valid.map((c) => c.CertificateId).sort(),
+    );
+    const expiredRows = await listed("OrderType=CERT&Status=EXPIRED");
+    expect(expiredRows.map((row) => row.CertificateId).sort()).toEqual(
+      expired.map((c) => c.CertificateId).sort(),
+    );
+    expect(expired.length).toBeGreaterThan(0);
+    for (const row of [...byDefault, ...expiredRows]) {
+      expect(Object.keys(row)).not.toEqual(expect.arrayContaining(["Status"]));
+      for (const absent of ["Status", "CertEndTime", "CertStartTime", "Domain", "Algorithm"]) {
+        expect(row[absent], absent).toBeUndefined();
+      }
+      expect(row.EndDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      expect(typeof row.Expired).toBe("boolean");
+    }
+    // The default OrderType is CPACK (quota orders), which lists no certificates at all.
+    expect(await listed("")).toEqual([]);
+  });
+
+  it("ListCertificates: the exact NotAfter, each status on request, SANs as a real array", async () => {
+    const answer = await signedCall(
+      base,
+      "ListCertificates",
+      "2020-04-07",
+      page("CertificateStatus=expired"),
+    );
+    const rows = answer.body.CertificateList as Record<string, unknown>[];
+    expect(rows.map((row) => row.CertificateId).sort()).toEqual(
+      expired.map((c) => String(c.CertificateId)).sort(),
+    );
+    for (const row of rows) {
+      const cert = expired.find((c) => String(c.CertificateId) === row.CertificateId);
+      expect(row.NotAfter).toBe(cert?.NotAfter);
+      expect(row.SubjectAlternativeNames).toEqual(cert?.Sans);
+    }
+    const refused = await deliberately(() =>
+      signedCall(base, "ListCertificates", "2020-04-07", page("CertificateStatus=EXPIRED")),
+    );
+    expect(refused.status).toBe(400);
+  });
+
+  it("serves private-CA SANs as a JSON array of {Type, Value} in a string", async () => {
+    const answer = await signedCall(base, "ListClientCertificate", "2020-06-30", "CurrentPage=1&ShowSize=50");
+    const rows = answer.body.CertificateList as { Sans: string }[];
+    const withSans = rows.filter((row) => row.Sans !== "");
+    expect(withSans.length).toBeGreaterThan(0);
+    for (const row of withSans) {
+      const parsed = JSON.parse(row.Sans.replace(/,\s*\]$/, "]")) as { Type: number; Value: string }[];
+      expect(parsed.every((san) => [1, 2, 6, 7].includes(san.Type) && typeof san.Value === "string")).toBe(
+        true,
+      );
+    }
+  });
+
+  it("reads the query as sent: a space sent as '+' fails the signature, which encodes it as %20", async () => {
+    const plus = await deliberately(() =>
+      signedCall(base, "ListCertificates", "2020-04-07", "Keyword=web+00001&CurrentPage=1"),
+    );
+    expect(plus.status).toBe(400);
+    expect(plus.body.Code).toBe("SignatureDoesNotMatch");
+    const encoded = await signedCall(
+      base,
+      "ListCertificates",
+      "2020-04-07",
+      rpcQuery({ Keyword: "web 00001" }),
+    );
+    expect(encoded.status).toBe(200);
+  });
+
+  it("answers a caller over its budget with Throttling.User and how long to wait in x-acs-retry-after (ms)", async () => {
+    const paced = new CasSimulator({ credentials: KEYS, sslCertificates, now, qps: 2 });
+    const pacedBase = await paced.listen();
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        signedCall(pacedBase, "ListCertificates", "2020-04-07", "CurrentPage=1"),
+      ),
+    ).finally(() => paced.close());
+    const throttled = answers.filter((answer) => answer.status !== 200);
+    expect(throttled.length).toBeGreaterThan(0);
+    for (const answer of throttled) {
+      expect(answer.body.Code).toBe("Throttling.User");
+      expect(Number(answer.headers["x-acs-retry-after"])).toBeGreaterThan(0);
+    }
+  });
+
+  it("a client over the budget waits as x-acs-retry-after says, then gets every answer", async () => {
+    const paced = new CasSimulator({ credentials: KEYS, sslCertificates, now, qps: 2 });
+    const config = await parseConfig(
+      `
+sources:
+  - name: ali-ssl
+    type: aliyun-ssl-certificates
+    endpoint: ${await paced.listen()}
+    credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+    qps: 1000
+    concurrency: 6
+`,
+      "paced.yml",
+    );
+    const http = new HttpClient();
+    const stats = newCallStats();
+    const client = new AliyunClient(config.sources[0] as SourceConfig & { type: "aliyun-ssl-certificates" }, {
+      http,
+      stats,
+      previous: new Map(),
+      warn: () => undefined,
+    });
+    try {
+      const bodies = await Promise.all(
+        Array.from({ length: 4 }, () => client.rpc("ListCertificates", { CurrentPage: 1, ShowSize: 1 })),
+      );
+      expect(bodies.every((body) => body.TotalCount === sslCertificates.length)).toBe(true);
+      expect(stats.throttled).toBeGreaterThan(0);
+      expect(stats.retries).toBe(stats.throttled);
+    } finally {
+      await http.close();
+      await paced.close();
+    }
   });
 });

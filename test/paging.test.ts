@@ -78,11 +78,29 @@ describe("Alibaba error classification", () => {
           code,
           message: "flow control",
           requestId: "r-1",
+          retryAfterMs: undefined,
           throttled: true,
         });
       }
     },
   );
+
+  it("a positive x-acs-retry-after (milliseconds, as the vendor's SDK reads it) is throttling, with that wait", () => {
+    expect(
+      classifyAliyunError(503, { Code: "ServiceUnavailable" }, { "x-acs-retry-after": "2000" }),
+    ).toMatchObject({
+      throttled: true,
+      retryAfterMs: 2000,
+    });
+    for (const value of ["0", "-1", "soon", ""]) {
+      expect(
+        classifyAliyunError(500, { Code: "InternalError" }, { "x-acs-retry-after": value }),
+      ).toMatchObject({
+        throttled: false,
+        retryAfterMs: undefined,
+      });
+    }
+  });
 
   it("bad credentials are not throttling", () => {
     expect(classifyAliyunError(400, { Code: "SignatureDoesNotMatch" }).throttled).toBe(false);

@@ -184,9 +184,11 @@ describe("certwatch redeploy against the CAS simulator", () => {
     expect(result.stdout).toContain("redeploy job 9000 created for 2 failed worker(s) and moved to pending");
     expect(rig.creates()).toBe(2);
     expect(rig.cas.callsOf(UPDATE)).toBe(1);
+    expect(target?.JobType).toBe("cloud");
     expect(rig.cas.created.get(9000)).toMatchObject({
       Name: "certwatch redeploy of job 8004",
-      JobType: "user",
+      // Job 8004 deploys to another cloud's CDN: its repair is a `cloud` job too, or CAS refuses it.
+      JobType: "cloud",
       CertIds: String(target?.workers[0]?.CertId),
       ResourceIds: failed.map((w) => w.ResourceId).join(","),
       ContactIds: "1,2",
@@ -439,6 +441,7 @@ describe("remediation.redeployFailedWorkers: redeploys after each sweep, announc
     expect(rig.cas.created.get(9000)).toMatchObject({
       ContactIds: "7",
       Name: "certwatch redeploy of job 8002",
+      JobType: "user",
     });
     expect(jobs.find((job) => job.Id === 9000)?.Status).toBe("pending");
     const digest = textOf(rig.slack.posts);

@@ -1,7 +1,7 @@
 import { rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { CasSimulator } from "../../sim/aliyun-cas.js";
-import { clientCertificateFleet, deploymentFleet, sslOrderFleet } from "../../sim/aliyun-fleet.js";
+import { clientCertificateFleet, deploymentFleet, sslCertificateFleet } from "../../sim/aliyun-fleet.js";
 import { scmFleet } from "../../sim/fleet.js";
 import { identityCenterFleet, identityCenterSimulator } from "../../sim/huawei-identity-center.js";
 import { scmSimulator } from "../../sim/huawei-scm.js";
@@ -44,7 +44,8 @@ export async function demoCommand(output: Output, demoDir = ".certwatch/demo"): 
     latencyMs: 20,
     clientCertificates: clientCertificateFleet({ count: 100, now }),
     deploymentJobs: deploymentFleet({ jobs: 8, workersPerJob: 4, now }),
-    sslOrders: sslOrderFleet({ count: 80, now }),
+    sslCertificates: sslCertificateFleet({ count: 80, now }),
+    now,
   });
   const slack = new SlackReceiverSim();
   const smtp = new SmtpSink();

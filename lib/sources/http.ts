@@ -18,10 +18,12 @@ export class ApiError extends Error {
     },
     message?: string,
   ) {
+    // The request id is what the vendor's support asks for first.
     const parts = [
       detail.status !== undefined ? `HTTP ${detail.status}` : undefined,
       detail.code,
       detail.vendorMessage ? `(${detail.vendorMessage.slice(0, 200)})` : undefined,
+      detail.requestId ? `[request id ${detail.requestId.slice(0, 100)}]` : undefined,
     ].filter(Boolean);
     const tries = detail.attempts > 1 ? ` after ${detail.attempts} attempts` : "";
     super(message ?? `${call} failed: ${parts.join(" ")}${tries}`);

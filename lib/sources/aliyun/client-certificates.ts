@@ -1,10 +1,17 @@
 import type { SourceConfig } from "../../config/schema.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
-import { domainList, optionalInstant, optionalText, requiredText } from "../fields.js";
-import { MalformedResponseError } from "../http.js";
+import {
+  domainList,
+  jsonSans,
+  optionalInstant,
+  optionalText,
+  requiredInstant,
+  requiredText,
+  type SubjectAltNames,
+} from "../fields.js";
 import { listOf, totalOf } from "../paging.js";
 import type { CollectContext, SourceDriver } from "../types.js";
-import { AliyunClient } from "./client.js";
+import { AliyunClient, casRegionOf } from "./client.js";
 
 type Source = Extract<SourceConfig, { type: "aliyun-client-certificates" }>;
 
@@ -19,14 +26,18 @@ interface Listed {
   identifier: string;
   serial: string;
   notAfter: string;
+  sans: SubjectAltNames;
 }
 
 function readListed(raw: Record<string, unknown>, where: string): Listed {
-  const identifier = requiredText(raw.Identifier, LIST, `${where}.Identifier`);
-  const serial = requiredText(raw.SerialNumber, LIST, `${where}.SerialNumber`).toLowerCase();
-  const notAfter = optionalInstant(raw.AfterDate, LIST, `${where}.AfterDate`);
-  if (!notAfter) throw new MalformedResponseError(LIST, `${where}.AfterDate`, "is missing");
-  return { raw, where, identifier, serial, notAfter };
+  return {
+    raw,
+    where,
+    identifier: requiredText(raw.Identifier, LIST, `${where}.Identifier`),
+    serial: requiredText(raw.SerialNumber, LIST, `${where}.SerialNumber`).toLowerCase(),
+    notAfter: requiredInstant(raw.AfterDate, LIST, `${where}.AfterDate`),
+    sans: jsonSans(raw.Sans, LIST, `${where}.Sans`),
+  };
 }
 
 function toObservation(
@@ -36,17 +47,26 @@ function toObservation(
   where: string,
   warn: (message: string) => void,
 ): Observation {
-  const { raw, identifier } = listed;
-  const rawStatus = optionalText(state?.Status) ?? "";
-  let status = STATUSES[rawStatus];
-  if (!state) {
-    warn(
-      `${STATUS}: no status was returned for client certificate ${identifier}; watching it on expiry only`,
-    );
-  } else if (!status) {
-    warn(
-      `${STATUS}: ${where}.Status of ${identifier} is ${JSON.stringify(state.Status)}, not a documented status`,
-    );
+  const { raw, identifier, sans } = listed;
+  let rawStatus: string;
+  let status: Status | undefined;
+  if (state) {
+    rawStatus = optionalText(state.Status) ?? "";
+    status = STATUSES[rawStatus];
+    if (!status) {
+      warn(
+        `${STATUS}: ${where}.Status of ${identifier} is ${JSON.stringify(state.Status)}, not a documented status`,
+      );
+    }
+  } else {
+    // The listing's own Status (ISSUE or REVOKE) is all there is when the status call leaves a certificate out.
+    rawStatus = optionalText(raw.Status) ?? "";
+    status = rawStatus === "REVOKE" ? "revoked" : undefined;
+    if (!status) {
+      warn(
+        `${STATUS}: no status was returned for client certificate ${identifier}; watching it on expiry only`,
+      );
+    }
   }
   status ??= "unknown";
   // RevokeTime is documented as an integer and shown as `2021-01-01T00:00Z`; a good certificate carries 0.
@@ -58,7 +78,8 @@ function toObservation(
     kind: "client-certificate",
     nativeId: identifier,
     name: commonName ?? identifier,
-    domains: domainList(commonName, raw.Sans),
+    // Names a TLS endpoint can be reached by; email and URI names are kept as details.
+    domains: domainList(commonName, ...sans.dns, ...sans.ip),
     notBefore: optionalInstant(raw.BeforeDate, LIST, `${listed.where}.BeforeDate`),
     notAfter: listed.notAfter,
     status,
@@ -67,13 +88,15 @@ function toObservation(
     details: {
       serial: listed.serial,
       ...(optionalText(raw.ParentIdentifier) ? { issuer: String(raw.ParentIdentifier) } : {}),
+      ...(sans.email.length > 0 ? { emails: sans.email.join(", ") } : {}),
+      ...(sans.uri.length > 0 ? { uris: sans.uri.join(", ") } : {}),
     },
     labels: {
       ...source.labels,
       source: source.name,
       provider: "aliyun",
       product: "private-ca",
-      region: source.region,
+      region: casRegionOf(source),
     },
   };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { SourceConfig } from "../../config/schema.js";
-import type { Limiter, VendorError } from "../http.js";
+import { encodeRfc3986 } from "../encoding.js";
+import type { Limiter, ResponseHeaders, VendorError } from "../http.js";
 import { listOf, numberedPages, totalOf } from "../paging.js";
 import { pacingOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
@@ -8,11 +9,11 @@ import { signCall } from "./signer.js";
 
 type AliyunSource = Extract<SourceConfig, { type: `aliyun-${string}` }>;
 
-/** CAS lists answer at most this many entries a page; every listing here asks for it. */
+/** A page size every CAS listing serves; a listing that documents a larger maximum says so in `pageSize`. */
 const PAGE_SIZE = 50;
 
 export interface CasListing<T> {
-  call: string;
+  call: CasAction;
   /** Parameters besides `CurrentPage` and `ShowSize`. */
   params?: Record<string, string | number>;
   /** The answer's total and list fields: they differ by call (`Total`/`TotalCount`, `Data`/`CertificateList`). */
@@ -22,21 +23,78 @@ export interface CasListing<T> {
   where?: string;
   /** Pages fetched at once after the first; the credential's concurrency when absent. */
   concurrency?: number;
+  /** The documented maximum page size, when the call states one. */
+  pageSize?: number;
   /** Reads one entry; `where` is its place for error messages (`page 2: Data[3]`). */
   read: (raw: Record<string, unknown>, where: string) => T;
   idOf: (item: T) => string;
 }
 
-/** Every CAS call this monitor makes is served by this API version. */
-export const CAS_VERSION = "2020-04-07";
+/**
+ * The CAS API version of each action certwatch sends (vendor-contracts.json, `aliyun.cas.*`). CAS has two: the
+ * private-CA calls live only in 2020-06-30 and the rest only in 2020-04-07; an action sent under the other one is
+ * answered `InvalidAction.NotFound`.
+ */
+export const CAS_VERSIONS = {
+  ListClientCertificate: "2020-06-30",
+  DescribeClientCertificateStatus: "2020-06-30",
+  ListCertificates: "2020-04-07",
+  ListDeploymentJob: "2020-04-07",
+  DescribeDeploymentJob: "2020-04-07",
+  ListWorkerResource: "2020-04-07",
+  CreateDeploymentJob: "2020-04-07",
+  UpdateDeploymentJobStatus: "2020-04-07",
+} as const;
+
+export type CasAction = keyof typeof CAS_VERSIONS;
+
+/**
+ * The region a CAS endpoint serves, for labels: `cas.<region>.aliyuncs.com`, and the China site's
+ * `cas.aliyuncs.com`, whose certificates CAS itself names `<id>-cn-hangzhou` (`CertIdentifier`). A configured
+ * `region` wins; any other host (a simulator, a proxy) gives no label rather than an invented one.
+ */
+export function casRegionOf(source: { endpoint: string; region?: string }): string | undefined {
+  if (source.region) return source.region;
+  const host = new URL(source.endpoint).hostname;
+  if (host === "cas.aliyuncs.com") return "cn-hangzhou";
+  return /^cas\.([a-z0-9-]+)\.aliyuncs\.com$/.exec(host)?.[1];
+}
+
+/** A positive `x-acs-retry-after` (milliseconds, as the vendor's SDK reads it) means throttled, whatever the code. */
+function retryAfterHeader(headers: ResponseHeaders): number | undefined {
+  const value = headers["x-acs-retry-after"];
+  const text = (Array.isArray(value) ? value[0] : value)?.trim() ?? "";
+  return /^\d+$/.test(text) && Number(text) > 0 ? Number(text) : undefined;
+}
 
 /** CAS answers `{Code, Message, RequestId}`; throttling is a code (`Throttling`, `Throttling.User`, ...), not a status. */
-export function classifyAliyunError(status: number, body: unknown): VendorError {
+export function classifyAliyunError(
+  status: number,
+  body: unknown,
+  headers: ResponseHeaders = {},
+): VendorError {
   const record = (body ?? {}) as Record<string, unknown>;
   const code = typeof record.Code === "string" ? record.Code : undefined;
   const message = typeof record.Message === "string" ? record.Message : undefined;
   const requestId = typeof record.RequestId === "string" ? record.RequestId : undefined;
-  return { code, message, requestId, throttled: status === 429 || /^Throttling/.test(code ?? "") };
+  const retryAfterMs = retryAfterHeader(headers);
+  return {
+    code,
+    message,
+    requestId,
+    retryAfterMs,
+    throttled: status === 429 || /^Throttling/.test(code ?? "") || retryAfterMs !== undefined,
+  };
+}
+
+/**
+ * The query string of an RPC call, encoded as the signature encodes it (RFC 3986: a space is `%20`, never `+`), so
+ * that the gateway reads exactly what was signed.
+ */
+export function rpcQuery(params: Record<string, string | number>): string {
+  return Object.entries(params)
+    .map(([key, value]) => `${encodeRfc3986(key)}=${encodeRfc3986(String(value))}`)
+    .join("&");
 }
 
 /**
@@ -57,17 +115,18 @@ export class AliyunClient {
   /** Every page of a CAS listing, checked as `numberedPages` checks every listing. */
   pages<T>(listing: CasListing<T>): AsyncGenerator<T[]> {
     const prefix = listing.where ? `${listing.where} ` : "";
+    const pageSize = listing.pageSize ?? PAGE_SIZE;
     return numberedPages({
       call: listing.call,
       where: listing.where,
-      pageSize: PAGE_SIZE,
+      pageSize,
       concurrency: listing.concurrency ?? this.limiter.concurrency,
       idOf: listing.idOf,
       fetch: async (page) => {
         const body = await this.rpc(listing.call, {
           ...listing.params,
           CurrentPage: page,
-          ShowSize: PAGE_SIZE,
+          ShowSize: pageSize,
         });
         const where = `${prefix}page ${page}: `;
         return {
@@ -82,12 +141,12 @@ export class AliyunClient {
 
   /** `once`: a write that must not be sent twice (see `CallOptions.once`). */
   async rpc(
-    action: string,
+    action: CasAction,
     params: Record<string, string | number>,
     options: { once?: boolean } = {},
   ): Promise<Record<string, unknown>> {
     const url = new URL("/", this.source.endpoint);
-    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, String(value));
+    url.search = rpcQuery(params);
     const body = await this.context.http.call({
       call: action,
       limiter: this.limiter,
@@ -100,7 +159,7 @@ export class AliyunClient {
         method: "POST",
         url,
         headers: signCall(
-          { action, version: CAS_VERSION, method: "POST", url },
+          { action, version: CAS_VERSIONS[action], method: "POST", url },
           this.source.credentials,
           new Date(),
           randomUUID(),

@@ -4,7 +4,7 @@ import { mapInOrder } from "../concurrency.js";
 import { domainList, optionalInstant, optionalText, requiredText } from "../fields.js";
 import { totalOf } from "../paging.js";
 import type { CollectContext, SourceDriver } from "../types.js";
-import { AliyunClient } from "./client.js";
+import { AliyunClient, casRegionOf } from "./client.js";
 
 type Source = Extract<SourceConfig, { type: "aliyun-deployment-jobs" }>;
 
@@ -70,6 +70,8 @@ function toObservation(
     .join(" ");
   const certificate = optionalText(raw.CertId) ?? optionalText(raw.OrderId) ?? "unknown";
   const certificateName = optionalText(raw.CertName) ?? `certificate ${certificate}`;
+  // CloudName is left out for Alibaba Cloud's own services; other clouds' resources carry it.
+  const cloud = optionalText(raw.CloudName);
   const nativeId = `${job.id}/${workerId}`;
   return {
     key: objectKey(source.name, "deployment-task", nativeId),
@@ -88,13 +90,14 @@ function toObservation(
       resource,
       certificate,
       ...(optionalText(raw.ResourceId) ? { resourceId: String(raw.ResourceId) } : {}),
+      ...(cloud && cloud !== "aliyun" ? { cloud } : {}),
     },
     labels: {
       ...source.labels,
       source: source.name,
       provider: "aliyun",
       product,
-      region: optionalText(raw.RegionId) ?? source.region,
+      region: optionalText(raw.RegionId) ?? optionalText(raw.CloudRegion) ?? casRegionOf(source),
       account: optionalText(raw.UserId),
     },
   };

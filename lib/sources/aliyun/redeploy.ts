@@ -19,6 +19,8 @@ export interface FailedWorker {
   worker: string;
   status: string;
   resourceId: string;
+  /** The resource's cloud: `aliyun`, or another cloud's name (`CloudName`, absent for Alibaba Cloud targets). */
+  cloud: string;
   certId?: string;
   domains: string[];
   where: string;
@@ -33,7 +35,7 @@ export interface RedeployPlan {
   workerSet: string;
   params: {
     Name: string;
-    JobType: "user";
+    JobType: "user" | "cloud";
     CertIds: string;
     ResourceIds: string;
     ContactIds: string;
@@ -63,6 +65,7 @@ export async function failedWorkers(
         worker,
         status,
         resourceId: requiredText(raw.ResourceId, WORKERS, `worker ${worker} ResourceId`),
+        cloud: optionalText(raw.CloudName) ?? "aliyun",
         certId: optionalText(raw.CertId),
         domains: domainList(raw.CertDomain, raw.ResourceDomain),
         where: [product, instance].filter(Boolean).join(" "),
@@ -90,7 +93,9 @@ export function planRedeploy(options: {
     workerSet: workerSetOf(options.failed.map((w) => w.worker)),
     params: {
       Name: `${NAME_PREFIX}${options.fromJob}`,
-      JobType: "user",
+      // A job deploys to one kind of resource: `user` for Alibaba Cloud's own services, `cloud` for other clouds'.
+      // The repaired job's workers tell which it was, and CAS checks the type against the resources.
+      JobType: options.failed.some((w) => w.cloud !== "aliyun") ? "cloud" : "user",
       CertIds: certIds.join(","),
       ResourceIds: unique(options.failed.map((w) => w.resourceId)).join(","),
       ContactIds: (options.source.contactIds ?? []).join(","),

@@ -8,6 +8,8 @@ export interface AliyunSignable {
   url: URL;
   /** Lower-case names; `host`, `content-type` and every `x-acs-*` header are signed. */
   headers: Record<string, string>;
+  /** The query's decoded pairs, when the caller read them itself; `url.searchParams` otherwise. */
+  query?: [string, string][];
 }
 
 function isSigned(name: string): boolean {
@@ -21,7 +23,7 @@ export function canonicalRequest(request: AliyunSignable): { text: string; signe
     .filter(([name]) => isSigned(name))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const signedHeaders = headers.map(([name]) => name).join(";");
-  const query = [...request.url.searchParams]
+  const query = [...(request.query ?? request.url.searchParams)]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([key, value]) => `${encodeRfc3986(key)}=${encodeRfc3986(value)}`)
     .join("&");

@@ -1,107 +1,118 @@
 import type { SourceConfig } from "../../config/schema.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
-import { domainList, optionalInstant, optionalText } from "../fields.js";
-import { MalformedResponseError } from "../http.js";
+import {
+  domainList,
+  optionalInstant,
+  optionalText,
+  requiredInstant,
+  requiredText,
+  stringArray,
+} from "../fields.js";
 import { totalOf } from "../paging.js";
 import type { CollectContext, SourceDriver } from "../types.js";
-import { AliyunClient } from "./client.js";
+import { AliyunClient, casRegionOf } from "./client.js";
 
 type Source = Extract<SourceConfig, { type: "aliyun-ssl-certificates" }>;
 
-const CALL = "ListUserCertificateOrder";
+const CALL = "ListCertificates";
+
+/**
+ * One listing per status, in the order a certificate moves through them (issued → willExpire → expired, and
+ * revoked from any), so a certificate that changes status between two listings is in the later one: none falls
+ * between them. CAS documents no default for an absent `CertificateStatus`, and its older listing
+ * (`ListUserCertificateOrder`) leaves expired certificates out unless asked, so every status is asked for by name.
+ */
+const WALKS = ["issued", "willExpire", "expired", "revoked"] as const;
 
 const STATUSES: Record<string, Status> = {
-  ISSUED: "active",
-  WILLEXPIRED: "active",
-  EXPIRED: "expired",
-  REVOKED: "revoked",
-  PAYED: "pending",
-  CHECKING: "pending",
-  NOTACTIVATED: "pending",
-  CHECKED_FAIL: "failed",
+  issued: "active",
+  willExpire: "active",
+  expired: "expired",
+  revoked: "revoked",
 };
-
-/** States in which no certificate exists yet, so no end date is expected. */
-const UNISSUED: ReadonlySet<Status> = new Set(["pending", "failed"]);
 
 function toObservation(
   source: Source,
   raw: Record<string, unknown>,
+  listed: (typeof WALKS)[number],
   where: string,
   warn: (message: string) => void,
 ): Observation {
-  const nativeId = optionalText(raw.CertificateId) ?? optionalText(raw.InstanceId);
-  if (!nativeId)
-    throw new MalformedResponseError(CALL, `${where}.CertificateId`, "and InstanceId are both missing");
-  const rawStatus = optionalText(raw.Status) ?? "";
+  const field = (name: string) => `${where}.${name}`;
+  const nativeId = requiredText(raw.CertificateId, CALL, field("CertificateId"));
+  const rawStatus = optionalText(raw.CertificateStatus) ?? listed;
   let status = STATUSES[rawStatus];
   if (!status) {
     warn(
-      `${CALL}: ${where}.Status of certificate ${nativeId} is ${JSON.stringify(raw.Status)}, not a documented status`,
+      `${CALL}: ${field("CertificateStatus")} of certificate ${nativeId} is ${JSON.stringify(raw.CertificateStatus)}, not a documented status`,
     );
     status = "unknown";
   }
-  if (raw.Expired === true && status === "active") status = "expired";
-  // CertEndTime is an instant; EndDate only a day, read as UTC midnight when it is all there is.
-  const notAfter =
-    optionalInstant(raw.CertEndTime, CALL, `${where}.CertEndTime`) ??
-    optionalInstant(raw.EndDate, CALL, `${where}.EndDate`);
-  if (!notAfter && !UNISSUED.has(status)) {
-    throw new MalformedResponseError(
-      CALL,
-      `${where}.CertEndTime`,
-      `is missing for ${rawStatus} certificate ${nativeId}`,
-    );
-  }
   const commonName = optionalText(raw.CommonName);
+  const usedBy = stringArray(raw.UsingProductList, CALL, field("UsingProductList"));
   return {
     key: objectKey(source.name, "certificate", nativeId),
     kind: "certificate",
     nativeId,
-    name: optionalText(raw.Name) ?? commonName ?? nativeId,
-    domains: domainList(commonName, raw.Domain, raw.Sans),
-    notBefore:
-      optionalInstant(raw.CertStartTime, CALL, `${where}.CertStartTime`) ??
-      optionalInstant(raw.StartDate, CALL, `${where}.StartDate`),
-    notAfter,
+    name: optionalText(raw.CertificateName) ?? commonName ?? nativeId,
+    domains: domainList(
+      commonName,
+      raw.Domain,
+      ...stringArray(raw.SubjectAlternativeNames, CALL, field("SubjectAlternativeNames")),
+    ),
+    // The vendor states no unit; its example is milliseconds. Read by magnitude, like every vendor time.
+    notBefore: optionalInstant(raw.NotBefore, CALL, field("NotBefore")),
+    notAfter: requiredInstant(raw.NotAfter, CALL, field("NotAfter")),
     status,
     rawStatus,
     details: {
       ...(optionalText(raw.Issuer) ? { issuer: String(raw.Issuer) } : {}),
-      ...(raw.Upload === true ? { origin: "uploaded" } : {}),
+      ...(optionalText(raw.Serial) ? { serial: String(raw.Serial) } : {}),
+      ...(raw.CertificateSource === "UPLOAD" ? { origin: "uploaded" } : {}),
+      ...(usedBy.length > 0 ? { usedBy: usedBy.join(", ") } : {}),
     },
     labels: {
       ...source.labels,
       source: source.name,
       provider: "aliyun",
       product: "ssl",
-      region: source.region,
+      region: casRegionOf(source),
     },
   };
 }
 
-/** Alibaba CAS SSL certificates, issued and uploaded: `ListUserCertificateOrder` with `OrderType=CERT`. */
+/**
+ * Alibaba CAS SSL certificates, bought, test and uploaded: `ListCertificates`, once per status. It gives the exact
+ * `NotAfter` (the older `ListUserCertificateOrder` gives CERT rows a date only) and lists revoked certificates,
+ * which the older call cannot show for issued and uploaded certificates at all.
+ */
 export const aliyunSslCertificates: SourceDriver<"aliyun-ssl-certificates"> = {
   type: "aliyun-ssl-certificates",
 
   async *collect(source, context: CollectContext) {
     const client = new AliyunClient(source, context);
-    const pages = client.pages({
-      call: CALL,
-      params: { OrderType: "CERT" },
-      total: "TotalCount",
-      list: "CertificateOrderList",
-      read: (raw, where) => ({ raw, where }),
-      idOf: (item) => String(item.raw.CertificateId ?? item.raw.InstanceId),
-    });
-    for await (const page of pages) {
-      yield* page.map(({ raw, where }) => toObservation(source, raw, where, context.warn));
+    for (const status of WALKS) {
+      const pages = client.pages({
+        call: CALL,
+        params: { CertificateStatus: status },
+        where: `CertificateStatus=${status}`,
+        pageSize: 100,
+        total: "TotalCount",
+        list: "CertificateList",
+        read: (raw, where) => toObservation(source, raw, status, where, context.warn),
+        idOf: (observation) => observation.nativeId,
+      });
+      for await (const page of pages) yield* page;
     }
   },
 
   async verify(source, context) {
     const client = new AliyunClient(source, context);
-    const body = await client.rpc(CALL, { OrderType: "CERT", CurrentPage: 1, ShowSize: 1 });
-    return `credentials accepted; ${totalOf(body, CALL, "TotalCount", "")} SSL certificates visible`;
+    const counts: string[] = [];
+    for (const status of WALKS) {
+      const body = await client.rpc(CALL, { CertificateStatus: status, CurrentPage: 1, ShowSize: 1 });
+      counts.push(`${status} ${totalOf(body, CALL, "TotalCount", `CertificateStatus=${status}: `)}`);
+    }
+    return `credentials accepted; SSL certificates visible: ${counts.join(", ")}`;
   },
 };
