@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Config, SourceConfig } from "./config/schema.js";
+import { isNamed } from "./config/units.js";
 import type { Ack, Alert, Observation, StoredObject } from "./model/types.js";
 import { type DeliveryReport, deliverPending } from "./notify/deliver.js";
 import { sortAlerts } from "./notify/digest.js";
@@ -392,9 +393,7 @@ export async function heartbeatUnless(url: string, somethingFailed: boolean): Pr
 export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   const { config, store, now } = options;
   const runId = options.runId ?? randomUUID();
-  const sources = config.sources.filter(
-    (source) => !options.only?.length || options.only.includes(source.name),
-  );
+  const sources = config.sources.filter((source) => !options.only?.length || isNamed(source, options.only));
   if (options.purgeHistory && !options.dryRun) {
     await store.purgeExpired(
       config.sources.map((source) => source.name),

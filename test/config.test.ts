@@ -45,6 +45,84 @@ describe("config", () => {
     expect(await problems(base("{ accessKey: AK }"))).toEqual(["sources[0].credentials.secretKey: required"]);
   });
 
+  it("a source with several endpoints is one sweep unit per endpoint, named <name>.<n>, labelled with its region", async () => {
+    const text = `
+sources:
+  - name: ali-ssl
+    type: aliyun-ssl-certificates
+    endpoints:
+      - https://cas.aliyuncs.com
+      - { url: "https://cas.ap-southeast-1.aliyuncs.com", region: ap-southeast-1 }
+    credentials: { accessKey: AK, secretKey: SK }
+  - name: ali-pki
+    type: aliyun-client-certificates
+    endpoints: [https://cas.eu-central-1.aliyuncs.com]
+    region: eu-central-1
+    credentials: { accessKey: AK, secretKey: SK }
+`;
+    const config = await parseConfig(text, "c.yml", { env: {} });
+    expect(
+      config.sources.map((source) => ({
+        name: source.name,
+        configuredName: source.configuredName,
+        endpoint: source.endpoint,
+        region: "region" in source ? source.region : undefined,
+      })),
+    ).toEqual([
+      {
+        name: "ali-ssl.1",
+        configuredName: "ali-ssl",
+        endpoint: "https://cas.aliyuncs.com",
+        region: undefined,
+      },
+      {
+        name: "ali-ssl.2",
+        configuredName: "ali-ssl",
+        endpoint: "https://cas.ap-southeast-1.aliyuncs.com",
+        region: "ap-southeast-1",
+      },
+      {
+        name: "ali-pki",
+        configuredName: "ali-pki",
+        endpoint: "https://cas.eu-central-1.aliyuncs.com",
+        region: "eu-central-1",
+      },
+    ]);
+    for (const source of config.sources) expect(source).not.toHaveProperty("endpoints");
+  });
+
+  it("needs exactly one of endpoint and endpoints, and a region per endpoint when there are several", async () => {
+    const source = (lines: string) => `
+sources:
+  - name: ali-ssl
+    type: aliyun-ssl-certificates
+    credentials: { accessKey: AK, secretKey: SK }
+${lines}`;
+    const exactlyOne =
+      "sources[0].endpoint: give endpoint, or endpoints for several sites or regions (exactly one of them)";
+    expect(await problems(source(""))).toEqual([exactlyOne]);
+    expect(
+      await problems(
+        source("    endpoint: https://cas.aliyuncs.com\n    endpoints: [https://cas.aliyuncs.com]"),
+      ),
+    ).toEqual([exactlyOne]);
+    expect(await problems(source("    endpoints: []"))).toEqual([
+      "sources[0].endpoints: Too small: expected array to have >=1 items",
+    ]);
+    expect(
+      await problems(
+        source(
+          "    region: cn-hangzhou\n    endpoints: [https://cas.aliyuncs.com, https://cas.ap-southeast-1.aliyuncs.com]",
+        ),
+      ),
+    ).toEqual([
+      "sources[0].region: one region cannot label several endpoints: give each its own, endpoints: [{ url, region }]",
+    ]);
+    expect(await problems(source("    endpoints: [http://cas.example.com]"))).toEqual([
+      "sources[0].endpoints[0]: must start with https:// (http:// is allowed only on loopback)",
+    ]);
+  });
+
   it("accepts a token instead of an AK/SK pair", async () => {
     expect(await problems(base("{ token: abcdefabcdef }"))).toEqual([]);
   });

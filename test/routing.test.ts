@@ -10,7 +10,8 @@ const receivers = ["pager", "ops-mail", "deploy-team", "staging-log", "fallback"
   webhookUrl: `https://hooks.slack.com/services/T/B/${name}`,
 }));
 
-const config = configSchema.parse({
+/** The config as written; `config` is what the schema makes of it. */
+const written = {
   sources: [
     { name: "hw-prod", type: "huawei-scm", endpoint: "https://x.example.com", credentials: { token: "t" } },
   ],
@@ -23,7 +24,8 @@ const config = configSchema.parse({
     { match: { severity: "critical" }, receivers: ["ops-mail"] },
   ],
   defaultReceivers: ["fallback"],
-});
+};
+const config = configSchema.parse(written);
 
 function make(overrides: {
   severity?: Alert["severity"];
@@ -76,9 +78,9 @@ describe("routing matrix", () => {
   });
 
   it("without routes every alert goes to every receiver; without defaultReceivers an unmatched one too", () => {
-    const open = configSchema.parse({ ...config, routes: undefined, defaultReceivers: undefined });
+    const open = configSchema.parse({ ...written, routes: undefined, defaultReceivers: undefined });
     expect(receiversFor(make({}), open)).toEqual(receivers.map((r) => r.name));
-    const noDefault = configSchema.parse({ ...config, defaultReceivers: undefined });
+    const noDefault = configSchema.parse({ ...written, defaultReceivers: undefined });
     expect(receiversFor(make({ source: "ali-ssl", provider: "aliyun" }), noDefault)).toEqual(
       receivers.map((r) => r.name),
     );

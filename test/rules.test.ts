@@ -11,14 +11,16 @@ import { observation } from "./fixtures.js";
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 const NOW = new Date("2026-11-22T00:00:00Z");
-const config = configSchema.parse({
+/** The config as written; `config` is what the schema makes of it. */
+const written = {
   sources: [
     { name: "hw-test", type: "huawei-scm", endpoint: "https://x.example.com", credentials: { token: "tok" } },
   ],
   silences: [
     { match: { domain: "*.staging.example.com" }, until: "2026-12-01T00:00:00Z", reason: "throwaway" },
   ],
-});
+};
+const config = configSchema.parse(written);
 
 function inDays(days: number): string {
   return new Date(NOW.getTime() + days * DAY).toISOString();
@@ -120,7 +122,7 @@ describe("evaluation: transitions, not repetition", () => {
 
   it("sends the all-clear where the alarm went: a resolution keeps the severity it was announced with", () => {
     const routed = configSchema.parse({
-      ...config,
+      ...written,
       receivers: [
         { name: "pager", type: "slack", webhookUrl: "https://hooks.slack.com/services/T/B/C" },
         { name: "mail", type: "email", from: "a@b.c", to: ["d@e.f"], smtp: { host: "mail.example.com" } },

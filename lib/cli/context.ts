@@ -1,6 +1,7 @@
 import { loadConfig } from "../config/load.js";
 import type { Config, SourceConfig } from "../config/schema.js";
 import { makeRedactor, secretValues } from "../config/secrets.js";
+import { isNamed } from "../config/units.js";
 
 /** Thrown for bad usage or bad config: exit status 2, nothing done. */
 export class UsageError extends Error {
@@ -36,8 +37,8 @@ export function selectSources(
   configFile: string,
 ): SourceConfig[] {
   const only = names ?? [];
-  const unknown = only.filter((name) => !config.sources.some((source) => source.name === name));
+  const unknown = only.filter((name) => !config.sources.some((source) => isNamed(source, [name])));
   if (unknown.length > 0)
     throw new UsageError(`--source: no source named ${unknown.join(", ")} in ${configFile}`);
-  return config.sources.filter((source) => only.length === 0 || only.includes(source.name));
+  return config.sources.filter((source) => only.length === 0 || isNamed(source, only));
 }

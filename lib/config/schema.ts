@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { OFFSET_PATTERN, parseDuration } from "../model/time.js";
+import { sweepUnits } from "./units.js";
 
 const LOOPBACK_HOSTS = new Set(["localhost", "[::1]", "::1"]);
 
@@ -49,9 +50,17 @@ const aliyunCredentials = z.strictObject({
   securityToken: z.string().min(1).optional(),
 });
 
+/** One site or region of a source: its URL, and the region label its observations carry. */
+const endpointEntry = z.union([
+  endpoint,
+  z.strictObject({ url: endpoint, region: z.string().min(1).optional() }),
+]);
+
 const sourceCommon = {
   name: z.string().regex(/^[a-z0-9-]+$/, "lowercase letters, digits and dashes only"),
-  endpoint,
+  endpoint: endpoint.optional(),
+  /** Several sites or regions of one account (CAS China, international, Europe): one sweep unit each. */
+  endpoints: z.array(endpointEntry).min(1).optional(),
   labels: z.record(z.string(), z.string()).optional(),
   /** Calls per second allowed for this source's credential; sources sharing a credential share it. */
   qps: z.number().positive().optional(),
@@ -66,7 +75,11 @@ const huaweiScm = z.strictObject({
   type: z.literal("huawei-scm"),
   /** SCM's expire_time has no zone; Huawei's console shows China Standard Time. */
   timezone: z.string().regex(OFFSET_PATTERN, "a fixed offset such as +08:00 or Z").default("+08:00"),
+  /** Sent as X-Project-Id, the scope of BasicCredentials, which SCM's SDK also accepts. */
   projectId: z.string().min(1).optional(),
+  /** Sent as X-Domain-Id (the account id), the scope of GlobalCredentials, SCM's default: SCM is global. */
+  domainId: z.string().min(1).optional(),
+  /** A label only: SCM is global, so nothing about a region is read from its endpoint. */
   region: z.string().min(1).optional(),
 });
 
@@ -214,7 +227,8 @@ const receiver = z.discriminatedUnion("type", [
   webhookReceiver,
 ]);
 
-export const configSchema = z
+/** The config as written; `configSchema` expands each source into its sweep units. */
+const writtenConfig = z
   .strictObject({
     store: z
       .strictObject({
@@ -291,6 +305,23 @@ export const configSchema = z
       config.sources.map((s) => s.name),
       "sources",
     );
+    config.sources.forEach((source, index) => {
+      if ((source.endpoint === undefined) === (source.endpoints === undefined)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["sources", index, "endpoint"],
+          message: "give endpoint, or endpoints for several sites or regions (exactly one of them)",
+        });
+      }
+      if ((source.endpoints?.length ?? 0) > 1 && "region" in source && source.region !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["sources", index, "region"],
+          message:
+            "one region cannot label several endpoints: give each its own, endpoints: [{ url, region }]",
+        });
+      }
+    });
     unique(
       config.receivers.map((r) => r.name),
       "receivers",
@@ -320,7 +351,15 @@ export const configSchema = z
     }
   });
 
+export const configSchema = writtenConfig.transform((config) => ({
+  ...config,
+  sources: config.sources.flatMap(sweepUnits),
+}));
+
+/** A source as the config file writes it. */
+export type WrittenSource = z.output<typeof writtenConfig>["sources"][number];
 export type Config = z.infer<typeof configSchema>;
+/** One sweep unit: a configured source at one endpoint (see `sweepUnits`). */
 export type SourceConfig = Config["sources"][number];
 export type ReceiverConfig = Config["receivers"][number];
 export type SlackReceiverConfig = Extract<ReceiverConfig, { type: "slack" }>;

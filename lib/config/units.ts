@@ -1,0 +1,30 @@
+import type { WrittenSource } from "./schema.js";
+
+/**
+ * One sweep: a configured source at one of its endpoints. It is reported and stored under its own `name`: the
+ * source's name, or `<name>.<n>` for the n-th of several endpoints. `configuredName` is the name in the config.
+ */
+export type SweepUnit<S = WrittenSource> = S extends unknown
+  ? Omit<S, "endpoint" | "endpoints"> & { endpoint: string; configuredName: string }
+  : never;
+
+/** A source's sweep units, one per endpoint, each labelled with its endpoint's region when the config gives one. */
+export function sweepUnits(source: WrittenSource): SweepUnit[] {
+  const { endpoint, endpoints, ...rest } = source;
+  const entries = endpoints ?? (endpoint === undefined ? [] : [endpoint]);
+  return entries.map((entry, index) => {
+    const { url, region } = typeof entry === "string" ? { url: entry, region: undefined } : entry;
+    return {
+      ...rest,
+      ...(region === undefined ? {} : { region }),
+      name: entries.length > 1 ? `${source.name}.${index + 1}` : source.name,
+      configuredName: source.name,
+      endpoint: url,
+    } as SweepUnit;
+  });
+}
+
+/** Whether `--source` names pick this unit: by its own name, or by its source's name for every one of its units. */
+export function isNamed(unit: { name: string; configuredName: string }, names: readonly string[]): boolean {
+  return names.includes(unit.name) || names.includes(unit.configuredName);
+}
