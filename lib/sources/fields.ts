@@ -34,15 +34,6 @@ export function requiredInstant(value: unknown, call: string, field: string): st
   return instant;
 }
 
-/** A JSON boolean; absent is undefined, anything else is a malformed page. */
-export function optionalBoolean(value: unknown, call: string, field: string): boolean | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "boolean") {
-    throw new MalformedResponseError(call, field, `${JSON.stringify(value)} is not a boolean`);
-  }
-  return value;
-}
-
 /** A JSON array of strings (a list the vendor returns as a real array); absent is empty. */
 export function stringArray(value: unknown, call: string, field: string): string[] {
   if (value === undefined || value === null) return [];

@@ -40,7 +40,6 @@ export const CAS_VERSIONS = {
   DescribeClientCertificateStatus: "2020-06-30",
   ListCertificates: "2020-04-07",
   ListDeploymentJob: "2020-04-07",
-  DescribeDeploymentJob: "2020-04-07",
   ListWorkerResource: "2020-04-07",
   CreateDeploymentJob: "2020-04-07",
   UpdateDeploymentJobStatus: "2020-04-07",
