@@ -424,7 +424,7 @@ sources:
       );
       const summary = await runSweep({ config, store, http, now: NOW, only: ["ali-ssl"], dryRun: true });
       expect(summary.sources.map(({ name, ok, objects }) => ({ name, ok, objects }))).toEqual([
-        { name: "ali-ssl.1", ok: true, objects: 12 },
+        { name: "ali-ssl", ok: true, objects: 12 },
         { name: "ali-ssl.2", ok: true, objects: 7 },
       ]);
       await runSweep({ config, store, http, now: NOW, only: ["ali-ssl.2"] });
@@ -434,7 +434,7 @@ sources:
         new Set(["ap-southeast-1"]),
       );
       expect(stored[0]?.observation.key).toMatch(/^ali-ssl\.2\/certificate\/\d+$/);
-      expect((await store.loadObjects("ali-ssl.1")).size).toBe(0);
+      expect((await store.loadObjects("ali-ssl")).size).toBe(0);
       expect(china.callsOf("ListCertificates")).toBe(4);
       expect(international.callsOf("ListCertificates")).toBe(8);
     } finally {

@@ -70,7 +70,7 @@ sources:
       })),
     ).toEqual([
       {
-        name: "ali-ssl.1",
+        name: "ali-ssl",
         configuredName: "ali-ssl",
         endpoint: "https://cas.aliyuncs.com",
         region: undefined,

@@ -1,4 +1,3 @@
-import { isNamed } from "../config/units.js";
 import { type FixedWorker, type RedeployResult, redeployJob } from "../remediate.js";
 import type { RedeployPlan } from "../sources/aliyun/redeploy.js";
 import { ApiError, HttpClient, IncompleteListingError, MalformedResponseError } from "../sources/http.js";
@@ -115,15 +114,8 @@ function report(result: RedeployResult, output: Output): number {
 export async function redeployCommand(options: RedeployCommandOptions, output: Output): Promise<number> {
   const now = new Date();
   const { config, redact } = await loadForCli(options.config);
-  const named = config.sources.filter((candidate) => isNamed(candidate, [options.source]));
-  const [source] = named;
+  const source = config.sources.find((candidate) => candidate.name === options.source);
   if (!source) throw new UsageError(`--source: no source named ${options.source} in ${options.config}`);
-  if (named.length > 1) {
-    throw new UsageError(
-      `--source: ${options.source} has ${named.length} endpoints; name the one the job is on: ` +
-        named.map((unit) => `${unit.name} (${unit.endpoint})`).join(", "),
-    );
-  }
   if (source.type !== "aliyun-deployment-jobs") {
     throw new UsageError(
       `--source: ${source.name} is ${source.type}; redeploy needs an aliyun-deployment-jobs source`,

@@ -59,7 +59,7 @@ const endpointEntry = z.union([
 const sourceCommon = {
   name: z.string().regex(/^[a-z0-9-]+$/, "lowercase letters, digits and dashes only"),
   endpoint: endpoint.optional(),
-  /** Several sites or regions of one account (CAS China, international, Europe): one sweep unit each. */
+  /** Several sites or regions of one account (CAS China, international, Europe): one sweep unit each (`units.ts`). */
   endpoints: z.array(endpointEntry).min(1).optional(),
   labels: z.record(z.string(), z.string()).optional(),
   /** Calls per second allowed for this source's credential; sources sharing a credential share it. */

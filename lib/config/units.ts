@@ -2,7 +2,8 @@ import type { WrittenSource } from "./schema.js";
 
 /**
  * One sweep: a configured source at one of its endpoints. It is reported and stored under its own `name`: the
- * source's name, or `<name>.<n>` for the n-th of several endpoints. `configuredName` is the name in the config.
+ * source's name for its first endpoint, `<name>.<n>` for the n-th after it. `configuredName` is the name in the
+ * config.
  */
 export type SweepUnit<S = WrittenSource> = S extends unknown
   ? Omit<S, "endpoint" | "endpoints"> & { endpoint: string; configuredName: string }
@@ -17,7 +18,9 @@ export function sweepUnits(source: WrittenSource): SweepUnit[] {
     return {
       ...rest,
       ...(region === undefined ? {} : { region }),
-      name: entries.length > 1 ? `${source.name}.${index + 1}` : source.name,
+      // The first endpoint keeps the source's name, so that adding a site later renames nothing: a renamed unit
+      // would leave its stored inventory and open alerts behind and announce everything again as new.
+      name: index === 0 ? source.name : `${source.name}.${index + 1}`,
       configuredName: source.name,
       endpoint: url,
     } as SweepUnit;
