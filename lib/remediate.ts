@@ -187,6 +187,7 @@ export async function redeployJob(
     stats: newCallStats(),
     previous: new Map(),
     warn: context.warn,
+    redact: context.redact,
   });
   const failed = await failedWorkers(client, jobId, config.alerts.failedDeploymentStatuses);
   const stored = context.stored ?? (await store.loadObjects(source.name));

@@ -420,7 +420,13 @@ describe("a misbehaving Identity Center", () => {
     );
     const url = await oversized.listen();
     try {
-      const source = { ...rig.config.sources[0], endpoint: url, applicationInstanceIds: ["app-ins-0001"] };
+      // A source of its own: a stored inventory belongs to the endpoint it was swept at.
+      const source = {
+        ...rig.config.sources[0],
+        name: "hw-sso-oversized",
+        endpoint: url,
+        applicationInstanceIds: ["app-ins-0001"],
+      };
       const summary = await rig.sweep(NOW, {
         config: { ...rig.config, sources: [source] as Config["sources"] },
         dryRun: true,
@@ -485,9 +491,8 @@ describe("Identity Center scope and refusals", () => {
     const body = refusal?.body as { request_id: string; encoded_authorization_message: string };
     expect(refusal?.headers?.["X-Request-Id"]).toBe(body.request_id);
     expect((error as Error).message).toMatch(
-      /^ListApplicationInstances failed: HTTP 403 IIC\.1000 \(No permission for the action; the denial is explained in the encoded authorization message /,
+      /^ListApplicationInstances failed: HTTP 403 IIC\.1000 \(No permission for the action; the gateway explains the denial in an encoded_authorization_message \(\d+ characters\)\)/,
     );
-    expect((error as Error).message).toContain(body.encoded_authorization_message.slice(0, 60));
     expect((error as Error).message).toMatch(new RegExp(`\\[request id ${body.request_id}\\]$`));
   });
 });

@@ -15,7 +15,7 @@ export async function validateCommand(options: { config: string }, output: Outpu
     const results = await Promise.all(
       config.sources.map(async (source) => {
         const driver = driverFor(source.type);
-        const context = { http, stats: newCallStats(), previous: new Map(), warn: () => undefined };
+        const context = { http, stats: newCallStats(), previous: new Map(), warn: () => undefined, redact };
         try {
           return { source, ok: true, text: await driver.verify(source, context) };
         } catch (error) {

@@ -144,6 +144,16 @@ export class Limiter {
   }
 }
 
+/** Every string in a parsed JSON value, passed through `redact`. */
+function redactStrings(value: unknown, redact: (text: string) => string): unknown {
+  if (typeof value === "string") return redact(value);
+  if (Array.isArray(value)) return value.map((item) => redactStrings(item, redact));
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, redactStrings(item, redact)]));
+  }
+  return value;
+}
+
 function backoffMs(policy: RetryPolicy, attempt: number): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
   return ceiling / 2 + Math.random() * (ceiling / 2);
@@ -173,6 +183,8 @@ export interface CallOptions {
   retry?: RetryPolicy;
   /** Aborted when the sweep no longer needs the answer (another page failed): stop spending the budget. */
   signal?: AbortSignal;
+  /** Applied to an error answer's text before it is read (see `CollectContext.redact`). */
+  redact?: (text: string) => string;
   /**
    * A write that must not happen twice (creating a job): retried only when throttled, which is a refusal. After a
    * timeout or a 5xx it may have been done, so it fails with `outcomeUnknown` instead of being sent again.
@@ -288,6 +300,8 @@ export class HttpClient {
       }
       return { ok: true, body };
     }
+    // Masked before anything reads or shortens it, in the parsed strings too: JSON may escape a secret's characters.
+    if (options.redact) body = redactStrings(body, options.redact);
     const vendor = options.classifyError(status, body, headers);
     if (vendor.throttled) options.stats.throttled++;
     const retryable = vendor.throttled || status === 429 || status >= 500;

@@ -11,6 +11,11 @@ export interface CollectContext {
   warn: (message: string) => void;
   /** Aborted once the sweep of this source is over, so that requests it no longer needs stop. */
   signal?: AbortSignal;
+  /**
+   * Masks the config's secrets in a vendor's error answer before anything reads or shortens it: a secret the vendor
+   * echoes back, cut in half by a length limit, would no longer be recognised afterwards.
+   */
+  redact?: (text: string) => string;
 }
 
 /** One API family. Collect streams observations; it throws when the sweep cannot be trusted as complete. */

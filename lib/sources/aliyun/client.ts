@@ -151,6 +151,7 @@ export class AliyunClient {
       limiter: this.limiter,
       stats: this.context.stats,
       signal: this.context.signal,
+      redact: this.context.redact,
       timeoutMs: this.timeoutMs,
       classifyError: classifyAliyunError,
       once: options.once,

@@ -12,12 +12,6 @@ const THROTTLING_CODES = new Set(["APIGW.0308", "APIG.0308"]);
 /** How deep the SDK-like search goes into nested objects: far enough for `{"error": {...}}`, never unbounded. */
 const MAX_DEPTH = 3;
 
-/** Of an error message that comes with an encoded authorization message, what is kept so that both fit. */
-const MESSAGE_SHOWN = 100;
-
-/** An encoded authorization message is a long blob; its start identifies it, the request id finds the rest. */
-const ENCODED_SHOWN = 1000;
-
 type Body = Record<string, unknown>;
 
 function isObject(value: unknown): value is Body {
@@ -26,10 +20,6 @@ function isObject(value: unknown): value is Body {
 
 function text(value: unknown): string | undefined {
   return typeof value === "string" && value !== "" ? value : undefined;
-}
-
-function cut(value: string, length: number): string {
-  return value.length > length ? `${value.slice(0, length)}…` : value;
 }
 
 /** The body and the objects nested in it, the body first: where the vendor's SDK looks for an error. */
@@ -74,8 +64,7 @@ function errorOf(body: unknown): { code?: string; message?: string } {
 /**
  * Huawei APIG answers `{error_code, error_msg}` (or `code`/`message`) with the request id in `X-Request-Id` (some
  * services also put `request_id` in the body). Identity Center and Organizations explain a 403 in an
- * `encoded_authorization_message`: the message says so and carries its start, after the vendor's message cut short
- * enough for both to be seen. `APIGW.0308` (also `APIG.0308`) is the gateway's throttling.
+ * `encoded_authorization_message`: the message says so. `APIGW.0308` (also `APIG.0308`) is the gateway's throttling.
  */
 export function classifyHuaweiError(status: number, body: unknown, headers: ResponseHeaders): VendorError {
   const { code, message } = errorOf(body);
@@ -84,8 +73,9 @@ export function classifyHuaweiError(status: number, body: unknown, headers: Resp
   const encoded = firstText(body, "encoded_authorization_message");
   return {
     code,
+    // The blob is only of use whole, and too long for a message: say it came, and the request id finds it again.
     message: encoded
-      ? `${cut(message ?? "access denied", MESSAGE_SHOWN)}; the denial is explained in the encoded authorization message ${cut(encoded, ENCODED_SHOWN)}`
+      ? `${message ?? "access denied"}; the gateway explains the denial in an encoded_authorization_message (${encoded.length} characters)`
       : message,
     requestId,
     throttled: status === 429 || (code !== undefined && THROTTLING_CODES.has(code)),
@@ -128,6 +118,7 @@ export class HuaweiClient {
       limiter: this.limiter,
       stats: this.context.stats,
       signal: this.context.signal,
+      redact: this.context.redact,
       timeoutMs: this.timeoutMs,
       classifyError: classifyHuaweiError,
       prepare: () => ({ method: "GET", url, headers: this.headers(url) }),
