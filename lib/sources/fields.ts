@@ -22,10 +22,41 @@ export function optionalInstant(value: unknown, call: string, field: string): st
   return instant;
 }
 
-/** Comma- or semicolon-separated domain lists, merged, trimmed and without repeats. */
+/** The most names kept for one certificate: more than any CA issues, few enough for one stored item. */
+export const MAX_NAMES = 500;
+
+/** And the most characters they may take together, well inside DynamoDB's 400 KB item. */
+const MAX_NAME_CHARS = 50_000;
+
+/** Control characters and line or paragraph separators: no certificate name holds one, a forged message line does. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** A name a certificate can carry: no control character, and no longer than a DNS name (or `max`). */
+export function isPlausibleName(name: string, max = 253): boolean {
+  return name.length > 0 && name.length <= max && !CONTROL.test(name);
+}
+
+/** The first names that fit MAX_NAMES and MAX_NAME_CHARS. */
+function withinBudget(names: string[]): string[] {
+  let chars = 0;
+  const kept: string[] = [];
+  for (const name of names) {
+    chars += name.length;
+    if (kept.length >= MAX_NAMES || chars > MAX_NAME_CHARS) break;
+    kept.push(name);
+  }
+  return kept;
+}
+
+/**
+ * Comma- or semicolon-separated domain lists, merged, trimmed and without repeats. Names no certificate can carry
+ * (control characters, longer than a DNS name) are left out, and no more than MAX_NAMES and MAX_NAME_CHARS kept.
+ */
 export function domainList(...values: unknown[]): string[] {
   const all = values.flatMap((value) => (typeof value === "string" ? value.split(/[;,]/) : []));
-  return [...new Set(all.map((domain) => domain.trim()).filter(Boolean))];
+  const names = all.map((domain) => domain.trim()).filter((name) => isPlausibleName(name));
+  return withinBudget([...new Set(names)]);
 }
 
 export function requiredInstant(value: unknown, call: string, field: string): string {
@@ -34,13 +65,13 @@ export function requiredInstant(value: unknown, call: string, field: string): st
   return instant;
 }
 
-/** A JSON array of strings (a list the vendor returns as a real array); absent is empty. */
+/** A JSON array of strings (a list the vendor returns as a real array); absent is empty; names as `domainList` keeps them. */
 export function stringArray(value: unknown, call: string, field: string): string[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
     throw new MalformedResponseError(call, field, "is not a list of strings");
   }
-  return value.map((item: string) => item.trim()).filter(Boolean);
+  return withinBudget(value.map((item: string) => item.trim()).filter((name) => isPlausibleName(name)));
 }
 
 /** Subject alternative names by kind, as X.509 GeneralName types number them (1 email, 2 DNS, 6 URI, 7 IP). */
@@ -49,16 +80,18 @@ export interface SubjectAltNames {
   ip: string[];
   email: string[];
   uri: string[];
+  /** Names left out: control characters, too long, or past MAX_NAMES. */
+  dropped: number;
 }
 
-const SAN_KINDS: Record<number, keyof SubjectAltNames> = { 1: "email", 2: "dns", 6: "uri", 7: "ip" };
+const SAN_KINDS: Record<number, "dns" | "ip" | "email" | "uri"> = { 1: "email", 2: "dns", 6: "uri", 7: "ip" };
 
 /**
  * Alibaba private-CA `Sans`: a string holding a JSON array of `{"Type": n, "Value": "..."}`. The vendor's own
  * example ends the array with a trailing comma, which JSON refuses: that one slip is forgiven, nothing else is.
  */
 export function jsonSans(value: unknown, call: string, field: string): SubjectAltNames {
-  const sans: SubjectAltNames = { dns: [], ip: [], email: [], uri: [] };
+  const sans: SubjectAltNames = { dns: [], ip: [], email: [], uri: [], dropped: 0 };
   if (value === undefined || value === null || (typeof value === "string" && value.trim() === ""))
     return sans;
   if (typeof value !== "string") throw new MalformedResponseError(call, field, "is not a string");
@@ -70,13 +103,24 @@ export function jsonSans(value: unknown, call: string, field: string): SubjectAl
   }
   if (!Array.isArray(parsed))
     throw new MalformedResponseError(call, field, "is not a JSON array of {Type, Value}");
+  let chars = 0;
   parsed.forEach((entry: unknown, index) => {
     const { Type: type, Value: text } = (entry ?? {}) as Record<string, unknown>;
     if (typeof type !== "number" || typeof text !== "string") {
       throw new MalformedResponseError(call, `${field}[${index}]`, "is not a {Type, Value} pair");
     }
     const kind = SAN_KINDS[type];
-    if (kind && text.trim()) sans[kind].push(text.trim());
+    const name = text.trim();
+    if (!kind || !name) return;
+    const kept = sans.dns.length + sans.ip.length + sans.email.length + sans.uri.length;
+    // An email or URI may be longer than a DNS name, never unbounded.
+    const plausible = isPlausibleName(name, kind === "dns" || kind === "ip" ? 253 : 1024);
+    if (!plausible || kept >= MAX_NAMES || chars + name.length > MAX_NAME_CHARS) {
+      sans.dropped++;
+      return;
+    }
+    sans[kind].push(name);
+    chars += name.length;
   });
   return sans;
 }

@@ -3,6 +3,7 @@ import { type Observation, objectKey, type Status } from "../../model/types.js";
 import {
   domainList,
   jsonSans,
+  MAX_NAMES,
   optionalInstant,
   optionalText,
   requiredInstant,
@@ -48,30 +49,40 @@ function toObservation(
   warn: (message: string) => void,
 ): Observation {
   const { raw, identifier, sans } = listed;
-  let rawStatus: string;
-  let status: Status | undefined;
-  if (state) {
-    rawStatus = optionalText(state.Status) ?? "";
-    status = STATUSES[rawStatus];
-    if (!status) {
+  if (sans.dropped > 0) {
+    warn(
+      `${LIST}: ${sans.dropped} subject alternative names of client certificate ${identifier} were left out (control characters, too long, or past ${MAX_NAMES})`,
+    );
+  }
+  // The listing's own Status says REVOKE or ISSUE; the status call says good, revoked or unknown. Either one saying
+  // revoked is a revocation: a status call that lags or does not know must not hide one.
+  const listedRevoked = raw.Status === "REVOKE";
+  let rawStatus = optionalText(state?.Status) ?? "";
+  let status: Status | undefined = STATUSES[rawStatus];
+  if (state && !status) {
+    warn(
+      `${STATUS}: ${where}.Status of ${identifier} is ${JSON.stringify(state.Status)}, not a documented status`,
+    );
+  } else if (!state && !listedRevoked) {
+    warn(
+      `${STATUS}: no status was returned for client certificate ${identifier}; watching it on expiry only`,
+    );
+  }
+  if (listedRevoked && status !== "revoked") {
+    if (state) {
       warn(
-        `${STATUS}: ${where}.Status of ${identifier} is ${JSON.stringify(state.Status)}, not a documented status`,
+        `${LIST} lists client certificate ${identifier} as REVOKE while ${STATUS} says ${JSON.stringify(state.Status)}; taken as revoked`,
       );
     }
-  } else {
-    // The listing's own Status (ISSUE or REVOKE) is all there is when the status call leaves a certificate out.
-    rawStatus = optionalText(raw.Status) ?? "";
-    status = rawStatus === "REVOKE" ? "revoked" : undefined;
-    if (!status) {
-      warn(
-        `${STATUS}: no status was returned for client certificate ${identifier}; watching it on expiry only`,
-      );
-    }
+    status = "revoked";
+    rawStatus = "REVOKE";
   }
   status ??= "unknown";
   // RevokeTime is documented as an integer and shown as `2021-01-01T00:00Z`; a good certificate carries 0.
   const revokedAt =
-    status === "revoked" ? optionalInstant(state?.RevokeTime, STATUS, `${where}.RevokeTime`) : undefined;
+    state?.Status === "revoked"
+      ? optionalInstant(state.RevokeTime, STATUS, `${where}.RevokeTime`)
+      : undefined;
   const commonName = optionalText(raw.CommonName);
   return {
     key: objectKey(source.name, "client-certificate", identifier),
