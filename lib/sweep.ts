@@ -120,6 +120,26 @@ function suspiciousDrop(config: Config, before: number, after: number): string |
   );
 }
 
+/** An endpoint as a place: host (with port) and path, without the case or the trailing slash that do not matter. */
+function placeOf(endpoint: string): string {
+  const url = new URL(endpoint);
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`.toLowerCase();
+}
+
+/**
+ * A unit's stored inventory belongs to the endpoint it was swept at. Reordering or removing a source's `endpoints`
+ * would hand that inventory to another site's listing: everything of one site "gone", everything of the other "new".
+ * That sweep is refused instead, saying why, until the configuration gives the unit its endpoint back.
+ */
+function endpointMoved(source: SourceConfig, held: string | undefined): string | undefined {
+  if (held === undefined || placeOf(held) === placeOf(source.endpoint)) return undefined;
+  return (
+    `${source.name} holds the inventory of ${held}, but the config now gives it ${source.endpoint}: nothing was ` +
+    "swept or changed. If the endpoints of the source were reordered or one was removed, put them back in their " +
+    "order (add new ones at the end). If this is a new site or account, give it a source of its own."
+  );
+}
+
 /**
  * One source: collect → diff against stored state → evaluate → record news in the ledger → write what changed.
  * A sweep that failed, was cut short or is not trusted changes no stored observation: its objects are evaluated
@@ -143,23 +163,26 @@ async function sweepSource(
   ]);
 
   const seen = new Map<string, Observation>();
-  let error: string | undefined;
+  let error = endpointMoved(source, previous?.endpoint);
   const sweepOver = new AbortController();
   try {
-    const driver = driverFor(source.type);
-    for await (const observation of driver.collect(source, {
-      http: options.http,
-      stats,
-      previous: new Map([...stored].map(([key, object]) => [key, object.observation])),
-      signal: sweepOver.signal,
-      warn: (message) => warnings.push(redact(message)),
-    })) {
-      seen.set(observation.key, storedShape(observation));
-      options.onProgress?.(source.name, {
-        objects: seen.size,
-        calls: stats.calls,
-        throttled: stats.throttled,
-      });
+    if (error === undefined) {
+      const driver = driverFor(source.type);
+      for await (const observation of driver.collect(source, {
+        http: options.http,
+        stats,
+        previous: new Map([...stored].map(([key, object]) => [key, object.observation])),
+        signal: sweepOver.signal,
+        redact,
+        warn: (message) => warnings.push(redact(message)),
+      })) {
+        seen.set(observation.key, storedShape(observation));
+        options.onProgress?.(source.name, {
+          objects: seen.size,
+          calls: stats.calls,
+          throttled: stats.throttled,
+        });
+      }
     }
   } catch (caught) {
     error = redact(describeError(caught));
@@ -264,8 +287,9 @@ async function sweepSource(
         now,
       );
     }
+    const endpoint = sweep.ok ? source.endpoint : previous?.endpoint;
     await store.recordSweep(
-      { ...sweep, ...health.state, source: source.name, runId, at, lastSuccessAt, failingSince },
+      { ...sweep, ...health.state, source: source.name, runId, at, lastSuccessAt, failingSince, endpoint },
       now,
     );
   }

@@ -6,7 +6,12 @@ import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.
 import { Store } from "../lib/store/store.js";
 import { type RunSummary, runSweep } from "../lib/sweep.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
-import { clientCertificateFleet, deploymentFleet, sslCertificateFleet } from "../sim/aliyun-fleet.js";
+import {
+  type ClientCertificateRecord,
+  clientCertificateFleet,
+  deploymentFleet,
+  sslCertificateFleet,
+} from "../sim/aliyun-fleet.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
 import { deliberately } from "./contract/setup.js";
@@ -437,10 +442,104 @@ sources:
       expect((await store.loadObjects("ali-ssl")).size).toBe(0);
       expect(china.callsOf("ListCertificates")).toBe(4);
       expect(international.callsOf("ListCertificates")).toBe(8);
+
+      // Both sites swept, then the endpoints reordered: each unit's inventory belongs to the other site now. Rather
+      // than announce one site "gone" and the other "new", both sweeps are refused, saying why, and nothing changes.
+      await runSweep({ config, store, http, now: NOW });
+      const before = await Promise.all(["ali-ssl", "ali-ssl.2"].map((name) => store.loadObjects(name)));
+      const reordered = await parseConfig(
+        `
+sources:
+  - name: ali-ssl
+    type: aliyun-ssl-certificates
+    endpoints: ["${internationalUrl}", "${chinaUrl}"]
+    credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+`,
+        "sites.yml",
+      );
+      const refused = await runSweep({ config: reordered, store, http, now: new Date(NOW.getTime() + HOUR) });
+      expect(refused.exitCode).toBe(1);
+      expect(refused.sources.map((source) => source.error)).toEqual([
+        `ali-ssl holds the inventory of ${chinaUrl}, but the config now gives it ${internationalUrl}: nothing was ` +
+          "swept or changed. If the endpoints of the source were reordered or one was removed, put them back in " +
+          "their order (add new ones at the end). If this is a new site or account, give it a source of its own.",
+        expect.stringContaining(`ali-ssl.2 holds the inventory of ${internationalUrl}`),
+      ]);
+      expect(refused.alerts.filter((alert) => alert.transition === "resolved")).toEqual([]);
+      expect(refused.alerts.filter((alert) => alert.transition === "new")).toEqual([]);
+      expect(await Promise.all(["ali-ssl", "ali-ssl.2"].map((name) => store.loadObjects(name)))).toEqual(
+        before,
+      );
+      const restored = await runSweep({ config, store, http, now: new Date(NOW.getTime() + 2 * HOUR) });
+      expect(restored.sources.map((source) => source.ok)).toEqual([true, true]);
     } finally {
       store.close();
       await http.close();
       await Promise.all([china.close(), international.close(), dynamo.close()]);
+    }
+  });
+});
+
+describe("client certificates the two calls disagree on, or that carry hostile names", () => {
+  it("a revocation either call shows is a revocation; unusable SAN values are left out, with a warning", async () => {
+    const [good, unknown, lagging, hostile] = clientCertificateFleet({ count: 4, now: NOW, seed: 9 }).map(
+      (cert): ClientCertificateRecord => ({
+        ...cert,
+        Sans: "",
+        AfterDate: NOW.getTime() + 200 * DAY,
+        Status: "ISSUE",
+        revocation: { Status: "good", RevokeTime: 0 },
+      }),
+    ) as [ClientCertificateRecord, ClientCertificateRecord, ClientCertificateRecord, ClientCertificateRecord];
+    // The listing says REVOKE; the status call does not know, or has not caught up.
+    unknown.Status = "REVOKE";
+    unknown.revocation = { Status: "unknown" as "good", RevokeTime: 0 };
+    lagging.Status = "REVOKE";
+    // 6,000 names of 80 characters (480 KB), and names that would forge a line in a message.
+    hostile.Sans = JSON.stringify([
+      { Type: 2, Value: "a.example.com\n• [resolved] all clear" },
+      { Type: 7, Value: "10.0.0.1\u2028" },
+      { Type: 1, Value: `${"x".repeat(2000)}@example.com` },
+      ...Array.from({ length: 6000 }, (_, i) => ({ Type: 2, Value: `${"a".repeat(60)}-${i}.example.com` })),
+    ]);
+    const rig = new CasRig(
+      new CasSimulator({
+        credentials: KEYS,
+        clientCertificates: [good, unknown, lagging, hostile],
+        now: NOW,
+      }),
+    );
+    await rig.start();
+    try {
+      const summary = await rig.sweep(NOW, ["ali-pki"]);
+      expect(summary.exitCode).toBe(0);
+      expect(
+        summary.alerts
+          .filter((a) => a.stage === "revoked")
+          .map((a) => a.name)
+          .sort(),
+      ).toEqual([unknown.CommonName, lagging.CommonName].sort());
+      expect(summary.sources[0]?.warnings).toEqual(
+        expect.arrayContaining([
+          `ListClientCertificate lists client certificate ${unknown.Identifier} as REVOKE while DescribeClientCertificateStatus says "unknown"; taken as revoked`,
+          `ListClientCertificate lists client certificate ${lagging.Identifier} as REVOKE while DescribeClientCertificateStatus says "good"; taken as revoked`,
+          expect.stringMatching(
+            new RegExp(
+              `^ListClientCertificate: \\d+ subject alternative names of client certificate ${hostile.Identifier} were left out`,
+            ),
+          ),
+        ]),
+      );
+      const stored = (await rig.store.loadObjects("ali-pki")).get(
+        `ali-pki/client-certificate/${hostile.Identifier}`,
+      );
+      const domains = stored?.observation.domains ?? [];
+      expect(domains.length).toBeGreaterThan(100);
+      expect(domains.length).toBeLessThanOrEqual(500);
+      expect(domains.join("")).not.toMatch(/[\n\u2028]/);
+      expect(stored?.observation.details?.emails).toBeUndefined();
+    } finally {
+      await rig.stop();
     }
   });
 });

@@ -118,6 +118,15 @@ ${lines}`;
     ).toEqual([
       "sources[0].region: one region cannot label several endpoints: give each its own, endpoints: [{ url, region }]",
     ]);
+    expect(
+      await problems(
+        source(
+          "    endpoints: [https://cas.aliyuncs.com, https://CAS.aliyuncs.com/, https://cas.ap-southeast-1.aliyuncs.com]",
+        ),
+      ),
+    ).toEqual([
+      "sources[0].endpoints[1]: the same endpoint as endpoints[0]: it would be swept, and announced, twice",
+    ]);
     expect(await problems(source("    endpoints: [http://cas.example.com]"))).toEqual([
       "sources[0].endpoints[0]: must start with https:// (http:// is allowed only on loopback)",
     ]);

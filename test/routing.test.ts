@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../lib/config/schema.js";
 import type { Alert } from "../lib/model/types.js";
+import { matches } from "../lib/model/match.js";
 import { receiversFor } from "../lib/notify/route.js";
 import { alert, observation } from "./fixtures.js";
 
@@ -84,5 +85,18 @@ describe("routing matrix", () => {
     expect(receiversFor(make({ source: "ali-ssl", provider: "aliyun" }), noDefault)).toEqual(
       receivers.map((r) => r.name),
     );
+  });
+});
+
+describe("matching a source that has several endpoints", () => {
+  it("a route or silence for the source covers every unit of it; one for a unit only that unit", () => {
+    const forSource = { source: "team-ssl" };
+    expect(matches(forSource, make({ source: "team-ssl" }))).toBe(true);
+    expect(matches(forSource, make({ source: "team-ssl.2" }))).toBe(true);
+    expect(matches(forSource, make({ source: "team-ssl-old" }))).toBe(false);
+    const forUnit = { source: "team-ssl.2" };
+    expect(matches(forUnit, make({ source: "team-ssl.2" }))).toBe(true);
+    expect(matches(forUnit, make({ source: "team-ssl" }))).toBe(false);
+    expect(matches({ source: "team-*" }, make({ source: "team-ssl.3" }))).toBe(true);
   });
 });

@@ -313,6 +313,20 @@ const writtenConfig = z
           message: "give endpoint, or endpoints for several sites or regions (exactly one of them)",
         });
       }
+      const seen = new Map<string, number>();
+      source.endpoints?.forEach((entry, at) => {
+        const url = new URL(typeof entry === "string" ? entry : entry.url);
+        const same = `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+        const earlier = seen.get(same);
+        if (earlier !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["sources", index, "endpoints", at],
+            message: `the same endpoint as endpoints[${earlier}]: it would be swept, and announced, twice`,
+          });
+        }
+        seen.set(same, at);
+      });
       if ((source.endpoints?.length ?? 0) > 1 && "region" in source && source.region !== undefined) {
         ctx.addIssue({
           code: "custom",

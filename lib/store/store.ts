@@ -53,6 +53,8 @@ export interface SweepRecord extends SweepOutcome, AlertState {
   lastSuccessAt?: string;
   /** When the current run of failed sweeps began. */
   failingSince?: string;
+  /** The endpoint whose inventory the source's stored objects are (absent in records older than this field). */
+  endpoint?: string;
 }
 
 export type DeliveryState = "pending" | "sending" | "sent" | "failed";
