@@ -94,6 +94,22 @@ describe("expiry rule", () => {
 });
 
 describe("evaluation: transitions, not repetition", () => {
+  it("an end read more precisely (a date became an instant) is the same life: nothing is announced again", () => {
+    // The old SSL listing gave CAS's end as a date, read as UTC midnight; ListCertificates gives the instant.
+    const dated = runAt(stored("2026-11-27T00:00:00.000Z"), NOW);
+    expect(dated.news).toEqual(["new:7d:critical"]);
+    const precise = {
+      ...dated.object,
+      observation: { ...dated.object.observation, notAfter: "2026-11-27T15:59:59.000Z" },
+    };
+    const after = runAt(precise, new Date(NOW.getTime() + HOUR));
+    expect(after.news).toEqual([]);
+    expect(after.object.alerts.expiry?.episode).toBe("2026-11-27T00:00:00.000Z");
+    // A real renewal moves the end by far more than that: the alert resolves.
+    const renewed = { ...after.object, observation: { ...after.object.observation, notAfter: inDays(370) } };
+    expect(runAt(renewed, new Date(NOW.getTime() + 2 * HOUR)).news).toEqual(["resolved:resolved:critical"]);
+  });
+
   it("announces each threshold once, and nothing in between", () => {
     let step = runAt(stored(inDays(20)), NOW);
     expect(step.news).toEqual(["new:30d:warning"]);

@@ -1,6 +1,6 @@
 import type { Config } from "../config/schema.js";
 import { matches } from "../model/match.js";
-import { parseDuration } from "../model/time.js";
+import { DAY_MS, parseDuration } from "../model/time.js";
 import type {
   Ack,
   Alert,
@@ -52,6 +52,17 @@ function heldRules(observation: Observation): Set<string> {
 }
 
 /**
+ * An expiry's episode is the certificate's end. An end that moves by less than two days is the same certificate read
+ * more precisely (a vendor that gave the date now gives the instant), not a renewal: it keeps the episode it was
+ * announced under, and with it its acknowledgement, instead of being announced again as new.
+ */
+function continuing(before: AlertMark | undefined, result: RuleResult): RuleResult {
+  if (!before || result.rule !== "expiry" || before.episode === result.episode) return result;
+  const moved = Math.abs(Date.parse(result.episode) - Date.parse(before.episode));
+  return moved < 2 * DAY_MS ? { ...result, episode: before.episode } : result;
+}
+
+/**
  * The alert state machine, shared by objects and sources. A result is news when it is the first of its episode or
  * more severe than the stage announced (new, escalated); a critical one that stays is repeated only when
  * `repeatCritical` says so and no acknowledgement holds it (reminder); a rule that stops firing resolves once.
@@ -86,8 +97,9 @@ function decide(
     ...(reminders ? { reminders } : {}),
   });
 
-  for (const result of results) {
-    const before = marks[result.rule];
+  for (const fresh of results) {
+    const before = marks[fresh.rule];
+    const result = continuing(before, fresh);
     const generation = resolved[result.rule] ?? 0;
     const sameEpisode = before?.episode === result.episode;
     let alert: Alert;
