@@ -10,7 +10,7 @@ import type { CollectContext } from "../lib/sources/types.js";
 import { type ScmCertificate, scmFleet, scmTime } from "../sim/fleet.js";
 import { identityCenterFleet, identityCenterSimulator } from "../sim/huawei-identity-center.js";
 import { type ScmSim, type ScmSimulatorOptions, scmSimulator } from "../sim/huawei-scm.js";
-import { type Exchange, observeExchanges } from "../sim/server.js";
+import { type Exchange, observeExchanges, SimServer } from "../sim/server.js";
 import { deliberately } from "./contract/setup.js";
 import { KEYS } from "./harness.js";
 
@@ -341,6 +341,30 @@ describe("ShowCertificate", () => {
       await elsewhere.close();
     }
   });
+
+  it.each([
+    ["a proxy's HTML page", "<html><body><h1>404 Not Found</h1>nginx</body></html>"],
+    ["an empty body", ""],
+    ["another service's JSON", '{"code":"404","message":"Not Found"}'],
+  ])(
+    "throws on a 404 that is not SCM's own (%s): only SCM can say a certificate is gone",
+    async (_what, body) => {
+      rig = await new ScmRig().start();
+      const proxy = new SimServer(
+        () => ({ status: 404, body: body === "" ? "" : body.startsWith("{") ? JSON.parse(body) : body }),
+        () => ({ status: 500, body: {} }),
+      );
+      const url = await proxy.listen();
+      try {
+        const source = await rig.source([], url);
+        await expect(lookUpScmCertificate(source, contextOf(rig.http), "scs1700000000000")).rejects.toThrow(
+          /^ShowCertificate failed: HTTP 404/,
+        );
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
 });
 
 /** Resolves every host name to 127.0.0.1, so that the simulator answers under the vendor's host name. */

@@ -145,14 +145,12 @@ function toObservation(
 }
 
 /**
- * A 404 from SCM itself: the contract documents no not-found code for ShowCertificate (only 401, 403 and 500, as
- * `SCM.XXX` placeholders), so its status is what counts. A 404 the API gateway answers (`APIGW.0101`: no such API,
- * as at a wrong endpoint) says nothing about the certificate.
+ * SCM's own "no such certificate": a 404 whose JSON names an SCM error code (the contract documents no not-found code
+ * for ShowCertificate, only 401, 403 and 500 as `SCM.XXX` placeholders). A 404 from the gateway (`APIGW.0101`, no such
+ * API, as at a wrong endpoint), a proxy's HTML page or an empty body says nothing about the certificate.
  */
 function isCertificateNotFound(error: unknown): boolean {
-  return (
-    error instanceof ApiError && error.detail.status === 404 && !/^APIGW?\./.test(error.detail.code ?? "")
-  );
+  return error instanceof ApiError && error.detail.status === 404 && /^SCM\./.test(error.detail.code ?? "");
 }
 
 /**
