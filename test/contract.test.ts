@@ -359,12 +359,42 @@ describe("contract checker: violations", () => {
 });
 
 describe("contract checker: what it leaves alone", () => {
-  it("skips a deliberate exchange (a fault or a scripted answer)", () => {
+  it("leaves a deliberate answer (a fault or a scripted one) unchecked, but not the request that met it", () => {
     const fault = huawei("huawei.scm", "/v3/scm/certificates", {
       answer: { certificates: "not-a-list", total_count: "many" },
       deliberate: true,
     });
-    expect(checkExchange(contracts, fault)).toEqual({ violations: [] });
+    expect(checkExchange(contracts, fault).violations).toEqual([]);
+    const wrongRequest = huawei("huawei.scm", "/v3/scm/certificates?limit=25", {
+      answer: { certificates: "not-a-list" },
+      deliberate: true,
+    });
+    expect(checkExchange(contracts, wrongRequest).violations).toEqual([
+      "huawei.scm ListCertificates: query parameter limit is '25'; the contract allows 10, 20, 50",
+    ]);
+  });
+
+  it("reports parameters in an Alibaba body, a parameter sent twice, and text where the contract has a number", () => {
+    const body = cas("ListCertificates", "2020-04-07", "CurrentPage=1", {
+      body: "CertificateStatus=EXPIRED",
+    });
+    expect(checkExchange(contracts, body).violations).toEqual([
+      "aliyun.cas ListCertificates: the request has a body; the contract's parameters all travel in the query",
+    ]);
+    const twice = cas("ListCertificates", "2020-04-07", "CertificateStatus=issued&CertificateStatus=expired");
+    expect(checkExchange(contracts, twice).violations).toEqual([
+      "aliyun.cas ListCertificates: query parameter CertificateStatus is sent more than once",
+    ]);
+    const text = cas("ListCertificates", "2020-04-07", "CurrentPage=1", {
+      answer: {
+        RequestId: "r",
+        TotalCount: "many",
+        CertificateList: [{ CertificateId: "1", NotAfter: "1749580567000" }],
+      },
+    });
+    expect(checkExchange(contracts, text).violations).toEqual([
+      "aliyun.cas ListCertificates: response field TotalCount is a string ('many'); the contract says integer",
+    ]);
   });
 
   describe("through the setup's observer", () => {

@@ -17,6 +17,7 @@ export interface FieldSpec {
   type: string;
   enum?: unknown[];
   notes?: string;
+  example?: string;
 }
 
 export interface Contract {
@@ -98,11 +99,7 @@ export function checkExchange(contracts: Contracts, exchange: Exchange): Verdict
     : service.startsWith("huawei.")
       ? "huawei"
       : undefined;
-  if (
-    exchange.deliberate ||
-    !vendor ||
-    !Object.keys(contracts).some((key) => key.startsWith(`${service}.`))
-  ) {
+  if (!vendor || !Object.keys(contracts).some((key) => key.startsWith(`${service}.`))) {
     return { violations: [] };
   }
   const found = new Set<string>();
@@ -110,7 +107,18 @@ export function checkExchange(contracts: Contracts, exchange: Exchange): Verdict
   const say = (message: string) => found.add(`${service} ${match.call}: ${message}`);
   for (const problem of match.problems) say(problem);
 
-  const { status, body } = exchange.answer;
+  // A fault or scripted answer is what a test asked for; the request that met it is still certwatch's own.
+  if (!exchange.deliberate) checkAnswer(contracts, vendor, exchange.answer, match.contract, say);
+  return { ...(match.contract ? { contract: match.contract } : {}), violations: [...found] };
+}
+
+function checkAnswer(
+  contracts: Contracts,
+  vendor: "aliyun" | "huawei",
+  { status, body }: Exchange["answer"],
+  contract: string | undefined,
+  say: (message: string) => void,
+): void {
   if (status >= 400) {
     if (!isRecord(body)) say(`the error body is ${kindOf(body)}, not a JSON object`);
     else {
@@ -120,11 +128,10 @@ export function checkExchange(contracts: Contracts, exchange: Exchange): Verdict
         }
       }
     }
-  } else if (status >= 200 && status < 300 && match.contract) {
+  } else if (status >= 200 && status < 300 && contract) {
     const allowed = vendor === "aliyun" ? ["RequestId"] : [];
-    checkFields(body, contracts[match.contract]?.response ?? {}, "response field", say, allowed);
+    checkFields(body, contracts[contract]?.response ?? {}, "response field", say, allowed);
   }
-  return { ...(match.contract ? { contract: match.contract } : {}), violations: [...found] };
 }
 
 interface Match {
@@ -164,6 +171,9 @@ function matchAliyun(contracts: Contracts, exchange: Exchange): Match {
   }
   // Alibaba canonicalizes a space as %20 and signs that; a raw '+' means the query was form-encoded.
   if (request.url.search.includes("+")) problems.push("the query sends a space as '+'; the vendor signs %20");
+  // RPC parameters travel in the query (`in: query` throughout the contract); a body would carry unchecked ones.
+  if (request.body !== "")
+    problems.push("the request has a body; the contract's parameters all travel in the query");
   // The legacy V1 signature travels as common query parameters; V3 moves it into x-acs-* headers.
   const common = v3 ? {} : plainParams(contracts["aliyun._common.rpc"]?.request ?? {});
   checkQuery(query, { ...common, ...contract.request }, problems);
@@ -262,7 +272,10 @@ function plainParams(specs: Record<string, ParamSpec>): Record<string, ParamSpec
 
 function checkQuery(params: QueryParam[], specs: Record<string, ParamSpec>, problems: string[]): void {
   const sent = new Set<string>();
+  const names = new Set<string>();
   for (const { name, value } of params) {
+    if (names.has(name)) problems.push(`query parameter ${name} is sent more than once`);
+    names.add(name);
     const { path, element } = paramPath(name);
     sent.add(path);
     const spec = specs[path];
@@ -350,7 +363,7 @@ function checkFields(
 
   const walkValue = (value: unknown, path: string, spec: FieldSpec) => {
     if (value === null) return;
-    if (!fitsType(spec.type, value)) {
+    if (!fitsType(spec, value)) {
       say(`${what} ${path} is ${kindOf(value)}; the contract says ${spec.type}`);
       return;
     }
@@ -358,7 +371,7 @@ function checkFields(
       const element = /^array<(.+)>$/.exec(spec.type)?.[1];
       for (const item of value) {
         if (item === null) continue;
-        if (element && !fitsType(element, item))
+        if (element && !fitsType({ type: element }, item))
           say(`${what} ${path} holds ${kindOf(item)}; the contract says ${spec.type}`);
         else if (isRecord(item)) {
           if (hasChildren(`${path}[]`)) walkObject(item, `${path}[]`);
@@ -378,9 +391,9 @@ function checkFields(
   walkObject(body, "");
 }
 
-function fitsType(type: string, value: unknown): boolean {
-  if (type.startsWith("array")) return Array.isArray(value);
-  switch (type) {
+function fitsType(spec: FieldSpec, value: unknown): boolean {
+  if (spec.type.startsWith("array")) return Array.isArray(value);
+  switch (spec.type) {
     case "object":
       return isRecord(value);
     case "string":
@@ -389,8 +402,12 @@ function fitsType(type: string, value: unknown): boolean {
       return typeof value === "boolean";
     case "integer":
     case "long":
-      // The contract documents string forms of some numbers (RevokeTime "2021-01-01T00:00Z", epoch strings).
-      return typeof value === "number" || typeof value === "string";
+      // A number, or its digits as a string; other text only where the contract itself shows it (RevokeTime's
+      // example is "2021-01-01T00:00Z").
+      return (
+        typeof value === "number" ||
+        (typeof value === "string" && (/^-?\d+$/.test(value) || !/^-?\d+$/.test(spec.example ?? "0")))
+      );
     default:
       return true;
   }
