@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -158,6 +160,27 @@ describe("certwatch CLI", () => {
     const unknown = await run("test-notify", "--receiver", "pager", "--config", configFile);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("no receiver named pager (receivers: ops-slack, ops-mail)");
+  });
+
+  it("a second command on the same embedded store exits 2 saying so; a lock left by a process that is gone is taken over", async () => {
+    const store = join(dir, "store");
+    const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"]);
+    try {
+      await run("report", "--config", configFile);
+      await writeFile(join(store, "certwatch.lock"), String(holder.pid));
+      const busy = await run("report", "--config", configFile);
+      expect(busy.code).toBe(2);
+      expect(busy.stderr).toBe(
+        `the embedded store at ${store} is in use by another certwatch command (pid ${holder.pid}); ` +
+          "wait for it to finish, then run this one again",
+      );
+    } finally {
+      holder.kill();
+      await once(holder, "exit");
+    }
+    const after = await run("report", "--config", configFile);
+    expect(after.code).toBe(0);
+    expect(existsSync(join(store, "certwatch.lock"))).toBe(false);
   });
 
   it("demo runs the pipeline against simulators and shows what users receive", async () => {

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError, configPath } from "../config/load.js";
 import { INVENTORY_KINDS } from "../report/inventory.js";
 import { ackCommand } from "./ack.js";
+import { StoreBusyError } from "../store/lock.js";
 import { UsageError } from "./context.js";
 import { demoCommand } from "./demo.js";
 import { historyCommand } from "./history.js";
@@ -130,7 +131,7 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (error instanceof ConfigError || error instanceof UsageError) {
+    if (error instanceof ConfigError || error instanceof UsageError || error instanceof StoreBusyError) {
       output.err(error.message);
       return EXIT.usage;
     }

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/schema.js";
+import { lockStore } from "./lock.js";
 import { Store } from "./store.js";
 
 export interface OpenedStore {
@@ -28,6 +30,8 @@ export async function openStore(
     return { store, embedded: false, close: async () => store.close() };
   }
   const onDisk = !options.dryRun || existsSync(join(settings.path, "CURRENT"));
+  if (onDisk) await mkdir(settings.path, { recursive: true });
+  const unlock = onDisk ? await lockStore(settings.path) : async () => undefined;
   // Loaded on demand so that Lambda bundles never carry dynalite and its LevelDB binaries.
   const { startEmbeddedDynamo } = await import("./embedded.js");
   const dynamo = await startEmbeddedDynamo(onDisk ? settings.path : undefined);
@@ -41,6 +45,7 @@ export async function openStore(
   } catch (error) {
     store.close();
     await dynamo.close();
+    await unlock();
     throw new Error(
       `cannot open the embedded store at ${settings.path} (${(error as Error).message}); ` +
         "is another certwatch command using it?",
@@ -53,6 +58,7 @@ export async function openStore(
     close: async () => {
       store.close();
       await dynamo.close();
+      await unlock();
     },
   };
 }
