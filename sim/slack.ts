@@ -10,6 +10,8 @@ interface ScriptedAnswer {
   status: number;
   body: string;
   headers?: Record<string, string>;
+  /** Post the message, send the status and the start of the body, then stall: never end the answer. */
+  stall?: boolean;
 }
 
 /** A local stand-in for a Slack incoming webhook: records posts, and answers as scripted (429, 500, 404...). */
@@ -25,12 +27,23 @@ export class SlackReceiverSim {
     this.script.push({ status, body, headers });
   }
 
+  /** The next message is posted and answered 200, but the answer's body stalls after its first byte. */
+  stallBodyNext(): void {
+    this.script.push({ status: 200, body: "o", stall: true });
+  }
+
   async listen(): Promise<string> {
     this.server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
       this.attempts++;
       const scripted = this.script.shift();
+      if (scripted?.stall) {
+        this.posts.push({ path: req.url ?? "/", body: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
+        res.writeHead(scripted.status, { "content-type": "text/plain", "content-length": "2" });
+        res.write(scripted.body);
+        return;
+      }
       if (scripted) {
         res
           .writeHead(scripted.status, { "content-type": "text/plain", ...scripted.headers })

@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../lib/config/load.js";
 import { secretValues } from "../lib/config/secrets.js";
@@ -271,6 +273,30 @@ describe("throttling and failures", () => {
     expect(sim.attempts).toBe(before.attempts + 4);
     expect(sim.messages).toHaveLength(before.messages + 2);
   });
+
+  it.each(["webhook", "dingtalk"] as const)(
+    "%s: a 2xx whose body then stalls is delivered and posted once, result code or not",
+    async (platform) => {
+      let posts = 0;
+      const stalling = createServer((request, response) => {
+        request.resume();
+        request.on("end", () => {
+          posts++;
+          response.writeHead(200, { "content-type": "application/json", "content-length": "40" });
+          response.write('{"errcode":');
+        });
+      });
+      await new Promise<void>((resolve) => stalling.listen(0, "127.0.0.1", resolve));
+      try {
+        const { port } = stalling.address() as AddressInfo;
+        await receiver(platform, { url: `http://127.0.0.1:${port}/hook` }).send(digest());
+        expect(posts).toBe(1);
+      } finally {
+        stalling.closeAllConnections();
+        await new Promise<void>((resolve) => stalling.close(() => resolve()));
+      }
+    },
+  );
 
   it("webhook: another 4xx is permanent; an unreachable endpoint is retryable", async () => {
     sims.webhook.answerNext({ status: 410, body: { error: "gone" } });

@@ -72,6 +72,13 @@ describe("Slack receiver", () => {
     expect((await failure(receiver)).retryable).toBe(false);
   });
 
+  it("a 200 whose body then stalls is delivered, and posted once: the message is in the channel", async () => {
+    slack.stallBodyNext();
+    await receiver.send(digest());
+    expect(slack.attempts).toBe(1);
+    expect(slack.posts).toHaveLength(1);
+  });
+
   it("treats a 5xx that persists, and an unreachable Slack, as retryable next run", async () => {
     for (let i = 0; i < 4; i++) slack.answerNext(503, "unavailable");
     expect((await failure(receiver)).retryable).toBe(true);

@@ -11,6 +11,28 @@ export class DeliveryError extends Error {
   }
 }
 
+/** How long an answer's body may take once its status is in. */
+const BODY_GRACE_MS = 2_000;
+
+/**
+ * An answer's body, or undefined when it stalls past a short grace or breaks off (`stop` then ends the download).
+ * A 2xx status has delivered the message whatever its body does next; sending it again would post it twice.
+ */
+export async function bodyOrNothing(text: Promise<string>, stop: () => void): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => {
+      stop();
+      resolve(undefined);
+    }, BODY_GRACE_MS);
+  });
+  try {
+    return await Promise.race([text.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One channel. It renders and delivers, nothing else: claiming, retries across runs and marking live in deliver.ts. */
 export interface Receiver {
   name: string;

@@ -10,7 +10,7 @@ import { retryAfterMs } from "../model/time.js";
 import type { Alert } from "../model/types.js";
 import { type Digest, escapeSlack, facts, headline, label, sortAlerts } from "./digest.js";
 import { type Language, messages } from "./messages.js";
-import { DeliveryError, type Receiver } from "./receiver.js";
+import { bodyOrNothing, DeliveryError, type Receiver } from "./receiver.js";
 
 /** Slack allows 50 blocks a message; two go to the header and context. */
 const ALERTS_PER_MESSAGE = 45;
@@ -38,6 +38,11 @@ export function fetchHonouringRetryAfter(
     for (let attempt = 0; ; attempt++) {
       // Each attempt gets its own timeout: one shared deadline would be used up by a long Retry-After.
       const response = await fetch(url, { ...init, signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+      if (response.ok) {
+        // Posted: a body that stalls or breaks off now must not turn it into a failure, and a second post.
+        const body = await bodyOrNothing(response.text(), () => void response.body?.cancel().catch(() => {}));
+        return new Response(body ?? "", { status: response.status, headers: response.headers });
+      }
       const throttled = response.status === 429;
       if ((!throttled && response.status < 500) || attempt >= waits) return response;
       const waitMs =

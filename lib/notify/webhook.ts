@@ -1,13 +1,13 @@
 import { createHmac } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { request } from "undici";
+import { type Dispatcher, request } from "undici";
 import type { WebhookReceiverConfig } from "../config/schema.js";
 import { makeRedactor } from "../config/secrets.js";
 import { retryAfterMs } from "../model/time.js";
 import type { Alert } from "../model/types.js";
 import { type Digest, facts, headline, label, sortAlerts } from "./digest.js";
 import { type Language, messages } from "./messages.js";
-import { DeliveryError, type Receiver } from "./receiver.js";
+import { bodyOrNothing, DeliveryError, type Receiver } from "./receiver.js";
 
 /*
  * What the webhook-style receivers (DingTalk, Feishu, WeCom and the generic JSON webhook) share: one POST
@@ -60,19 +60,14 @@ export async function postJson(post: JsonPost): Promise<void> {
   const fail = (text: string, retryable: boolean) =>
     new DeliveryError(redact(retryable ? `${text}; will retry next run` : text), retryable);
   for (let attempt = 0; ; attempt++) {
-    let status: number;
-    let text: string;
-    let retryAfter: string | string[] | undefined;
+    let response: Dispatcher.ResponseData;
     try {
-      const response = await request(post.url, {
+      response = await request(post.url, {
         method: "POST",
         headers: { ...post.headers, "content-type": "application/json; charset=utf-8" },
         body: post.body,
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
-      status = response.statusCode;
-      retryAfter = response.headers["retry-after"];
-      text = await response.body.text();
     } catch (error) {
       const { name, code } = error as NodeJS.ErrnoException;
       if (name === "TimeoutError") {
@@ -80,6 +75,13 @@ export async function postJson(post: JsonPost): Promise<void> {
       }
       throw fail(`cannot reach ${post.channel} (${code ?? name})`, true);
     }
+    const status = response.statusCode;
+    const retryAfter = response.headers["retry-after"];
+    const body = await bodyOrNothing(response.body.text(), () => response.body.destroy());
+    const ok = status >= 200 && status < 300;
+    // A 2xx has the message posted, whatever its body does next: no result code to read means delivered.
+    if (ok && body === undefined) return;
+    const text = body ?? "";
     const throttled = status === 429;
     if (throttled || status >= 500) {
       const waitMs = (throttled ? retryAfterMs(retryAfter) : undefined) ?? 500 * 2 ** attempt;
@@ -89,7 +91,6 @@ export async function postJson(post: JsonPost): Promise<void> {
       }
       throw fail(`${post.channel} answered HTTP ${status} ${snippet(text)}`, true);
     }
-    const ok = status >= 200 && status < 300;
     if (!post.platform) {
       if (ok) return;
       throw fail(`${post.channel} refused the message: HTTP ${status} ${snippet(text)}`, false);
