@@ -208,6 +208,29 @@ receivers:
     ]);
   });
 
+  it("refuses values that would break a run later: a zero span, a call budget near zero, a bad table name", async () => {
+    const text = (extra: string, store = "") => `${store}
+sources:
+  - name: hw-prod
+    type: huawei-scm
+    endpoint: https://scm.ap-southeast-1.myhuaweicloud.com
+    credentials: { accessKey: AK, secretKey: SK }
+${extra}`;
+    expect(await problems(text("    timeout: 0ms"))).toEqual([
+      "sources[0].timeout: a duration above zero, such as 90s, 15m, 24h or 7d",
+    ]);
+    expect(await problems(text("    qps: 0.000001"))).toEqual([
+      "sources[0].qps: at least 0.1 calls per second",
+    ]);
+    expect(await problems(text("alerts: { repeatCritical: 0h }"))).toEqual([
+      "alerts.repeatCritical: a duration above zero, such as 90s, 15m, 24h or 7d",
+    ]);
+    expect(await problems(text("", 'store: { type: dynamodb, table: "bad table!" }'))).toEqual([
+      "store.table: 3 to 255 letters, digits, underscores, dots and dashes",
+    ]);
+    expect(await problems(text("    qps: 2.5\n    timeout: 500ms"))).toEqual([]);
+  });
+
   it("never repeats a bad value that may be a secret", async () => {
     const text = `${base("{ accessKey: AK, secretKey: SK }")}
 receivers:

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../lib/config/schema.js";
-import { parseLocalTime } from "../lib/model/time.js";
+import { parseInstant, parseLocalTime } from "../lib/model/time.js";
+import { optionalInstant } from "../lib/sources/fields.js";
 import { receiversFor } from "../lib/notify/route.js";
 import { evaluateObject } from "../lib/rules/evaluate.js";
 import { expiryAlert } from "../lib/rules/expiry.js";
@@ -53,6 +54,31 @@ describe("time parsing", () => {
     expect(parseLocalTime("2021-05-27 16:46:25", "Z")).toBe("2021-05-27T16:46:25.000Z");
     expect(parseLocalTime("2021-05-27 16:46:25.5", "-05:30")).toBe("2021-05-27T22:16:25.500Z");
     expect(parseLocalTime("27/05/2021", "+08:00")).toBeUndefined();
+  });
+
+  it("refuses times that do not exist or cannot be a certificate's, rather than reading them as others", () => {
+    // Rolled over into the next month or year before; a two-digit year became 19xx.
+    expect(parseLocalTime("2026-13-01 00:00:00.0", "+08:00")).toBeUndefined();
+    expect(parseLocalTime("2026-02-30 00:00:00.0", "+08:00")).toBeUndefined();
+    expect(parseLocalTime("2026-11-31 23:59:59.0", "Z")).toBeUndefined();
+    expect(parseLocalTime("0099-01-01 00:00:00.0", "Z")).toBe(new Date("0099-01-01T00:00:00Z").toISOString());
+    expect(parseLocalTime("2028-02-29 12:00:00.0", "Z")).toBe("2028-02-29T12:00:00.000Z");
+    expect(parseInstant("2026-02-30")).toBeUndefined();
+    expect(parseInstant("2026-02-29T00:00Z")).toBeUndefined();
+    expect(parseInstant("2026-04-31 10:00:00")).toBeUndefined();
+    expect(parseInstant("2028-02-29")).toBe("2028-02-29T00:00:00.000Z");
+    // A date written as digits is not epoch seconds in 1970 (a false "expired"); nor is a number past any Date.
+    expect(parseInstant("20261201")).toBeUndefined();
+    expect(parseInstant(20261201)).toBeUndefined();
+    expect(parseInstant(9e15)).toBeUndefined();
+    expect(parseInstant("1749580567000")).toBe("2025-06-10T18:36:07.000Z");
+    expect(parseInstant(1_749_580_567)).toBe("2025-06-10T18:36:07.000Z");
+  });
+
+  it("names the field when a vendor's time cannot be read", () => {
+    expect(() => optionalInstant(9e15, "ListThings", "page 1: Data[0].NotAfter")).toThrow(
+      "ListThings returned a malformed page: page 1: Data[0].NotAfter 9000000000000000 is not a time",
+    );
   });
 });
 

@@ -24,8 +24,9 @@ const endpoint = z.string().superRefine((text, ctx) => {
   ctx.addIssue({ code: "custom", message: "must start with https:// (http:// is allowed only on loopback)" });
 });
 
-const duration = z.string().refine((text) => parseDuration(text) !== undefined, {
-  message: "a duration such as 90s, 15m, 24h or 7d",
+/** A span above zero: a timeout or window of 0 would fail every call or hold nothing. */
+const duration = z.string().refine((text) => (parseDuration(text) ?? 0) > 0, {
+  message: "a duration above zero, such as 90s, 15m, 24h or 7d",
 });
 
 /** Huawei: an AK/SK pair (with an optional security token for temporary keys) or an IAM token. */
@@ -63,7 +64,7 @@ const sourceCommon = {
   endpoints: z.array(endpointEntry).min(1).optional(),
   labels: z.record(z.string(), z.string()).optional(),
   /** Calls per second allowed for this source's credential; sources sharing a credential share it. */
-  qps: z.number().positive().optional(),
+  qps: z.number().min(0.1, "at least 0.1 calls per second").max(1000).optional(),
   /** Requests in flight at once for this source's credential. */
   concurrency: z.number().int().positive().max(64).optional(),
   timeout: duration.optional(),
@@ -234,7 +235,11 @@ const writtenConfig = z
       .strictObject({
         type: z.enum(["embedded", "dynamodb"]).default("embedded"),
         path: z.string().min(1).default(".certwatch"),
-        table: z.string().min(3).default("certwatch"),
+        /** DynamoDB's rule for table names. */
+        table: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{3,255}$/, "3 to 255 letters, digits, underscores, dots and dashes")
+          .default("certwatch"),
         region: z.string().optional(),
         endpoint: endpoint.optional(),
         /** How long sweep records and snapshots are kept. */
