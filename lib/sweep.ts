@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Config, SourceConfig } from "./config/schema.js";
-import { isNamed } from "./config/units.js";
+import { endpointMoved, isNamed } from "./config/units.js";
 import type { Ack, Alert, Observation, StoredObject } from "./model/types.js";
 import { type DeliveryReport, deliverPending } from "./notify/deliver.js";
 import { sortAlerts } from "./notify/digest.js";
@@ -117,26 +117,6 @@ function suspiciousDrop(config: Config, before: number, after: number): string |
   return (
     `inventory dropped from ${before} to ${after} objects without any error from the API; not trusted, nothing ` +
     "stored changed (set alerts.trustInventoryDrops: true if the drop is real)"
-  );
-}
-
-/** An endpoint as a place: host (with port) and path, without the case or the trailing slash that do not matter. */
-function placeOf(endpoint: string): string {
-  const url = new URL(endpoint);
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`.toLowerCase();
-}
-
-/**
- * A unit's stored inventory belongs to the endpoint it was swept at. Reordering or removing a source's `endpoints`
- * would hand that inventory to another site's listing: everything of one site "gone", everything of the other "new".
- * That sweep is refused instead, saying why, until the configuration gives the unit its endpoint back.
- */
-function endpointMoved(source: SourceConfig, held: string | undefined): string | undefined {
-  if (held === undefined || placeOf(held) === placeOf(source.endpoint)) return undefined;
-  return (
-    `${source.name} holds the inventory of ${held}, but the config now gives it ${source.endpoint}: nothing was ` +
-    "swept or changed. If the endpoints of the source were reordered or one was removed, put them back in their " +
-    "order (add new ones at the end). If this is a new site or account, give it a source of its own."
   );
 }
 

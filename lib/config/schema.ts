@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { OFFSET_PATTERN, parseDuration } from "../model/time.js";
-import { sweepUnits } from "./units.js";
+import { placeOf, sweepUnits } from "./units.js";
 
 const LOOPBACK_HOSTS = new Set(["localhost", "[::1]", "::1"]);
 
@@ -320,8 +320,7 @@ const writtenConfig = z
       }
       const seen = new Map<string, number>();
       source.endpoints?.forEach((entry, at) => {
-        const url = new URL(typeof entry === "string" ? entry : entry.url);
-        const same = `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+        const same = placeOf(typeof entry === "string" ? entry : entry.url);
         const earlier = seen.get(same);
         if (earlier !== undefined) {
           ctx.addIssue({

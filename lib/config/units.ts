@@ -31,3 +31,23 @@ export function sweepUnits(source: WrittenSource): SweepUnit[] {
 export function isNamed(unit: { name: string; configuredName: string }, names: readonly string[]): boolean {
   return names.includes(unit.name) || names.includes(unit.configuredName);
 }
+
+/** An endpoint as a place: host (with port) and path, without the case or the trailing slash that do not matter. */
+export function placeOf(endpoint: string): string {
+  const url = new URL(endpoint);
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`.toLowerCase();
+}
+
+/**
+ * A unit's stored inventory belongs to the endpoint it was swept at. Reordering or removing a source's `endpoints`
+ * would hand that inventory to another site's listing: everything of one site "gone", everything of the other "new".
+ * That sweep is refused instead, saying why, until the configuration gives the unit its endpoint back.
+ */
+export function endpointMoved(source: SweepUnit, held: string | undefined): string | undefined {
+  if (held === undefined || placeOf(held) === placeOf(source.endpoint)) return undefined;
+  return (
+    `${source.name} holds the inventory of ${held}, but the config now gives it ${source.endpoint}: nothing was ` +
+    "swept or changed. If the endpoints of the source were reordered or one was removed, put them back in their " +
+    "order (add new ones at the end). If this is a new site or account, give it a source of its own."
+  );
+}
