@@ -33,21 +33,23 @@ const MAX_NAME_CHARS = 50_000;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 /** A name a certificate can carry: no control character, and no longer than a DNS name (or `max`). */
-export function isPlausibleName(name: string, max = 253): boolean {
+function isPlausibleName(name: string, max = 253): boolean {
   return name.length > 0 && name.length <= max && !CONTROL.test(name);
 }
 
 /** The first names that fit MAX_NAMES and MAX_NAME_CHARS. */
-function withinBudget(names: string[]): string[] {
+function withinBudget<T>(items: T[], nameOf: (item: T) => string): T[] {
   let chars = 0;
-  const kept: string[] = [];
-  for (const name of names) {
-    chars += name.length;
+  const kept: T[] = [];
+  for (const item of items) {
+    chars += nameOf(item).length;
     if (kept.length >= MAX_NAMES || chars > MAX_NAME_CHARS) break;
-    kept.push(name);
+    kept.push(item);
   }
   return kept;
 }
+
+const itself = (name: string) => name;
 
 /**
  * Comma- or semicolon-separated domain lists, merged, trimmed and without repeats. Names no certificate can carry
@@ -56,7 +58,7 @@ function withinBudget(names: string[]): string[] {
 export function domainList(...values: unknown[]): string[] {
   const all = values.flatMap((value) => (typeof value === "string" ? value.split(/[;,]/) : []));
   const names = all.map((domain) => domain.trim()).filter((name) => isPlausibleName(name));
-  return withinBudget([...new Set(names)]);
+  return withinBudget([...new Set(names)], itself);
 }
 
 export function requiredInstant(value: unknown, call: string, field: string): string {
@@ -71,7 +73,8 @@ export function stringArray(value: unknown, call: string, field: string): string
   if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
     throw new MalformedResponseError(call, field, "is not a list of strings");
   }
-  return withinBudget(value.map((item: string) => item.trim()).filter((name) => isPlausibleName(name)));
+  const names = value.map((item: string) => item.trim()).filter((name) => isPlausibleName(name));
+  return withinBudget(names, itself);
 }
 
 /** Subject alternative names by kind, as X.509 GeneralName types number them (1 email, 2 DNS, 6 URI, 7 IP). */
@@ -80,11 +83,13 @@ export interface SubjectAltNames {
   ip: string[];
   email: string[];
   uri: string[];
-  /** Names left out: control characters, too long, or past MAX_NAMES. */
+  /** Names left out: control characters, too long, or past MAX_NAMES or MAX_NAME_CHARS. */
   dropped: number;
 }
 
-const SAN_KINDS: Record<number, "dns" | "ip" | "email" | "uri"> = { 1: "email", 2: "dns", 6: "uri", 7: "ip" };
+type SanKind = "dns" | "ip" | "email" | "uri";
+
+const SAN_KINDS: Record<number, SanKind> = { 1: "email", 2: "dns", 6: "uri", 7: "ip" };
 
 /**
  * Alibaba private-CA `Sans`: a string holding a JSON array of `{"Type": n, "Value": "..."}`. The vendor's own
@@ -103,7 +108,7 @@ export function jsonSans(value: unknown, call: string, field: string): SubjectAl
   }
   if (!Array.isArray(parsed))
     throw new MalformedResponseError(call, field, "is not a JSON array of {Type, Value}");
-  let chars = 0;
+  const plausible: { kind: SanKind; name: string }[] = [];
   parsed.forEach((entry: unknown, index) => {
     const { Type: type, Value: text } = (entry ?? {}) as Record<string, unknown>;
     if (typeof type !== "number" || typeof text !== "string") {
@@ -112,15 +117,12 @@ export function jsonSans(value: unknown, call: string, field: string): SubjectAl
     const kind = SAN_KINDS[type];
     const name = text.trim();
     if (!kind || !name) return;
-    const kept = sans.dns.length + sans.ip.length + sans.email.length + sans.uri.length;
     // An email or URI may be longer than a DNS name, never unbounded.
-    const plausible = isPlausibleName(name, kind === "dns" || kind === "ip" ? 253 : 1024);
-    if (!plausible || kept >= MAX_NAMES || chars + name.length > MAX_NAME_CHARS) {
-      sans.dropped++;
-      return;
-    }
-    sans[kind].push(name);
-    chars += name.length;
+    if (isPlausibleName(name, kind === "dns" || kind === "ip" ? 253 : 1024)) plausible.push({ kind, name });
+    else sans.dropped++;
   });
+  const kept = withinBudget(plausible, (san) => san.name);
+  for (const { kind, name } of kept) sans[kind].push(name);
+  sans.dropped += plausible.length - kept.length;
   return sans;
 }
