@@ -18,7 +18,7 @@ export interface ClientCertificateRecord {
   KeySize: number;
   ParentIdentifier: string;
   /** Served only by DescribeClientCertificateStatus. */
-  revocation: { Status: "good" | "revoked"; RevokeTime: number | string };
+  revocation: { Status: "good" | "revoked" | "unknown"; RevokeTime?: number | string };
 }
 
 export interface WorkerRecord {
@@ -131,7 +131,8 @@ export function clientCertificateFleet(options: {
       Algorithm: "RSA",
       KeySize: 2048,
       ParentIdentifier: "sub-ca-0001",
-      revocation: revoked ? { Status: "revoked", RevokeTime: revokeTime } : { Status: "good", RevokeTime: 0 },
+      // RevokeTime is returned only for a revoked certificate (DescribeClientCertificateStatus).
+      revocation: revoked ? { Status: "revoked", RevokeTime: revokeTime } : { Status: "good" },
     };
   });
 }

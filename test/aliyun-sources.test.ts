@@ -136,7 +136,7 @@ describe("Alibaba CAS sources end to end: simulator → sweep → dynalite → S
     expect(clientCertificates.some((c) => c.Sans.endsWith(", ]"))).toBe(true);
     for (const cert of revoked) {
       const observation = stored.get(`ali-pki/client-certificate/${cert.Identifier}`)?.observation;
-      const form = cert.revocation.RevokeTime;
+      const form = cert.revocation.RevokeTime ?? "";
       const expectedInstant =
         typeof form === "number" ? new Date(form * 1000).toISOString() : new Date(form).toISOString();
       expect(observation?.revokedAt).toBe(expectedInstant);
@@ -488,12 +488,12 @@ describe("client certificates the two calls disagree on, or that carry hostile n
         Sans: "",
         AfterDate: NOW.getTime() + 200 * DAY,
         Status: "ISSUE",
-        revocation: { Status: "good", RevokeTime: 0 },
+        revocation: { Status: "good" },
       }),
     ) as [ClientCertificateRecord, ClientCertificateRecord, ClientCertificateRecord, ClientCertificateRecord];
     // The listing says REVOKE; the status call does not know, or has not caught up.
     unknown.Status = "REVOKE";
-    unknown.revocation = { Status: "unknown" as "good", RevokeTime: 0 };
+    unknown.revocation = { Status: "unknown" };
     lagging.Status = "REVOKE";
     // 6,000 names of 80 characters (480 KB), and names that would forge a line in a message.
     hostile.Sans = JSON.stringify([

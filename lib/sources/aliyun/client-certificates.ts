@@ -78,7 +78,7 @@ function toObservation(
     rawStatus = "REVOKE";
   }
   status ??= "unknown";
-  // RevokeTime is documented as an integer and shown as `2021-01-01T00:00Z`; a good certificate carries 0.
+  // RevokeTime, returned only for a revoked certificate, is documented as an integer and shown as `2021-01-01T00:00Z`.
   const revokedAt =
     state?.Status === "revoked"
       ? optionalInstant(state.RevokeTime, STATUS, `${where}.RevokeTime`)
