@@ -1,8 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, configPath } from "../config/load.js";
 import { INVENTORY_KINDS } from "../report/inventory.js";
-import { ackCommand } from "./ack.js";
 import { StoreBusyError } from "../store/lock.js";
+import { ackCommand } from "./ack.js";
 import { UsageError } from "./context.js";
 import { demoCommand } from "./demo.js";
 import { historyCommand } from "./history.js";

@@ -37,10 +37,12 @@ export function fetchHonouringRetryAfter(
   return async (url, init) => {
     for (let attempt = 0; ; attempt++) {
       // Each attempt gets its own timeout: one shared deadline would be used up by a long Retry-After.
-      const response = await fetch(url, { ...init, signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+      const stop = new AbortController();
+      const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]);
+      const response = await fetch(url, { ...init, signal });
       if (response.ok) {
         // Posted: a body that stalls or breaks off now must not turn it into a failure, and a second post.
-        const body = await bodyOrNothing(response.text(), () => void response.body?.cancel().catch(() => {}));
+        const body = await bodyOrNothing(response.text(), () => stop.abort());
         return new Response(body ?? "", { status: response.status, headers: response.headers });
       }
       const throttled = response.status === 429;

@@ -183,7 +183,7 @@ export interface CallOptions {
   retry?: RetryPolicy;
   /** Aborted when the sweep no longer needs the answer (another page failed): stop spending the budget. */
   signal?: AbortSignal;
-  /** Applied to an error answer's text before it is read (see `CollectContext.redact`). */
+  /** Applied to every string of a parsed error answer before it is read (see `CollectContext.redact`). */
   redact?: (text: string) => string;
   /**
    * A write that must not happen twice (creating a job): retried only when throttled, which is a refusal. After a
