@@ -5,6 +5,7 @@ import { HttpClient } from "../lib/sources/http.js";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
 import { type RunSummary, runSweep } from "../lib/sweep.js";
+import { casRegionOf } from "../lib/sources/aliyun/client.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
 import {
   type ClientCertificateRecord,
@@ -541,5 +542,16 @@ describe("client certificates the two calls disagree on, or that carry hostile n
     } finally {
       await rig.stop();
     }
+  });
+});
+
+describe("region labels of CAS endpoints", () => {
+  it("come from the host's site, or the config, and are never invented for another host", () => {
+    expect(casRegionOf({ endpoint: "https://cas.aliyuncs.com" })).toBe("cn-hangzhou");
+    expect(casRegionOf({ endpoint: "https://cas.ap-southeast-1.aliyuncs.com" })).toBe("ap-southeast-1");
+    expect(casRegionOf({ endpoint: "https://CAS.eu-central-1.aliyuncs.com/" })).toBe("eu-central-1");
+    expect(casRegionOf({ endpoint: "https://cas-proxy.example.com" })).toBeUndefined();
+    expect(casRegionOf({ endpoint: "http://127.0.0.1:8080" })).toBeUndefined();
+    expect(casRegionOf({ endpoint: "https://cas.aliyuncs.com", region: "cn-shanghai" })).toBe("cn-shanghai");
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeRedactor } from "../lib/config/secrets.js";
-import { ApiError, HttpClient, newCallStats } from "../lib/sources/http.js";
+import { classifyAliyunError } from "../lib/sources/aliyun/client.js";
+import { ApiError, type CallOptions, HttpClient, newCallStats } from "../lib/sources/http.js";
 import { classifyHuaweiError } from "../lib/sources/huawei/client.js";
 import { type SimAnswer, SimServer, TokenBucket } from "../sim/server.js";
 
@@ -39,7 +40,13 @@ describe("shared HTTP layer", () => {
   });
 
   function call(
-    options: { timeoutMs?: number; qps?: number; scope?: string; redact?: (text: string) => string } = {},
+    options: {
+      timeoutMs?: number;
+      qps?: number;
+      scope?: string;
+      redact?: (text: string) => string;
+      classifyError?: CallOptions["classifyError"];
+    } = {},
   ) {
     const stats = newCallStats();
     const limiter = http.limiterFor(options.scope ?? "test", options.qps ?? 100, 4);
@@ -48,7 +55,7 @@ describe("shared HTTP layer", () => {
       limiter,
       stats,
       timeoutMs: options.timeoutMs ?? 2000,
-      classifyError: classifyHuaweiError,
+      classifyError: options.classifyError ?? classifyHuaweiError,
       retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 100, maxRetryAfterMs: 5000 },
       redact: options.redact,
       prepare: () => ({ method: "GET", url, headers: { Authorization: `Signature=${SECRET}` } }),
@@ -68,6 +75,21 @@ describe("shared HTTP layer", () => {
     expect(stats).toEqual({ calls: 2, retries: 1, throttled: 1 });
     const [first, second] = sim.arrivals;
     expect((second ?? 0) - (first ?? 0)).toBeGreaterThanOrEqual(950);
+  });
+
+  it("waits as long as Alibaba's x-acs-retry-after (milliseconds) asks, whatever the code, before retrying", async () => {
+    sim.arrivals.length = 0;
+    sim.script.push({
+      status: 503,
+      body: { Code: "ServiceUnavailable", Message: "busy", RequestId: "r-7" },
+      headers: { "x-acs-retry-after": "1200" },
+    });
+    const { promise, stats } = call({ classifyError: classifyAliyunError });
+    expect(await promise).toEqual({ ok: true });
+    expect(stats).toEqual({ calls: 2, retries: 1, throttled: 1 });
+    const [first, second] = sim.arrivals;
+    // The backoff alone would retry within 20 to 40 ms here.
+    expect((second ?? 0) - (first ?? 0)).toBeGreaterThanOrEqual(1150);
   });
 
   it("retries 5xx with backoff and gives up after the last attempt with call, status and vendor code", async () => {
