@@ -13,6 +13,7 @@ import {
   deploymentFleet,
   sslCertificateFleet,
 } from "../sim/aliyun-fleet.js";
+import { observeExchanges } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
 import { deliberately } from "./contract/setup.js";
@@ -213,7 +214,14 @@ describe("Alibaba CAS sources end to end: simulator → sweep → dynalite → S
       .sort();
     expect(sslCertificates.some((c) => !c.Revoked && c.NotAfter < NOW.getTime())).toBe(true);
     const postsBefore = rig.slack.posts.length;
-    const summary = await rig.sweep(NOW, ["ali-ssl"]);
+    // CAS documents no default for an absent CertificateStatus: every status must be asked for by name.
+    const asked = new Set<string | null>();
+    const stop = observeExchanges(({ request }) => {
+      if (request.headers["x-acs-action"] === "ListCertificates")
+        asked.add(new URLSearchParams(request.url.search).get("CertificateStatus"));
+    });
+    const summary = await rig.sweep(NOW, ["ali-ssl"]).finally(stop);
+    expect([...asked].sort()).toEqual(["expired", "issued", "revoked", "willExpire"]);
     expect(summary.exitCode).toBe(0);
     expect(summary.sources[0]).toMatchObject({ ok: true, objects: 250 });
     const { slack, email } = rig.lastMessages(rig.slack.posts.length - postsBefore);
