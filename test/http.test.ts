@@ -1,7 +1,15 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeRedactor } from "../lib/config/secrets.js";
 import { classifyAliyunError } from "../lib/sources/aliyun/client.js";
-import { ApiError, type CallOptions, HttpClient, newCallStats } from "../lib/sources/http.js";
+import {
+  ApiError,
+  type CallOptions,
+  HttpClient,
+  MAX_RESPONSE_BYTES,
+  newCallStats,
+} from "../lib/sources/http.js";
 import { classifyHuaweiError } from "../lib/sources/huawei/client.js";
 import { type SimAnswer, SimServer, TokenBucket } from "../sim/server.js";
 
@@ -213,5 +221,49 @@ describe("shared HTTP layer", () => {
     sim.bucket = undefined;
     expect(sim.throttled).toBe(0);
     expect(calls.reduce((sum, c) => sum + c.stats.throttled, 0)).toBe(0);
+  });
+});
+
+describe("the response-size cap", () => {
+  it("stops reading an answer that passes it, drops the connection, and fails naming the call and the cap", async () => {
+    let closed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
+    // A server that streams a JSON body without end: only the cap can stop the read before the timeout.
+    const endless = createServer((_, res) => {
+      res.on("close", closed);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"certificates": "');
+      const chunk = "x".repeat(64 * 1024);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once("drain", pump);
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => endless.listen(0, "127.0.0.1", resolve));
+    const http = new HttpClient();
+    try {
+      const { port } = endless.address() as AddressInfo;
+      const stats = newCallStats();
+      const started = Date.now();
+      const promise = http.call({
+        call: "ListThings",
+        limiter: http.limiterFor("endless", 100, 4),
+        stats,
+        timeoutMs: 10_000,
+        classifyError: classifyHuaweiError,
+        prepare: () => ({ method: "GET", url: new URL(`http://127.0.0.1:${port}/`), headers: {} }),
+      });
+      await expect(promise).rejects.toThrow(
+        `ListThings failed: the answer passed ${MAX_RESPONSE_BYTES.toLocaleString("en-US")} bytes, the most certwatch reads of one response; the request was aborted`,
+      );
+      expect(stats.calls).toBe(1);
+      await connectionClosed;
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await http.close();
+      endless.closeAllConnections();
+      await new Promise<void>((resolve) => endless.close(() => resolve()));
+    }
   });
 });

@@ -1,20 +1,26 @@
 import { describe, expect, it } from "vitest";
 import { classifyAliyunError } from "../lib/sources/aliyun/client.js";
-import { numberedPages } from "../lib/sources/paging.js";
+import { numberedPages, type WalkRules } from "../lib/sources/paging.js";
 
 type Item = { id: string };
 
 /** Serves `pages` (1-based) as a listing with `total`, the way a numbered-page API does. */
-function listing(pages: Item[][], total: number | ((page: number) => number)) {
+function listing(
+  pages: Item[][],
+  total: number | ((page: number) => number),
+  rules: Partial<WalkRules> & { asked?: number[] } = {},
+) {
   return numberedPages<Item>({
     call: "ListThings",
     pageSize: 2,
     concurrency: 2,
+    maxPages: 100,
+    ...rules,
     idOf: (item) => item.id,
-    fetch: async (page) => ({
-      items: pages[page - 1] ?? [],
-      total: typeof total === "number" ? total : total(page),
-    }),
+    fetch: async (page) => {
+      rules.asked?.push(page);
+      return { items: pages[page - 1] ?? [], total: typeof total === "number" ? total : total(page) };
+    },
   });
 }
 
@@ -60,10 +66,53 @@ describe("numbered-page walker", () => {
     );
   });
 
-  it("refuses a listing that comes up short (an empty page before the total was reached)", async () => {
-    await expect(drain(listing([[a, b], []], 3))).rejects.toThrow(
-      "ListThings: listed 2 distinct entries of 3",
+  it("refuses an empty page before the total was reached, naming it", async () => {
+    await expect(drain(listing([[a, b], [], [c]], 5))).rejects.toThrow(
+      "ListThings: page 2 is empty before the total of 5 was reached (2 entries served); nothing stored was changed",
     );
+  });
+
+  it("refuses a listing that comes up short, when no entry was served twice", async () => {
+    await expect(drain(listing([[a, b], [c]], 4))).rejects.toThrow(
+      "ListThings: listed 3 distinct entries of 4",
+    );
+  });
+
+  it("takes a page that partly repeats an earlier one as a listing that moved: unsettled, once, and no failure", async () => {
+    const reasons: string[] = [];
+    const d = { id: "d" };
+    // b moved back a place while paging: it comes again on page 2, and d, pushed forward, again on page 3.
+    const pages = listing(
+      [
+        [a, b],
+        [b, c],
+        [c, d],
+      ],
+      6,
+      { unsettled: (reason) => reasons.push(reason) },
+    );
+    expect(await drain(pages)).toEqual(["a", "b", "b", "c", "c", "d"]);
+    expect(reasons).toEqual([
+      "ListThings: page 2 serves entry b again, after an earlier page did; the listing changed while it was paged",
+    ]);
+  });
+
+  it("refuses a total that needs more pages than maxPages, before asking for page 2", async () => {
+    const asked: number[] = [];
+    await expect(drain(listing([[a, b]], 10_000_000, { maxPages: 10_000, asked }))).rejects.toThrow(
+      "ListThings: 5,000,000 pages needed for a total of 10000000, more than maxPages 10,000 (raise the source's maxPages if the estate is really that big)",
+    );
+    expect(asked).toEqual([1]);
+  });
+
+  it("numbers pages as it goes: a vast total allowed by maxPages fails at its first empty page, with no list of pages", async () => {
+    const asked: number[] = [];
+    const vast = listing([[a, b]], 1e15, { maxPages: Number.MAX_SAFE_INTEGER, asked });
+    await expect(drain(vast)).rejects.toThrow(
+      "ListThings: page 2 is empty before the total of 1000000000000000",
+    );
+    // The first page, then no more than the pages in flight at once.
+    expect(asked.length).toBeLessThanOrEqual(4);
   });
 });
 

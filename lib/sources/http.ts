@@ -54,6 +54,24 @@ export class IncompleteListingError extends Error {
   }
 }
 
+/**
+ * A sweep that reached one of its source's bounds (`maxPages`, `timeBudget`): it stops and fails, naming the bound,
+ * rather than run on for hours while every other source and receiver waits.
+ */
+export class SweepLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SweepLimitError";
+  }
+}
+
+/**
+ * The most one answer may hold. The largest honest page (100 entries, each with its PEM text) is a few hundred
+ * kilobytes; 10 MB is twenty times that, and four such answers in flight, each held as bytes, text and parsed JSON,
+ * still fit the sweep function's 512 MB.
+ */
+export const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
 /** Response headers as undici gives them. */
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
@@ -154,6 +172,24 @@ function redactStrings(value: unknown, redact: (text: string) => string): unknow
   return value;
 }
 
+/**
+ * A response body as text, or undefined as soon as it passes `limit` bytes: reading stops there and the stream is
+ * destroyed, which drops the connection, so a server streaming without end costs no more than the limit.
+ */
+async function readWithin(body: Dispatcher.ResponseData["body"], limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 function backoffMs(policy: RetryPolicy, attempt: number): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
   return ceiling / 2 + Math.random() * (ceiling / 2);
@@ -249,7 +285,7 @@ export class HttpClient {
     options.stats.calls++;
     let status: number;
     let headers: ResponseHeaders;
-    let text: string;
+    let text: string | undefined;
     try {
       const response = await request(prepared.url, {
         method: prepared.method,
@@ -264,7 +300,7 @@ export class HttpClient {
       });
       status = response.statusCode;
       headers = response.headers;
-      text = await response.body.text();
+      text = await readWithin(response.body, MAX_RESPONSE_BYTES);
     } catch (error) {
       if (options.signal?.aborted) throw error;
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
@@ -281,6 +317,16 @@ export class HttpClient {
       };
     }
 
+    if (text === undefined) {
+      return {
+        ok: false,
+        error: new ApiError(
+          options.call,
+          { status, retryable: false, attempts: attempt },
+          `${options.call} failed: the answer passed ${MAX_RESPONSE_BYTES.toLocaleString("en-US")} bytes, the most certwatch reads of one response; the request was aborted`,
+        ),
+      };
+    }
     let body: unknown;
     try {
       body = text.length > 0 ? JSON.parse(text) : undefined;

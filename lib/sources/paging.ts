@@ -1,12 +1,20 @@
 import { mapInOrder } from "./concurrency.js";
-import { IncompleteListingError, MalformedResponseError } from "./http.js";
+import { IncompleteListingError, MalformedResponseError, SweepLimitError } from "./http.js";
 
 export interface NumberedPage<T> {
   items: T[];
   total: number;
 }
 
-export interface NumberedPagesOptions<T> {
+/** What every walk of one source's listings keeps to (`walkRulesOf`). */
+export interface WalkRules {
+  /** The most pages one walk may take: the source's `maxPages`. */
+  maxPages: number;
+  /** Told, once per walk, that an entry came again on a later page (`CollectContext.unsettled`). */
+  unsettled?: (reason: string) => void;
+}
+
+export interface NumberedPagesOptions<T> extends WalkRules {
   call: string;
   pageSize: number;
   /** Pages fetched at once after the first; the credential's limiter paces them in any case. */
@@ -20,16 +28,61 @@ export interface NumberedPagesOptions<T> {
 }
 
 /**
+ * The ids one walk has served. A non-empty page made only of ids already served means the API ignores the page
+ * asked for and would go round in circles: the walk fails. An id served again beside new ones means the listing
+ * moved while it was paged (an entry inserted ahead of the cursor, one renewed under an order by update time): what
+ * it shows is used, and the sweep is told once per walk, so that what the walk stepped over is not taken as missing.
+ */
+export class ServedIds {
+  private readonly ids = new Set<string>();
+  private movedWhilePaged = false;
+
+  constructor(
+    private readonly call: string,
+    private readonly unsettled?: (reason: string) => void,
+  ) {}
+
+  get count(): number {
+    return this.ids.size;
+  }
+
+  /** An id came again on a later page: the listing changed while it was paged. */
+  get moved(): boolean {
+    return this.movedWhilePaged;
+  }
+
+  add(ids: string[], field: string): void {
+    if (ids.length > 0 && ids.every((id) => this.ids.has(id))) {
+      throw new MalformedResponseError(this.call, field, "repeats entries of an earlier page");
+    }
+    const again = this.movedWhilePaged ? undefined : ids.find((id) => this.ids.has(id));
+    if (again !== undefined) {
+      this.movedWhilePaged = true;
+      this.unsettled?.(
+        `${this.call}: ${field} serves entry ${again} again, after an earlier page did; the listing changed while it was paged`,
+      );
+    }
+    for (const id of ids) this.ids.add(id);
+  }
+}
+
+/** Page numbers one at a time: a walk of 200,000 pages holds no array of them. */
+function* pageNumbers(first: number, last: number): Generator<number> {
+  for (let page = first; page <= last; page++) yield page;
+}
+
+/**
  * Walks a listing paged by number with a total (`CurrentPage`/`ShowSize`/`TotalCount` and the like): the first
- * page tells the total, the rest are fetched concurrently and yielded in order. A page larger than asked for, one
- * that only repeats entries already seen, a total that moves while paging, or fewer distinct entries than the
- * total, end the walk with an error: a listing that does not add up must not be taken for the inventory, or the
- * missing entries would be reported gone.
+ * page tells the total, the rest are fetched concurrently and yielded in order. A listing that does not add up must
+ * not be taken for the inventory, or the entries it lacks would be reported gone, so the walk fails when the total
+ * needs more pages than `maxPages` (before page 2 is asked for), a page is larger than asked for, empty before the
+ * total is reached or only repeats entries already served, the total moves while paging, or, no entry having come
+ * twice, the distinct entries do not come to the total.
  */
 export async function* numberedPages<T>(options: NumberedPagesOptions<T>): AsyncGenerator<T[]> {
-  const seen = new Set<string>();
+  const served = new ServedIds(options.call, options.unsettled);
   const prefix = options.where ? `${options.where}: ` : "";
-  const check = (page: number, items: T[]): T[] => {
+  const check = (page: number, items: T[], total: number): T[] => {
     if (items.length > options.pageSize) {
       throw new MalformedResponseError(
         options.call,
@@ -37,42 +90,46 @@ export async function* numberedPages<T>(options: NumberedPagesOptions<T>): Async
         `has ${items.length} entries, more than the ${options.pageSize} asked for`,
       );
     }
-    rememberNew(seen, items.map(options.idOf), options.call, `${prefix}page ${page}`);
+    // Every page asked for lies within the total: an empty one means entries the listing did not serve.
+    if (items.length === 0 && total > 0) {
+      throw new IncompleteListingError(
+        options.call,
+        `${prefix}page ${page} is empty before the total of ${total} was reached (${served.count} entries served)`,
+      );
+    }
+    served.add(items.map(options.idOf), `${prefix}page ${page}`);
     return items;
   };
 
   const first = await options.fetch(1);
-  yield check(1, first.items);
   const pages = Math.ceil(first.total / options.pageSize);
-  const rest = Array.from({ length: Math.max(0, pages - 1) }, (_, index) => index + 2);
-  let index = 0;
-  for await (const page of mapInOrder(rest, options.concurrency, options.fetch)) {
-    const number = rest[index++] ?? 0;
+  if (pages > options.maxPages) {
+    throw new SweepLimitError(
+      `${options.call}: ${prefix}${pages.toLocaleString("en-US")} pages needed for a total of ${first.total}, more ` +
+        `than maxPages ${options.maxPages.toLocaleString("en-US")} (raise the source's maxPages if the estate is ` +
+        "really that big)",
+    );
+  }
+  yield check(1, first.items, first.total);
+  let number = 1;
+  for await (const page of mapInOrder(pageNumbers(2, pages), options.concurrency, options.fetch)) {
+    number++;
     if (page.total !== first.total) {
       throw new IncompleteListingError(
         options.call,
         `${prefix}the total moved from ${first.total} to ${page.total} while paging (page ${number})`,
       );
     }
-    yield check(number, page.items);
+    yield check(number, page.items, first.total);
   }
-  if (seen.size !== first.total) {
+  // When the listing moved, entries it stepped over are short of the total (or one inserted and one deleted make it
+  // add up by chance): the sweep was told it is unsettled and takes nothing as missing, so it needs no failure.
+  if (!served.moved && served.count !== first.total) {
     throw new IncompleteListingError(
       options.call,
-      `${prefix}listed ${seen.size} distinct entries of ${first.total}`,
+      `${prefix}listed ${served.count} distinct entries of ${first.total}`,
     );
   }
-}
-
-/**
- * Adds a page's ids to those a listing has served. A non-empty page made only of entries already served means the
- * API is going round in circles (it ignores the page asked for): the walk must stop with an error, not loop.
- */
-export function rememberNew(seen: Set<string>, ids: string[], call: string, field: string): void {
-  if (ids.length > 0 && ids.every((id) => seen.has(id))) {
-    throw new MalformedResponseError(call, field, "repeats entries of an earlier page");
-  }
-  for (const id of ids) seen.add(id);
 }
 
 /** Reads a whole-number total from a page, naming the field when it is missing. */

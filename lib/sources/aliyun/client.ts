@@ -3,7 +3,7 @@ import type { SourceConfig } from "../../config/schema.js";
 import { encodeRfc3986 } from "../encoding.js";
 import type { Limiter, ResponseHeaders, VendorError } from "../http.js";
 import { listOf, numberedPages, totalOf } from "../paging.js";
-import { pacingOf } from "../scope.js";
+import { pacingOf, walkRulesOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import { signCall } from "./signer.js";
 
@@ -116,6 +116,7 @@ export class AliyunClient {
     const prefix = listing.where ? `${listing.where} ` : "";
     const pageSize = listing.pageSize ?? PAGE_SIZE;
     return numberedPages({
+      ...walkRulesOf(this.source, this.context),
       call: listing.call,
       where: listing.where,
       pageSize,

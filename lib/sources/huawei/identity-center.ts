@@ -2,8 +2,9 @@ import type { SourceConfig } from "../../config/schema.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
 import { mapInOrder } from "../concurrency.js";
 import { optionalInstant, optionalText, requiredText } from "../fields.js";
-import { MalformedResponseError } from "../http.js";
-import { listOf, rememberNew } from "../paging.js";
+import { MalformedResponseError, SweepLimitError } from "../http.js";
+import { listOf, ServedIds, type WalkRules } from "../paging.js";
+import { walkRulesOf } from "../scope.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { HuaweiClient } from "./client.js";
 
@@ -100,14 +101,16 @@ function readNextMarker(body: unknown, listing: Listing, where: string): string 
 /**
  * Pages one marker-paged listing, one page in memory at a time. A next_marker this listing already returned, or
  * a page of entries it already served, means the vendor is going round in circles: the sweep fails, never loops.
+ * Without a total, the walk is bounded by `maxPages` pages fetched; an entry served again is told as `unsettled`.
  */
 async function* pages(
   client: HuaweiClient,
   listing: Listing,
+  rules: WalkRules,
   limit = PAGE_SIZE,
 ): AsyncGenerator<{ entries: Entry[]; where: string }> {
   const markers = new Set<string>();
-  const ids = new Set<string>();
+  const served = new ServedIds(listing.call, rules.unsettled);
   let marker: string | undefined;
   for (let page = 1; ; page++) {
     const body = await client.get(listing.call, listing.path, marker ? { limit, marker } : { limit });
@@ -129,14 +132,18 @@ async function* pages(
         "is empty but next_marker is set",
       );
     }
-    rememberNew(
-      ids,
+    served.add(
       entries.map((entry) => optionalText(entry[listing.idField]) ?? ""),
-      listing.call,
       `${where}: ${listing.field}`,
     );
     yield { entries, where };
     if (next === undefined) return;
+    if (page >= rules.maxPages) {
+      throw new SweepLimitError(
+        `${listing.call}: ${listing.where}: ${page.toLocaleString("en-US")} pages fetched and next_marker still ` +
+          `says there are more, the source's maxPages (raise it if the estate is really that big)`,
+      );
+    }
     markers.add(next);
     marker = next;
   }
@@ -145,10 +152,11 @@ async function* pages(
 async function applicationInstances(
   client: HuaweiClient,
   source: IdentityCenterSource,
+  rules: WalkRules,
 ): Promise<ApplicationInstance[]> {
   if (source.applicationInstanceIds) return source.applicationInstanceIds.map((id) => ({ id }));
   const found: ApplicationInstance[] = [];
-  for await (const { entries, where } of pages(client, applicationsListing(source))) {
+  for await (const { entries, where } of pages(client, applicationsListing(source), rules)) {
     entries.forEach((raw, index) => {
       const field = `${where}: application_instances[${index}]`;
       const id = requiredText(
@@ -239,13 +247,13 @@ async function collectApplication(
   client: HuaweiClient,
   source: IdentityCenterSource,
   application: ApplicationInstance,
-  warn: (message: string) => void,
+  context: CollectContext,
 ): Promise<Observation[]> {
   const listing = certificatesListing(source, application.id);
   const certificates: Certificate[] = [];
-  for await (const { entries, where } of pages(client, listing)) {
+  for await (const { entries, where } of pages(client, listing, walkRulesOf(source, context))) {
     entries.forEach((raw, index) => {
-      certificates.push(readCertificate(raw, `${where}: ${listing.field}[${index}]`, warn));
+      certificates.push(readCertificate(raw, `${where}: ${listing.field}[${index}]`, context.warn));
     });
   }
   return certificates.map((certificate) =>
@@ -262,9 +270,9 @@ export const huaweiIdentityCenter: SourceDriver<"huawei-identity-center"> = {
 
   async *collect(source: IdentityCenterSource, context: CollectContext) {
     const client = new HuaweiClient(source, context);
-    const applications = await applicationInstances(client, source);
+    const applications = await applicationInstances(client, source, walkRulesOf(source, context));
     for await (const observations of mapInOrder(applications, client.limiter.concurrency, (application) =>
-      collectApplication(client, source, application, context.warn),
+      collectApplication(client, source, application, context),
     )) {
       yield* observations;
     }
@@ -274,7 +282,7 @@ export const huaweiIdentityCenter: SourceDriver<"huawei-identity-center"> = {
     const client = new HuaweiClient(source, context);
     const [first] = source.applicationInstanceIds ?? [];
     const listing = first ? certificatesListing(source, first) : applicationsListing(source);
-    await pages(client, listing, 1).next();
+    await pages(client, listing, walkRulesOf(source, context), 1).next();
     return `credentials accepted; instance ${source.instanceId} reachable`;
   },
 };
