@@ -8,6 +8,7 @@ import type { Output } from "../lib/cli/output.js";
 import { type ScmCertificate, scmTime } from "../sim/fleet.js";
 import { scmSimulator } from "../sim/huawei-scm.js";
 import type { SimServer } from "../sim/server.js";
+import { SlackReceiverSim } from "../sim/slack.js";
 import { KEYS } from "./harness.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
@@ -87,27 +88,29 @@ describe("certwatch report, history and sweep progress", () => {
     scmSimulator({ certificates: EDGE, credentials: KEYS, clock: () => NOW.getTime() }),
     scmSimulator({ certificates: history, credentials: KEYS, clock: () => NOW.getTime() }),
   ];
+  const slack = new SlackReceiverSim();
   let dir: string;
   let config: string;
   let historyConfig: string;
 
   beforeAll(async () => {
     const [prodUrl, edgeUrl, historyUrl] = await Promise.all(sims.map((sim) => sim.listen()));
+    const receivers = `receivers: [{ name: ops-slack, type: slack, webhookUrl: "${await slack.listen()}" }]\n`;
     dir = await mkdtemp(join(tmpdir(), "certwatch-report-"));
     config = join(dir, "certwatch.yml");
     historyConfig = join(dir, "history.yml");
     const store = (name: string) => `store: { type: embedded, path: ${JSON.stringify(join(dir, name))} }\n`;
     await writeFile(
       config,
-      `${store("store")}sources:${sourceYaml("hw-prod", prodUrl as string)}${sourceYaml("hw-edge", edgeUrl as string)}\n`,
+      `${store("store")}${receivers}sources:${sourceYaml("hw-prod", prodUrl as string)}${sourceYaml("hw-edge", edgeUrl as string)}\n`,
     );
     await writeFile(
       historyConfig,
-      `${store("history")}sources:${sourceYaml("hw-hist", historyUrl as string)}\n`,
+      `${store("history")}${receivers}sources:${sourceYaml("hw-hist", historyUrl as string)}\n`,
     );
   });
   afterAll(async () => {
-    await Promise.all(sims.map((sim) => sim.close()));
+    await Promise.all([...sims.map((sim) => sim.close()), slack.close()]);
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -1,8 +1,12 @@
+import { fit, oneLine } from "../model/text.js";
 import type { Observation } from "../model/types.js";
 import { openStore } from "../store/open.js";
 import type { Store } from "../store/store.js";
 import { loadForCli, selectSources } from "./context.js";
 import type { Output } from "./output.js";
+
+/** How much of a key or name a line shows. */
+const SHOWN_CHARS = 100;
 
 export interface HistoryCommandOptions {
   config: string;
@@ -89,8 +93,10 @@ export async function historyCommand(options: HistoryCommandOptions, output: Out
     output.err(`certwatch: no recorded history for ${options.object} in the stored snapshots`);
     return 0;
   }
+  // Keys, names and statuses come from the clouds: one line each, without controls, the change itself in view.
   for (const change of changes.sort((a, b) => a.at.localeCompare(b.at))) {
-    output.out(`${change.at}  ${change.key}  ${change.name}  ${change.text}`);
+    const [key, name] = [fit(change.key, SHOWN_CHARS), fit(change.name, SHOWN_CHARS)];
+    output.out(oneLine(`${change.at}  ${key}  ${name}  ${change.text}`));
   }
   return 0;
 }

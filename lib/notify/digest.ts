@@ -1,3 +1,4 @@
+import { fit, oneLine, shellWord } from "../model/text.js";
 import type { Alert, Severity } from "../model/types.js";
 import { severityRank } from "../model/types.js";
 import { type Language, messages } from "./messages.js";
@@ -63,17 +64,41 @@ export interface AlertFacts {
 }
 
 const MAX_DOMAINS = 3;
+/** Enough of a host name to recognise it; three of them leave the count of the others within FACT_CHARS.domains. */
+const DOMAIN_CHARS = 90;
+
+/**
+ * The most characters each fact may take, cut with an ellipsis beyond: a name or error text of any length leaves
+ * the expiry, the action and the ack command in the message. With Slack's markup they fit one section (3,000
+ * characters), which is where the tightest budget is.
+ */
+export const FACT_CHARS: Record<keyof AlertFacts, number> = {
+  title: 200,
+  domains: 300,
+  what: 400,
+  where: 200,
+  when: 400,
+  state: 50,
+  action: 700,
+  ack: 500,
+};
 
 /** Vendor details worth a reader's eye, in a fixed order; bookkeeping ones (ids used for matching) stay out. */
 const SHOWN_DETAILS = ["job", "resource", "certificate", "application", "issuer"];
 
-/** The plain facts of an alert in the receiver's language; receivers escape and lay them out for their channel. */
+/**
+ * The plain facts of an alert in the receiver's language, each on one line and capped (FACT_CHARS), as untrusted
+ * text: receivers escape and lay them out for their channel.
+ */
 export function facts(alert: Alert, language: Language = "en"): AlertFacts {
   const words = messages[language];
   const { object } = alert;
   const { labels } = object;
   const details = object.details ?? {};
-  const shown = object.domains.slice(0, MAX_DOMAINS).join(", ");
+  const shown = object.domains
+    .slice(0, MAX_DOMAINS)
+    .map((domain) => fit(domain, DOMAIN_CHARS))
+    .join(", ");
   const more =
     object.domains.length > MAX_DOMAINS ? ` ${words.more(object.domains.length - MAX_DOMAINS)}` : "";
   const where = [labels.provider, labels.product, labels.region, words.source(labels.source), labels.account]
@@ -83,7 +108,7 @@ export function facts(alert: Alert, language: Language = "en"): AlertFacts {
     `${words.kind[object.kind]} ${object.nativeId} (${object.rawStatus || object.status})`,
     ...SHOWN_DETAILS.filter((key) => details[key]).map((key) => `${words.detail[key]} ${details[key]}`),
   ].join(" · ");
-  return {
+  const plain: AlertFacts = {
     title: object.name,
     domains: shown ? `${shown}${more}` : (details.application ?? words.noDomain),
     what,
@@ -94,11 +119,19 @@ export function facts(alert: Alert, language: Language = "en"): AlertFacts {
     ack:
       alert.transition === "resolved" || alert.rule === "redeploy"
         ? ""
-        : `certwatch ack ${alert.fingerprint} --until <time> --reason <text>`,
+        : `certwatch ack ${shellWord(alert.fingerprint)} --until <time> --reason <text>`,
   };
+  const capped = { ...plain };
+  for (const key of Object.keys(plain) as (keyof AlertFacts)[]) {
+    capped[key] = fit(oneLine(plain[key]), FACT_CHARS[key]);
+  }
+  return capped;
 }
 
-/** Slack mrkdwn treats `&`, `<` and `>` as control characters: escape them and nothing else. */
+/**
+ * Slack mrkdwn treats `&`, `<` and `>` as control characters and has entities for them, its only escapes; the
+ * Slack receiver makes emphasis markers in untrusted text look-alikes.
+ */
 export function escapeSlack(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }

@@ -1,3 +1,4 @@
+import { shellWord } from "../model/text.js";
 import type { Alert, ObjectKind, Severity } from "../model/types.js";
 
 /** Every word a receiver shows a person, per language. Rules keep their English summaries for logs and the CLI. */
@@ -23,9 +24,12 @@ export interface Messages {
   test: { title: string; body: string };
 }
 
-/** The exact command an operator runs to redeploy a failed worker's job. */
-const redeployCommand = (alert: Alert) =>
-  `certwatch redeploy --source ${alert.object.labels.source} --job ${alert.object.details?.fromJob ?? alert.object.details?.jobId ?? "?"}`;
+/** The exact command an operator runs to redeploy a failed worker's job; vendor ids are quoted for the shell. */
+const redeployCommand = (alert: Alert) => {
+  const { labels, details } = alert.object;
+  const job = details?.fromJob ?? details?.jobId ?? "?";
+  return `certwatch redeploy --source ${shellWord(labels.source)} --job ${shellWord(job)}`;
+};
 /** A redeploy notice whose job exists (scheduled or not) rather than one that was refused. */
 const redeployCreated = (alert: Alert) => alert.stage === "pending" || alert.stage === "editing";
 const dateOf = (iso: string | undefined) => iso?.slice(0, 10) ?? "?";

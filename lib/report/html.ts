@@ -1,3 +1,4 @@
+import { fit, oneLine } from "../model/text.js";
 import { DAY_MS } from "../model/time.js";
 import { escapeHtml } from "../notify/digest.js";
 import {
@@ -14,6 +15,13 @@ const COLOURS: Record<RowSeverity, string> = {
   info: "#1a73e8",
   ok: "#188038",
 };
+
+/** The most a cell shows of a name, a domain list or an error: a long one must not push the columns away. */
+const CELL_CHARS = 200;
+
+/** Untrusted text in the page: one line without controls, which could reach a terminal when no --out is given. */
+const attribute = (value: string) => escapeHtml(oneLine(value));
+const cellText = (value: string) => escapeHtml(fit(oneLine(value), CELL_CHARS));
 
 export const TIMELINE_DAYS = 90;
 const WEEK_MS = 7 * DAY_MS;
@@ -62,7 +70,7 @@ function countsTable(inventory: Inventory): string {
   const body = inventory.sources.map((source) => {
     const rows = inventory.rows.filter((row) => row.labels.source === source.name);
     const cells = INVENTORY_KINDS.map((kind) => `<td>${rows.filter((row) => row.kind === kind).length}</td>`);
-    return `<tr><td>${escapeHtml(source.name)}</td>${cells.join("")}<td>${rows.length}</td></tr>`;
+    return `<tr><td>${cellText(source.name)}</td>${cells.join("")}<td>${rows.length}</td></tr>`;
   });
   return `<table><thead>${head}</thead><tbody>${body.join("")}</tbody></table>`;
 }
@@ -78,7 +86,7 @@ function healthTable(inventory: Inventory): string {
       lastSweep?.ok === false ? (lastSweep.error ?? "unknown error") : "",
     ];
     const failed = lastSweep?.ok === false ? ' class="failed"' : "";
-    return `<tr${failed}>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join("")}</tr>`;
+    return `<tr${failed}>${cells.map((cell) => `<td>${cellText(cell)}</td>`).join("")}</tr>`;
   });
   return `<table><thead><tr><th>source</th><th>type</th><th>last sweep</th><th>last good sweep</th><th>last error</th></tr></thead><tbody>${body.join("")}</tbody></table>`;
 }
@@ -103,10 +111,10 @@ function inventoryTable(inventory: Inventory): string {
   const body = inventory.rows.map((row) => {
     const search = [row.key, row.name, ...row.domains, row.kind, row.labels.source, row.status].join(" ");
     const cells = COLUMNS.map(([, , cell]) => {
-      const [text, value] = cell(row);
-      return `<td data-value="${escapeHtml(value)}">${escapeHtml(text)}</td>`;
+      const [shown, value] = cell(row);
+      return `<td data-value="${attribute(value)}">${cellText(shown)}</td>`;
     });
-    return `<tr class="${row.severity}" data-search="${escapeHtml(search.toLowerCase())}">${cells.join("")}</tr>`;
+    return `<tr class="${row.severity}" data-search="${attribute(search.toLowerCase())}">${cells.join("")}</tr>`;
   });
   return `<table id="inventory"><thead><tr>${head}</tr></thead><tbody>${body.join("")}</tbody></table>`;
 }

@@ -1,3 +1,4 @@
+import { csvField, escapeInJson, fit, oneLine } from "../model/text.js";
 import type { Inventory, ReportRow, RowSeverity } from "./inventory.js";
 
 const ANSI: Record<RowSeverity, string> = {
@@ -8,24 +9,32 @@ const ANSI: Record<RowSeverity, string> = {
 };
 const RESET = "\x1b[0m";
 
+/** The widest a name or domain may make its column, so that a long one leaves the others on screen. */
+const CELL_CHARS = 60;
+
 const TABLE_COLUMNS: [string, (row: ReportRow) => string][] = [
   ["EXPIRES", (row) => row.notAfter?.slice(0, 10) ?? "-"],
   ["DAYS LEFT", (row) => (row.daysLeft === undefined ? "-" : String(row.daysLeft))],
   ["SEVERITY", (row) => row.severity],
-  ["NAME", (row) => row.name],
+  ["NAME", (row) => fit(row.name, CELL_CHARS)],
   [
     "DOMAINS",
-    (row) =>
-      row.domains.length > 1 ? `${row.domains[0]} +${row.domains.length - 1}` : (row.domains[0] ?? "-"),
+    (row) => {
+      const first = fit(row.domains[0] ?? "-", CELL_CHARS);
+      return row.domains.length > 1 ? `${first} +${row.domains.length - 1}` : first;
+    },
   ],
   ["KIND", (row) => row.kind],
   ["SOURCE", (row) => row.labels.source],
   ["STATUS", (row) => row.status],
 ];
 
-/** Aligned columns, soonest expiry first; each row in its severity's colour when `color` (a terminal). */
+/**
+ * Aligned columns, soonest expiry first; each row in its severity's colour when `color` (a terminal). Cells are
+ * one line without controls: a name cannot move the cursor, clear the screen or hide a link.
+ */
 export function renderTable(inventory: Inventory, color: boolean): string {
-  const cells = inventory.rows.map((row) => TABLE_COLUMNS.map(([, cell]) => cell(row)));
+  const cells = inventory.rows.map((row) => TABLE_COLUMNS.map(([, cell]) => oneLine(cell(row))));
   const widths = TABLE_COLUMNS.map(([title], index) =>
     Math.max(title.length, ...cells.map((line) => (line[index] ?? "").length)),
   );
@@ -41,13 +50,9 @@ export function renderTable(inventory: Inventory, color: boolean): string {
   return [format(TABLE_COLUMNS.map(([title]) => title)), ...lines].join("\n");
 }
 
+/** Exact values; what JSON leaves raw and a terminal would act on (C1 controls, bidi) is written as \u escapes. */
 export function renderJson(inventory: Inventory): string {
-  return JSON.stringify(inventory.rows, null, 2);
-}
-
-/** RFC 4180: a field with a comma, quote or line break is quoted, and its quotes doubled. */
-function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+  return escapeInJson(JSON.stringify(inventory.rows, null, 2));
 }
 
 const CSV_FIELDS: [string, (row: ReportRow) => string | number | undefined][] = [
@@ -84,7 +89,10 @@ export function renderCsv(inventory: Inventory): string {
     ...labels.map((name) => row.labels[name]),
     ...details.map((name) => row.details?.[name]),
   ]);
+  // Numbers are ours (daysLeft), and a negative one is not a formula.
   return [header, ...lines]
-    .map((line) => line.map((value) => csvField(String(value ?? ""))).join(","))
+    .map((line) =>
+      line.map((value) => (typeof value === "number" ? String(value) : csvField(value ?? ""))).join(","),
+    )
     .join("\n");
 }
