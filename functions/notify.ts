@@ -2,17 +2,26 @@ import { randomUUID } from "node:crypto";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { HeartbeatResult } from "../lib/notify/heartbeat.js";
 import type { DeliveryReport } from "../lib/notify/deliver.js";
+import { type OrphanedReceiver, orphanAdvice, orphanedReceivers } from "../lib/notify/route.js";
 import { remediate } from "../lib/remediate.js";
 import { deliverAll, deliveriesFailed, heartbeatUnless, watchSources } from "../lib/sweep.js";
 import { lambdaRuntime, type Runtime } from "./runtime.js";
 
+export interface NotifyResult {
+  runId: string;
+  deliveries: DeliveryReport[];
+  orphaned: OrphanedReceiver[];
+  heartbeat?: HeartbeatResult;
+}
+
 /**
  * Scheduled a few minutes after dispatch, and on demand: watches every source for staleness, redeploys failed
  * workers when `remediation.redeployFailedWorkers` is on, delivers everything pending as one digest per receiver,
- * then pings the heartbeat if every source's last sweep and every delivery went well.
+ * then pings the heartbeat if every source's last sweep and every delivery went well. Notifications waiting for a
+ * receiver the config no longer names are logged as errors, counted, and hold the heartbeat back.
  */
 export function notifyHandler(runtime: () => Promise<Runtime>) {
-  return async (): Promise<{ runId: string; deliveries: DeliveryReport[]; heartbeat?: HeartbeatResult }> => {
+  return async (): Promise<NotifyResult> => {
     const { config, store, http, redact, logger, metrics } = await runtime();
     const now = new Date();
     const runId = randomUUID();
@@ -26,11 +35,14 @@ export function notifyHandler(runtime: () => Promise<Runtime>) {
       ...watched.flatMap((news) => news.recorded),
       ...remediation.recorded,
     ]);
+    const orphaned = await orphanedReceivers(store, config);
+    for (const orphan of orphaned) logger.error(orphanAdvice(orphan), { ...orphan });
     let heartbeat: HeartbeatResult | undefined;
     if (config.heartbeatUrl) {
       const last = await Promise.all(config.sources.map((source) => store.lastSweep(source.name)));
       const blind = last.some((record) => !record?.ok);
-      heartbeat = await heartbeatUnless(config.heartbeatUrl, blind || deliveriesFailed(deliveries));
+      const undelivered = deliveriesFailed(deliveries) || orphaned.length > 0;
+      heartbeat = await heartbeatUnless(config.heartbeatUrl, blind || undelivered);
     }
     for (const outcome of ["sent", "deferred", "failed"] as const) {
       metrics.addMetric(
@@ -39,9 +51,14 @@ export function notifyHandler(runtime: () => Promise<Runtime>) {
         deliveries.reduce((sum, d) => sum + d[outcome], 0),
       );
     }
+    metrics.addMetric(
+      "orphaned_pending",
+      MetricUnit.Count,
+      orphaned.reduce((sum, orphan) => sum + orphan.pending, 0),
+    );
     metrics.publishStoredMetrics();
-    logger.info("notify finished", { runId, deliveries, heartbeat });
-    return { runId, deliveries, heartbeat };
+    logger.info("notify finished", { runId, deliveries, orphaned, heartbeat });
+    return { runId, deliveries, orphaned, heartbeat };
   };
 }
 

@@ -25,6 +25,7 @@ export function lambdaRuntime(): Promise<Runtime> {
   shared ??= (async () => {
     const config = await loadDeployedConfig(deployedSettings(process.env), new SSMClient({}));
     const { store } = config;
+    const redact = makeRedactor(secretValues(config));
     return {
       config,
       store: new Store({
@@ -32,9 +33,10 @@ export function lambdaRuntime(): Promise<Runtime> {
         region: store.region,
         endpoint: store.endpoint,
         historyDays: store.historyDays,
+        redact,
       }),
       http: new HttpClient(),
-      redact: makeRedactor(secretValues(config)),
+      redact,
       // POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE, set by the template, name them.
       logger: new Logger(),
       metrics: new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "certwatch" }),

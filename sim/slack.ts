@@ -6,9 +6,12 @@ export interface SlackPost {
   body: { text?: string; blocks?: { type: string; text?: { text: string } }[] };
 }
 
+/** A body, or how to make one from the request's path (servers that echo it, as some proxies' 404 pages do). */
+type ScriptedBody = string | ((path: string) => string);
+
 interface ScriptedAnswer {
   status: number;
-  body: string;
+  body: ScriptedBody;
   headers?: Record<string, string>;
   /** Post the message, send the status and the start of the body, then stall: never end the answer. */
   stall?: boolean;
@@ -23,7 +26,7 @@ export class SlackReceiverSim {
   private server: Server | undefined;
 
   /** The next request gets this answer instead of `ok`. */
-  answerNext(status: number, body = "", headers?: Record<string, string>): void {
+  answerNext(status: number, body: ScriptedBody = "", headers?: Record<string, string>): void {
     this.script.push({ status, body, headers });
   }
 
@@ -41,13 +44,12 @@ export class SlackReceiverSim {
       if (scripted?.stall) {
         this.posts.push({ path: req.url ?? "/", body: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
         res.writeHead(scripted.status, { "content-type": "text/plain", "content-length": "2" });
-        res.write(scripted.body);
+        res.write(scripted.body as string);
         return;
       }
       if (scripted) {
-        res
-          .writeHead(scripted.status, { "content-type": "text/plain", ...scripted.headers })
-          .end(scripted.body);
+        const body = typeof scripted.body === "function" ? scripted.body(req.url ?? "/") : scripted.body;
+        res.writeHead(scripted.status, { "content-type": "text/plain", ...scripted.headers }).end(body);
         return;
       }
       this.posts.push({ path: req.url ?? "/", body: JSON.parse(Buffer.concat(chunks).toString("utf8")) });

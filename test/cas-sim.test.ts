@@ -60,6 +60,7 @@ sources:
     credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
     qps: 1000
     timeout: 2s
+receivers: [{ name: ops, type: slack, webhookUrl: "http://127.0.0.1:9/services/T/B/unused" }]
 `,
     "cas-deployment-jobs.yml",
   );
@@ -445,6 +446,7 @@ sources:
     credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
     qps: 1000
     concurrency: 6
+receivers: [{ name: ops, type: slack, webhookUrl: "http://127.0.0.1:9/services/T/B/unused" }]
 `,
       "paced.yml",
     );

@@ -310,6 +310,42 @@ describe("throttling and failures", () => {
     expect(unreachable).toMatchObject({ retryable: true });
     expect(unreachable.message).toMatch(/^cannot reach the webhook \(ECONNREFUSED\)/);
   });
+
+  it("webhook: a 404 that echoes the path token and the query token, as is or URL-encoded, leaves neither in the report or the ledger", async () => {
+    const pathToken = "a1b2c3d4e5f6a7b8c9d0";
+    const queryToken = "q9r8s7t6u5";
+    const echoing = createServer((request, response) => {
+      request.resume();
+      request.on("end", () => {
+        const path = request.url ?? "/";
+        const echoed = { error: `no hook at ${path}`, path: encodeURIComponent(path), token: queryToken };
+        response.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify(echoed));
+      });
+    });
+    await new Promise<void>((resolve) => echoing.listen(0, "127.0.0.1", resolve));
+    const dynamo = await startEmbeddedDynamo();
+    const store = new Store({ table: "echo", endpoint: dynamo.endpoint, historyDays: 30 });
+    try {
+      await store.ensureTable();
+      const { port } = echoing.address() as AddressInfo;
+      const url = `http://127.0.0.1:${port}/hooks/${pathToken}?access_token=${queryToken}`;
+      const now = new Date("2026-11-22T00:00:00Z");
+      const a = alert({ nativeId: "c1" });
+      await store.recordNotification("hook", notificationId(a), a, now);
+      const report = await deliverPending(store, receiver("webhook", { url }), { runId: "echo", now });
+      const [kept] = await store.pendingFor("hook");
+      expect(kept?.lastError).toMatch(/^the webhook refused the message: HTTP 404 /);
+      for (const text of [kept?.lastError, ...report.errors]) {
+        expect(text).not.toContain(pathToken);
+        expect(text).not.toContain(queryToken);
+      }
+    } finally {
+      store.close();
+      await dynamo.close();
+      echoing.closeAllConnections();
+      await new Promise<void>((resolve) => echoing.close(() => resolve()));
+    }
+  });
 });
 
 describe("message size", () => {

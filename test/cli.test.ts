@@ -6,8 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCommand } from "../lib/cli/demo.js";
+import { loadConfig } from "../lib/config/load.js";
 import { main } from "../lib/cli/main.js";
 import type { Output } from "../lib/cli/output.js";
+import { openStore } from "../lib/store/open.js";
 import { KEYS, Rig } from "./harness.js";
 
 const NOW = "2026-11-22T00:00:00Z";
@@ -202,5 +204,112 @@ describe("certwatch CLI", () => {
     const html = await readFile(join(demoDir, "email.html"), "utf8");
     expect(html).toContain("<table");
     expect(html).toMatch(/cert-\d{5}/);
+  });
+});
+
+describe("certwatch CLI: echoed secrets, and a renamed receiver", () => {
+  const rig = new Rig(Rig.fleet(30, new Date(NOW)));
+  let dir: string;
+  let configFile: string;
+  let token: string;
+  const at = (hours: number) => new Date(Date.parse(NOW) + hours * 3_600_000).toISOString();
+
+  beforeAll(async () => {
+    await rig.start();
+    token = new URL(rig.slackUrl).pathname.split("/").pop() as string;
+    dir = await mkdtemp(join(tmpdir(), "certwatch-cli-rename-"));
+    configFile = join(dir, "certwatch.yml");
+    await writeFile(
+      configFile,
+      `store: { type: embedded, path: ${JSON.stringify(join(dir, "store"))} }\n${rig.yaml()}`,
+    );
+  });
+  afterAll(async () => {
+    await rig.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function waitingFor(receiver: string) {
+    const opened = await openStore((await loadConfig(configFile)).store, { dryRun: false });
+    try {
+      return await opened.store.pendingFor(receiver);
+    } finally {
+      await opened.close();
+    }
+  }
+
+  it("sweep --json shows no part of the Slack token when Slack's 404 echoes its path, nor does the ledger keep it", async () => {
+    rig.slack.answerNext(404, (path) => `no_service: ${path} (${encodeURIComponent(path)})`);
+    const result = await run("sweep", "--config", configFile, "--now", NOW, "--json");
+    expect(result.code).toBe(1);
+    const summary = JSON.parse(result.stdout);
+    const slack = summary.deliveries.find(
+      (delivery: { receiver: string }) => delivery.receiver === "ops-slack",
+    );
+    expect(slack.errors[0]).toMatch(/^Slack rejected the message: 404 no_service/);
+    expect(result.stdout).not.toContain(token);
+    const waiting = await waitingFor("ops-slack");
+    expect(waiting.length).toBeGreaterThan(0);
+    for (const entry of waiting) {
+      expect(entry.lastError).toMatch(/^Slack rejected the message: 404/);
+      expect(entry.lastError).not.toContain(token);
+    }
+  });
+
+  it("a renamed receiver's waiting alerts fail the run, saying how to move them; reroute moves them, and they are sent once", async () => {
+    const waiting = (await waitingFor("ops-slack")).length;
+    // The operator renames ops-slack to chat-slack; the webhook is the same.
+    await writeFile(
+      configFile,
+      (await readFile(configFile, "utf8")).replace("name: ops-slack", "name: chat-slack"),
+    );
+    const json = await run("sweep", "--config", configFile, "--now", at(1), "--json");
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout).orphaned).toEqual([{ receiver: "ops-slack", pending: waiting }]);
+    const human = await run("sweep", "--config", configFile, "--now", at(2));
+    expect(human.code).toBe(1);
+    expect(human.stdout).toContain(
+      `${waiting} notifications pending for receiver "ops-slack", which the config no longer names: nothing will ` +
+        "send them. Move them to a configured receiver: certwatch reroute --from ops-slack --to RECEIVER",
+    );
+
+    const unknown = await run("reroute", "--from", "ops-slack", "--to", "pager", "--config", configFile);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("--to: no receiver named pager");
+    const dry = await run(
+      "reroute",
+      "--from",
+      "ops-slack",
+      "--to",
+      "chat-slack",
+      "--dry-run",
+      "--config",
+      configFile,
+    );
+    expect(dry).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining(`would move ${waiting} notifications`),
+    });
+    expect(await waitingFor("chat-slack")).toEqual([]);
+
+    const moved = await run("reroute", "--from", "ops-slack", "--to", "chat-slack", "--config", configFile);
+    expect(moved.code).toBe(0);
+    expect(moved.stdout).toContain(`moved ${waiting} notifications from ops-slack to chat-slack`);
+    const again = await run("reroute", "--from", "ops-slack", "--to", "chat-slack", "--config", configFile);
+    expect(again).toMatchObject({ code: 0, stdout: "nothing waits for ops-slack" });
+
+    const posts = rig.slack.posts.length;
+    const delivered = await run("sweep", "--config", configFile, "--now", at(3), "--json");
+    expect(delivered.code).toBe(0);
+    const summary = JSON.parse(delivered.stdout);
+    expect(summary.orphaned).toEqual([]);
+    expect(summary.deliveries).toContainEqual(
+      expect.objectContaining({ receiver: "chat-slack", sent: waiting, messages: 1 }),
+    );
+    expect(rig.slack.posts).toHaveLength(posts + 1);
+    const sections = rig.slack.posts.at(-1)?.body.blocks?.filter((block) => block.type === "section") ?? [];
+    expect(sections).toHaveLength(waiting);
+    expect((await run("sweep", "--config", configFile, "--now", at(4))).code).toBe(0);
+    expect(rig.slack.posts).toHaveLength(posts + 1);
   });
 });

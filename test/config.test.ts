@@ -3,7 +3,16 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../lib/config/load.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
 
-const base = (credentials: string, endpoint = "https://scm.ap-southeast-1.myhuaweicloud.com") => `
+/** Every config needs a receiver: one that routes alerts nowhere is refused. */
+const RECEIVERS = `receivers:
+  - { name: ops, type: slack, webhookUrl: "https://hooks.slack.com/services/T0/B0/base" }
+`;
+
+const base = (
+  credentials: string,
+  endpoint = "https://scm.ap-southeast-1.myhuaweicloud.com",
+  receivers = RECEIVERS,
+) => `${receivers}
 sources:
   - name: hw-prod
     type: huawei-scm
@@ -38,7 +47,6 @@ describe("config", () => {
     expect(config.store).toMatchObject({ type: "embedded", path: ".certwatch", table: "certwatch" });
     expect(config.alerts).toMatchObject({ expiryThresholdsDays: [30, 14, 7, 1], criticalWithinDays: 7 });
     expect(config.sources[0]).toMatchObject({ timezone: "+08:00" });
-    expect(config.receivers).toEqual([]);
   });
 
   it("names the key path of a missing secret", async () => {
@@ -46,7 +54,7 @@ describe("config", () => {
   });
 
   it("a source with several endpoints is one sweep unit per endpoint, named <name>.<n>, labelled with its region", async () => {
-    const text = `
+    const text = `${RECEIVERS}
 sources:
   - name: ali-ssl
     type: aliyun-ssl-certificates
@@ -92,7 +100,7 @@ sources:
   });
 
   it("needs exactly one of endpoint and endpoints, and a region per endpoint when there are several", async () => {
-    const source = (lines: string) => `
+    const source = (lines: string) => `${RECEIVERS}
 sources:
   - name: ali-ssl
     type: aliyun-ssl-certificates
@@ -197,10 +205,12 @@ routes:
   });
 
   it("an email receiver sends through exactly one of smtp and ses", async () => {
-    const mail = (transport: string) => `${base("{ accessKey: AK, secretKey: SK }")}
-receivers:
-  - { name: m, type: email, from: a@b.c, to: [d@e.f]${transport} }
-`;
+    const mail = (transport: string) =>
+      base(
+        "{ accessKey: AK, secretKey: SK }",
+        undefined,
+        `receivers:\n  - { name: m, type: email, from: a@b.c, to: [d@e.f]${transport} }\n`,
+      );
     expect(await problems(mail(""))).toEqual(["receivers[0].smtp: give either smtp or ses (exactly one)"]);
     expect(await problems(mail(", ses: { region: ap-southeast-1 }"))).toEqual([]);
     expect(await problems(mail(", ses: {}, smtp: { host: mail }"))).toEqual([
@@ -210,6 +220,7 @@ receivers:
 
   it("refuses values that would break a run later: a zero span, a call budget near zero, a bad table name", async () => {
     const text = (extra: string, store = "") => `${store}
+${RECEIVERS}
 sources:
   - name: hw-prod
     type: huawei-scm
@@ -229,13 +240,19 @@ ${extra}`;
       "store.table: 3 to 255 letters, digits, underscores, dots and dashes",
     ]);
     expect(await problems(text("    qps: 2.5\n    timeout: 500ms"))).toEqual([]);
+    expect(await problems(text("    maxPages: 0\n    timeBudget: 0s"))).toEqual([
+      "sources[0].maxPages: at least 1 page",
+      "sources[0].timeBudget: a duration above zero, such as 90s, 15m, 24h or 7d",
+    ]);
+    expect(await problems(text("    maxPages: 50000\n    timeBudget: 9m"))).toEqual([]);
   });
 
   it("never repeats a bad value that may be a secret", async () => {
-    const text = `${base("{ accessKey: AK, secretKey: SK }")}
-receivers:
-  - { name: s, type: slack, webhookUrl: "hooks.slack.com/services/T0/B0/SECRET" }
-store: { type: dynamodb, endpoint: "http://10.0.0.5:8000" }
+    const text = `${base(
+      "{ accessKey: AK, secretKey: SK }",
+      undefined,
+      'receivers:\n  - { name: s, type: slack, webhookUrl: "hooks.slack.com/services/T0/B0/SECRET" }\n',
+    )}store: { type: dynamodb, endpoint: "http://10.0.0.5:8000" }
 `;
     const found = await problems(text);
     expect(found).toEqual([
@@ -246,16 +263,67 @@ store: { type: dynamodb, endpoint: "http://10.0.0.5:8000" }
 
   it("knows which values are secrets, and the redactor hides them", async () => {
     const config = await parseConfig(
-      `${base("{ accessKey: AK, secretKey: very-secret-sk }")}
-receivers:
+      base(
+        "{ accessKey: AK, secretKey: very-secret-sk }",
+        undefined,
+        `receivers:
   - { name: s, type: slack, webhookUrl: "https://hooks.slack.com/services/T/B/zzzz" }
   - { name: m, type: email, from: a@b.c, to: [d@e.f], smtp: { host: mail, user: u, pass: smtp-password } }
 `,
+      ),
       "c.yml",
       { env: {} },
     );
     const redact = makeRedactor(secretValues(config));
     const text = "sk=very-secret-sk url=https://hooks.slack.com/services/T/B/zzzz pass=smtp-password ak=AK";
     expect(redact(text)).toBe("sk=*** url=*** pass=*** ak=AK");
+  });
+
+  it("the redactor hides each part of a secret a server may echo alone, in each form, and leaves words alone", () => {
+    const redact = makeRedactor([
+      "https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/XyZ0123456789abcdefGHIJ",
+      "https://robot.example.com/send?access_token=0f1e2d3c&format=json",
+      "https://user:pa55w0rd-x@hooks.example.com/in",
+      "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig",
+      "sts/token+with=slashes",
+    ]);
+    const echoes: [string, string][] = [
+      ["404 /services/T0AB12CD3/B0EF45GH6/XyZ0123456789abcdefGHIJ", "404 ***"],
+      ["next=%2Fservices%2FT0AB12CD3%2FB0EF45GH6%2FXyZ0123456789abcdefGHIJ", "next=***"],
+      ["next=%2fservices%2fT0AB12CD3%2fB0EF45GH6%2fXyZ0123456789abcdefGHIJ", "next=***"],
+      ['{"path":"\\/services\\/T0AB12CD3\\/B0EF45GH6\\/XyZ0123456789abcdefGHIJ"}', '{"path":"***"}'],
+      ["no hook XyZ0123456789abcdefGHIJ in team T0AB12CD3", "no hook *** in team ***"],
+      ["bad token 0f1e2d3c; format json", "bad token ***; format json"],
+      ["login pa55w0rd-x refused", "login *** refused"],
+      ["Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig", "Authorization: ***"],
+      ["token eyJhbGciOiJIUzI1NiJ9.e30.sig expired", "token *** expired"],
+      ["SecurityToken=sts%2Ftoken%2Bwith%3Dslashes", "SecurityToken=***"],
+      ["the services, the hooks and the send were fine", "the services, the hooks and the send were fine"],
+    ];
+    for (const [echoed, shown] of echoes) expect(redact(echoed)).toBe(shown);
+  });
+
+  it("refuses a config that routes alerts nowhere, naming the key", async () => {
+    const sources = base("{ accessKey: AK, secretKey: SK }", undefined, "");
+    expect(await problems(sources)).toEqual([
+      "receivers: no receiver: every alert would be recorded as announced, to nobody; configure at least one",
+    ]);
+    expect(await problems(`${sources}receivers: []\n`)).toEqual([
+      "receivers: no receiver: every alert would be recorded as announced, to nobody; configure at least one",
+    ]);
+    const routed = base("{ accessKey: AK, secretKey: SK }");
+    expect(
+      await problems(
+        `${routed}routes: [{ match: { severity: critical }, receivers: [ops] }]\ndefaultReceivers: []\n`,
+      ),
+    ).toEqual([
+      "defaultReceivers: empty: alerts no route matches would go to no receiver; name at least one, or leave the key out to send them to every receiver",
+    ]);
+    expect(await problems(`${routed}routes: [{ match: { severity: critical }, receivers: [] }]\n`)).toEqual([
+      "routes[0].receivers: empty: the alerts this route matches would go to no receiver; name at least one",
+    ]);
+    expect(await problems(`${routed}defaultReceivers: [pager]\n`)).toEqual([
+      "defaultReceivers[0]: no receiver named pager",
+    ]);
   });
 });

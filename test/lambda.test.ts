@@ -2,7 +2,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { GetParameterCommand } from "@aws-sdk/client-ssm";
 import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { dispatchHandler } from "../functions/dispatch.js";
 import { notifyHandler } from "../functions/notify.js";
 import type { Runtime } from "../functions/runtime.js";
@@ -10,8 +10,10 @@ import { sweepHandler } from "../functions/sweep.js";
 import { loadDeployedConfig } from "../lib/config/deployed.js";
 import { parseConfig } from "../lib/config/load.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
+import { notificationId } from "../lib/notify/route.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
 import { deploymentFleet } from "../sim/aliyun-fleet.js";
+import { alert } from "./fixtures.js";
 import { KEYS, Rig } from "./harness.js";
 
 const NOW = new Date();
@@ -135,6 +137,50 @@ describe("Lambda handlers: dispatch → sweep workers → notify", () => {
     rig.scm.injectAlways(undefined);
     expect(result).toEqual({ batchItemFailures: [] });
     expect(await rig.store.lastSweep("hw-test")).toMatchObject({ ok: false, consecutiveFailures: 1 });
+  });
+});
+
+describe("notify: what it cannot deliver, it says, without secrets", () => {
+  const rig = new Rig(Rig.fleet(20, NOW));
+  let runtime: Runtime;
+
+  beforeAll(async () => {
+    await rig.start();
+    runtime = await runtimeOf(rig);
+  });
+  afterAll(async () => {
+    await rig.stop();
+  });
+
+  it("a Slack 404 that echoes the webhook's path leaves its token in neither the result, the log nor the ledger", async () => {
+    const token = new URL(rig.slackUrl).pathname.split("/").pop() as string;
+    await sweepHandler(async () => runtime)(sqsEvent({ source: "hw-test", runId: "run-e" }));
+    rig.slack.answerNext(404, (path) => `no_service: ${path} (${encodeURIComponent(path)})`);
+    const logged = vi.spyOn(runtime.logger, "info");
+    const result = await notifyHandler(async () => runtime)();
+    const slack = result.deliveries.find((delivery) => delivery.receiver === "ops-slack");
+    expect(slack?.errors[0]).toMatch(/^Slack rejected the message: 404 no_service/);
+    const kept = await rig.store.pendingFor("ops-slack");
+    expect(kept.length).toBeGreaterThan(0);
+    for (const text of [
+      JSON.stringify(result),
+      JSON.stringify(logged.mock.calls),
+      ...kept.map((e) => e.lastError),
+    ]) {
+      expect(text).not.toContain(token);
+    }
+  });
+
+  it("notifications waiting for a receiver no longer configured are logged as an error, with the command that moves them", async () => {
+    const a = alert({ nativeId: "orphan-1" });
+    await rig.store.recordNotification("retired-slack", notificationId(a), a, NOW);
+    const errors = vi.spyOn(runtime.logger, "error");
+    const result = await notifyHandler(async () => runtime)();
+    expect(result.orphaned).toEqual([{ receiver: "retired-slack", pending: 1 }]);
+    expect(errors).toHaveBeenCalledWith(
+      expect.stringContaining("certwatch reroute --from retired-slack --to RECEIVER"),
+      { receiver: "retired-slack", pending: 1 },
+    );
   });
 });
 

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeRedactor } from "../lib/config/secrets.js";
 import { deliverPending } from "../lib/notify/deliver.js";
 import type { Digest } from "../lib/notify/digest.js";
 import { DeliveryError, type Receiver } from "../lib/notify/receiver.js";
-import { notificationId } from "../lib/notify/route.js";
+import { notificationId, reroutePending } from "../lib/notify/route.js";
 import { slackReceiver } from "../lib/notify/slack.js";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
@@ -161,6 +162,89 @@ describe("delivery ledger: claim → send → mark", () => {
       fresh: entry ? [entry] : [],
     });
     expect(report).toMatchObject({ sent: 1 });
+  });
+
+  it("keeps no part of a Slack webhook's token in the ledger or the report when Slack's 404 echoes its path", async () => {
+    const slack = new SlackReceiverSim();
+    const url = await slack.listen();
+    try {
+      const token = new URL(url).pathname.split("/").pop() as string;
+      await record("echoed", ["e1"]);
+      slack.answerNext(404, (path) => `no_service: ${path} (${encodeURIComponent(path)})`);
+      const receiver = slackReceiver({ name: "echoed", type: "slack", language: "en", webhookUrl: url });
+      const report = await deliverPending(store, receiver, { runId: "r1", now: NOW });
+      const [kept] = await store.pendingFor("echoed");
+      expect(kept?.lastError).toMatch(/^Slack rejected the message: 404 no_service/);
+      for (const text of [kept?.lastError, ...report.errors]) expect(text).not.toContain(token);
+    } finally {
+      await slack.close();
+    }
+  });
+
+  it("a store given the config's secrets masks them in what it keeps, whoever let them through", async () => {
+    const webhookUrl = "https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/tokentokentoken123456789";
+    const masking = new Store({
+      table: "ledger",
+      endpoint: dynamo.endpoint,
+      historyDays: 30,
+      redact: makeRedactor([webhookUrl]),
+    });
+    try {
+      const receiver = new RecordingReceiver("leaky");
+      await record("leaky", ["l1"]);
+      const echoed =
+        "no hook at /services/T0AB12CD3/B0EF45GH6/tokentokentoken123456789, token tokentokentoken123456789";
+      receiver.failWith = new DeliveryError(echoed, false);
+      await deliverPending(masking, receiver, { runId: "r1", now: NOW });
+      const [kept] = await masking.pendingFor("leaky");
+      expect(kept?.lastError).toBe("no hook at ***, token ***");
+    } finally {
+      masking.close();
+    }
+  });
+
+  it("reroute moves what waits for a retired receiver under the same ids; cut short, it doubles nothing when run again", async () => {
+    await record("retired", ["m1", "m2"]);
+    expect((await store.pendingCounts()).get("retired")).toBe(2);
+    // The first move dies after recording m1 for the successor, before deleting it for the retired receiver.
+    const crashing = Object.create(store) as Store;
+    crashing.forgetNotification = async () => {
+      throw new Error("process killed");
+    };
+    const move = { runId: "move-1", now: NOW };
+    await expect(reroutePending(crashing, "retired", "successor", move)).rejects.toThrow("killed");
+
+    // m1 is still claimed by the dead move: a move within its lease leaves it, and moves m2.
+    const clock = (aheadMs: number) => () => new Date(Date.now() + aheadMs);
+    expect(
+      await reroutePending(store, "retired", "successor", {
+        runId: "move-2",
+        now: NOW,
+        clock: clock(MINUTE),
+      }),
+    ).toEqual({ moved: 1, alreadyThere: 0, inFlight: 1 });
+    // Once that lease is over, m1 is finished: already recorded for the successor, so not recorded twice.
+    expect(
+      await reroutePending(store, "retired", "successor", {
+        runId: "move-3",
+        now: NOW,
+        clock: clock(LEASE + MINUTE),
+      }),
+    ).toEqual({ moved: 1, alreadyThere: 1, inFlight: 0 });
+    expect(await store.pendingFor("retired")).toEqual([]);
+    expect((await store.pendingCounts()).has("retired")).toBe(false);
+
+    const successor = new RecordingReceiver("successor");
+    expect(await deliverPending(store, successor, { runId: "r1", now: NOW })).toMatchObject({ sent: 2 });
+    expect(successor.sent.flatMap((digest) => digest.alerts.map((a) => a.object.nativeId)).sort()).toEqual([
+      "m1",
+      "m2",
+    ]);
+    expect(await reroutePending(store, "retired", "successor", { runId: "move-4", now: NOW })).toEqual({
+      moved: 0,
+      alreadyThere: 0,
+      inFlight: 0,
+    });
   });
 
   it("splits 300 alerts across Slack posts within Slack's limits, each alert present exactly once", async () => {

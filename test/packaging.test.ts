@@ -508,7 +508,7 @@ describe("serverless package", () => {
           },
           {
             Effect: "Allow",
-            Action: ["dynamodb:Query"],
+            Action: ["dynamodb:Query", "dynamodb:Scan"],
             Resource: [{ "Fn::Join": ["/", [table, "index", PENDING_INDEX]] }],
           },
           { Effect: "Allow", Action: ["ses:SendEmail"], Resource: [sesIdentity, sesConfigurationSet] },

@@ -72,6 +72,30 @@ describe("Slack receiver", () => {
     expect((await failure(receiver)).retryable).toBe(false);
   });
 
+  it("a 404 that echoes the webhook's path, as is or URL-encoded, never carries its token into the error", async () => {
+    const token = new URL(url).pathname.split("/").pop() as string;
+    slack.answerNext(404, (path) => `no_service: no webhook at ${path}`);
+    const plain = await failure(receiver);
+    slack.answerNext(404, (path) => `<a href="/signin?redir=${encodeURIComponent(path)}">no_service</a>`);
+    const encoded = await failure(receiver);
+    // The token straddles where the body is cut: masked before cutting, no part of it is left.
+    slack.answerNext(404, (path) => `${"-".repeat(290)} ${path}`);
+    const straddling = await failure(receiver);
+    for (const error of [plain, encoded, straddling]) {
+      expect(error.message).toMatch(/^Slack rejected the message: 404 /);
+      expect(error.message).not.toContain(token);
+      expect(error.message).not.toMatch(/XXXX|services%2F/i);
+    }
+  });
+
+  it("cuts a 1 MB error body to a few hundred characters, without its line breaks or control characters", async () => {
+    slack.answerNext(400, `<html>\n\u001b[31m${"x".repeat(1_000_000)}</html>`);
+    const error = await failure(receiver);
+    expect(error.message.length).toBeLessThan(400);
+    expect(error.message).not.toContain("\n");
+    expect(error.message).not.toContain("\u001b");
+  });
+
   it("a 200 whose body then stalls is delivered, and posted once: the message is in the channel", async () => {
     slack.stallBodyNext();
     await receiver.send(digest());

@@ -17,6 +17,7 @@ const written = {
   sources: [
     { name: "hw-test", type: "huawei-scm", endpoint: "https://x.example.com", credentials: { token: "tok" } },
   ],
+  receivers: [{ name: "ops", type: "slack", webhookUrl: "https://hooks.slack.com/services/T/B/C" }],
   silences: [
     { match: { domain: "*.staging.example.com" }, until: "2026-12-01T00:00:00Z", reason: "throwaway" },
   ],

@@ -135,7 +135,7 @@ export async function redeployCommand(options: RedeployCommandOptions, output: O
   }
 
   const http = new HttpClient();
-  const opened = await openStore(config.store, { dryRun: options.dryRun === true });
+  const opened = await openStore(config.store, { dryRun: options.dryRun === true, redact });
   try {
     let result: RedeployResult;
     try {

@@ -1,3 +1,4 @@
+import { escapeInJson } from "../model/text.js";
 import { HttpClient } from "../sources/http.js";
 import { openStore } from "../store/open.js";
 import { runSweep } from "../sweep.js";
@@ -16,7 +17,7 @@ export async function sweepCommand(options: SweepCommandOptions, output: Output)
   const now = parseNow(options.now);
   const { config, redact } = await loadForCli(options.config);
   selectSources(config, options.source, options.config);
-  const opened = await openStore(config.store, { dryRun: options.dryRun ?? false });
+  const opened = await openStore(config.store, { dryRun: options.dryRun ?? false, redact });
   const http = new HttpClient();
   const progress = output.isTTY && !options.json && output.status ? liveProgress(output.status) : undefined;
   try {
@@ -38,7 +39,7 @@ export async function sweepCommand(options: SweepCommandOptions, output: Output)
         else print();
       },
     });
-    if (options.json) output.out(redact(JSON.stringify(summary, null, 2)));
+    if (options.json) output.out(escapeInJson(redact(JSON.stringify(summary, null, 2))));
     else {
       const lines: string[] = [];
       renderSummary(summary, { ...output, out: (line) => lines.push(line) });

@@ -68,6 +68,10 @@ const sourceCommon = {
   /** Requests in flight at once for this source's credential. */
   concurrency: z.number().int().positive().max(64).optional(),
   timeout: duration.optional(),
+  /** The most pages one walk of a listing may take; `DEFAULT_MAX_PAGES` (lib/sources/scope.ts) says why 10,000. */
+  maxPages: z.number().int("a whole number of pages").positive("at least 1 page").optional(),
+  /** How long collecting this source may take before it fails alone; `DEFAULT_TIME_BUDGET` says why 8m. */
+  timeBudget: duration.optional(),
 };
 
 const huaweiScm = z.strictObject({
@@ -281,12 +285,20 @@ const writtenConfig = z
       .array(
         z.strictObject({
           match: matcher.default({}),
-          receivers: z.array(z.string()).min(1),
+          receivers: z
+            .array(z.string())
+            .min(1, "empty: the alerts this route matches would go to no receiver; name at least one"),
           continue: z.boolean().default(false),
         }),
       )
       .optional(),
-    defaultReceivers: z.array(z.string()).optional(),
+    defaultReceivers: z
+      .array(z.string())
+      .min(
+        1,
+        "empty: alerts no route matches would go to no receiver; name at least one, or leave the key out to send them to every receiver",
+      )
+      .optional(),
     silences: z
       .array(
         z.strictObject({
@@ -344,6 +356,13 @@ const writtenConfig = z
       config.receivers.map((r) => r.name),
       "receivers",
     );
+    if (config.receivers.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["receivers"],
+        message: "no receiver: every alert would be recorded as announced, to nobody; configure at least one",
+      });
+    }
     const known = new Set(config.receivers.map((r) => r.name));
     const checkRefs = (names: string[], path: (string | number)[]) => {
       names.forEach((name, index) => {

@@ -1,3 +1,4 @@
+import { fit, oneLine } from "../model/text.js";
 import type { Config } from "./schema.js";
 
 /** Every secret value in a config: what must never appear in output, logs, errors or the store. */
@@ -19,11 +20,97 @@ export function secretValues(config: Config): string[] {
       values.push(receiver.url, receiver.secret, ...Object.values(receiver.headers ?? {}));
   }
   values.push(config.heartbeatUrl);
-  return values.filter((value): value is string => typeof value === "string" && value.length >= 4);
+  return values.filter((value): value is string => typeof value === "string");
 }
 
-/** The last line of defence: replaces any secret that slipped into a text with a mask. */
-export function makeRedactor(secrets: string[]): (text: string) => string {
-  const sorted = [...new Set(secrets)].sort((a, b) => b.length - a.length);
+/** Shorter texts are not masked: masking them would mangle ordinary words. */
+const MIN_MASKED_LENGTH = 4;
+
+/** Query parameters whose name says they carry a credential: DingTalk's access_token, WeCom's key, a sign. */
+const CREDENTIAL_PARAMETER = /token|key|secret|sig|auth|pass|cred|code/i;
+
+/** A generated token rather than a word: long, or letters mixed with digits (`B07ABC123`), unlike `services`. */
+function looksGenerated(text: string): boolean {
+  return text.length >= 16 || (text.length >= 6 && /\d/.test(text) && /[a-z]/i.test(text));
+}
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * What of a secret is a secret on its own, because a server may echo just that: of a URL its path and query, each
+ * generated-looking path segment, each credential-like query value, and its user info; of a header value such as
+ * `Bearer <token>`, each generated-looking word.
+ */
+function secretParts(secret: string): string[] {
+  const words = secret.split(/\s+/).filter(looksGenerated);
+  let url: URL;
+  try {
+    url = new URL(secret);
+  } catch {
+    return [secret, ...words];
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return [secret, ...words];
+  const segments = url.pathname.split("/").flatMap((segment) => [segment, decoded(segment)]);
+  const query = [...url.searchParams].filter(
+    ([name, value]) => CREDENTIAL_PARAMETER.test(name) || looksGenerated(value),
+  );
+  return [
+    secret,
+    url.pathname + url.search,
+    url.pathname,
+    url.search.slice(1),
+    ...segments.filter(looksGenerated),
+    ...query.map(([, value]) => value),
+    url.username,
+    url.password,
+    decoded(url.username),
+    decoded(url.password),
+  ];
+}
+
+/** How a part may come back in a server's answer or our own JSON: as is, percent-encoded, JSON-escaped. */
+function writtenForms(part: string): string[] {
+  const encoded = encodeURIComponent(part);
+  const json = JSON.stringify(part).slice(1, -1);
+  return [
+    part,
+    encoded,
+    encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+    json,
+    json.replaceAll("/", "\\/"),
+  ];
+}
+
+/**
+ * Replaces every secret in a text with a mask: each whole secret, and each part of it a server may echo alone (see
+ * `secretParts`), in every written form. Longest first, so that a secret is masked whole before its parts.
+ */
+export function makeRedactor(secrets: readonly (string | undefined)[]): (text: string) => string {
+  const masked = new Set<string>();
+  for (const secret of secrets) {
+    if (!secret) continue;
+    for (const part of secretParts(secret)) {
+      for (const form of writtenForms(part)) if (form.length >= MIN_MASKED_LENGTH) masked.add(form);
+    }
+  }
+  const sorted = [...masked].sort((a, b) => b.length - a.length);
   return (text) => sorted.reduce((out, secret) => out.split(secret).join("***"), text);
+}
+
+/** How much of a server's answer an error message quotes: enough to recognise the cause, never a whole page. */
+const EXCERPT_CHARS = 300;
+
+/**
+ * A server's answer as an error message may quote it. Secrets are masked first, on the whole text: cut first, a
+ * secret could be left half there, which masking no longer recognises. Then it is made one line without control
+ * characters (no forged lines, no terminal escapes), and cut.
+ */
+export function excerpt(answer: string, redact: (text: string) => string): string {
+  return fit(oneLine(redact(answer)).replace(/\s+/g, " ").trim(), EXCERPT_CHARS);
 }

@@ -56,7 +56,6 @@ export function dingtalkMarkdown(digest: Digest, language: Language = "en") {
 }
 
 export function dingtalkReceiver(config: DingtalkReceiverConfig): Receiver {
-  const token = new URL(config.webhookUrl).searchParams.get("access_token") ?? undefined;
   return {
     name: config.name,
     type: "dingtalk",
@@ -75,7 +74,7 @@ export function dingtalkReceiver(config: DingtalkReceiverConfig): Receiver {
         channel: "DingTalk",
         url: url.href,
         body: JSON.stringify({ msgtype: "markdown", markdown: dingtalkMarkdown(digest, config.language) }),
-        secrets: [config.webhookUrl, url.href, token, config.secret, sign],
+        secrets: [config.webhookUrl, url.href, config.secret, sign],
         platform: DINGTALK_CODES,
       });
     },

@@ -1,8 +1,10 @@
 import { SendEmailCommand, SESv2Client } from "@aws-sdk/client-sesv2";
 import nodemailer from "nodemailer";
 import { type EmailReceiverConfig, isLoopback } from "../config/schema.js";
+import { excerpt, makeRedactor } from "../config/secrets.js";
+import { fit, oneLine } from "../model/text.js";
 import type { Alert } from "../model/types.js";
-import { type Digest, escapeHtml, facts, headline, label, sortAlerts } from "./digest.js";
+import { type Digest, escapeHtml, FACT_CHARS, facts, headline, label, sortAlerts } from "./digest.js";
 import { type Language, messages } from "./messages.js";
 import { DeliveryError, type Receiver } from "./receiver.js";
 
@@ -17,17 +19,19 @@ function tone(alert: Alert) {
   return COLOURS[alert.transition === "resolved" ? "resolved" : alert.severity];
 }
 
+/** Enough of a name for a subject line, which clients cut at about 80 characters anyway. */
+const SUBJECT_NAME_CHARS = 100;
+
 /** `2 critical, 5 warning: api.example.com expires in 3 days` */
 export function subject(config: EmailReceiverConfig, digest: Digest): string {
   const words = messages[config.language];
   if (digest.test) return `${config.subjectPrefix} ${words.test.title}`;
   const first = sortAlerts(digest.alerts)[0];
-  const lead = first ? `: ${first.object.domains[0] ?? first.object.name} ${words.when(first)}` : "";
+  const lead = first
+    ? `: ${fit(first.object.domains[0] ?? first.object.name, SUBJECT_NAME_CHARS)} ${fit(words.when(first), FACT_CHARS.when)}`
+    : "";
   const part = digest.part && digest.part.count > 1 ? ` (${digest.part.index}/${digest.part.count})` : "";
-  return `${config.subjectPrefix} ${headline(digest.alerts, config.language)}${lead}${part}`.replace(
-    /[\r\n]+/g,
-    " ",
-  );
+  return oneLine(`${config.subjectPrefix} ${headline(digest.alerts, config.language)}${lead}${part}`);
 }
 
 export function plainText(digest: Digest, language: Language = "en"): string {
@@ -103,20 +107,20 @@ const SES_PERMANENT = new Set([
 
 /**
  * SMTP 4xx is a temporary refusal worth retrying; 5xx is final. No reply at all (network) is retried too.
- * SES answers with AWS error names instead.
+ * SES answers with AWS error names instead. What the server said is quoted through `redact`: it may echo the login.
  */
-function classify(error: unknown): DeliveryError {
+function classify(error: unknown, redact: (text: string) => string): DeliveryError {
   const aws = error as { $metadata?: unknown; name: string; message: string };
   if (aws.$metadata !== undefined) {
     const permanent = SES_PERMANENT.has(aws.name);
     return new DeliveryError(
-      `SES refused the message: ${aws.name} (${aws.message.slice(0, 200)})${permanent ? "" : "; will retry next run"}`,
+      `SES refused the message: ${aws.name} (${excerpt(aws.message, redact)})${permanent ? "" : "; will retry next run"}`,
       !permanent,
     );
   }
   const smtp = error as { responseCode?: number; code?: string; response?: string; message: string };
   if (typeof smtp.responseCode === "number") {
-    const reply = (smtp.response ?? smtp.message).slice(0, 200);
+    const reply = excerpt(smtp.response ?? smtp.message, redact);
     const retryable = smtp.responseCode < 500;
     return new DeliveryError(
       `SMTP server refused the message: ${reply}${retryable ? "; will retry next run" : ""}`,
@@ -126,7 +130,7 @@ function classify(error: unknown): DeliveryError {
   const code = smtp.code ?? "unknown error";
   const permanent = code === "EAUTH" || code === "EENVELOPE";
   return new DeliveryError(
-    `cannot deliver by SMTP (${code}: ${smtp.message.slice(0, 200)})${permanent ? "" : "; will retry next run"}`,
+    `cannot deliver by SMTP (${code}: ${excerpt(smtp.message, redact)})${permanent ? "" : "; will retry next run"}`,
     !permanent,
   );
 }
@@ -165,6 +169,7 @@ export function smtpOptions(smtp: NonNullable<EmailReceiverConfig["smtp"]>) {
 
 export function emailReceiver(config: EmailReceiverConfig): Receiver {
   const transport = transportFor(config);
+  const redact = makeRedactor([config.smtp?.pass]);
   return {
     name: config.name,
     type: "email",
@@ -183,7 +188,7 @@ export function emailReceiver(config: EmailReceiverConfig): Receiver {
           html: html(digest, config.language),
         });
       } catch (error) {
-        throw classify(error);
+        throw classify(error, redact);
       }
     },
     close: async () => transport.close(),

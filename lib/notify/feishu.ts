@@ -66,7 +66,6 @@ export function feishuPost(digest: Digest, language: Language = "en") {
 }
 
 export function feishuReceiver(config: FeishuReceiverConfig): Receiver {
-  const hookToken = new URL(config.webhookUrl).pathname.split("/").pop();
   return {
     name: config.name,
     type: "feishu",
@@ -79,7 +78,7 @@ export function feishuReceiver(config: FeishuReceiverConfig): Receiver {
         channel: "Feishu",
         url: config.webhookUrl,
         body: JSON.stringify({ ...(sign && { timestamp, sign }), ...feishuPost(digest, config.language) }),
-        secrets: [config.webhookUrl, hookToken, config.secret, sign],
+        secrets: [config.webhookUrl, config.secret, sign],
         platform: FEISHU_CODES,
       });
     },

@@ -1,7 +1,9 @@
 import type { Config } from "../config/schema.js";
 import { matches } from "../model/match.js";
+import { shellWord } from "../model/text.js";
 import type { Alert } from "../model/types.js";
 import type { LedgerEntry, Store } from "../store/store.js";
+import { DEFAULT_LEASE_MS, type DeliverOptions } from "./deliver.js";
 
 /**
  * Which receivers an alert goes to. Routes are tried in order; the first match wins unless it says `continue`.
@@ -51,4 +53,65 @@ export async function recordNews(
     }
   }
   return recorded;
+}
+
+/** Notifications waiting for a receiver the config no longer names (renamed or removed): nobody would send them. */
+export interface OrphanedReceiver {
+  receiver: string;
+  pending: number;
+}
+
+export async function orphanedReceivers(store: Store, config: Config): Promise<OrphanedReceiver[]> {
+  const configured = new Set(config.receivers.map((receiver) => receiver.name));
+  const counts = await store.pendingCounts();
+  return [...counts]
+    .filter(([receiver]) => !configured.has(receiver))
+    .map(([receiver, pending]) => ({ receiver, pending }))
+    .sort((a, b) => a.receiver.localeCompare(b.receiver));
+}
+
+/** What an operator reads about orphaned notifications: what is wrong, and the command that repairs it. */
+export function orphanAdvice({ receiver, pending }: OrphanedReceiver): string {
+  return (
+    `${pending} notification${pending === 1 ? "" : "s"} pending for receiver ${JSON.stringify(receiver)}, which ` +
+    `the config no longer names: nothing will send ${pending === 1 ? "it" : "them"}. Move them to a configured ` +
+    `receiver: certwatch reroute --from ${shellWord(receiver)} --to RECEIVER`
+  );
+}
+
+export interface RerouteOutcome {
+  /** Entries now waiting for the new receiver. */
+  moved: number;
+  /** Of those, entries the new receiver already had under the same id: kept once, not doubled. */
+  alreadyThere: number;
+  /** Entries being sent right now, or whose interrupted move still holds its lease: left where they are. */
+  inFlight: number;
+}
+
+/**
+ * Moves the notifications waiting for receiver `from` to receiver `to`, each under its own id. Each is claimed
+ * first (so no run sends it meanwhile), then recorded for `to` (conditional on the id being new there, so
+ * nothing is doubled), and only then deleted for `from`. A crash in between leaves it recorded for both, the old
+ * one claimed: once that claim's lease is over, running the move again deletes the old one and doubles nothing.
+ */
+export async function reroutePending(
+  store: Store,
+  from: string,
+  to: string,
+  options: Pick<DeliverOptions, "runId" | "now" | "leaseMs" | "clock">,
+): Promise<RerouteOutcome> {
+  const outcome: RerouteOutcome = { moved: 0, alreadyThere: 0, inFlight: 0 };
+  for (const entry of await store.pendingFor(from)) {
+    // Claims run on the wall clock, as deliveries' do.
+    const wallClock = options.clock?.() ?? new Date();
+    if (!(await store.claim(entry, options.runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))) {
+      outcome.inFlight++;
+      continue;
+    }
+    const recorded = await store.recordNotification(to, entry.id, entry.alert, options.now);
+    await store.forgetNotification(entry, options.runId);
+    outcome.moved++;
+    if (!recorded) outcome.alreadyThere++;
+  }
+  return outcome;
 }

@@ -2,7 +2,8 @@ import { createHmac } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Dispatcher, request } from "undici";
 import type { WebhookReceiverConfig } from "../config/schema.js";
-import { makeRedactor } from "../config/secrets.js";
+import { excerpt, makeRedactor } from "../config/secrets.js";
+import { escapeInJson, fit, lookalikes } from "../model/text.js";
 import { retryAfterMs } from "../model/time.js";
 import type { Alert } from "../model/types.js";
 import { type Digest, facts, headline, label, sortAlerts } from "./digest.js";
@@ -31,13 +32,11 @@ export interface JsonPost {
   url: string;
   body: string;
   headers?: Record<string, string>;
-  /** What no error message may repeat: the URL, its token, the secret, the signature. */
+  /** What no error message may repeat: the URL (with each part of it: see makeRedactor), the secret, the signature. */
   secrets: (string | undefined)[];
   /** Left out for plain webhooks, whose HTTP status says it all. */
   platform?: PlatformCodes;
 }
-
-const snippet = (text: string) => text.slice(0, 200).replace(/\s+/g, " ").trim();
 
 function parseObject(text: string): Record<string, unknown> {
   try {
@@ -55,8 +54,7 @@ function parseObject(text: string): Record<string, unknown> {
  * it, and chat posts are not idempotent; the ledger retries it next run. Throws DeliveryError unless delivered.
  */
 export async function postJson(post: JsonPost): Promise<void> {
-  // As secretValues does: masking shorter values would mangle ordinary words.
-  const redact = makeRedactor(post.secrets.filter((value): value is string => (value?.length ?? 0) >= 4));
+  const redact = makeRedactor(post.secrets);
   const fail = (text: string, retryable: boolean) =>
     new DeliveryError(redact(retryable ? `${text}; will retry next run` : text), retryable);
   for (let attempt = 0; ; attempt++) {
@@ -89,20 +87,23 @@ export async function postJson(post: JsonPost): Promise<void> {
         await sleep(waitMs);
         continue;
       }
-      throw fail(`${post.channel} answered HTTP ${status} ${snippet(text)}`, true);
+      throw fail(`${post.channel} answered HTTP ${status} ${excerpt(text, redact)}`, true);
     }
     if (!post.platform) {
       if (ok) return;
-      throw fail(`${post.channel} refused the message: HTTP ${status} ${snippet(text)}`, false);
+      throw fail(`${post.channel} refused the message: HTTP ${status} ${excerpt(text, redact)}`, false);
     }
     const { code, message } = post.platform.read(parseObject(text));
     if (ok && code === 0) return;
     if (typeof code === "number" && code !== 0) {
       const retryable = post.platform.retryable.has(code);
       const verdict = retryable ? "is throttling or busy" : "refused the message";
-      throw fail(`${post.channel} ${verdict}: ${code} ${snippet(String(message ?? ""))}`, retryable);
+      throw fail(`${post.channel} ${verdict}: ${code} ${excerpt(String(message ?? ""), redact)}`, retryable);
     }
-    throw fail(`${post.channel} answered HTTP ${status} without a result code: ${snippet(text)}`, false);
+    throw fail(
+      `${post.channel} answered HTTP ${status} without a result code: ${excerpt(text, redact)}`,
+      false,
+    );
   }
 }
 
@@ -113,40 +114,6 @@ export async function postJson(post: JsonPost): Promise<void> {
  */
 const MARKDOWN_SPECIALS = /[\\`*_~[\]<>@&#|]/g;
 
-const LOOKALIKE: Record<string, string> = {
-  "\\": "＼",
-  "`": "｀",
-  "*": "＊",
-  _: "＿",
-  "~": "～",
-  "[": "［",
-  "]": "］",
-  "<": "＜",
-  ">": "＞",
-  "@": "＠",
-  "&": "＆",
-  "#": "＃",
-  "|": "｜",
-};
-
-/** Untrusted text made inert: line breaks (which could forge lines) become spaces, specials look-alikes. */
-function neutralise(text: string, specials: RegExp = MARKDOWN_SPECIALS): string {
-  return text.replace(/[\p{Cc}\p{Zl}\p{Zp}]+/gu, " ").replace(specials, (char) => LOOKALIKE[char] ?? char);
-}
-
-/** At most maxBytes of UTF-8, cut between characters, the cut marked with an ellipsis. */
-function fitBytes(text: string, maxBytes: number): string {
-  if (Buffer.byteLength(text) <= maxBytes) return text;
-  let kept = "";
-  let bytes = Buffer.byteLength("…");
-  for (const char of text) {
-    bytes += Buffer.byteLength(char);
-    if (bytes > maxBytes) break;
-    kept += char;
-  }
-  return `${kept}…`;
-}
-
 /** Byte caps on each untrusted part of an alert, so that a fixed number of alerts always fits a message. */
 const CAPS = { title: 64, when: 64, domains: 64, place: 96, todo: 96 };
 /** The longest severity label in any language ("resolved", "已恢复") fits. */
@@ -154,7 +121,7 @@ const LABEL_BYTES = 16;
 /** The most an alert's parts take; receivers add their markup and size messages from it. */
 export const ALERT_TEXT_BYTES = Object.values(CAPS).reduce((sum, cap) => sum + cap, LABEL_BYTES);
 
-/** One alert's facts for a chat message: neutralised, then capped. */
+/** One alert's facts for a chat message: specials made look-alikes, each part capped in bytes. */
 export interface ChatAlert {
   label: string;
   title: string;
@@ -166,9 +133,10 @@ export interface ChatAlert {
   todo: string;
 }
 
-export function chatAlert(alert: Alert, language: Language, specials?: RegExp): ChatAlert {
+export function chatAlert(alert: Alert, language: Language, specials = MARKDOWN_SPECIALS): ChatAlert {
   const f = facts(alert, language);
-  const part = (text: string, cap: number) => fitBytes(neutralise(text, specials), cap);
+  const part = (text: string, cap: number) =>
+    fit(text, cap, { bytes: true, escape: (char) => lookalikes(char, specials) });
   return {
     label: label(alert, language),
     title: part(f.title, CAPS.title),
@@ -261,10 +229,7 @@ export function webhookBody(digest: Digest, language: Language = "en"): string {
     headline: chatTitle(digest, language),
     alerts: sortAlerts(digest.alerts).map((alert) => alertFields(alert, language)),
   };
-  return JSON.stringify(payload).replace(
-    /[<>&\u2028\u2029]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return escapeInJson(JSON.stringify(payload), /[<>&\u2028\u2029]/g);
 }
 
 /**
@@ -296,7 +261,7 @@ export function webhookReceiver(config: WebhookReceiverConfig): Receiver {
           ...config.headers,
           ...(signature && { "x-certwatch-timestamp": timestamp, "x-certwatch-signature": signature }),
         },
-        secrets: [config.url, config.secret, signature],
+        secrets: [config.url, config.secret, signature, ...Object.values(config.headers ?? {})],
       });
     },
     close: async () => undefined,

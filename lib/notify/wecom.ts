@@ -42,7 +42,6 @@ export function wecomMarkdown(digest: Digest, language: Language = "en"): string
 
 /** The robot's key is in the URL: the whole URL is the credential. */
 export function wecomReceiver(config: WecomReceiverConfig): Receiver {
-  const key = new URL(config.webhookUrl).searchParams.get("key") ?? undefined;
   return {
     name: config.name,
     type: "wecom",
@@ -56,7 +55,7 @@ export function wecomReceiver(config: WecomReceiverConfig): Receiver {
           msgtype: "markdown",
           markdown: { content: wecomMarkdown(digest, config.language) },
         }),
-        secrets: [config.webhookUrl, key],
+        secrets: [config.webhookUrl],
         platform: WECOM_CODES,
       });
     },

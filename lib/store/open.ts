@@ -18,7 +18,7 @@ export interface OpenedStore {
  */
 export async function openStore(
   settings: Config["store"],
-  options: { dryRun: boolean },
+  options: { dryRun: boolean; redact?: (text: string) => string },
 ): Promise<OpenedStore> {
   if (settings.type === "dynamodb") {
     const store = new Store({
@@ -26,6 +26,7 @@ export async function openStore(
       region: settings.region,
       endpoint: settings.endpoint,
       historyDays: settings.historyDays,
+      redact: options.redact,
     });
     return { store, embedded: false, close: async () => store.close() };
   }
@@ -39,6 +40,7 @@ export async function openStore(
     table: settings.table,
     endpoint: dynamo.endpoint,
     historyDays: settings.historyDays,
+    redact: options.redact,
   });
   try {
     await store.ensureTable();
