@@ -2,19 +2,30 @@ import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Config, SourceConfig } from "./config/schema.js";
 import { endpointMoved, isNamed } from "./config/units.js";
-import type { Ack, Alert, Observation, StoredObject } from "./model/types.js";
+import { diffInventory, type Listing } from "./diff.js";
+import type { Ack, Alert, GoneObject, Observation, StoredObject } from "./model/types.js";
 import { type DeliveryReport, deliverPending } from "./notify/deliver.js";
 import { sortAlerts } from "./notify/digest.js";
 import { type HeartbeatResult, sendHeartbeat } from "./notify/heartbeat.js";
 import { createReceiver } from "./notify/index.js";
 import type { Receiver } from "./notify/receiver.js";
-import { receiversFor, recordNews } from "./notify/route.js";
+import { type OrphanedReceiver, orphanedReceivers, receiversFor, recordNews } from "./notify/route.js";
 import { type RemediationReport, remediate } from "./remediate.js";
 import { type Evaluation, evaluateObject, evaluateSource } from "./rules/evaluate.js";
 import { replacementFinder } from "./rules/replacement.js";
+import { laterRun, refuseEarlierRun } from "./run-order.js";
+import { withinTimeBudget } from "./sources/budget.js";
 import { type HttpClient, newCallStats } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
-import { type LedgerEntry, type Store, storedShape, type SweepOutcome } from "./store/store.js";
+import { lookUpMissing } from "./sources/lookup.js";
+import type { CollectContext } from "./sources/types.js";
+import {
+  type LedgerEntry,
+  type Store,
+  storedShape,
+  type SweepOutcome,
+  type SweepRecord,
+} from "./store/store.js";
 
 export interface SourceReport extends SweepOutcome {
   name: string;
@@ -47,6 +58,8 @@ export interface RunSummary {
   /** Reminders held back by an acknowledgement. */
   acknowledged: number;
   deliveries: DeliveryReport[];
+  /** Receivers the config no longer names that notifications still wait for: the run fails until they are moved. */
+  orphaned: OrphanedReceiver[];
   /** Dry run only: each receiver's message as it would be sent. */
   previews?: { receiver: string; text: string }[];
   /** Set when a heartbeat URL is configured and the run swept every source. */
@@ -83,11 +96,17 @@ export interface SweepProgress {
   throttled: number;
 }
 
+/** Errors whose message already says what failed, in words; anything else is shown with its name. */
+const SELF_EXPLAINING = new Set([
+  "ApiError",
+  "MalformedResponseError",
+  "IncompleteListingError",
+  "SweepLimitError",
+]);
+
 function describeError(error: unknown): string {
   const err = error as Error;
-  return err.name === "ApiError" || err.name === "MalformedResponseError"
-    ? err.message
-    : `${err.name}: ${err.message}`;
+  return SELF_EXPLAINING.has(err.name) ? err.message : `${err.name}: ${err.message}`;
 }
 
 /** What a run has to tell: alerts, what held some back, and the ledger entries recorded for them. */
@@ -130,6 +149,7 @@ async function sweepSource(
   options: SweepOptions,
   runId: string,
   acks: ReadonlyMap<string, Ack>,
+  previous: SweepRecord | undefined,
 ): Promise<SourceOutcome> {
   const { config, store, now } = options;
   const redact = options.redact ?? ((text: string) => text);
@@ -137,25 +157,31 @@ async function sweepSource(
   const at = now.toISOString();
   const stats = newCallStats();
   const warnings: string[] = [];
-  const [stored, previous] = await Promise.all([
+  const [stored, goneBefore] = await Promise.all([
     store.loadObjects(source.name),
-    store.lastSweep(source.name),
+    store.loadGone(source.name),
   ]);
 
   const seen = new Map<string, Observation>();
   let error = endpointMoved(source, previous?.endpoint);
+  let unsettled: string | undefined;
+  const driver = driverFor(source.type);
   const sweepOver = new AbortController();
+  const collectContext: CollectContext = {
+    http: options.http,
+    stats,
+    previous: new Map([...stored].map(([key, object]) => [key, object.observation])),
+    signal: sweepOver.signal,
+    redact,
+    warn: (message) => warnings.push(redact(message)),
+    unsettled: (reason) => {
+      unsettled ??= reason;
+    },
+  };
   try {
     if (error === undefined) {
-      const driver = driverFor(source.type);
-      for await (const observation of driver.collect(source, {
-        http: options.http,
-        stats,
-        previous: new Map([...stored].map(([key, object]) => [key, object.observation])),
-        signal: sweepOver.signal,
-        redact,
-        warn: (message) => warnings.push(redact(message)),
-      })) {
+      const collected = driver.collect(source, collectContext);
+      for await (const observation of withinTimeBudget(source, sweepOver, collected)) {
         seen.set(observation.key, storedShape(observation));
         options.onProgress?.(source.name, {
           objects: seen.size,
@@ -166,36 +192,27 @@ async function sweepSource(
     }
   } catch (caught) {
     error = redact(describeError(caught));
-  } finally {
-    sweepOver.abort();
   }
-  // A failed listing is not used at all; a suspicious drop is used for what it shows, but nothing is taken as gone.
+  // A failed listing is not used at all; a suspicious drop is used for what it shows, but nothing is taken as missing.
   const fetched = error === undefined;
   error ??= suspiciousDrop(config, stored.size, seen.size);
-
-  const current = new Map<string, StoredObject>(stored);
-  const changedKeys = new Set<string>();
-  let added = 0;
-  let changed = 0;
-  let gone: StoredObject[] = [];
-  if (fetched) {
-    for (const [key, observation] of seen) {
-      const before = stored.get(key);
-      if (!before) {
-        added++;
-        current.set(key, { observation, firstSeenAt: at, changedAt: at, alerts: {} });
-        changedKeys.add(key);
-      } else if (!isDeepStrictEqual(before.observation, observation)) {
-        changed++;
-        current.set(key, { ...before, observation, changedAt: at });
-        changedKeys.add(key);
-      }
-    }
-    if (error === undefined) {
-      gone = [...stored.values()].filter((object) => !seen.has(object.observation.key));
-      for (const object of gone) current.delete(object.observation.key);
-    }
+  if (fetched && error === undefined && unsettled !== undefined) {
+    warnings.push(redact(`${unsettled}; nothing absent from it is taken as missing this time`));
   }
+  const listing: Listing = !fetched ? "failed" : error === undefined && !unsettled ? "complete" : "partial";
+
+  let confirmedGone = new Set<string>();
+  if (listing === "complete") {
+    const newlyMissing = [...stored.values()]
+      .filter((object) => !seen.has(object.observation.key) && !object.missingSince)
+      .map((object) => object.observation);
+    const lookedUp = await lookUpMissing(driver, source, collectContext, newlyMissing);
+    for (const observation of lookedUp.found) seen.set(observation.key, storedShape(observation));
+    confirmedGone = lookedUp.gone;
+  }
+  sweepOver.abort();
+  const diff = diffInventory({ stored, goneBefore, seen, listing, confirmedGone, at });
+  const { current, changedKeys } = diff;
 
   const context = { now, config, acks };
   const outcome: Omit<SourceOutcome, "report"> = { alerts: [], silenced: [], acknowledged: [], recorded: [] };
@@ -213,7 +230,12 @@ async function sweepSource(
       changedKeys.add(key);
     }
   }
-  for (const object of gone) collect(evaluateObject(object, context, { gone: true }));
+  const gone = diff.gone.map((object): GoneObject => {
+    const evaluation = evaluateObject(object, context, { gone: true });
+    collect(evaluation);
+    const { key } = object.observation;
+    return { key, firstSeenAt: object.firstSeenAt, goneAt: at, resolved: evaluation.state.resolved };
+  });
   if (error !== undefined) {
     // Computed from what was last seen: the message must say the source could not be read.
     for (const alert of outcome.alerts) alert.staleSince = previous?.lastSuccessAt ?? previous?.at;
@@ -241,9 +263,10 @@ async function sweepSource(
     ok: error === undefined,
     error,
     objects: current.size,
-    added,
-    changed,
+    added: diff.added,
+    changed: diff.changed,
     gone: gone.length,
+    missing: diff.missing,
     calls: stats.calls,
     retries: stats.retries,
     throttled: stats.throttled,
@@ -253,25 +276,46 @@ async function sweepSource(
   const report: SourceReport = { ...sweep, name: source.name, type: source.type, warnings };
 
   if (!options.dryRun) {
-    outcome.recorded.push(...(await recordNews(outcome.alerts, options)));
-    await store.writeObjects(
-      source.name,
-      [...changedKeys].map((key) => current.get(key) as StoredObject),
-      gone.map((object) => object.observation.key),
-    );
-    if (sweep.ok && added + changed + gone.length > 0) {
-      await store.writeSnapshot(
+    try {
+      outcome.recorded.push(...(await recordNews(outcome.alerts, options)));
+      await store.writeObjects(
         source.name,
-        at,
-        [...current.values()].map((object) => object.observation),
+        {
+          changed: [...changedKeys].map((key) => current.get(key) as StoredObject),
+          gone,
+          returned: diff.returned,
+        },
         now,
       );
+      if (sweep.ok && diff.added + diff.changed + gone.length > 0) {
+        await store.writeSnapshot(
+          source.name,
+          at,
+          [...current.values()].map((object) => object.observation),
+          now,
+        );
+      }
+      const endpoint = sweep.ok ? source.endpoint : previous?.endpoint;
+      const latestRun = laterRun(previous, { at, runId });
+      await store.recordSweep(
+        {
+          ...sweep,
+          ...health.state,
+          source: source.name,
+          runId,
+          at,
+          lastSuccessAt,
+          failingSince,
+          endpoint,
+          latestRun,
+        },
+        now,
+      );
+    } catch (caught) {
+      // What was recorded is still delivered; what was not is evaluated again, to the same ids, by the next run.
+      report.ok = false;
+      report.error = redact(`the store could not save this sweep: ${describeError(caught)}`);
     }
-    const endpoint = sweep.ok ? source.endpoint : previous?.endpoint;
-    await store.recordSweep(
-      { ...sweep, ...health.state, source: source.name, runId, at, lastSuccessAt, failingSince, endpoint },
-      now,
-    );
   }
   options.onSourceDone?.(report);
   return { report, ...outcome };
@@ -324,8 +368,16 @@ export async function sweepSources(
   runId: string,
   sources: SourceConfig[],
 ): Promise<SourceOutcome[]> {
-  const acks = await options.store.acks(options.now);
-  return Promise.all(sources.map((source) => sweepSource(source, options, runId, acks)));
+  const [acks, lastSweeps] = await Promise.all([
+    options.store.acks(options.now),
+    Promise.all(sources.map((source) => options.store.lastSweep(source.name))),
+  ]);
+  if (!options.dryRun) {
+    sources.forEach((source, index) => refuseEarlierRun(source.name, lastSweeps[index], options.now));
+  }
+  return Promise.all(
+    sources.map((source, index) => sweepSource(source, options, runId, acks, lastSweeps[index])),
+  );
 }
 
 /** Watches sources not swept by this run (staleness), from their last sweep records. */
@@ -424,6 +476,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
         runId,
         allNews.flatMap((news) => news.recorded),
       );
+  const orphaned = await orphanedReceivers(store, config);
 
   let previews: RunSummary["previews"];
   if (options.dryRun) {
@@ -437,7 +490,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   }
 
   const sourcesFailed = outcomes.some((outcome) => !outcome.report.ok);
-  const undelivered = deliveriesFailed(deliveries);
+  const undelivered = deliveriesFailed(deliveries) || orphaned.length > 0;
   let heartbeat: HeartbeatResult | undefined;
   if (config.heartbeatUrl && !options.dryRun && sources.length === config.sources.length) {
     heartbeat = await heartbeatUnless(config.heartbeatUrl, sourcesFailed || undelivered);
@@ -457,6 +510,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     silenced: allNews.reduce((sum, item) => sum + item.silenced.length, 0),
     acknowledged: allNews.reduce((sum, item) => sum + item.acknowledged.length, 0),
     deliveries,
+    orphaned,
     previews,
     heartbeat,
     ...(config.remediation.redeployFailedWorkers

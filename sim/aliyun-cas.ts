@@ -437,7 +437,11 @@ export class CasSimulator extends SimServer {
       case "ListClientCertificate": {
         const paged = paging(params, 20);
         if ("status" in paged) return paged;
-        const all = this.fleet.clientCertificates ?? [];
+        // Identifier: "optional filter: one certificate identifier".
+        const identifier = params.get("Identifier");
+        const all = (this.fleet.clientCertificates ?? []).filter(
+          (cert) => identifier === null || cert.Identifier === identifier,
+        );
         return ok({
           TotalCount: all.length,
           PageCount: Math.ceil(all.length / paged.size),

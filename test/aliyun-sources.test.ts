@@ -363,6 +363,42 @@ describe("a missing required field", () => {
   });
 });
 
+describe("a listing whose total has no bound", () => {
+  it("fails that source at once, naming maxPages; another source in the same run finishes and delivers", async () => {
+    const cas = new CasSimulator({
+      credentials: KEYS,
+      deploymentJobs: deploymentFleet({ jobs: 3, workersPerJob: 2, now: NOW }),
+      sslCertificates: sslCertificateFleet({ count: 60, now: NOW, seed: 5 }),
+      now: NOW,
+    });
+    const rig = new CasRig(cas);
+    await rig.start();
+    try {
+      // Ten million jobs, of which only the first page holds any.
+      cas.answerNext("ListDeploymentJob", 200, {
+        Total: 10_000_000,
+        CurrentPage: 1,
+        ShowSize: 50,
+        Data: [{ Id: 1, Name: "job-1", Status: "success" }],
+      });
+      const summary = await rig.sweep(NOW, ["ali-deploy", "ali-ssl"]);
+      expect(summary.exitCode).toBe(1);
+      const [deploy, ssl] = summary.sources;
+      expect(deploy).toMatchObject({ name: "ali-deploy", ok: false, calls: 1 });
+      expect(deploy?.error).toBe(
+        "ListDeploymentJob: 200,000 pages needed for a total of 10000000, more than maxPages 10,000 (raise the source's maxPages if the estate is really that big)",
+      );
+      expect(ssl).toMatchObject({ name: "ali-ssl", ok: true, objects: 60 });
+      expect(summary.deliveries.find((delivery) => delivery.receiver === "ops-slack")?.sent).toBeGreaterThan(
+        0,
+      );
+      expect(rig.slack.posts.length).toBeGreaterThan(0);
+    } finally {
+      await rig.stop();
+    }
+  });
+});
+
 describe("pacing within Alibaba's 10 calls per second per AccessKey", () => {
   it("400 client certificates and 60 deployment jobs: no throttling, wall time close to calls ÷ 10", async () => {
     const rig = new CasRig(
@@ -415,9 +451,11 @@ describe("one account on several CAS sites", () => {
       sslCertificates: sslCertificateFleet({ count: 7, now: NOW, seed: 2 }),
       now: NOW,
     });
-    const [chinaUrl, internationalUrl, dynamo] = await Promise.all([
+    const slack = new SlackReceiverSim();
+    const [chinaUrl, internationalUrl, slackUrl, dynamo] = await Promise.all([
       china.listen(),
       international.listen(),
+      slack.listen(),
       startEmbeddedDynamo(),
     ]);
     const store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
@@ -433,6 +471,7 @@ sources:
       - { url: "${chinaUrl}", region: cn-hangzhou }
       - { url: "${internationalUrl}", region: ap-southeast-1 }
     credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+receivers: [{ name: ops-slack, type: slack, webhookUrl: "${slackUrl}" }]
 `,
         "sites.yml",
       );
@@ -463,6 +502,7 @@ sources:
     type: aliyun-ssl-certificates
     endpoints: ["${internationalUrl}", "${chinaUrl}"]
     credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+receivers: [{ name: ops-slack, type: slack, webhookUrl: "${slackUrl}" }]
 `,
         "sites.yml",
       );
@@ -484,7 +524,7 @@ sources:
     } finally {
       store.close();
       await http.close();
-      await Promise.all([china.close(), international.close(), dynamo.close()]);
+      await Promise.all([china.close(), international.close(), slack.close(), dynamo.close()]);
     }
   });
 });
@@ -561,5 +601,48 @@ describe("region labels of CAS endpoints", () => {
     expect(casRegionOf({ endpoint: "https://cas-proxy.example.com" })).toBeUndefined();
     expect(casRegionOf({ endpoint: "http://127.0.0.1:8080" })).toBeUndefined();
     expect(casRegionOf({ endpoint: "https://cas.aliyuncs.com", region: "cn-shanghai" })).toBe("cn-shanghai");
+  });
+});
+
+describe("CAS objects missing from a listing", () => {
+  it("a client certificate is confirmed gone by ListClientCertificate's Identifier; an SSL one by the next listing", async () => {
+    const clientCertificates = clientCertificateFleet({ count: 30, now: NOW });
+    const sslCertificates = sslCertificateFleet({ count: 40, now: NOW });
+    const rig = new CasRig(
+      new CasSimulator({ credentials: KEYS, clientCertificates, sslCertificates, now: NOW }),
+    );
+    await rig.start();
+    try {
+      const first = await rig.sweep(NOW, ["ali-pki", "ali-ssl"]);
+      const alerting = (source: string) =>
+        first.alerts.filter((a) => a.source === source && a.transition === "new");
+      const [clientAlert] = alerting("ali-pki");
+      const [sslAlert] = alerting("ali-ssl");
+      if (!clientAlert || !sslAlert) throw new Error("the fleets have alerting certificates in both sources");
+      clientCertificates.splice(
+        clientCertificates.findIndex((c) => clientAlert.fingerprint.endsWith(`/${c.Identifier}`)),
+        1,
+      );
+      sslCertificates.splice(
+        sslCertificates.findIndex((c) => sslAlert.fingerprint.endsWith(`/${c.CertificateId}`)),
+        1,
+      );
+
+      const missing = await rig.sweep(new Date(NOW.getTime() + HOUR), ["ali-pki", "ali-ssl"]);
+      const byName = (summary: RunSummary, name: string) => summary.sources.find((s) => s.name === name);
+      expect(byName(missing, "ali-pki")).toMatchObject({ ok: true, gone: 1, missing: 0 });
+      expect(byName(missing, "ali-ssl")).toMatchObject({ ok: true, gone: 0, missing: 1 });
+      expect(missing.alerts.map((a) => [a.fingerprint, a.transition])).toEqual([
+        [clientAlert.fingerprint, "resolved"],
+      ]);
+
+      const confirmed = await rig.sweep(new Date(NOW.getTime() + 2 * HOUR), ["ali-pki", "ali-ssl"]);
+      expect(byName(confirmed, "ali-ssl")).toMatchObject({ ok: true, gone: 1, missing: 0 });
+      expect(confirmed.alerts.map((a) => [a.fingerprint, a.transition])).toEqual([
+        [sslAlert.fingerprint, "resolved"],
+      ]);
+    } finally {
+      await rig.stop();
+    }
   });
 });

@@ -292,7 +292,10 @@ describe("configured application instances", () => {
       config: { ...rig.config, sources: [source] as Config["sources"] },
       dryRun: true,
     });
-    expect(summary.sources[0]).toMatchObject({ ok: true, objects: 3 });
+    // The other instances' certificates are only missing after one listing without them.
+    const report = summary.sources[0];
+    expect(report).toMatchObject({ ok: true });
+    expect((report?.objects ?? 0) - (report?.missing ?? 0)).toBe(3);
     expect(rig.sim.requests[before]?.pathname).toBe(
       `/v1/instances/${fleet.instanceId}/application-instances/app-ins-a%2Fb%20c/certificates`,
     );
@@ -436,6 +439,61 @@ describe("a misbehaving Identity Center", () => {
       );
     } finally {
       await oversized.close();
+    }
+  });
+
+  it("a listing that keeps promising more stops once it has fetched maxPages pages, naming the bound", async () => {
+    const source = { ...rig.config.sources[0], name: "hw-sso-capped", maxPages: 2 };
+    const summary = await rig.sweep(NOW, {
+      config: { ...rig.config, sources: [source] as Config["sources"] },
+      dryRun: true,
+    });
+    expect(summary.sources[0]?.error).toBe(
+      `ListApplicationInstances: instance ${fleet.instanceId}: 2 pages fetched and next_marker still says there are more, the source's maxPages (raise it if the estate is really that big)`,
+    );
+  });
+
+  it("a certificate served again beside new ones is a listing that moved: unsettled, once, and no failure", async () => {
+    const certificate = fleet.applications[0]?.certificates[0];
+    const entry = (id: string) => ({ ...certificate, certificate_id: id });
+    const moving = new SimServer(
+      (request) => {
+        const second = request.url.searchParams.get("marker") === "m-2";
+        return {
+          status: 200,
+          body: {
+            application_instance_certificates: second
+              ? [entry("cer-b"), entry("cer-c")]
+              : [entry("cer-a"), entry("cer-b")],
+            page_info: { next_marker: second ? null : "m-2", current_count: 2 },
+          },
+        };
+      },
+      () => ({ status: 500, body: {} }),
+    );
+    const url = await moving.listen();
+    const reasons: string[] = [];
+    try {
+      const source = { ...rig.config.sources[0], endpoint: url, applicationInstanceIds: ["app-ins-0001"] };
+      const collected: string[] = [];
+      for await (const observation of huaweiIdentityCenter.collect(
+        source as Parameters<typeof huaweiIdentityCenter.collect>[0],
+        {
+          http: rig.http,
+          stats: newCallStats(),
+          previous: new Map(),
+          warn: () => undefined,
+          unsettled: (reason) => reasons.push(reason),
+        },
+      )) {
+        collected.push(observation.nativeId);
+      }
+      expect(collected).toEqual(["cer-a", "cer-b", "cer-b", "cer-c"].map((id) => `app-ins-0001/${id}`));
+      expect(reasons).toEqual([
+        "ListApplicationInstanceCertificates: app-ins-0001 page 2: application_instance_certificates serves entry cer-b again, after an earlier page did; the listing changed while it was paged",
+      ]);
+    } finally {
+      await moving.close();
     }
   });
 

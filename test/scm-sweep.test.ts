@@ -1,4 +1,7 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../lib/config/load.js";
+import { scmSimulator } from "../sim/huawei-scm.js";
 import { deliberately } from "./contract/setup.js";
 import { expectedAlertNames, KEYS, namesIn, Rig } from "./harness.js";
 
@@ -190,7 +193,8 @@ describe("what the store keeps", () => {
     const steadyWrites = rig.store.usage.writeUnits - before;
     console.log(`steady-state sweep of 120 unchanged certificates: ${steadyWrites} DynamoDB write units`);
     expect(quiet.alerts).toEqual([]);
-    expect(steadyWrites).toBe(1);
+    // The sweep's history record and the source's last record.
+    expect(steadyWrites).toBe(2);
 
     // One certificate renewed, one deleted: two object writes, a new snapshot, a resolved notice if it was alerting.
     const renewed = fleet.find((c) => c.status === "ISSUED" && stageAt(c.expire_time, NOW) === "7d");
@@ -272,5 +276,45 @@ describe("SCM collector details", () => {
     } finally {
       await rig.stop();
     }
+  });
+});
+
+describe("a source past its timeBudget", () => {
+  const rig = new Rig(Rig.fleet(120, NOW));
+  // Another account, so that the two sources do not share a credential's limiter.
+  const stalledKeys = { accessKey: "TESTACCESSKEY0000002", secretKey: "test-secret-key-stalled-1" };
+  const stalled = scmSimulator({ certificates: Rig.fleet(10, NOW, 3), credentials: stalledKeys });
+
+  beforeAll(async () => {
+    await rig.start();
+    stalled.injectAlways("hang");
+    const source = `  - name: hw-stalled
+    type: huawei-scm
+    endpoint: ${await stalled.listen()}
+    credentials: { accessKey: ${stalledKeys.accessKey}, secretKey: ${stalledKeys.secretKey} }
+    timeout: 1500ms
+    timeBudget: 500ms
+`;
+    rig.config = await parseConfig(rig.yaml().replace("receivers:", `${source}receivers:`), "test.yml");
+  });
+  afterAll(async () => {
+    await Promise.all([rig.stop(), stalled.close()]);
+  });
+
+  it("fails alone naming the bound, its request cancelled; the other source finishes and delivers", async () => {
+    const started = Date.now();
+    const summary = await rig.sweep(NOW);
+    expect(summary.exitCode).toBe(1);
+    const [healthy, slow] = summary.sources;
+    expect(healthy).toMatchObject({ name: "hw-test", ok: true, objects: 120 });
+    expect(slow).toMatchObject({ name: "hw-stalled", ok: false, objects: 0 });
+    expect(slow?.error).toBe(
+      "stopped after 500ms, the source's timeBudget, with 0 objects read; its requests were cancelled and nothing stored was changed (raise timeBudget if the source really takes that long)",
+    );
+    expect(summary.deliveries.find((delivery) => delivery.receiver === "ops-slack")?.sent).toBeGreaterThan(0);
+    expect(rig.slack.posts.length).toBeGreaterThan(0);
+    // Cancelled, not left to time out after 1.5 s and be sent again.
+    await sleep(Math.max(0, started + 2_600 - Date.now()));
+    expect(stalled.stats.requests).toBe(1);
   });
 });

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, configPath } from "../config/load.js";
 import { INVENTORY_KINDS } from "../report/inventory.js";
+import { RunOrderError } from "../run-order.js";
 import { StoreBusyError } from "../store/lock.js";
 import { ackCommand } from "./ack.js";
 import { UsageError } from "./context.js";
@@ -9,6 +10,7 @@ import { historyCommand } from "./history.js";
 import { type Output, processOutput } from "./output.js";
 import { redeployCommand } from "./redeploy.js";
 import { REPORT_FORMATS, reportCommand } from "./report.js";
+import { rerouteCommand } from "./reroute.js";
 import { sweepCommand } from "./sweep.js";
 import { testNotifyCommand } from "./test-notify.js";
 import { validateCommand } from "./validate.js";
@@ -118,6 +120,19 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     });
 
   program
+    .command("reroute")
+    .description(
+      "move the notifications waiting for a receiver (one renamed or removed from the config) to a configured one",
+    )
+    .requiredOption("--from <name>", "the receiver the notifications wait for, as the sweep summary names it")
+    .requiredOption("--to <name>", "a receiver in the config; the next run delivers them there")
+    .option("--dry-run", "say how many would move; change nothing")
+    .addOption(configOption())
+    .action(async (options) => {
+      status = await rerouteCommand({ ...options, config: configPath(options.config) }, output);
+    });
+
+  program
     .command("demo")
     .description("run a sweep against built-in simulators and show what on-call engineers receive")
     .action(async () => {
@@ -131,8 +146,9 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (error instanceof ConfigError || error instanceof UsageError || error instanceof StoreBusyError) {
-      output.err(error.message);
+    const refused = [ConfigError, UsageError, StoreBusyError, RunOrderError];
+    if (refused.some((kind) => error instanceof kind)) {
+      output.err((error as Error).message);
       return EXIT.usage;
     }
     output.err(`certwatch: ${(error as Error).message}`);

@@ -1,3 +1,6 @@
+import { fit, oneLine } from "../model/text.js";
+import { FACT_CHARS } from "../notify/digest.js";
+import { orphanAdvice } from "../notify/route.js";
 import type { RunSummary, SourceReport, SweepProgress } from "../sweep.js";
 
 /** Where human output goes; tests pass their own to read it. */
@@ -53,26 +56,35 @@ function pad(text: string, width: number): string {
   return text.length >= width ? text : text + " ".repeat(width - text.length);
 }
 
+/** How much of a name or domain, and of an error, a summary line shows: what follows stays on screen. */
+const SHOWN_CHARS = 60;
+const ERROR_CHARS = 300;
+
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
 export function sourceLine(report: SourceReport): string {
-  const counts = `${report.objects} objects (+${report.added} new, ${report.changed} changed, ${report.gone} gone)`;
+  const missing = report.missing > 0 ? `, ${report.missing} missing, not yet confirmed gone` : "";
+  const counts = `${report.objects} objects (+${report.added} new, ${report.changed} changed, ${report.gone} gone${missing})`;
   const calls = `${report.calls} calls${report.retries ? `, ${report.retries} retries` : ""}`;
   const status = report.ok ? "ok    " : "FAILED";
   const head = `${pad(report.name, 16)} ${pad(report.type, 28)} ${status}`;
   if (!report.ok) {
     const streak =
       report.consecutiveFailures > 1 ? ` (${report.consecutiveFailures} failed sweeps in a row)` : "";
-    return `${head} ${report.error}${streak}; stored state kept, ${report.objects} known objects still evaluated`;
+    const error = fit(oneLine(report.error ?? ""), ERROR_CHARS);
+    return `${head} ${error}${streak}; stored state kept, ${report.objects} known objects still evaluated`;
   }
   return `${head} ${counts}  ${calls}  ${seconds(report.durationMs)}`;
 }
 
-/** A short report a person reads after a sweep: sources, what is news, where it went. */
+/**
+ * A short report a person reads after a sweep: sources, what is news, where it went. Names, errors and previews
+ * come from the clouds: each line is printed as one line without controls.
+ */
 export function renderSummary(summary: RunSummary, output: Output, maxAlertLines = 40): void {
-  const { out } = output;
+  const out = (line: string) => output.out(oneLine(line));
   out(
     `certwatch sweep at ${summary.now}${summary.dryRun ? " (dry run: nothing written, nothing sent)" : ""}`,
   );
@@ -96,7 +108,8 @@ export function renderSummary(summary: RunSummary, output: Output, maxAlertLines
     const to = summary.dryRun ? "would go to" : "→";
     const receivers = alert.receivers.length > 0 ? `${to} ${alert.receivers.join(", ")}` : "(no receiver)";
     const domain = alert.domains[0] && alert.domains[0] !== alert.name ? alert.domains[0] : "";
-    out(`  ${pad(label, 9)} ${pad(alert.name, 22)} ${pad(domain, 30)} ${alert.summary}  ${receivers}`);
+    const [name, what] = [pad(fit(alert.name, SHOWN_CHARS), 22), fit(alert.summary, FACT_CHARS.when)];
+    out(`  ${pad(label, 9)} ${name} ${pad(fit(domain, SHOWN_CHARS), 30)} ${what}  ${receivers}`);
   }
   if (news.length > maxAlertLines) out(`  ... and ${news.length - maxAlertLines} more (--json lists all)`);
   for (const preview of news.length > 0 ? (summary.previews ?? []) : []) {
@@ -131,5 +144,10 @@ export function renderSummary(summary: RunSummary, output: Output, maxAlertLines
     }
     if (summary.heartbeat)
       out(`  heartbeat        ${summary.heartbeat.sent ? "sent" : summary.heartbeat.error}`);
+  }
+  if (summary.orphaned.length > 0) {
+    out("");
+    out("ORPHANED (waiting for a receiver the config no longer names)");
+    for (const orphan of summary.orphaned) out(`  ${orphanAdvice(orphan)}`);
   }
 }

@@ -119,4 +119,18 @@ export interface StoredObject extends AlertState {
   observation: Observation;
   firstSeenAt: string;
   changedAt: string;
+  /**
+   * Set when a complete listing did not show the object: it may have been stepped over while the listing changed,
+   * so nothing resolves until a look-up or a later complete listing confirms it gone.
+   */
+  missingSince?: string;
+}
+
+/** What is kept of an object confirmed gone, so that if it comes back it continues its own history. */
+export interface GoneObject {
+  key: string;
+  firstSeenAt: string;
+  goneAt: string;
+  /** Its resolution counts: a returning object's alerts get ids no announcement of its earlier life used. */
+  resolved: Record<string, number>;
 }

@@ -16,12 +16,26 @@ export interface CollectContext {
    * echoes back, cut in half by a length limit, would no longer be recognised afterwards.
    */
   redact?: (text: string) => string;
+  /**
+   * The listing changed while it was paged (an id served on two pages, say): what it showed is used, but an object
+   * absent from it is not taken as missing, since the walk may have stepped over it.
+   */
+  unsettled?: (reason: string) => void;
 }
 
 /** One API family. Collect streams observations; it throws when the sweep cannot be trusted as complete. */
 export interface SourceDriver<T extends SourceConfig["type"] = SourceConfig["type"]> {
   type: T;
   collect(source: Extract<SourceConfig, { type: T }>, context: CollectContext): AsyncIterable<Observation>;
+  /**
+   * One object by id, where the API can tell: to confirm that an object missing from a listing is really gone.
+   * "gone" only on the vendor's own "no such object"; any other failure throws.
+   */
+  lookUp?(
+    source: Extract<SourceConfig, { type: T }>,
+    context: CollectContext,
+    missing: Observation,
+  ): Promise<Observation | "gone">;
   /** One cheap signed call proving the endpoint and credentials; returns a line for the operator. */
   verify(source: Extract<SourceConfig, { type: T }>, context: CollectContext): Promise<string>;
 }

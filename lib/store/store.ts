@@ -16,10 +16,11 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  ScanCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { isLoopback } from "../config/schema.js";
-import type { Ack, Alert, AlertState, Observation, StoredObject } from "../model/types.js";
+import type { Ack, Alert, AlertState, GoneObject, Observation, StoredObject } from "../model/types.js";
 import { keys, PENDING_INDEX, TTL_ATTRIBUTE, tableDefinition } from "./table.js";
 
 const gzipAsync = promisify(gzip);
@@ -38,6 +39,8 @@ export interface SweepOutcome {
   added: number;
   changed: number;
   gone: number;
+  /** Objects a complete listing lacked that no look-up or later listing has confirmed gone yet. */
+  missing: number;
   calls: number;
   retries: number;
   throttled: number;
@@ -55,6 +58,18 @@ export interface SweepRecord extends SweepOutcome, AlertState {
   failingSince?: string;
   /** The endpoint whose inventory the source's stored objects are (absent in records older than this field). */
   endpoint?: string;
+  /**
+   * The run with the latest instant recorded for the source. It is this one unless a run with a later `--now`, or
+   * a host whose clock ran ahead, was recorded before it: a run is never recorded before that one (see clock.ts).
+   */
+  latestRun?: { at: string; runId: string };
+}
+
+/** What a sweep writes to a source's objects: changed ones, those confirmed gone, and gone ones that came back. */
+export interface ObjectChanges {
+  changed: StoredObject[];
+  gone: GoneObject[];
+  returned: string[];
 }
 
 export type DeliveryState = "pending" | "sending" | "sent" | "failed";
@@ -112,11 +127,23 @@ export interface StoreOptions {
   endpoint?: string;
   /** How long history (sweep records, snapshots, finished ledger entries) is kept. */
   historyDays: number;
+  /**
+   * Masks secrets in the error texts it stores (a delivery's last error, a sweep's error): the last line behind
+   * the masking where those texts are made.
+   */
+  redact?: (text: string) => string;
 }
 
 /** Observations as they come back from DynamoDB (no `undefined` fields), so that fresh ones compare equal. */
 export function storedShape(observation: Observation): Observation {
   return JSON.parse(JSON.stringify(observation)) as Observation;
+}
+
+/** A sweep record without its item's keys and TTL, so that writing it again puts it where it is meant to go. */
+function sweepRecordOf(item: Record<string, unknown> | undefined): SweepRecord | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, ...record } = item;
+  return record as unknown as SweepRecord;
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -147,6 +174,10 @@ export class Store {
     return this.options.table;
   }
 
+  private redact(text: string | undefined): string | undefined {
+    return text === undefined || !this.options.redact ? text : this.options.redact(text);
+  }
+
   private count(capacity: ConsumedCapacity | ConsumedCapacity[] | undefined, kind: "read" | "write"): void {
     const list = Array.isArray(capacity) ? capacity : capacity ? [capacity] : [];
     const units = list.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
@@ -162,7 +193,7 @@ export class Store {
   }
 
   /** A conditional write: false when its condition did not hold, which is an answer, not an error. */
-  private async writeIf(command: PutCommand | UpdateCommand): Promise<boolean> {
+  private async writeIf(command: PutCommand | UpdateCommand | DeleteCommand): Promise<boolean> {
     try {
       await this.write(command);
       return true;
@@ -232,19 +263,39 @@ export class Store {
         changedAt: stored.changedAt,
         alerts: stored.alerts ?? {},
         resolved: stored.resolved ?? {},
+        ...(stored.missingSince ? { missingSince: stored.missingSince } : {}),
       });
     }
     return objects;
   }
 
-  /** Writes what changed and deletes what is gone, 25 items a request, retrying what DynamoDB left unprocessed. */
-  async writeObjects(source: string, changed: StoredObject[], goneKeys: string[]): Promise<void> {
+  /** Objects confirmed gone from a source, by key, kept until their TTL in case they come back. */
+  async loadGone(source: string): Promise<Map<string, GoneObject>> {
+    const gone = new Map<string, GoneObject>();
+    for await (const item of this.queryPrefix(keys.source(source), keys.gonePrefix)) {
+      const { key, firstSeenAt, goneAt, resolved } = item as unknown as GoneObject;
+      gone.set(key, { key, firstSeenAt, goneAt, resolved: resolved ?? {} });
+    }
+    return gone;
+  }
+
+  /**
+   * Writes what changed, moves what is gone from its object item to a gone item, and drops the gone item of what came
+   * back: 25 items a request, retrying what DynamoDB left unprocessed. A gone item outlives every ledger entry of the
+   * life it closes (those age out `historyDays` after they finish), so no returning object can reuse one's id.
+   */
+  async writeObjects(source: string, changes: ObjectChanges, now: Date): Promise<void> {
     const pk = keys.source(source);
+    const goneExpiresAt = this.expiresAt(now) + this.options.historyDays * DAY_SECONDS;
     const requests = [
-      ...changed.map((object) => ({
+      ...changes.changed.map((object) => ({
         PutRequest: { Item: { pk, sk: keys.object(object.observation.key), ...object } },
       })),
-      ...goneKeys.map((key) => ({ DeleteRequest: { Key: { pk, sk: keys.object(key) } } })),
+      ...changes.gone.map((object) => ({
+        PutRequest: { Item: { pk, sk: keys.gone(object.key), ...object, [TTL_ATTRIBUTE]: goneExpiresAt } },
+      })),
+      ...changes.gone.map((object) => ({ DeleteRequest: { Key: { pk, sk: keys.object(object.key) } } })),
+      ...changes.returned.map((key) => ({ DeleteRequest: { Key: { pk, sk: keys.gone(key) } } })),
     ];
     for (let i = 0; i < requests.length; i += BATCH_SIZE) {
       let batch: typeof requests | undefined = requests.slice(i, i + BATCH_SIZE);
@@ -381,7 +432,25 @@ export class Store {
     return result.Item as StoredObject | undefined;
   }
 
+  /**
+   * The sweep record written last. Not the one with the latest key: a run whose clock was ahead would hide every
+   * later record, and with it the failures that should add up to a "cannot see this source" alert.
+   */
   async lastSweep(source: string): Promise<SweepRecord | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.options.table,
+        Key: { pk: keys.source(source), sk: keys.lastSweep },
+        ConsistentRead: true,
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    this.count(result.ConsumedCapacity, "read");
+    return sweepRecordOf(result.Item) ?? this.latestKeyedSweep(source);
+  }
+
+  /** Stores written before the LAST item existed: their latest key is their last record. */
+  private async latestKeyedSweep(source: string): Promise<SweepRecord | undefined> {
     const page = await this.client.send(
       new QueryCommand({
         TableName: this.options.table,
@@ -393,19 +462,29 @@ export class Store {
       }),
     );
     this.count(page.ConsumedCapacity, "read");
-    return page.Items?.[0] as SweepRecord | undefined;
+    return sweepRecordOf(page.Items?.[0]);
   }
 
-  async recordSweep(record: SweepRecord, now: Date): Promise<void> {
+  /** Keeps the record in the source's history and as its last record. */
+  async recordSweep(sweep: SweepRecord, now: Date): Promise<void> {
+    const record = { ...sweep, error: this.redact(sweep.error) };
+    const pk = keys.source(record.source);
     await this.write(
       new PutCommand({
         TableName: this.options.table,
         Item: {
-          pk: keys.source(record.source),
-          sk: keys.sweep(record.at, record.runId),
           ...record,
+          pk,
+          sk: keys.sweep(record.at, record.runId),
           [TTL_ATTRIBUTE]: this.expiresAt(now),
         },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    await this.write(
+      new PutCommand({
+        TableName: this.options.table,
+        Item: { ...record, pk, sk: keys.lastSweep },
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
@@ -503,6 +582,47 @@ export class Store {
   }
 
   /**
+   * How many ledger entries wait for each receiver, by whatever name they were recorded under: a Scan of the
+   * sparse pending index, which holds only waiting entries. Unlike a query per configured name, it finds the
+   * entries of a receiver the config no longer names.
+   */
+  async pendingCounts(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({
+          TableName: this.options.table,
+          IndexName: PENDING_INDEX,
+          ProjectionExpression: "pendingFor",
+          ExclusiveStartKey: start,
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      this.count(page.ConsumedCapacity, "read");
+      for (const item of page.Items ?? []) {
+        const receiver = String(item.pendingFor);
+        counts.set(receiver, (counts.get(receiver) ?? 0) + 1);
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return counts;
+  }
+
+  /** Deletes an entry this run claimed (one moved to another receiver); false when the claim is no longer ours. */
+  forgetNotification(entry: LedgerEntry, runId: string): Promise<boolean> {
+    return this.writeIf(
+      new DeleteCommand({
+        TableName: this.options.table,
+        Key: { pk: keys.receiver(entry.receiver), sk: entry.id },
+        ConditionExpression: "claimedBy = :run",
+        ExpressionAttributeValues: { ":run": runId },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+  }
+
+  /**
    * Takes an entry for sending. Succeeds for a pending entry, or one whose previous claim is older than the
    * lease (its run died between send and mark). Exactly one of several concurrent claimers wins.
    */
@@ -546,7 +666,7 @@ export class Store {
         ExpressionAttributeValues: {
           ":state": outcome.state,
           ":one": 1,
-          ":error": outcome.error ?? null,
+          ":error": this.redact(outcome.error) ?? null,
           ":run": runId,
           ...(done ? { ":now": now.toISOString(), ":ttl": this.expiresAt(now) } : {}),
         },
@@ -576,6 +696,7 @@ export class Store {
         [keys.source(source), keys.sweepPrefix],
         [keys.source(source), keys.snapshotPrefix],
         [keys.source(source), keys.redeployPrefix],
+        [keys.source(source), keys.gonePrefix],
       ]),
       ...receivers.map((receiver): [string, string] => [keys.receiver(receiver), ""]),
       [keys.acks, ""],

@@ -6,7 +6,9 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | pk              | sk                         | what                                                      |
  * |-----------------|----------------------------|-----------------------------------------------------------|
  * | SRC#<source>    | OBJ#<object key>           | current state of one object, and the alert stages it has had |
+ * | SRC#<source>    | GONE#<object key>          | an object confirmed gone: its resolution counts, for when it comes back (TTL) |
  * | SRC#<source>    | SWEEP#<iso time>#<run id>  | one record per sweep of the source (history, TTL)         |
+ * | SRC#<source>    | LAST                       | the sweep record written last, and the latest run recorded |
  * | SRC#<source>    | SNAP#<iso time>#<part>     | gzip snapshot of the source's objects when they changed (history, TTL) |
  * | SRC#<source>    | REDEPLOY#<worker set hash> | a redeploy job created for a set of failed workers (TTL)  |
  * | DLV#<receiver>  | <notification id>          | delivery ledger: pending → sending → sent / failed        |
@@ -21,6 +23,9 @@ export const keys = {
   source: (source: string) => `SRC#${source}`,
   object: (objectKey: string) => `OBJ#${objectKey}`,
   objectPrefix: "OBJ#",
+  gone: (objectKey: string) => `GONE#${objectKey}`,
+  gonePrefix: "GONE#",
+  lastSweep: "LAST",
   sweep: (at: string, runId: string) => `SWEEP#${at}#${runId}`,
   sweepPrefix: "SWEEP#",
   snapshot: (at: string, part: number) => `SNAP#${at}#${String(part).padStart(3, "0")}`,

@@ -10,6 +10,7 @@ import {
   requiredText,
   type SubjectAltNames,
 } from "../fields.js";
+import { MalformedResponseError } from "../http.js";
 import { listOf, totalOf } from "../paging.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { AliyunClient, casRegionOf } from "./client.js";
@@ -112,6 +113,33 @@ function toObservation(
   };
 }
 
+/** Revocation states for a batch of listed certificates, matched back by serial number. */
+async function withStatus(
+  client: AliyunClient,
+  source: Source,
+  context: CollectContext,
+  batch: Listed[],
+  where: string,
+): Promise<Observation[]> {
+  const body = await client.rpc(STATUS, {
+    Identifier: batch.map((listed) => listed.identifier).join(","),
+  });
+  const states = new Map<string, { state: Record<string, unknown>; where: string }>();
+  listOf(body, STATUS, "CertificateStatus", `${where}: `).forEach((entry, index) => {
+    const state = entry as Record<string, unknown>;
+    const serial = optionalText(state.SerialNumber)?.toLowerCase();
+    if (serial) states.set(serial, { state, where: `${where}: CertificateStatus[${index}]` });
+  });
+  return batch.map((listed) => {
+    const found = states.get(listed.serial);
+    return toObservation(source, listed, found?.state, found?.where ?? where, context.warn);
+  });
+}
+
+function resourceGroup(source: Source): Record<string, string> {
+  return source.resourceGroupId ? { ResourceGroupId: source.resourceGroupId } : {};
+}
+
 /**
  * Alibaba private-CA client and server certificates: `ListClientCertificate` by page, then their revocation state
  * from `DescribeClientCertificateStatus` in batches of comma-separated identifiers, matched back by serial number.
@@ -122,32 +150,17 @@ export const aliyunClientCertificates: SourceDriver<"aliyun-client-certificates"
   async *collect(source, context: CollectContext) {
     const client = new AliyunClient(source, context);
     let batchNumber = 0;
-    const describe = async (batch: Listed[]): Promise<Observation[]> => {
-      const where = `batch ${++batchNumber}`;
-      const body = await client.rpc(STATUS, {
-        Identifier: batch.map((listed) => listed.identifier).join(","),
-      });
-      const states = new Map<string, { state: Record<string, unknown>; where: string }>();
-      listOf(body, STATUS, "CertificateStatus", `${where}: `).forEach((entry, index) => {
-        const state = entry as Record<string, unknown>;
-        const serial = optionalText(state.SerialNumber)?.toLowerCase();
-        if (serial) states.set(serial, { state, where: `${where}: CertificateStatus[${index}]` });
-      });
-      return batch.map((listed) => {
-        const found = states.get(listed.serial);
-        return toObservation(source, listed, found?.state, found?.where ?? where, context.warn);
-      });
-    };
-
     const pages = client.pages({
       call: LIST,
-      params: source.resourceGroupId ? { ResourceGroupId: source.resourceGroupId } : {},
+      params: resourceGroup(source),
       total: "TotalCount",
       list: "CertificateList",
       read: readListed,
       idOf: (listed) => listed.identifier,
     });
     const waiting: Listed[] = [];
+    const describe = (batch: Listed[]) =>
+      withStatus(client, source, context, batch, `batch ${++batchNumber}`);
     for await (const page of pages) {
       waiting.push(...page);
       while (waiting.length >= source.statusBatchSize) {
@@ -155,6 +168,30 @@ export const aliyunClientCertificates: SourceDriver<"aliyun-client-certificates"
       }
     }
     if (waiting.length > 0) yield* await describe(waiting);
+  },
+
+  /**
+   * `ListClientCertificate` filtered by `Identifier`. The API has no "not found" error: an empty listing is the
+   * answer. A listing that holds other certificates means the filter was not applied, which decides nothing.
+   */
+  async lookUp(source, context, missing) {
+    const client = new AliyunClient(source, context);
+    const where = `Identifier=${missing.nativeId}`;
+    const body = await client.rpc(LIST, { ...resourceGroup(source), Identifier: missing.nativeId });
+    const listed = listOf(body, LIST, "CertificateList", `${where}: `).map((raw, index) =>
+      readListed(raw as Record<string, unknown>, `${where}: CertificateList[${index}]`),
+    );
+    if (listed.length === 0) return "gone";
+    const match = listed.find((entry) => entry.identifier === missing.nativeId);
+    if (!match || listed.length > 1) {
+      throw new MalformedResponseError(
+        LIST,
+        `${where}: CertificateList`,
+        "holds other certificates than the one asked for",
+      );
+    }
+    // One certificate in, one observation out.
+    return (await withStatus(client, source, context, [match], where))[0] as Observation;
   },
 
   async verify(source, context) {

@@ -4,6 +4,7 @@ import { type Observation, objectKey, type Status } from "../../model/types.js";
 import { domainList } from "../fields.js";
 import { ApiError, MalformedResponseError } from "../http.js";
 import { listOf, numberedPages, totalOf } from "../paging.js";
+import { walkRulesOf } from "../scope.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { HuaweiClient } from "./client.js";
 
@@ -194,6 +195,7 @@ export const huaweiScm: SourceDriver<"huawei-scm"> = {
     const client = new HuaweiClient(source, context);
     const offsetOf = (page: number) => (page - 1) * PAGE_SIZE;
     const pages = numberedPages({
+      ...walkRulesOf(source, context),
       call: LIST,
       pageSize: PAGE_SIZE,
       concurrency: client.limiter.concurrency,
@@ -217,6 +219,8 @@ export const huaweiScm: SourceDriver<"huawei-scm"> = {
       });
     }
   },
+
+  lookUp: (source, context, missing) => lookUpScmCertificate(source, context, missing.nativeId),
 
   async verify(source: ScmSource, context: CollectContext) {
     const client = new HuaweiClient(source, context);

@@ -1,0 +1,249 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { main } from "../lib/cli/main.js";
+import { diffInventory } from "../lib/diff.js";
+import type { Observation, StoredObject } from "../lib/model/types.js";
+import { RunOrderError } from "../lib/run-order.js";
+import { type ScmCertificate, scmTime } from "../sim/fleet.js";
+import { observeExchanges } from "../sim/server.js";
+import { Rig } from "./harness.js";
+
+const NOW = new Date("2026-11-22T00:00:00Z");
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs);
+
+function cert(n: number, days: number): ScmCertificate {
+  return {
+    id: `scs${String(n).padStart(13, "0")}`,
+    name: `cert-${String(n).padStart(5, "0")}`,
+    domain: `c${n}.example.com`,
+    sans: "",
+    type: "DV_SSL_CERT",
+    brand: "GEOTRUST",
+    signature_algorithm: "SHA256WITHRSA",
+    deploy_support: true,
+    expire_time: scmTime(at(days * DAY)),
+    domain_type: "SINGLE_DOMAIN",
+    validity_period: 12,
+    status: days < 0 ? "EXPIRED" : "ISSUED",
+    domain_count: 1,
+    wildcard_count: 0,
+  };
+}
+
+function news(summary: { alerts: { transition: string; stage: string; name: string }[] }): string[] {
+  return summary.alerts.map((a) => `${a.transition} ${a.stage} ${a.name}`);
+}
+
+let rig: Rig | undefined;
+afterEach(async () => {
+  await rig?.stop();
+  rig = undefined;
+});
+
+describe("an object across its lives", () => {
+  it("a certificate that comes back, still expired, is announced again with a new id", async () => {
+    const fleet = [cert(1, -3), cert(2, 200)];
+    rig = await new Rig(fleet).start();
+    expect(news(await rig.sweep(NOW))).toEqual(["new expired cert-00001"]);
+
+    const [expired] = fleet.splice(0, 1);
+    const left = await rig.sweep(at(HOUR));
+    // ShowCertificate answers SCM's 404: gone at once, no second listing needed.
+    expect(news(left)).toEqual(["resolved resolved cert-00001"]);
+    expect(left.sources[0]).toMatchObject({ gone: 1, missing: 0 });
+    expect(left.alerts[0]?.summary).toContain("no longer listed");
+
+    fleet.push(expired as ScmCertificate);
+    const back = await rig.sweep(at(2 * HOUR));
+    expect(news(back)).toEqual(["new expired cert-00001"]);
+    expect(back.deliveries.find((d) => d.receiver === "ops-slack")).toMatchObject({ sent: 1 });
+    expect(rig.slack.posts).toHaveLength(3);
+    const stored = (await rig.store.loadObjects("hw-test")).get(`hw-test/certificate/${expired?.id}`);
+    expect(stored?.firstSeenAt).toBe(NOW.toISOString());
+    expect(await rig.store.loadGone("hw-test")).toEqual(new Map());
+  });
+});
+
+describe("missing is not gone", () => {
+  /** Deletes `deleted` certificates and adds as many at the end of the order once the first page is served. */
+  function churnAfterFirstPage(fleet: ScmCertificate[], deleted: string[], added: ScmCertificate[]) {
+    let done = false;
+    return observeExchanges((exchange) => {
+      if (done || exchange.request.url.searchParams.get("offset") !== "0") return;
+      done = true;
+      for (const id of deleted)
+        fleet.splice(
+          fleet.findIndex((c) => c.id === id),
+          1,
+        );
+      fleet.push(...added);
+    });
+  }
+
+  it("certificates a walk steps over while the listing changes are looked up, not resolved", async () => {
+    // By expiry: 50 certificates within 10 days fill the first page; the 13-day one opens the second.
+    const early = Array.from({ length: 50 }, (_, i) => cert(1000 + i, 5 + i / 10));
+    const thirteen = cert(13, 13);
+    const fleet = [...early, thirteen, ...Array.from({ length: 69 }, (_, i) => cert(2000 + i, 100 + i))];
+    rig = await new Rig(fleet).start();
+    await rig.sweep(NOW);
+    // Once the first page is served, six of its certificates are deleted and six added at the end: the total stays
+    // 120, and the second page, asked for at offset 50, starts six certificates later than it did.
+    const deleted = early.slice(0, 6);
+    const stepped = fleet.slice(50, 56);
+    const stop = churnAfterFirstPage(
+      fleet,
+      deleted.map((c) => c.id),
+      Array.from({ length: 6 }, (_, i) => cert(5000 + i, 300)),
+    );
+    let churned: Awaited<ReturnType<Rig["sweep"]>>;
+    try {
+      churned = await rig.sweep(at(HOUR));
+    } finally {
+      stop();
+    }
+    expect(churned.sources[0]).toMatchObject({ ok: true, added: 6, gone: 0, missing: 0 });
+    expect(news(churned)).toEqual([]);
+    const showCalls = 6;
+    expect(churned.sources[0]?.calls).toBe(3 + showCalls);
+    expect(stepped).toContain(thirteen);
+
+    // The next listing lacks the six deleted ones; ShowCertificate's 404 confirms them gone.
+    const settled = await rig.sweep(at(2 * HOUR));
+    expect(settled.sources[0]).toMatchObject({ ok: true, gone: 6, missing: 0, objects: 120 });
+    expect(settled.alerts.every((alert) => alert.transition === "resolved")).toBe(true);
+    expect(settled.alerts.map((alert) => alert.name).sort()).toEqual(deleted.map((c) => c.name).sort());
+  });
+
+  it("a missing object whose look-up fails stays missing, alerting as last seen, and is settled by the next listing", async () => {
+    const fleet = [cert(1, 5), cert(2, 200)];
+    const started = await new Rig(fleet).start();
+    rig = started;
+    expect(news(await started.sweep(NOW))).toEqual(["new 7d cert-00001"]);
+    const [first] = fleet.splice(0, 1);
+    // The listing lacks it, and SCM answers every call after the listing, the look-up, with 500s.
+    const stop = observeExchanges((exchange) => {
+      if (exchange.request.url.searchParams.get("offset") === "0") started.scm.injectAlways("5xx");
+    });
+    const lookUpFailed = await started.sweep(at(HOUR));
+    stop();
+    started.scm.injectAlways(undefined);
+    expect(lookUpFailed.sources[0]).toMatchObject({ ok: true, gone: 0, missing: 1, objects: 2 });
+    expect(lookUpFailed.sources[0]?.warnings.join("\n")).toMatch(
+      /cert-00001 \(scs0+1\) was not in the listing and could not be looked up: .*stays missing/,
+    );
+    expect(news(lookUpFailed)).toEqual([]);
+    // Still alerting from what was last seen: it crosses into the 1-day stage while missing.
+    fleet.push(first as ScmCertificate);
+    const back = await rig.sweep(at(4.5 * DAY));
+    expect(news(back)).toEqual(["escalated 1d cert-00001"]);
+    expect(back.sources[0]).toMatchObject({ missing: 0, gone: 0 });
+  });
+
+  it("a second complete listing confirms what a look-up could not", () => {
+    const observation = (id: string): Observation => ({
+      key: `s/certificate/${id}`,
+      kind: "certificate",
+      nativeId: id,
+      name: id,
+      domains: [],
+      status: "active",
+      rawStatus: "ISSUED",
+      labels: { source: "s", provider: "huawei" },
+    });
+    const stored = new Map<string, StoredObject>(
+      ["a", "b"].map((id) => [
+        `s/certificate/${id}`,
+        { observation: observation(id), firstSeenAt: "t0", changedAt: "t0", alerts: {} },
+      ]),
+    );
+    const seen = new Map([["s/certificate/b", observation("b")]]);
+    const common = { goneBefore: new Map(), seen, confirmedGone: new Set<string>() };
+    const first = diffInventory({ ...common, stored, listing: "complete", at: "t1" });
+    expect(first).toMatchObject({ gone: [], missing: 1 });
+    expect(first.current.get("s/certificate/a")?.missingSince).toBe("t1");
+
+    const unsettled = diffInventory({ ...common, stored: first.current, listing: "partial", at: "t2" });
+    expect(unsettled).toMatchObject({ gone: [], missing: 1 });
+
+    const second = diffInventory({ ...common, stored: first.current, listing: "complete", at: "t3" });
+    expect(second.gone.map((object) => object.observation.nativeId)).toEqual(["a"]);
+    expect(second.current.has("s/certificate/a")).toBe(false);
+
+    const seenAgain = new Map([...seen, ["s/certificate/a", observation("a")]]);
+    const found = diffInventory({
+      ...common,
+      seen: seenAgain,
+      stored: first.current,
+      listing: "partial",
+      at: "t3",
+    });
+    expect(found.current.get("s/certificate/a")?.missingSince).toBeUndefined();
+    expect(found.changedKeys.has("s/certificate/a")).toBe(true);
+    expect(found.changed).toBe(0);
+  });
+});
+
+describe("the clock", () => {
+  it("refuses a run earlier than one already recorded, naming it, unless it is a dry run", async () => {
+    rig = await new Rig([cert(1, 5)]).start();
+    const later = await rig.sweep(at(DAY));
+    const refused = rig.sweep(NOW);
+    await expect(refused).rejects.toBeInstanceOf(RunOrderError);
+    await expect(rig.sweep(NOW)).rejects.toThrow(
+      new RegExp(`run ${later.runId} at ${at(DAY).toISOString()} is already recorded`),
+    );
+    expect(rig.slack.posts).toHaveLength(1);
+    const dry = await rig.sweep(NOW, { dryRun: true });
+    expect(dry.exitCode).toBe(0);
+  });
+
+  it("the CLI exits 2 for such a run, with the message and no stack trace", async () => {
+    rig = await new Rig([cert(1, 5)]).start();
+    const dir = await mkdtemp(join(tmpdir(), "certwatch-clock-"));
+    try {
+      const config = join(dir, "certwatch.yml");
+      await writeFile(
+        config,
+        `store: { type: dynamodb, table: certwatch, endpoint: "${rig.dynamo.endpoint}" }\n${rig.yaml()}`,
+      );
+      await rig.sweep(at(DAY));
+      const lines: string[] = [];
+      const output = {
+        out: (line: string) => lines.push(line),
+        err: (line: string) => lines.push(line),
+        isTTY: false,
+      };
+      const code = await main(
+        ["node", "certwatch", "sweep", "-c", config, "--now", NOW.toISOString()],
+        output,
+      );
+      expect(code).toBe(2);
+      expect(lines.join("\n")).toMatch(
+        /source hw-test: run \S+ at 2026-11-23T00:00:00.000Z is already recorded/,
+      );
+      expect(lines.join("\n")).not.toMatch(/\n\s+at /);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("tolerates seconds of skew between hosts, and counts failures from the record written last", async () => {
+    rig = await new Rig([cert(1, 200)], "alerts: { sourceFailuresBeforeAlert: 2 }\n").start();
+    // A host a minute ahead sweeps well; then hosts on time fail, twice.
+    await rig.sweep(at(60_000));
+    rig.scm.injectAlways("5xx");
+    const behind = await rig.sweep(NOW);
+    expect(behind.sources[0]).toMatchObject({ ok: false, consecutiveFailures: 1 });
+    const next = await rig.sweep(at(90_000));
+    expect(next.sources[0]).toMatchObject({ ok: false, consecutiveFailures: 2 });
+    expect(news(next)).toEqual(["new blind source hw-test"]);
+    const last = await rig.store.lastSweep("hw-test");
+    expect(last?.runId).toBe(next.runId);
+    expect(last?.latestRun?.at).toBe(at(90_000).toISOString());
+  });
+});
