@@ -15,7 +15,9 @@ import {
   scheduleDeploymentJob,
 } from "./sources/aliyun/redeploy.js";
 import { ApiError, type HttpClient, newCallStats } from "./sources/http.js";
-import type { LedgerEntry, RedeployRecord, Store } from "./store/store.js";
+import type { LedgerEntry } from "./store/ledger.js";
+import type { RedeployRecord } from "./store/redeploys.js";
+import type { Store } from "./store/store.js";
 
 /**
  * Acting on failed deployment workers: one redeploy (`certwatch redeploy`, or automation after a sweep), claimed in
@@ -167,7 +169,7 @@ async function schedule(
   } catch (error) {
     next = { ...record, state: "editing", error: context.redact(failureText(error)) };
   }
-  await context.store.updateRedeploy(next, "editing");
+  await context.store.redeploys.update(next, "editing");
   return next;
 }
 
@@ -214,7 +216,7 @@ export async function redeployJob(
   const resources = new Set(plan.params.ResourceIds.split(","));
   const earlier = request.force
     ? undefined
-    : (await store.redeploys(source.name)).find(
+    : (await store.redeploys.list(source.name)).find(
         (record) =>
           Date.parse(record.until) > now.getTime() && record.resourceIds.some((id) => resources.has(id)),
       );
@@ -231,7 +233,7 @@ export async function redeployJob(
         state: "unknown",
         error: "the run that claimed these workers stopped before recording whether CAS created the job",
       };
-      if (await store.updateRedeploy(record, "claimed")) {
+      if (await store.redeploys.update(record, "claimed")) {
         return { ...base, outcome: "held", plan, earlier: record, ...(await announce(record)) };
       }
     }
@@ -257,9 +259,9 @@ export async function redeployJob(
     at: now.toISOString(),
     until: new Date(now.getTime() + windowMs).toISOString(),
   };
-  if (!(await store.claimRedeploy(record, now, request.force))) {
+  if (!(await store.redeploys.claim(record, now, request.force))) {
     // Another run claimed these workers between our read and our write.
-    const winner = (await store.redeploys(source.name)).find((r) => r.workerSet === plan.workerSet);
+    const winner = (await store.redeploys.list(source.name)).find((r) => r.workerSet === plan.workerSet);
     return { ...base, outcome: "held", plan, earlier: winner ?? record };
   }
 
@@ -268,10 +270,10 @@ export async function redeployJob(
     // A refusal someone met at the terminal is theirs to fix and retry; automation does not ask again. A job that
     // may exist holds the workers either way.
     if (state === "refused" && trigger === "manual") {
-      await store.releaseRedeploy(record);
+      await store.redeploys.release(record);
       return { ...base, outcome: "refused", plan, record };
     }
-    await store.updateRedeploy(record, "claimed");
+    await store.redeploys.update(record, "claimed");
     return { ...base, outcome: "refused", plan, record, ...(await announce(record)) };
   };
   if (missingCert) {
@@ -286,7 +288,7 @@ export async function redeployJob(
   }
   try {
     const created: RedeployRecord = { ...record, state: "editing", jobId: newJob };
-    await store.updateRedeploy(created, "claimed");
+    await store.redeploys.update(created, "claimed");
     record = await schedule(client, created, context);
     return { ...base, outcome: "created", plan, record, ...(await announce(record)) };
   } catch (error) {
@@ -380,7 +382,7 @@ export async function remediate(
       acks ??= await store.acks(now);
       const [stored, redeploys] = await Promise.all([
         store.loadObjects(source.name),
-        store.redeploys(source.name),
+        store.redeploys.list(source.name),
       ]);
       for (const [jobId, since] of jobsToRedeploy(stored.values(), redeploys, acks, now)) {
         candidates.push({ source, jobId, since, stored });

@@ -19,13 +19,8 @@ import { type HttpClient, newCallStats } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
 import { lookUpMissing } from "./sources/lookup.js";
 import type { CollectContext } from "./sources/types.js";
-import {
-  type LedgerEntry,
-  type Store,
-  storedShape,
-  type SweepOutcome,
-  type SweepRecord,
-} from "./store/store.js";
+import type { LedgerEntry } from "./store/ledger.js";
+import { type Store, storedShape, type SweepOutcome, type SweepRecord } from "./store/store.js";
 
 export interface SourceReport extends SweepOutcome {
   name: string;
@@ -405,7 +400,7 @@ export async function deliverAll(
   try {
     const settled = await Promise.allSettled(
       receivers.map((receiver) =>
-        deliverPending(store, receiver, {
+        deliverPending(store.ledger, receiver, {
           runId,
           now,
           leaseMs: options.leaseMs,
@@ -476,7 +471,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
         runId,
         allNews.flatMap((news) => news.recorded),
       );
-  const orphaned = await orphanedReceivers(store, config);
+  const orphaned = await orphanedReceivers(store.ledger, config);
 
   let previews: RunSummary["previews"];
   if (options.dryRun) {

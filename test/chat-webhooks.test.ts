@@ -331,9 +331,9 @@ describe("throttling and failures", () => {
       const url = `http://127.0.0.1:${port}/hooks/${pathToken}?access_token=${queryToken}`;
       const now = new Date("2026-11-22T00:00:00Z");
       const a = alert({ nativeId: "c1" });
-      await store.recordNotification("hook", notificationId(a), a, now);
-      const report = await deliverPending(store, receiver("webhook", { url }), { runId: "echo", now });
-      const [kept] = await store.pendingFor("hook");
+      await store.ledger.recordNotification("hook", notificationId(a), a, now);
+      const report = await deliverPending(store.ledger, receiver("webhook", { url }), { runId: "echo", now });
+      const [kept] = await store.ledger.pendingFor("hook");
       expect(kept?.lastError).toMatch(/^the webhook refused the message: HTTP 404 /);
       for (const text of [kept?.lastError, ...report.errors]) {
         expect(text).not.toContain(pathToken);
@@ -377,12 +377,12 @@ describe("message size", () => {
       await store.ensureTable();
       const now = new Date("2026-11-22T00:00:00Z");
       const alerts = Array.from({ length: 120 }, (_, i) => oversized(i));
-      for (const a of alerts) await store.recordNotification("wecom", notificationId(a), a, now);
+      for (const a of alerts) await store.ledger.recordNotification("wecom", notificationId(a), a, now);
       const wecom = receiver("wecom", { language: "zh-CN" });
       const sim = sims.wecom;
       const before = sim.messages.length;
 
-      const report = await deliverPending(store, wecom, { runId: "split", now });
+      const report = await deliverPending(store.ledger, wecom, { runId: "split", now });
 
       const contents = sim.messages
         .slice(before)

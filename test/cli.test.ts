@@ -232,7 +232,7 @@ describe("certwatch CLI: echoed secrets, and a renamed receiver", () => {
   async function waitingFor(receiver: string) {
     const opened = await openStore((await loadConfig(configFile)).store, { dryRun: false });
     try {
-      return await opened.store.pendingFor(receiver);
+      return await opened.store.ledger.pendingFor(receiver);
     } finally {
       await opened.close();
     }

@@ -93,7 +93,7 @@ describe("Lambda handlers: dispatch → sweep workers → notify", () => {
       batchItemFailures: [],
     });
     expect(rig.slack.posts).toHaveLength(0);
-    const pending = await rig.store.pendingFor("ops-slack");
+    const pending = await rig.store.ledger.pendingFor("ops-slack");
     expect(pending.length).toBeGreaterThan(0);
     expect((await rig.store.lastSweep("hw-test"))?.ok).toBe(true);
 
@@ -114,7 +114,7 @@ describe("Lambda handlers: dispatch → sweep workers → notify", () => {
       await sweep(sqsEvent({ source: "hw-test", runId: "run-1", dispatchedAt: NOW.toISOString() }, "m-1")),
     ).toEqual({ batchItemFailures: [] });
     expect(await rig.store.loadObjects("hw-test")).toEqual(before);
-    expect(await rig.store.pendingFor("ops-slack")).toEqual([]);
+    expect(await rig.store.ledger.pendingFor("ops-slack")).toEqual([]);
     const again = await notifyHandler(async () => runtime)();
     expect(again.deliveries.every((delivery) => delivery.sent === 0)).toBe(true);
     expect(rig.slack.posts).toHaveLength(1);
@@ -160,7 +160,7 @@ describe("notify: what it cannot deliver, it says, without secrets", () => {
     const result = await notifyHandler(async () => runtime)();
     const slack = result.deliveries.find((delivery) => delivery.receiver === "ops-slack");
     expect(slack?.errors[0]).toMatch(/^Slack rejected the message: 404 no_service/);
-    const kept = await rig.store.pendingFor("ops-slack");
+    const kept = await rig.store.ledger.pendingFor("ops-slack");
     expect(kept.length).toBeGreaterThan(0);
     for (const text of [
       JSON.stringify(result),
@@ -173,7 +173,7 @@ describe("notify: what it cannot deliver, it says, without secrets", () => {
 
   it("notifications waiting for a receiver no longer configured are logged as an error, with the command that moves them", async () => {
     const a = alert({ nativeId: "orphan-1" });
-    await rig.store.recordNotification("retired-slack", notificationId(a), a, NOW);
+    await rig.store.ledger.recordNotification("retired-slack", notificationId(a), a, NOW);
     const errors = vi.spyOn(runtime.logger, "error");
     const result = await notifyHandler(async () => runtime)();
     expect(result.orphaned).toEqual([{ receiver: "retired-slack", pending: 1 }]);

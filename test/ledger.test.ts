@@ -6,6 +6,7 @@ import { DeliveryError, type Receiver } from "../lib/notify/receiver.js";
 import { notificationId, reroutePending } from "../lib/notify/route.js";
 import { slackReceiver } from "../lib/notify/slack.js";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import type { Ledger } from "../lib/store/ledger.js";
 import { Store } from "../lib/store/store.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { alert } from "./fixtures.js";
@@ -48,24 +49,24 @@ describe("delivery ledger: claim → send → mark", () => {
   async function record(receiver: string, ids: string[]) {
     for (const id of ids) {
       const a = alert({ nativeId: id });
-      await store.recordNotification(receiver, notificationId(a), a, NOW);
+      await store.ledger.recordNotification(receiver, notificationId(a), a, NOW);
     }
   }
 
   it("records each notification once, however often it is recorded", async () => {
     const a = alert({ nativeId: "dup" });
-    expect(await store.recordNotification("once", notificationId(a), a, NOW)).toMatchObject({
+    expect(await store.ledger.recordNotification("once", notificationId(a), a, NOW)).toMatchObject({
       state: "pending",
     });
-    expect(await store.recordNotification("once", notificationId(a), a, NOW)).toBeUndefined();
-    expect(await store.pendingFor("once")).toHaveLength(1);
+    expect(await store.ledger.recordNotification("once", notificationId(a), a, NOW)).toBeUndefined();
+    expect(await store.ledger.pendingFor("once")).toHaveLength(1);
   });
 
   it("a crash between send and mark resends that one message once its lease ends, and nothing else", async () => {
     const receiver = new RecordingReceiver("crashy", 2);
     await record("crashy", ["a", "b", "c"]);
     // The run dies after its first message went out: the mark never happens.
-    const crashingStore = Object.create(store) as Store;
+    const crashingStore = Object.create(store.ledger) as Ledger;
     crashingStore.markSent = async () => {
       throw new Error("process killed");
     };
@@ -78,12 +79,16 @@ describe("delivery ledger: claim → send → mark", () => {
     // A run inside the lease leaves the in-flight message alone but sends what was never tried.
     // Leases run on the wall clock (not the run's --now), so the later runs move the clock itself.
     const clock = (aheadMs: number) => () => new Date(Date.now() + aheadMs);
-    const early = await deliverPending(store, receiver, { runId: "run-2", now: NOW, clock: clock(MINUTE) });
+    const early = await deliverPending(store.ledger, receiver, {
+      runId: "run-2",
+      now: NOW,
+      clock: clock(MINUTE),
+    });
     expect(early).toMatchObject({ sent: 1, messages: 1 });
     expect(receiver.sent.map((d) => d.alerts.map((x) => x.object.nativeId))).toEqual([["a", "b"], ["c"]]);
 
     // After the lease, the one message that was in flight goes again; then nothing is left.
-    const late = await deliverPending(store, receiver, {
+    const late = await deliverPending(store.ledger, receiver, {
       runId: "run-3",
       now: NOW,
       clock: clock(LEASE + MINUTE),
@@ -94,7 +99,7 @@ describe("delivery ledger: claim → send → mark", () => {
       ["c"],
       ["a", "b"],
     ]);
-    const after = await deliverPending(store, receiver, {
+    const after = await deliverPending(store.ledger, receiver, {
       runId: "run-4",
       now: NOW,
       clock: clock(2 * LEASE),
@@ -107,7 +112,7 @@ describe("delivery ledger: claim → send → mark", () => {
     const receiver = new RecordingReceiver("flaky");
     await record("flaky", ["d", "e"]);
     receiver.failWith = new DeliveryError("SMTP server refused the message: 451 try later", true);
-    const failed = await deliverPending(store, receiver, { runId: "r1", now: NOW });
+    const failed = await deliverPending(store.ledger, receiver, { runId: "r1", now: NOW });
     expect(failed).toMatchObject({
       sent: 0,
       deferred: 2,
@@ -115,7 +120,7 @@ describe("delivery ledger: claim → send → mark", () => {
       errors: ["SMTP server refused the message: 451 try later"],
     });
     receiver.failWith = undefined;
-    const retried = await deliverPending(store, receiver, { runId: "r2", now: NOW });
+    const retried = await deliverPending(store.ledger, receiver, { runId: "r2", now: NOW });
     expect(retried).toMatchObject({ sent: 2, deferred: 0, failed: 0 });
   });
 
@@ -123,38 +128,40 @@ describe("delivery ledger: claim → send → mark", () => {
     const receiver = new RecordingReceiver("broken");
     await record("broken", ["f"]);
     receiver.failWith = new DeliveryError("Slack rejected the message: 404 no_service", false);
-    const first = await deliverPending(store, receiver, { runId: "r1", now: NOW });
+    const first = await deliverPending(store.ledger, receiver, { runId: "r1", now: NOW });
     expect(first).toMatchObject({
       deferred: 1,
       failed: 0,
       errors: ["Slack rejected the message: 404 no_service"],
     });
     receiver.failWith = undefined;
-    expect(await deliverPending(store, receiver, { runId: "r2", now: NOW })).toMatchObject({ sent: 1 });
+    expect(await deliverPending(store.ledger, receiver, { runId: "r2", now: NOW })).toMatchObject({
+      sent: 1,
+    });
 
     await record("broken", ["g"]);
     receiver.failWith = new DeliveryError("Slack rejected the message: 404 no_service", false);
     const day = (n: number) => new Date(NOW.getTime() + n * 24 * 3_600_000);
     // Hourly runs for a day do not give up; three failed runs over more than a week do.
     for (let run = 0; run < 24; run++) {
-      const report = await deliverPending(store, receiver, {
+      const report = await deliverPending(store.ledger, receiver, {
         runId: `hour-${run}`,
         now: new Date(NOW.getTime() + run * 3_600_000),
       });
       expect(report).toMatchObject({ deferred: 1, failed: 0 });
     }
-    expect(await deliverPending(store, receiver, { runId: "day-8", now: day(8) })).toMatchObject({
+    expect(await deliverPending(store.ledger, receiver, { runId: "day-8", now: day(8) })).toMatchObject({
       deferred: 0,
       failed: 1,
     });
-    expect(await store.pendingFor("broken")).toEqual([]);
+    expect(await store.ledger.pendingFor("broken")).toEqual([]);
   });
 
   it("delivers what this run recorded even if the pending index does not show it yet", async () => {
     const receiver = new RecordingReceiver("lagging");
     const a = alert({ nativeId: "h" });
-    const entry = await store.recordNotification("lagging", notificationId(a), a, NOW);
-    const laggingIndex = Object.create(store) as Store;
+    const entry = await store.ledger.recordNotification("lagging", notificationId(a), a, NOW);
+    const laggingIndex = Object.create(store.ledger) as Ledger;
     laggingIndex.pendingFor = async () => [];
     const report = await deliverPending(laggingIndex, receiver, {
       runId: "r1",
@@ -172,8 +179,8 @@ describe("delivery ledger: claim → send → mark", () => {
       await record("echoed", ["e1"]);
       slack.answerNext(404, (path) => `no_service: ${path} (${encodeURIComponent(path)})`);
       const receiver = slackReceiver({ name: "echoed", type: "slack", language: "en", webhookUrl: url });
-      const report = await deliverPending(store, receiver, { runId: "r1", now: NOW });
-      const [kept] = await store.pendingFor("echoed");
+      const report = await deliverPending(store.ledger, receiver, { runId: "r1", now: NOW });
+      const [kept] = await store.ledger.pendingFor("echoed");
       expect(kept?.lastError).toMatch(/^Slack rejected the message: 404 no_service/);
       for (const text of [kept?.lastError, ...report.errors]) expect(text).not.toContain(token);
     } finally {
@@ -195,8 +202,8 @@ describe("delivery ledger: claim → send → mark", () => {
       const echoed =
         "no hook at /services/T0AB12CD3/B0EF45GH6/tokentokentoken123456789, token tokentokentoken123456789";
       receiver.failWith = new DeliveryError(echoed, false);
-      await deliverPending(masking, receiver, { runId: "r1", now: NOW });
-      const [kept] = await masking.pendingFor("leaky");
+      await deliverPending(masking.ledger, receiver, { runId: "r1", now: NOW });
+      const [kept] = await masking.ledger.pendingFor("leaky");
       expect(kept?.lastError).toBe("no hook at ***, token ***");
     } finally {
       masking.close();
@@ -205,9 +212,9 @@ describe("delivery ledger: claim → send → mark", () => {
 
   it("reroute moves what waits for a retired receiver under the same ids; cut short, it doubles nothing when run again", async () => {
     await record("retired", ["m1", "m2"]);
-    expect((await store.pendingCounts()).get("retired")).toBe(2);
+    expect((await store.ledger.pendingCounts()).get("retired")).toBe(2);
     // The first move dies after recording m1 for the successor, before deleting it for the retired receiver.
-    const crashing = Object.create(store) as Store;
+    const crashing = Object.create(store.ledger) as Ledger;
     crashing.forgetNotification = async () => {
       throw new Error("process killed");
     };
@@ -217,7 +224,7 @@ describe("delivery ledger: claim → send → mark", () => {
     // m1 is still claimed by the dead move: a move within its lease leaves it, and moves m2.
     const clock = (aheadMs: number) => () => new Date(Date.now() + aheadMs);
     expect(
-      await reroutePending(store, "retired", "successor", {
+      await reroutePending(store.ledger, "retired", "successor", {
         runId: "move-2",
         now: NOW,
         clock: clock(MINUTE),
@@ -225,26 +232,30 @@ describe("delivery ledger: claim → send → mark", () => {
     ).toEqual({ moved: 1, alreadyThere: 0, inFlight: 1 });
     // Once that lease is over, m1 is finished: already recorded for the successor, so not recorded twice.
     expect(
-      await reroutePending(store, "retired", "successor", {
+      await reroutePending(store.ledger, "retired", "successor", {
         runId: "move-3",
         now: NOW,
         clock: clock(LEASE + MINUTE),
       }),
     ).toEqual({ moved: 1, alreadyThere: 1, inFlight: 0 });
-    expect(await store.pendingFor("retired")).toEqual([]);
-    expect((await store.pendingCounts()).has("retired")).toBe(false);
+    expect(await store.ledger.pendingFor("retired")).toEqual([]);
+    expect((await store.ledger.pendingCounts()).has("retired")).toBe(false);
 
     const successor = new RecordingReceiver("successor");
-    expect(await deliverPending(store, successor, { runId: "r1", now: NOW })).toMatchObject({ sent: 2 });
+    expect(await deliverPending(store.ledger, successor, { runId: "r1", now: NOW })).toMatchObject({
+      sent: 2,
+    });
     expect(successor.sent.flatMap((digest) => digest.alerts.map((a) => a.object.nativeId)).sort()).toEqual([
       "m1",
       "m2",
     ]);
-    expect(await reroutePending(store, "retired", "successor", { runId: "move-4", now: NOW })).toEqual({
-      moved: 0,
-      alreadyThere: 0,
-      inFlight: 0,
-    });
+    expect(await reroutePending(store.ledger, "retired", "successor", { runId: "move-4", now: NOW })).toEqual(
+      {
+        moved: 0,
+        alreadyThere: 0,
+        inFlight: 0,
+      },
+    );
   });
 
   it("splits 300 alerts across Slack posts within Slack's limits, each alert present exactly once", async () => {
@@ -256,7 +267,7 @@ describe("delivery ledger: claim → send → mark", () => {
       ...slackReceiver({ name: "split", type: "slack", language: "en", webhookUrl: url }),
       name: "split",
     };
-    const report = await deliverPending(store, receiver, { runId: "r1", now: NOW });
+    const report = await deliverPending(store.ledger, receiver, { runId: "r1", now: NOW });
     await slack.close();
 
     expect(report).toMatchObject({ sent: 300, failed: 0, messages: 7 });

@@ -382,7 +382,7 @@ describe("a redeploy CAS answers unclearly, or that two runs start at once", () 
       if (planned.outcome !== "planned") throw new Error(`expected a plan, got ${planned.outcome}`);
       const { plan } = planned;
       const hourAgo = new Date(context.now.getTime() - HOUR_MS);
-      await context.store.claimRedeploy(
+      await context.store.redeploys.claim(
         {
           source: source.name,
           workerSet: plan.workerSet,

@@ -1,7 +1,7 @@
 import { type FixedWorker, type RedeployResult, redeployJob } from "../remediate.js";
 import type { RedeployPlan } from "../sources/aliyun/redeploy.js";
 import { ApiError, HttpClient, IncompleteListingError, MalformedResponseError } from "../sources/http.js";
-import type { RedeployRecord } from "../store/store.js";
+import type { RedeployRecord } from "../store/redeploys.js";
 import { openStore } from "../store/open.js";
 import { loadForCli, parseNow, UsageError } from "./context.js";
 import type { Output } from "./output.js";

@@ -31,13 +31,13 @@ export async function rerouteCommand(options: RerouteCommandOptions, output: Out
   try {
     const { store } = opened;
     if (options.dryRun) {
-      const waiting = (await store.pendingFor(options.from)).length;
+      const waiting = (await store.ledger.pendingFor(options.from)).length;
       output.out(
         `would move ${notifications(waiting)} waiting for ${options.from} to ${options.to}; nothing changed (dry run)`,
       );
       return 0;
     }
-    const moved = await reroutePending(store, options.from, options.to, {
+    const moved = await reroutePending(store.ledger, options.from, options.to, {
       runId: `reroute-${randomUUID()}`,
       now: new Date(),
     });

@@ -1,4 +1,4 @@
-import type { LedgerEntry, Store } from "../store/store.js";
+import type { Ledger, LedgerEntry } from "../store/ledger.js";
 import { compareAlerts } from "./digest.js";
 import { DeliveryError, type Receiver } from "./receiver.js";
 
@@ -45,7 +45,7 @@ function chunk<T>(items: T[], size: number): T[][] {
  * once its lease runs out; nothing else is sent twice and nothing is dropped.
  */
 export async function deliverPending(
-  store: Store,
+  ledger: Ledger,
   receiver: Receiver,
   options: DeliverOptions,
 ): Promise<DeliveryReport> {
@@ -59,7 +59,7 @@ export async function deliverPending(
     failed: 0,
     errors: [],
   };
-  const pending = new Map((await store.pendingFor(receiver.name)).map((entry) => [entry.id, entry]));
+  const pending = new Map((await ledger.pendingFor(receiver.name)).map((entry) => [entry.id, entry]));
   for (const entry of options.fresh ?? []) if (!pending.has(entry.id)) pending.set(entry.id, entry);
   // Most severe first across the whole digest, so that when it is split the first message is the one to read.
   const ordered = [...pending.values()].sort((a, b) => compareAlerts(a.alert, b.alert));
@@ -69,7 +69,7 @@ export async function deliverPending(
     for (const entry of batch) {
       // Real time, not --now: a runbook sweep "as of next week" must not hold or steal live claims.
       const wallClock = options.clock?.() ?? new Date();
-      if (await store.claim(entry, runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))
+      if (await ledger.claim(entry, runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))
         claimed.push(entry);
     }
     if (claimed.length === 0) continue;
@@ -91,10 +91,10 @@ export async function deliverPending(
       for (const entry of claimed) {
         const waitedMs = now.getTime() - Date.parse(entry.createdAt);
         if (entry.attempts + 1 < GIVE_UP.attempts || waitedMs < GIVE_UP.afterMs) {
-          await store.release(entry, runId, now, message);
+          await ledger.release(entry, runId, now, message);
           report.deferred++;
         } else {
-          await store.markFailed(entry, runId, now, message);
+          await ledger.markFailed(entry, runId, now, message);
           report.failed++;
         }
       }
@@ -104,7 +104,7 @@ export async function deliverPending(
       break;
     }
     report.messages++;
-    for (const entry of claimed) await store.markSent(entry, runId, now);
+    for (const entry of claimed) await ledger.markSent(entry, runId, now);
     report.sent += claimed.length;
   }
   return report;

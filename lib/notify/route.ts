@@ -2,7 +2,8 @@ import type { Config } from "../config/schema.js";
 import { matches } from "../model/match.js";
 import { shellWord } from "../model/text.js";
 import type { Alert } from "../model/types.js";
-import type { LedgerEntry, Store } from "../store/store.js";
+import type { Ledger, LedgerEntry } from "../store/ledger.js";
+import type { Store } from "../store/store.js";
 import { DEFAULT_LEASE_MS, type DeliverOptions } from "./deliver.js";
 
 /**
@@ -43,7 +44,7 @@ export async function recordNews(
   const recorded: LedgerEntry[] = [];
   for (const alert of alerts) {
     for (const receiver of receiversFor(alert, options.config)) {
-      const entry = await options.store.recordNotification(
+      const entry = await options.store.ledger.recordNotification(
         receiver,
         notificationId(alert),
         alert,
@@ -61,9 +62,9 @@ export interface OrphanedReceiver {
   pending: number;
 }
 
-export async function orphanedReceivers(store: Store, config: Config): Promise<OrphanedReceiver[]> {
+export async function orphanedReceivers(ledger: Ledger, config: Config): Promise<OrphanedReceiver[]> {
   const configured = new Set(config.receivers.map((receiver) => receiver.name));
-  const counts = await store.pendingCounts();
+  const counts = await ledger.pendingCounts();
   return [...counts]
     .filter(([receiver]) => !configured.has(receiver))
     .map(([receiver, pending]) => ({ receiver, pending }))
@@ -95,21 +96,21 @@ export interface RerouteOutcome {
  * one claimed: once that claim's lease is over, running the move again deletes the old one and doubles nothing.
  */
 export async function reroutePending(
-  store: Store,
+  ledger: Ledger,
   from: string,
   to: string,
   options: Pick<DeliverOptions, "runId" | "now" | "leaseMs" | "clock">,
 ): Promise<RerouteOutcome> {
   const outcome: RerouteOutcome = { moved: 0, alreadyThere: 0, inFlight: 0 };
-  for (const entry of await store.pendingFor(from)) {
+  for (const entry of await ledger.pendingFor(from)) {
     // Claims run on the wall clock, as deliveries' do.
     const wallClock = options.clock?.() ?? new Date();
-    if (!(await store.claim(entry, options.runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))) {
+    if (!(await ledger.claim(entry, options.runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))) {
       outcome.inFlight++;
       continue;
     }
-    const recorded = await store.recordNotification(to, entry.id, entry.alert, options.now);
-    await store.forgetNotification(entry, options.runId);
+    const recorded = await ledger.recordNotification(to, entry.id, entry.alert, options.now);
+    await ledger.forgetNotification(entry, options.runId);
     outcome.moved++;
     if (!recorded) outcome.alreadyThere++;
   }

@@ -1,0 +1,220 @@
+import {
+  type ConsumedCapacity,
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+  waitUntilTableExists,
+} from "@aws-sdk/client-dynamodb";
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  ScanCommand,
+  type ScanCommandInput,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import { isLoopback } from "../config/schema.js";
+import { tableDefinition } from "./table.js";
+
+const BATCH_SIZE = 25;
+export const DAY_SECONDS = 86_400;
+
+export interface StoreUsage {
+  readUnits: number;
+  writeUnits: number;
+}
+
+export interface StoreOptions {
+  table: string;
+  region?: string;
+  endpoint?: string;
+  /** How long history (sweep records, snapshots, finished ledger entries) is kept. */
+  historyDays: number;
+  /**
+   * Masks secrets in the error texts it stores (a delivery's last error, a sweep's error): the last line behind
+   * the masking where those texts are made.
+   */
+  redact?: (text: string) => string;
+}
+
+export type WriteRequest =
+  { PutRequest: { Item: Record<string, unknown> } } | { DeleteRequest: { Key: Record<string, unknown> } };
+
+function isConditionFailure(error: unknown): boolean {
+  return (error as Error).name === "ConditionalCheckFailedException";
+}
+
+/**
+ * The one DynamoDB table, real or embedded, as every part of the store uses it: each read and write counted in
+ * capacity units, conditional writes that answer false instead of throwing, queries that page by themselves.
+ */
+export class TableClient {
+  readonly usage: StoreUsage = { readUnits: 0, writeUnits: 0 };
+  private readonly client: DynamoDBDocumentClient;
+  private readonly raw: DynamoDBClient;
+
+  constructor(private readonly options: StoreOptions) {
+    this.raw = new DynamoDBClient({
+      region: options.region ?? process.env.AWS_REGION ?? "local",
+      endpoint: options.endpoint,
+      // dynalite accepts any credentials; a real endpoint uses the default provider chain.
+      ...(options.endpoint && isLoopback(new URL(options.endpoint).hostname)
+        ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } }
+        : {}),
+    });
+    this.client = DynamoDBDocumentClient.from(this.raw, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    });
+  }
+
+  get name(): string {
+    return this.options.table;
+  }
+
+  get historyDays(): number {
+    return this.options.historyDays;
+  }
+
+  redact(text: string | undefined): string | undefined {
+    return text === undefined || !this.options.redact ? text : this.options.redact(text);
+  }
+
+  private count(capacity: ConsumedCapacity | ConsumedCapacity[] | undefined, kind: "read" | "write"): void {
+    const list = Array.isArray(capacity) ? capacity : capacity ? [capacity] : [];
+    const units = list.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
+    if (kind === "read") this.usage.readUnits += units;
+    else this.usage.writeUnits += units;
+  }
+
+  /** Every single-item write goes through here, so that consumed capacity is always counted. */
+  async write(command: PutCommand | UpdateCommand | DeleteCommand): Promise<void> {
+    // The SDK's send() is typed per command and accepts no union; all three answer with ConsumedCapacity.
+    const result = await this.client.send(command as PutCommand);
+    this.count(result.ConsumedCapacity, "write");
+  }
+
+  /** A conditional write: false when its condition did not hold, which is an answer, not an error. */
+  async writeIf(command: PutCommand | UpdateCommand | DeleteCommand): Promise<boolean> {
+    try {
+      await this.write(command);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Writes 25 items a request, retrying what DynamoDB left unprocessed. */
+  async writeAll(requests: WriteRequest[]): Promise<void> {
+    for (let i = 0; i < requests.length; i += BATCH_SIZE) {
+      let batch: WriteRequest[] | undefined = requests.slice(i, i + BATCH_SIZE);
+      for (let attempt = 0; batch && batch.length > 0; attempt++) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)));
+        const result = await this.client.send(
+          new BatchWriteCommand({
+            RequestItems: { [this.options.table]: batch },
+            ReturnConsumedCapacity: "TOTAL",
+          }),
+        );
+        this.count(result.ConsumedCapacity, "write");
+        batch = result.UnprocessedItems?.[this.options.table] as WriteRequest[] | undefined;
+        if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} writes unprocessed`);
+      }
+    }
+  }
+
+  async get(
+    key: { pk: string; sk: string },
+    consistent = false,
+  ): Promise<Record<string, unknown> | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.options.table,
+        Key: key,
+        ConsistentRead: consistent,
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    this.count(result.ConsumedCapacity, "read");
+    return result.Item;
+  }
+
+  /** History ages out `historyDays` after `now` (epoch seconds, for the TTL attribute). */
+  expiresAt(now: Date): number {
+    return Math.floor(now.getTime() / 1000) + this.options.historyDays * DAY_SECONDS;
+  }
+
+  async tableExists(): Promise<boolean> {
+    try {
+      await this.raw.send(new DescribeTableCommand({ TableName: this.options.table }));
+      return true;
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return false;
+      throw error;
+    }
+  }
+
+  /** Creates the table when missing and waits until it is ACTIVE; for the embedded store, which certwatch owns. */
+  async ensureTable(): Promise<void> {
+    if (!(await this.tableExists())) {
+      await this.raw.send(new CreateTableCommand(tableDefinition(this.options.table)));
+    }
+    // A table still CREATING answers ResourceNotFound to reads and writes.
+    await waitUntilTableExists(
+      { client: this.raw, minDelay: 1, maxDelay: 2, maxWaitTime: 30 },
+      { TableName: this.options.table },
+    );
+  }
+
+  async *query(input: Omit<QueryCommandInput, "TableName">): AsyncGenerator<Record<string, unknown>> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          ...input,
+          TableName: this.options.table,
+          ExclusiveStartKey: start,
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      this.count(page.ConsumedCapacity, "read");
+      yield* page.Items ?? [];
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+
+  async *queryPrefix(pk: string, prefix: string): AsyncGenerator<Record<string, unknown>> {
+    yield* this.query({
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": pk, ":prefix": prefix },
+    });
+  }
+
+  async *scan(input: Omit<ScanCommandInput, "TableName">): AsyncGenerator<Record<string, unknown>> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({
+          ...input,
+          TableName: this.options.table,
+          ExclusiveStartKey: start,
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      this.count(page.ConsumedCapacity, "read");
+      yield* page.Items ?? [];
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+
+  close(): void {
+    this.client.destroy();
+    this.raw.destroy();
+  }
+}
