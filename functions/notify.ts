@@ -4,7 +4,8 @@ import type { HeartbeatResult } from "../lib/notify/heartbeat.js";
 import type { DeliveryReport } from "../lib/notify/deliver.js";
 import { type OrphanedReceiver, orphanAdvice, orphanedReceivers } from "../lib/notify/route.js";
 import { remediate } from "../lib/remediate.js";
-import { deliverAll, deliveriesFailed, heartbeatUnless, watchSources } from "../lib/sweep.js";
+import { deliverAll, deliveriesFailed, heartbeatUnless } from "../lib/sweep.js";
+import { watchSources } from "../lib/sweep-source.js";
 import { lambdaRuntime, type Runtime } from "./runtime.js";
 
 export interface NotifyResult {

@@ -7,7 +7,7 @@ import type { Alert } from "../lib/model/types.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
 import { HttpClient } from "../lib/sources/http.js";
 import { Store } from "../lib/store/store.js";
-import type { SourceReport } from "../lib/sweep.js";
+import type { SourceReport } from "../lib/sweep-source.js";
 
 /** What every handler works with. Built once per container: config, SSM values and connection pools are reused. */
 export interface Runtime {

@@ -1,5 +1,5 @@
 import type { SweepRequest } from "../lib/dispatch.js";
-import { sweepSources } from "../lib/sweep.js";
+import { sweepSources } from "../lib/sweep-source.js";
 import { lambdaRuntime, type Runtime, recordSourceMetrics } from "./runtime.js";
 
 interface SqsEvent {

@@ -5,7 +5,8 @@ import { huaweiIdentityCenter } from "../lib/sources/huawei/identity-center.js";
 import { HttpClient, newCallStats } from "../lib/sources/http.js";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
-import { type RunSummary, runSweep, type SweepOptions } from "../lib/sweep.js";
+import { type RunSummary, runSweep } from "../lib/sweep.js";
+import type { SweepOptions } from "../lib/sweep-source.js";
 import {
   applicationKind,
   type IdentityCenterFleet,

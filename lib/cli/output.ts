@@ -1,7 +1,8 @@
 import { fit, oneLine } from "../model/text.js";
 import { FACT_CHARS } from "../notify/digest.js";
 import { orphanAdvice } from "../notify/route.js";
-import type { RunSummary, SourceReport, SweepProgress } from "../sweep.js";
+import type { RunSummary } from "../sweep.js";
+import type { SourceReport, SweepProgress } from "../sweep-source.js";
 
 /** Where human output goes; tests pass their own to read it. */
 export interface Output {
