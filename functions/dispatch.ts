@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { dispatchMessages } from "../lib/dispatch.js";
+import { startRun } from "../lib/run-tracking.js";
 import { lambdaRuntime, type Runtime } from "./runtime.js";
 
 /** SQS takes at most ten messages a batch. */
@@ -13,14 +14,20 @@ export interface DispatchDeps {
   queueUrl: string;
 }
 
-/** Scheduled: one FIFO message per source, grouped by credential, for the sweep workers. */
+/**
+ * Scheduled: records the run (how many sources it waits for), then queues one FIFO message per source, grouped by
+ * credential, for the sweep workers.
+ */
 export function dispatchHandler(deps: DispatchDeps) {
-  return async (event: { id?: string }): Promise<{ runId: string; dispatched: number }> => {
+  return async (event: { id?: string; time?: string }): Promise<{ runId: string; dispatched: number }> => {
     if (!deps.queueUrl)
       throw new Error("CERTWATCH_QUEUE_URL is not set: the dispatcher has nowhere to send sources");
-    const { config, logger, metrics } = await deps.runtime();
+    const { config, store, logger, metrics } = await deps.runtime();
     const runId = event.id ?? randomUUID();
-    const messages = dispatchMessages(config, runId, new Date());
+    const now = new Date();
+    const messages = dispatchMessages(config, runId, now);
+    // The run's deadline counts from the scheduled instant, as notifySchedule does, not from this start.
+    await startRun(store, runId, messages.length, event.time ? new Date(event.time) : now);
     for (let i = 0; i < messages.length; i += BATCH) {
       const batch = messages.slice(i, i + BATCH);
       const result = await deps.sqs.send(

@@ -4,6 +4,7 @@ import type { HeartbeatResult } from "../lib/notify/heartbeat.js";
 import type { DeliveryReport } from "../lib/notify/deliver.js";
 import { type OrphanedReceiver, orphanAdvice, orphanedReceivers } from "../lib/notify/route.js";
 import { remediate } from "../lib/remediate.js";
+import { isNotifyRequest, type NotifyRequest } from "../lib/run-tracking.js";
 import { deliverAll, deliveriesFailed, heartbeatUnless } from "../lib/sweep.js";
 import { watchSources } from "../lib/sweep-source.js";
 import { lambdaRuntime, type Runtime } from "./runtime.js";
@@ -13,17 +14,22 @@ export interface NotifyResult {
   deliveries: DeliveryReport[];
   orphaned: OrphanedReceiver[];
   heartbeat?: HeartbeatResult;
+  /** The sweep that had this notify run; absent when the schedule or a person ran it. */
+  trigger?: NotifyRequest;
 }
 
 /**
- * Scheduled a few minutes after dispatch, and on demand: watches every source for staleness, redeploys failed
- * workers when `remediation.redeployFailedWorkers` is on, delivers everything pending as one digest per receiver,
- * then pings the heartbeat if every source's last sweep and every delivery went well. Notifications waiting for a
- * receiver the config no longer names are logged as errors, counted, and hold the heartbeat back.
+ * Invoked by the sweep that completes a run (or has news past the run's deadline), scheduled a few minutes after
+ * dispatch as a safety net, and run on demand: watches every source for staleness, redeploys failed workers when
+ * `remediation.redeployFailedWorkers` is on, delivers everything pending as one digest per receiver, then pings
+ * the heartbeat if every source's last sweep and every delivery went well. Notifications waiting for a receiver
+ * the config no longer names are logged as errors, counted, and hold the heartbeat back. Several at once send
+ * nothing twice: each notification is claimed before it is sent.
  */
 export function notifyHandler(runtime: () => Promise<Runtime>) {
-  return async (): Promise<NotifyResult> => {
+  return async (event?: unknown): Promise<NotifyResult> => {
     const { config, store, http, redact, logger, metrics } = await runtime();
+    const trigger = isNotifyRequest(event) ? event : undefined;
     const now = new Date();
     const runId = randomUUID();
     const options = { config, store, now, redact };
@@ -58,8 +64,8 @@ export function notifyHandler(runtime: () => Promise<Runtime>) {
       orphaned.reduce((sum, orphan) => sum + orphan.pending, 0),
     );
     metrics.publishStoredMetrics();
-    logger.info("notify finished", { runId, deliveries, orphaned, heartbeat });
-    return { runId, deliveries, orphaned, heartbeat };
+    logger.info("notify finished", { runId, trigger, deliveries, orphaned, heartbeat });
+    return { runId, deliveries, orphaned, heartbeat, trigger };
   };
 }
 

@@ -1,16 +1,18 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
+import type { InvokeCommand } from "@aws-sdk/client-lambda";
 import { GetParameterCommand } from "@aws-sdk/client-ssm";
 import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { dispatchHandler } from "../functions/dispatch.js";
 import { notifyHandler } from "../functions/notify.js";
 import type { Runtime } from "../functions/runtime.js";
-import { sweepHandler } from "../functions/sweep.js";
+import { invokeNotify, sweepHandler } from "../functions/sweep.js";
 import { loadDeployedConfig } from "../lib/config/deployed.js";
 import { parseConfig } from "../lib/config/load.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
 import { notificationId } from "../lib/notify/route.js";
+import type { NotifyRequest } from "../lib/run-tracking.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
 import { deploymentFleet } from "../sim/aliyun-fleet.js";
 import { alert } from "./fixtures.js";
@@ -32,6 +34,16 @@ async function runtimeOf(rig: Rig, extraSources = "", extraTop = ""): Promise<Ru
     logger: new Logger({ serviceName: "certwatch-test", logLevel: "SILENT" }),
     metrics: new Metrics({ namespace: "certwatch-test" }),
   };
+}
+
+/** A sweep worker whose requests for notify are kept in `asked`: no Lambda service runs here. */
+function sweepWorker(runtime: Runtime, asked: NotifyRequest[] = []) {
+  return sweepHandler({
+    runtime: async () => runtime,
+    triggerNotify: async (request) => {
+      asked.push(request);
+    },
+  });
 }
 
 const sqsEvent = (body: unknown, messageId = "m-1") => ({
@@ -86,7 +98,7 @@ describe("Lambda handlers: dispatch → sweep workers → notify", () => {
   });
 
   it("a sweep worker records news for its source and sends nothing; notify delivers it once", async () => {
-    const sweep = sweepHandler(async () => runtime);
+    const sweep = sweepWorker(runtime);
     expect(
       await sweep(sqsEvent({ source: "hw-test", runId: "run-1", dispatchedAt: NOW.toISOString() })),
     ).toEqual({
@@ -109,7 +121,7 @@ describe("Lambda handlers: dispatch → sweep workers → notify", () => {
 
   it("a redelivered message changes nothing and sends nothing twice", async () => {
     const before = await rig.store.loadObjects("hw-test");
-    const sweep = sweepHandler(async () => runtime);
+    const sweep = sweepWorker(runtime);
     expect(
       await sweep(sqsEvent({ source: "hw-test", runId: "run-1", dispatchedAt: NOW.toISOString() }, "m-1")),
     ).toEqual({ batchItemFailures: [] });
@@ -121,7 +133,7 @@ describe("Lambda handlers: dispatch → sweep workers → notify", () => {
   });
 
   it("reports what could not run at all as a batch item failure, for retry and then the dead-letter queue", async () => {
-    const sweep = sweepHandler(async () => runtime);
+    const sweep = sweepWorker(runtime);
     expect(await sweep(sqsEvent({ source: "no-such-source", runId: "run-2" }, "m-9"))).toEqual({
       batchItemFailures: [{ itemIdentifier: "m-9" }],
     });
@@ -132,11 +144,122 @@ describe("Lambda handlers: dispatch → sweep workers → notify", () => {
 
   it("a vendor outage is a recorded failed sweep, not a retry of the message", async () => {
     rig.scm.injectAlways("5xx");
-    const sweep = sweepHandler(async () => runtime);
+    const sweep = sweepWorker(runtime);
     const result = await sweep(sqsEvent({ source: "hw-test", runId: "run-3" }, "m-3"));
     rig.scm.injectAlways(undefined);
     expect(result).toEqual({ batchItemFailures: [] });
     expect(await rig.store.lastSweep("hw-test")).toMatchObject({ ok: false, consecutiveFailures: 1 });
+  });
+});
+
+describe("when notify runs: the sweep that completes a run has it run at once", () => {
+  const rig = new Rig(Rig.fleet(30, NOW));
+  let runtime: Runtime;
+
+  beforeAll(async () => {
+    await rig.start();
+    const second = `  - { name: hw-second, type: huawei-scm, endpoint: "${rig.scmUrl}", credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} } }\n`;
+    runtime = await runtimeOf(rig, second);
+  });
+  afterAll(async () => {
+    await rig.stop();
+  });
+
+  /** Dispatches a run; answers each source's message as SQS hands it to a sweep worker. */
+  async function dispatchRun(runId: string) {
+    const entries: NonNullable<SendMessageBatchCommand["input"]["Entries"]> = [];
+    const sqs = {
+      send: async (command: SendMessageBatchCommand) => {
+        entries.push(...(command.input.Entries ?? []));
+        return { Failed: [] };
+      },
+    };
+    await dispatchHandler({
+      runtime: async () => runtime,
+      sqs: sqs as never,
+      queueUrl: "https://sqs.test/q.fifo",
+    })({
+      id: runId,
+    });
+    return (source: string) => {
+      const entry = entries.find((candidate) => JSON.parse(candidate.MessageBody ?? "").source === source);
+      if (!entry) throw new Error(`run ${runId} has no message for ${source}`);
+      return sqsEvent(JSON.parse(entry.MessageBody ?? ""), `m-${entry.MessageDeduplicationId}`);
+    };
+  }
+
+  it("only the run's last sweep asks, and the notify it asks for delivers the run's news", async () => {
+    const messageOf = await dispatchRun("run-c");
+    const asked: NotifyRequest[] = [];
+    const sweep = sweepWorker(runtime, asked);
+    expect(await sweep(messageOf("hw-second"))).toEqual({ batchItemFailures: [] });
+    expect(asked).toEqual([]);
+    expect(await sweep(messageOf("hw-test"))).toEqual({ batchItemFailures: [] });
+    expect(asked).toEqual([{ runId: "run-c", reason: "run-complete", source: "hw-test" }]);
+
+    const result = await notifyHandler(async () => runtime)(asked[0]);
+    expect(result.trigger).toEqual(asked[0]);
+    expect(result.deliveries.every((delivery) => delivery.sent > 0)).toBe(true);
+    expect(await rig.store.ledger.pendingFor("ops-slack")).toEqual([]);
+    const scheduled = await notifyHandler(async () => runtime)({
+      "detail-type": "Scheduled Event",
+      id: "e-1",
+    });
+    expect(scheduled.trigger).toBeUndefined();
+  });
+
+  it("a message redelivered after its run completed asks again, since its first attempt may not have; nothing is sent twice", async () => {
+    const messageOf = await dispatchRun("run-d");
+    const asked: NotifyRequest[] = [];
+    const posts = rig.slack.posts.length;
+    const failing = sweepHandler({
+      runtime: async () => runtime,
+      triggerNotify: async () => {
+        throw new Error("Rate Exceeded.");
+      },
+    });
+    const sweep = sweepWorker(runtime, asked);
+    await sweep(messageOf("hw-second"));
+    // Retried, then dead-lettered, like anything else the worker could not do.
+    expect(await failing(messageOf("hw-test"))).toEqual({
+      batchItemFailures: [{ itemIdentifier: "m-run-d:hw-test" }],
+    });
+    expect(await sweep(messageOf("hw-test"))).toEqual({ batchItemFailures: [] });
+    expect(asked).toEqual([{ runId: "run-d", reason: "run-complete", source: "hw-test" }]);
+    await notifyHandler(async () => runtime)(asked[0]);
+    expect(rig.slack.posts).toHaveLength(posts);
+  });
+
+  it("counts the run's deadline from the schedule's instant (the event's time), as notifySchedule does", async () => {
+    const dispatch = dispatchHandler({
+      runtime: async () => runtime,
+      sqs: { send: async () => ({ Failed: [] }) } as never,
+      queueUrl: "https://sqs.test/q.fifo",
+    });
+    await dispatch({ id: "run-t", time: "2026-03-02T01:00:00Z" });
+    expect(await rig.store.runs.countSwept("run-t", "hw-test")).toMatchObject({
+      expected: 2,
+      dispatchedAt: "2026-03-02T01:00:00.000Z",
+      deadline: "2026-03-02T01:10:00.000Z",
+    });
+  });
+
+  it("invokes the notify function asynchronously, with the request as its event", async () => {
+    const sent: InvokeCommand[] = [];
+    const lambda = {
+      send: async (command: InvokeCommand) => {
+        sent.push(command);
+        return { StatusCode: 202 };
+      },
+    };
+    const request: NotifyRequest = { runId: "run-i", reason: "late-news", source: "hw-test" };
+    await invokeNotify(lambda as never, "certwatch-prod-notify")(request);
+    expect(sent.map((command) => command.input.FunctionName)).toEqual(["certwatch-prod-notify"]);
+    expect(sent[0]?.input.InvocationType).toBe("Event");
+    expect(JSON.parse(new TextDecoder().decode(sent[0]?.input.Payload as Uint8Array))).toEqual(request);
+    await expect(invokeNotify(lambda as never, "")(request)).rejects.toThrow(
+      "CERTWATCH_NOTIFY_FUNCTION is not set",
+    );
   });
 });
 
@@ -154,7 +277,7 @@ describe("notify: what it cannot deliver, it says, without secrets", () => {
 
   it("a Slack 404 that echoes the webhook's path leaves its token in neither the result, the log nor the ledger", async () => {
     const token = new URL(rig.slackUrl).pathname.split("/").pop() as string;
-    await sweepHandler(async () => runtime)(sqsEvent({ source: "hw-test", runId: "run-e" }));
+    await sweepWorker(runtime)(sqsEvent({ source: "hw-test", runId: "run-e" }));
     rig.slack.answerNext(404, (path) => `no_service: ${path} (${encodeURIComponent(path)})`);
     const logged = vi.spyOn(runtime.logger, "info");
     const result = await notifyHandler(async () => runtime)();
@@ -204,7 +327,7 @@ describe("notify with remediation.redeployFailedWorkers", () => {
   });
 
   it("the sweep worker only records the failure; notify redeploys it and announces both in one digest", async () => {
-    const sweep = sweepHandler(async () => runtime);
+    const sweep = sweepWorker(runtime);
     await sweep(sqsEvent({ source: "ali-deploy", runId: "run-r", dispatchedAt: NOW.toISOString() }));
     expect(cas.callsOf("CreateDeploymentJob")).toBe(0);
     const result = await notifyHandler(async () => runtime)();
