@@ -1,6 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../lib/config/load.js";
+import { checkConfigFile, ConfigError, parseConfig } from "../lib/config/load.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
 
 /** Every config needs a receiver: one that routes alerts nowhere is refused. */
@@ -51,6 +53,22 @@ describe("config", () => {
 
   it("names the key path of a missing secret", async () => {
     expect(await problems(base("{ accessKey: AK }"))).toEqual(["sources[0].credentials.secretKey: required"]);
+  });
+
+  it("a silence ends at an ISO time; a span such as 3d is refused, with the time it would mean now", async () => {
+    const silence = (until: string) =>
+      `${base("{ accessKey: AK, secretKey: SK }")}silences:\n  - { match: { domain: "*.staging.example.com" }, until: "${until}", reason: throwaway }\n`;
+    expect(await problems(silence("2027-01-01T00:00:00Z"))).toEqual([]);
+    const [refused, ...rest] = await problems(silence("3d"));
+    expect(rest).toEqual([]);
+    const [, when] = /\(3d from now is (\S+)\)$/.exec(refused ?? "") ?? [];
+    expect(refused).toMatch(
+      /^silences\[0\]\.until: "3d" is a span, and a config file has no moment to count it from; write when the silence ends as an ISO time/,
+    );
+    expect(Math.abs(Date.parse(when ?? "") - (Date.now() + 3 * 86_400_000))).toBeLessThan(60_000);
+    expect(await problems(silence("next week"))).toEqual([
+      'silences[0].until: "next week" is not an ISO time such as 2027-01-01T00:00:00Z',
+    ]);
   });
 
   it("a source with several endpoints is one sweep unit per endpoint, named <name>.<n>, labelled with its region", async () => {
@@ -153,10 +171,38 @@ ${lines}`;
     ]);
   });
 
-  it("refuses ${ssm:...} outside Lambda with a clear reason", async () => {
+  it("names the path of an ${ssm:...} reference nothing can resolve", async () => {
     expect(await problems(base("{ accessKey: AK, secretKey: '${ssm:/certwatch/sk}' }"))).toEqual([
-      "sources[0].credentials.secretKey: ${ssm:/certwatch/sk} is resolved only when running in AWS Lambda",
+      "sources[0].credentials.secretKey: ${ssm:/certwatch/sk} cannot be resolved here (no SSM access)",
     ]);
+  });
+
+  it("offline, checks the schema alone: references stand wherever text may, and every other problem is named", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "certwatch-config-"));
+    const file = join(dir, "certwatch.yml");
+    const check = async (text: string) => {
+      await writeFile(file, text);
+      return checkConfigFile(file).then(
+        () => [],
+        (error: ConfigError) => error.problems,
+      );
+    };
+    try {
+      const slack =
+        'receivers:\n  - { name: ops, type: slack, webhookUrl: "${ssm:/certwatch/prod/slack}" }\n';
+      const deployed = base(
+        "{ accessKey: '${env:HW_AK}', secretKey: '${ssm:/certwatch/prod/sk}' }",
+        undefined,
+        slack,
+      );
+      expect(await check(deployed)).toEqual([]);
+      expect(await check(`${deployed}    qps: "\${env:QPS}"\n    retries: 3\n`)).toEqual([
+        "sources[0].qps: Invalid input: expected number, received string",
+        "sources[0].retries: unknown key",
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("rejects unknown keys, naming each", async () => {

@@ -1,12 +1,13 @@
 /**
  * Packages the Lambda deployment with the project's own osls (`serverless package`, no AWS credentials, no
  * network) into a temp dir, once, then checks the CloudFormation template and the three zips it produced:
- * dispatch (schedule → SQS FIFO), sweep (SQS → one source), notify (schedule, on demand → deliveries).
+ * dispatch (schedule → SQS FIFO), sweep (SQS → one source), notify (invoked by the sweep that completes a run,
+ * schedule, on demand → deliveries).
  *
  * Every IAM statement of every role is enumerated: a new action, a new resource or a new wildcard fails here.
  */
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -30,6 +31,8 @@ const NOTIFY_SCHEDULE = "cron(10 1 * * ? *)";
 const MAX_ZIP_BYTES = 3 * 1024 * 1024;
 /** A customer managed key passed as a param, so that the conditional kms:Decrypt statement is in the template. */
 const KMS_KEY_ARN = "arn:aws:kms:ap-southeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+/** A config as deployed (secrets as `${ssm:...}`), bundled as the configFile param. */
+const CONFIG_FILE = "test/packaging/certwatch.yml";
 const FUNCTIONS = ["dispatch", "sweep", "notify"] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 
@@ -214,13 +217,12 @@ describe("serverless package", () => {
 
   const tableId = () => only("AWS::DynamoDB::Table")[0];
 
-  beforeAll(async () => {
-    workDir = await mkdtemp(join(tmpdir(), "certwatch-package-"));
-    packageDir = join(workDir, "package");
+  /** `serverless package` into `dir` with these params; resolves to its exit status and output either way. */
+  const packageInto = async (dir: string, params: string[]) => {
     // serverless-esbuild zips through a dir under os.tmpdir() and fails to remove it (non-recursive remove,
     // error swallowed): point the child's temp dir inside ours so nothing is left behind.
     const childTmp = join(workDir, "tmp");
-    await mkdir(childTmp);
+    await mkdir(childTmp, { recursive: true });
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       TMPDIR: childTmp,
@@ -230,28 +232,55 @@ describe("serverless package", () => {
       SLS_TELEMETRY_DISABLED: "1",
       SLS_NOTIFICATIONS_MODE: "off",
     };
+    const args = [
+      serverlessBin(),
+      "package",
+      "--stage",
+      STAGE,
+      "--package",
+      dir,
+      ...params.map((p) => `--param=${p}`),
+    ];
     try {
-      await execFileAsync(
-        process.execPath,
-        [
-          serverlessBin(),
-          "package",
-          "--stage",
-          STAGE,
-          "--package",
-          packageDir,
-          `--param=kmsKeyArn=${KMS_KEY_ARN}`,
-        ],
-        // A build error has been seen to leave serverless-esbuild waiting forever: fail instead.
-        { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024, timeout: 200_000, killSignal: "SIGKILL" },
-      );
+      // A build error has been seen to leave serverless-esbuild waiting forever: fail instead.
+      const { stdout, stderr } = await execFileAsync(process.execPath, args, {
+        cwd: ROOT,
+        env,
+        maxBuffer: 16 * 1024 * 1024,
+        timeout: 200_000,
+        killSignal: "SIGKILL",
+      });
+      return { code: 0, output: `${stdout}\n${stderr}` };
     } catch (error) {
-      const failed = error as Error & { stdout?: string; stderr?: string };
-      throw new Error(
-        `serverless package failed: ${failed.message}\n${failed.stdout ?? ""}\n${failed.stderr ?? ""}`,
-        { cause: error },
-      );
+      const failed = error as Error & { code?: number; stdout?: string; stderr?: string };
+      return {
+        code: failed.code ?? 1,
+        output: `${failed.message}\n${failed.stdout ?? ""}\n${failed.stderr ?? ""}`,
+      };
     }
+  };
+
+  /** Packaging a missing and an invalid config: started beside the real package, checked below. */
+  let refusals: Promise<{ code: number; output: string }[]>;
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(join(tmpdir(), "certwatch-package-"));
+    packageDir = join(workDir, "package");
+    const invalid = join(workDir, "invalid.yml");
+    await writeFile(
+      invalid,
+      (await readFile(join(ROOT, CONFIG_FILE), "utf8")).replace(
+        "    domainId:",
+        "    retries: 3\n    domainId:",
+      ),
+    );
+    refusals = Promise.all(
+      [invalid, join(workDir, "missing.yml")].map((file, n) =>
+        packageInto(join(workDir, `refused-${n}`), [`configFile=${file}`]),
+      ),
+    );
+    const packaged = await packageInto(packageDir, [`kmsKeyArn=${KMS_KEY_ARN}`, `configFile=${CONFIG_FILE}`]);
+    if (packaged.code !== 0) throw new Error(`serverless package failed: ${packaged.output}`);
     template = JSON.parse(
       await readFile(join(packageDir, "cloudformation-template-update-stack.json"), "utf8"),
     ) as Template;
@@ -261,6 +290,17 @@ describe("serverless package", () => {
 
   afterAll(async () => {
     if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it("refuses a missing or invalid config before building anything, with validate's messages", async () => {
+    const [invalid, missing] = await refusals;
+    expect(invalid?.code).not.toBe(0);
+    expect(invalid?.output).toContain("invalid.yml: invalid config");
+    expect(invalid?.output).toContain("sources[0].retries: unknown key");
+    expect(missing?.code).not.toBe(0);
+    expect(missing?.output).toContain("missing.yml: invalid config");
+    expect(missing?.output).toContain("cannot read config: no such file");
+    for (const n of [0, 1]) expect(existsSync(join(workDir, `refused-${n}`)), `refused-${n}`).toBe(false);
   });
 
   describe("functions", () => {
@@ -278,16 +318,19 @@ describe("serverless package", () => {
 
     it("gives each function the config, table and Powertools settings, and no secret", () => {
       const { main } = queues();
+      const [notifyId] = lambda("notify");
       for (const name of FUNCTIONS) {
         const [, fn] = lambda(name);
         const variables = (fn.Properties.Environment as { Variables: Json }).Variables;
         expect(variables, name).toEqual({
           CERTWATCH_TABLE: { Ref: tableId() },
-          CERTWATCH_CONFIG: "certwatch.yml",
+          CERTWATCH_CONFIG: CONFIG_FILE,
           CERTWATCH_CONFIG_PARAMETER: "",
           POWERTOOLS_SERVICE_NAME: "certwatch",
           POWERTOOLS_METRICS_NAMESPACE: "certwatch",
           ...(name === "dispatch" ? { CERTWATCH_QUEUE_URL: { Ref: main[0] } } : {}),
+          // The sweep that completes a run invokes notify by name.
+          ...(name === "sweep" ? { CERTWATCH_NOTIFY_FUNCTION: { Ref: notifyId } } : {}),
         });
       }
     });
@@ -464,6 +507,7 @@ describe("serverless package", () => {
 
     const expectedStatements = (name: FunctionName): Statement[] => {
       const [queueId] = queues().main;
+      const [notifyId] = lambda("notify");
       const table = getAtt(tableId());
       const common: Statement[] = [
         {
@@ -482,7 +526,10 @@ describe("serverless package", () => {
         },
       ];
       const own: Record<FunctionName, Statement[]> = {
-        dispatch: [{ Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [getAtt(queueId)] }],
+        dispatch: [
+          { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [getAtt(queueId)] },
+          { Effect: "Allow", Action: ["dynamodb:PutItem"], Resource: [table] },
+        ],
         sweep: [
           {
             Effect: "Allow",
@@ -496,9 +543,10 @@ describe("serverless package", () => {
           },
           {
             Effect: "Allow",
-            Action: ["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query"],
+            Action: ["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
             Resource: [table],
           },
+          { Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [getAtt(notifyId)] },
         ],
         notify: [
           {
@@ -618,9 +666,10 @@ describe("serverless package", () => {
       entries = zipEntries(zip);
     });
 
-    it("is under 3 MB and holds the handler", () => {
+    it("is under 3 MB and holds the handler and the config", () => {
       expect(zip.length).toBeLessThan(MAX_ZIP_BYTES);
       expect(entries.map((e) => e.name)).toContain(file);
+      expect(entries.map((e) => e.name)).toContain(CONFIG_FILE);
     });
 
     it("carries neither dynalite nor LevelDB, nor any node_modules", () => {

@@ -1,6 +1,8 @@
+import { deployedSettings, onDeployedTable } from "../config/deployed.js";
 import { loadConfig } from "../config/load.js";
 import type { Config, SourceConfig } from "../config/schema.js";
 import { makeRedactor, secretValues } from "../config/secrets.js";
+import { userParameterResolver } from "../config/ssm.js";
 import { isNamed } from "../config/units.js";
 
 /** Thrown for bad usage or bad config: exit status 2, nothing done. */
@@ -13,9 +15,17 @@ export interface Loaded {
   redact: (text: string) => string;
 }
 
+/**
+ * The config as the CLI uses it: `${ssm:...}` read with the user's AWS credentials, and, when CERTWATCH_TABLE
+ * names a deployment's table, the store on that table, as the deployed functions see it.
+ */
 export async function loadForCli(file: string): Promise<Loaded> {
-  const config = await loadConfig(file);
-  return { config, redact: makeRedactor(secretValues(config)) };
+  const config = await loadConfig(file, { ssm: userParameterResolver });
+  const { table } = deployedSettings(process.env);
+  return {
+    config: table ? onDeployedTable(config, table) : config,
+    redact: makeRedactor(secretValues(config)),
+  };
 }
 
 /** An option's ISO 8601 time (`--now`, `--at`); the current time when absent. */

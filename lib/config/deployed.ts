@@ -29,15 +29,16 @@ export async function loadDeployedConfig(
   ssm: Pick<SSMClient, "send">,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Config> {
-  const ssmValue = ssmResolver(ssm);
+  const ssmValue = ssmResolver(ssm, env.AWS_REGION);
+  // The function's own region, whatever the store says: its role may read parameters there only.
+  const options = { env, ssm: () => ssmValue };
   const config = settings.configParameter
-    ? await parseConfig(await ssmValue(settings.configParameter), `ssm:${settings.configParameter}`, {
-        env,
-        ssm: ssmValue,
-      })
-    : await loadConfig(settings.configFile, { env, ssm: ssmValue });
-  return {
-    ...config,
-    store: { ...config.store, type: "dynamodb", table: settings.table ?? config.store.table },
-  };
+    ? await parseConfig(await ssmValue(settings.configParameter), `ssm:${settings.configParameter}`, options)
+    : await loadConfig(settings.configFile, options);
+  return onDeployedTable(config, settings.table);
+}
+
+/** The config with its store on a deployment's DynamoDB table (`table`, else the config's own). */
+export function onDeployedTable(config: Config, table: string | undefined): Config {
+  return { ...config, store: { ...config.store, type: "dynamodb", table: table ?? config.store.table } };
 }

@@ -145,6 +145,26 @@ const matcher = z.strictObject({
   labels: z.record(z.string(), z.string()).optional(),
 });
 
+/**
+ * When a silence ends: an ISO time. `ack --until` also takes a span such as `3d`, counted from the moment it is run,
+ * but a config file has no such moment: every run reads it again, its modification time moves with each edit and
+ * checkout, and the copy a Lambda bundles or keeps in SSM has none. A span would either never end or end at a time
+ * nobody chose, so it is refused, with the ISO time it would mean if written now.
+ */
+const silenceEnd = z.string().superRefine((text, ctx) => {
+  if (z.iso.datetime({ offset: true }).safeParse(text).success) return;
+  const span = parseDuration(text);
+  const example = span === undefined ? "2027-01-01T00:00:00Z" : new Date(Date.now() + span).toISOString();
+  ctx.addIssue({
+    code: "custom",
+    message:
+      span === undefined
+        ? `${JSON.stringify(text)} is not an ISO time such as ${example}`
+        : `${JSON.stringify(text)} is a span, and a config file has no moment to count it from; write when the ` +
+          `silence ends as an ISO time (${text} from now is ${example})`,
+  });
+});
+
 /** Every receiver: a unique name and the language its messages are written in. */
 const receiverCommon = {
   name: z.string().min(1),
@@ -303,7 +323,7 @@ const writtenConfig = z
       .array(
         z.strictObject({
           match: matcher,
-          until: z.iso.datetime({ offset: true }),
+          until: silenceEnd,
           reason: z.string().min(1),
         }),
       )

@@ -59,13 +59,13 @@ export class TableClient {
   private readonly raw: DynamoDBClient;
 
   constructor(private readonly options: StoreOptions) {
+    const local = options.endpoint !== undefined && isLoopback(new URL(options.endpoint).hostname);
     this.raw = new DynamoDBClient({
-      region: options.region ?? process.env.AWS_REGION ?? "local",
+      // A real table's region, when the store names none, is the SDK's to find: AWS_REGION, then the profile's.
+      region: options.region ?? (local ? (process.env.AWS_REGION ?? "local") : undefined),
       endpoint: options.endpoint,
       // dynalite accepts any credentials; a real endpoint uses the default provider chain.
-      ...(options.endpoint && isLoopback(new URL(options.endpoint).hostname)
-        ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } }
-        : {}),
+      ...(local ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } } : {}),
     });
     this.client = DynamoDBDocumentClient.from(this.raw, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
@@ -74,6 +74,20 @@ export class TableClient {
 
   get name(): string {
     return this.options.table;
+  }
+
+  /** Fails before any call, saying what to set, when the SDK finds no region or no credentials for the table. */
+  async checkAccess(): Promise<void> {
+    const where = `DynamoDB table ${this.options.table}`;
+    if ((await this.raw.config.region().catch(() => undefined)) === undefined)
+      throw new Error(`${where}: no AWS region; set store.region in the config, or AWS_REGION`);
+    await this.raw.config.credentials().catch((error: Error) => {
+      throw new Error(
+        `${where}: no AWS credentials found (${error.name}); set AWS_PROFILE (or AWS_ACCESS_KEY_ID and ` +
+          "AWS_SECRET_ACCESS_KEY), or run `aws sso login`",
+        { cause: error },
+      );
+    });
   }
 
   get historyDays(): number {
@@ -105,6 +119,21 @@ export class TableClient {
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * A conditional update that answers with the attributes it was asked to return (`ReturnValues`), or undefined
+   * when its condition did not hold.
+   */
+  async updateIf(command: UpdateCommand): Promise<Record<string, unknown> | undefined> {
+    try {
+      const result = await this.client.send(command);
+      this.count(result.ConsumedCapacity, "write");
+      return result.Attributes ?? {};
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
       throw error;
     }
   }

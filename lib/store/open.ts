@@ -28,6 +28,12 @@ export async function openStore(
       historyDays: settings.historyDays,
       redact: options.redact,
     });
+    try {
+      await store.checkAccess();
+    } catch (error) {
+      store.close();
+      throw error;
+    }
     return { store, embedded: false, close: async () => store.close() };
   }
   const onDisk = !options.dryRun || existsSync(join(settings.path, "CURRENT"));
