@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import type { DeploymentJobsSourceConfig } from "../lib/config/schema.js";
 import { DAY_MS } from "../lib/model/time.js";
-import type { Alert, Observation } from "../lib/model/types.js";
+import { type Alert, type Observation, objectKey } from "../lib/model/types.js";
 import type { Digest } from "../lib/notify/digest.js";
 import { html } from "../lib/notify/email.js";
 import type { Language } from "../lib/notify/messages.js";
@@ -18,15 +18,21 @@ const OUT = resolve("docs/samples");
 const NOW = new Date("2026-11-22T01:00:00Z");
 const inDays = (days: number) => new Date(NOW.getTime() + days * DAY_MS).toISOString();
 
-function certificate(overrides: Partial<Observation> & { nativeId: string; name: string }): Observation {
-  return {
-    key: `hw-prod/certificate/${overrides.nativeId}`,
+/** An object as its source would observe it: its key is made of its source, kind and id, as a collector makes it. */
+function certificate(
+  overrides: Partial<Omit<Observation, "key">> & { nativeId: string; name: string },
+): Observation {
+  const observation: Omit<Observation, "key"> = {
     kind: "certificate",
     domains: [],
     status: "active",
     rawStatus: "ISSUED",
     labels: { source: "hw-prod", provider: "huawei", product: "scm", region: "ap-southeast-1" },
     ...overrides,
+  };
+  return {
+    ...observation,
+    key: objectKey(observation.labels.source, observation.kind, observation.nativeId),
   };
 }
 
@@ -42,10 +48,9 @@ const shop = certificate({
   domains: ["shop.example.cn", "m.shop.example.cn"],
   notAfter: inDays(12.4),
   rawStatus: "WILLEXPIRED",
-  labels: { source: "ali-ssl", provider: "aliyun", product: "ssl", region: "cn-hangzhou" },
+  labels: { source: "ali-ssl", provider: "aliyun", product: "ssl", region: "cn-hangzhou", team: "commerce" },
 });
 const device = certificate({
-  key: "ali-pki/client-certificate/client-00042",
   kind: "client-certificate",
   nativeId: "client-00042",
   name: "device-00042.iot.example.com",
@@ -57,7 +62,6 @@ const device = certificate({
   labels: { source: "ali-pki", provider: "aliyun", product: "private-ca" },
 });
 const worker = certificate({
-  key: "ali-deploy/deployment-task/8004/20017",
   kind: "deployment-task",
   nativeId: "8004/20017",
   name: "shop-cn-2026 on SLB lb-8004-1 listener lsn-1@443 port 443",
@@ -80,7 +84,6 @@ const worker = certificate({
   },
 });
 const sso = certificate({
-  key: "hw-sso/certificate/app-ins-0001/cer-5c81c5ce",
   nativeId: "app-ins-0001/cer-5c81c5ce",
   name: "jira-saml certificate cer-5c81c5ce",
   notAfter: inDays(6.2),

@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseConfig } from "../lib/config/load.js";
 import type { Config } from "../lib/config/schema.js";
 import { HttpClient } from "../lib/sources/http.js";
@@ -105,4 +109,19 @@ export function expectedAlertNames(certificates: ScmCertificate[], now: Date, th
 /** Every certificate name mentioned in a text, e.g. a digest. */
 export function namesIn(text: string): string[] {
   return [...new Set(text.match(/cert-\d{5}/g) ?? [])].sort();
+}
+
+/** The words a POSIX shell makes of a command line; nothing but printf runs. */
+export function shellWords(commandLine: string): string[] {
+  const home = mkdtempSync(join(tmpdir(), "certwatch-sh-"));
+  try {
+    const printed = execFileSync("/bin/sh", ["-c", `printf '%s\\0' ${commandLine}`], {
+      cwd: home,
+      env: { PATH: "", HOME: home },
+      encoding: "utf8",
+    });
+    return printed.split("\0").slice(0, -1);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 }

@@ -11,6 +11,13 @@ const NOW = new Date("2026-11-22T00:00:00Z");
 const DAY_MS = 86_400_000;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const missing = !existsSync(CHROMIUM);
+// A skipped suite's title is easy to miss in the summary: say why, and how to get the browser.
+if (missing) {
+  console.log(
+    `report-browser.test.ts: SKIPPED, no Chromium at ${CHROMIUM}. Install Debian's (apt-get install chromium, as ` +
+      ".ci/run does) or set CHROMIUM_PATH to a Chromium binary.",
+  );
+}
 
 async function run(...args: string[]): Promise<number> {
   const quiet = { out: () => {}, err: () => {}, isTTY: false };
@@ -109,18 +116,33 @@ describe.skipIf(missing)(
       expect(await page.locator("#inventory tbody tr:visible").count()).toBe(rig.certificates.length);
     });
 
-    it("sorts by expiry when its header is clicked, toggling the direction", async () => {
+    it("shows live problems first, and sorts by expiry when its header is clicked, toggling the direction", async () => {
+      const severities = await page.locator("#inventory tbody tr td:nth-child(3)").allTextContents();
+      const problems = severities.filter((severity) => severity !== "ok").length;
+      expect(problems).toBeGreaterThan(3);
+      expect(severities.slice(problems).every((severity) => severity === "ok")).toBe(true);
+
       const expiries = () =>
         page
           .locator("#inventory tbody tr td:first-child")
           .evaluateAll((cells) => cells.map((cell) => cell.getAttribute("data-value") ?? ""));
-      const ascending = await expiries();
-      expect(ascending).toEqual([...ascending].sort());
+      const unsorted = await expiries();
+      await page.click("#inventory th:first-child");
+      expect(await page.getAttribute("#inventory th:first-child", "aria-sort")).toBe("ascending");
+      expect(await expiries()).toEqual([...unsorted].sort());
       await page.click("#inventory th:first-child");
       expect(await page.getAttribute("#inventory th:first-child", "aria-sort")).toBe("descending");
-      expect(await expiries()).toEqual([...ascending].sort().reverse());
-      await page.click("#inventory th:first-child");
-      expect(await expiries()).toEqual(ascending);
+      expect(await expiries()).toEqual([...unsorted].sort().reverse());
+    });
+
+    it("uses the window's width: on a wide screen the inventory shows every column without scrolling", async () => {
+      await page.setViewportSize({ width: 1800, height: 800 });
+      const scroll = await page
+        .locator("#inventory")
+        .evaluate((table) => ({ parent: table.parentElement?.clientWidth ?? 0, table: table.scrollWidth }));
+      expect(scroll.parent).toBeGreaterThan(1700);
+      expect(scroll.table).toBeLessThanOrEqual(scroll.parent);
+      await page.setViewportSize({ width: 1100, height: 800 });
     });
 
     it("fits a phone: only the tables scroll sideways; screenshot in docs/report.png", async () => {

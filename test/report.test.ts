@@ -48,21 +48,24 @@ const EDGE = [cert("e1", "edge", 5.5), cert("e2", "edge-next", 100.5)];
 interface Captured extends Output {
   stdout: string[];
   stderr: string[];
-  statusLines: string[];
+  /** Every live block drawn, in order. */
+  blocks: string[][];
 }
 
+/** `isTTY`: stdout and stderr are a 100-column terminal. */
 function capture(isTTY = false): Captured {
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const statusLines: string[] = [];
+  const blocks: string[][] = [];
+  const status = { draw: (lines: string[]) => blocks.push(lines), size: () => ({ columns: 100, rows: 40 }) };
   return {
     stdout,
     stderr,
-    statusLines,
+    blocks,
     isTTY,
     out: (line) => stdout.push(line),
     err: (line) => stderr.push(line),
-    status: (line) => statusLines.push(line),
+    ...(isTTY ? { status } : {}),
   };
 }
 
@@ -117,50 +120,60 @@ describe("certwatch report, history and sweep progress", () => {
   it("reports an empty inventory with a note, exit 0, and creates no store before any sweep", async () => {
     const result = await run(["report", "--config", config, "--now", NOW.toISOString()]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toBe("EXPIRES  DAYS LEFT  SEVERITY  NAME  DOMAINS  KIND  SOURCE  STATUS");
+    expect(result.stdout).toBe("EXPIRES  DAYS LEFT  SEVERITY  NAME  DOMAINS  KIND  SOURCE  STATUS  ID");
     expect(result.stderr).toContain("nothing swept into the store");
     expect(existsSync(join(dir, "store"))).toBe(false);
   });
 
-  it("a piped sweep prints no progress; a sweep on a terminal keeps a live line per source", async () => {
+  it("a piped sweep prints a plain line per finished source; on a terminal a live line per source, with totals", async () => {
     const piped = await run(["sweep", "--config", config, "--now", NOW.toISOString()]);
     expect(piped.code).toBe(0);
-    expect(piped.output.statusLines).toEqual([]);
-    expect(piped.stderr).toBe("");
+    expect(piped.output.blocks).toEqual([]);
+    const plain = piped.output.stderr;
+    expect(plain).toHaveLength(2);
+    expect(plain.find((line) => line.startsWith("hw-prod"))).toMatch(
+      /^hw-prod\s+huawei-scm\s+ok\s+8 objects/,
+    );
+    expect(plain.find((line) => line.startsWith("hw-edge"))).toMatch(
+      /^hw-edge\s+huawei-scm\s+ok\s+2 objects/,
+    );
+    expect(piped.stderr).not.toContain("\x1b");
 
     const terminal = await run(["sweep", "--config", config, "--now", NOW.toISOString()], capture(true));
     expect(terminal.code).toBe(0);
-    const lines = terminal.output.statusLines;
-    expect(lines.some((line) => /hw-prod: [1-8] objects, \d+ calls/.test(line))).toBe(true);
-    expect(lines.some((line) => /hw-edge: [12] objects, \d+ calls/.test(line))).toBe(true);
-    // The live line is cleared before a finished source's line is printed, and nothing is left on it at the end.
-    expect(lines.at(-1)).toBe("");
+    const lines = terminal.output.blocks.flat();
+    expect(lines.some((line) => /^hw-prod +[1-8] of 8 objects {2}\d+ calls {2}\d+s$/.test(line))).toBe(true);
+    expect(lines.some((line) => /^hw-edge +[12] of 2 objects {2}\d+ calls {2}\d+s$/.test(line))).toBe(true);
+    expect(lines.every((line) => line.length < 100)).toBe(true);
+    // The block is cleared before a finished source's line is printed, and nothing is left of it at the end.
+    expect(terminal.output.blocks.at(-1)).toEqual([]);
     expect(terminal.stderr).toMatch(/hw-prod\s+huawei-scm\s+ok/);
 
     const json = await run(
       ["sweep", "--config", config, "--now", NOW.toISOString(), "--json"],
       capture(true),
     );
-    expect(json.output.statusLines).toEqual([]);
+    expect(json.output.blocks).toEqual([]);
+    expect(json.stderr).toBe("");
   });
 
-  it("prints a plain table when piped: soonest expiry first, objects without one last", async () => {
+  it("prints a plain table when piped: live problems first, each part soonest expiry first, objects without one last; the native id", async () => {
     const result = await run(["report", "--config", config, "--now", NOW.toISOString()]);
     expect(result.code).toBe(0);
     expect(result.stderr).toBe("");
     expect(result.stdout).not.toContain("\x1b[");
     expect(result.stdout.split("\n")).toEqual([
-      "EXPIRES     DAYS LEFT  SEVERITY  NAME                    DOMAINS                           KIND         SOURCE   STATUS",
-      "2026-11-19  -3         critical  old                     old.example.com                   certificate  hw-prod  expired",
-      "2026-11-25  3          critical  api                     api.example.com                   certificate  hw-prod  active",
-      "2026-11-27  5          critical  edge                    edge.example.com                  certificate  hw-edge  active",
-      "2026-12-02  10         warning   cdn                     cdn.example.com                   certificate  hw-prod  active",
-      "2026-12-12  20         warning   mail                    mail.example.com                  certificate  hw-prod  active",
-      "2027-01-06  45         ok        shop                    shop.example.com +2               certificate  hw-prod  active",
-      '2027-01-21  60         ok        legacy, "do not touch"  legacy-do-not-touch-.example.com  certificate  hw-prod  active',
-      "2027-03-02  100        ok        edge-next               edge-next.example.com             certificate  hw-edge  active",
-      "2027-06-10  200        critical  leaked                  leaked.example.com                certificate  hw-prod  revoked",
-      "-           -          ok        new-order               new-order.example.com             certificate  hw-prod  pending",
+      "EXPIRES     DAYS LEFT  SEVERITY  NAME                    DOMAINS                           KIND         SOURCE   STATUS   ID",
+      "2026-11-19  -2         critical  old                     old.example.com                   certificate  hw-prod  expired  p3",
+      "2026-11-25  3          critical  api                     api.example.com                   certificate  hw-prod  active   p2",
+      "2026-11-27  5          critical  edge                    edge.example.com                  certificate  hw-edge  active   e1",
+      "2026-12-02  10         warning   cdn                     cdn.example.com                   certificate  hw-prod  active   p7",
+      "2026-12-12  20         warning   mail                    mail.example.com                  certificate  hw-prod  active   p4",
+      "2027-06-10  200        critical  leaked                  leaked.example.com                certificate  hw-prod  revoked  p5",
+      "2027-01-06  45         ok        shop                    shop.example.com +2               certificate  hw-prod  active   p1",
+      '2027-01-21  60         ok        legacy, "do not touch"  legacy-do-not-touch-.example.com  certificate  hw-prod  active   p8',
+      "2027-03-02  100        ok        edge-next               edge-next.example.com             certificate  hw-edge  active   e2",
+      "-           -          ok        new-order               new-order.example.com             certificate  hw-prod  pending  p6",
     ]);
   });
 
@@ -168,9 +181,9 @@ describe("certwatch report, history and sweep progress", () => {
     const result = await run(["report", "--config", config, "--now", NOW.toISOString()], capture(true));
     const lines = result.stdout.split("\n");
     const [red, yellow, reset] = ["\x1b[31m", "\x1b[33m", "\x1b[0m"];
-    expect(lines[1]?.startsWith(`${red}2026-11-19 `) && lines[1].endsWith(`expired${reset}`)).toBe(true);
+    expect(lines[1]?.startsWith(`${red}2026-11-19 `) && lines[1].endsWith(`p3${reset}`)).toBe(true);
     expect(lines[4]?.startsWith(`${yellow}2026-12-02 `)).toBe(true);
-    expect(lines[6]?.startsWith("2027-01-06 ")).toBe(true);
+    expect(lines[7]?.startsWith("2027-01-06 ")).toBe(true);
   });
 
   it("--format json carries every normalized field plus severity and daysLeft", async () => {
@@ -183,13 +196,13 @@ describe("certwatch report, history and sweep progress", () => {
       "edge",
       "cdn",
       "mail",
+      "leaked",
       "shop",
       'legacy, "do not touch"',
       "edge-next",
-      "leaked",
       "new-order",
     ]);
-    expect(rows[5]).toEqual({
+    expect(rows[6]).toEqual({
       key: "hw-prod/certificate/p1",
       kind: "certificate",
       nativeId: "p1",
@@ -212,15 +225,15 @@ describe("certwatch report, history and sweep progress", () => {
     expect(lines).toHaveLength(11);
     expect(lines[0]).toBe(
       "key,kind,nativeId,name,domains,notBefore,notAfter,daysLeft,severity,status,rawStatus,revokedAt,updatedAt," +
-        "successorNativeId,successorNotAfter,labels.product,labels.provider,labels.region,labels.source",
+        "successorNativeId,successorNotAfter,replacedBy,labels.product,labels.provider,labels.region,labels.source",
     );
     expect(lines[1]).toBe(
-      "hw-prod/certificate/p3,certificate,p3,old,old.example.com,,2026-11-19T12:00:00.000Z,-3,critical,expired,EXPIRED,,,,,scm,huawei,ap-southeast-1,hw-prod",
+      "hw-prod/certificate/p3,certificate,p3,old,old.example.com,,2026-11-19T12:00:00.000Z,-2,critical,expired,EXPIRED,,,,,,scm,huawei,ap-southeast-1,hw-prod",
     );
-    expect(lines[6]).toBe(
-      "hw-prod/certificate/p1,certificate,p1,shop,shop.example.com www.shop.example.com m.shop.example.com,,2027-01-06T12:00:00.000Z,45,ok,active,ISSUED,,,,,scm,huawei,ap-southeast-1,hw-prod",
+    expect(lines[7]).toBe(
+      "hw-prod/certificate/p1,certificate,p1,shop,shop.example.com www.shop.example.com m.shop.example.com,,2027-01-06T12:00:00.000Z,45,ok,active,ISSUED,,,,,,scm,huawei,ap-southeast-1,hw-prod",
     );
-    expect(lines[7]).toMatch(/^hw-prod\/certificate\/p8,certificate,p8,"legacy, ""do not touch""",/);
+    expect(lines[8]).toMatch(/^hw-prod\/certificate\/p8,certificate,p8,"legacy, ""do not touch""",/);
   });
 
   it("--within, --source and --kind narrow the report; --out writes a file", async () => {
@@ -311,7 +324,7 @@ describe("certwatch report, history and sweep progress", () => {
     const byKey = await run(["history", "hw-hist/certificate/p3", "--config", historyConfig]);
     expect(byKey.stdout.split("\n")).toHaveLength(1);
     const unknown = await run(["history", "nothing.example.com", "--config", historyConfig]);
-    expect(unknown).toMatchObject({ code: 0, stdout: "" });
+    expect(unknown).toMatchObject({ code: 2, stdout: "" });
     expect(unknown.stderr).toContain("no recorded history for nothing.example.com");
   });
 });

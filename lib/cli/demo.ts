@@ -1,4 +1,4 @@
-import { rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { CasSimulator } from "../../sim/aliyun-cas.js";
 import { clientCertificateFleet, deploymentFleet, sslCertificateFleet } from "../../sim/aliyun-fleet.js";
@@ -8,24 +8,51 @@ import { scmSimulator } from "../../sim/huawei-scm.js";
 import { SlackReceiverSim } from "../../sim/slack.js";
 import { SmtpSink } from "../../sim/smtp.js";
 import { parseConfig } from "../config/load.js";
+import { shellWord } from "../model/text.js";
 import { HOUR_MS } from "../model/time.js";
+import { renderHtml } from "../report/html.js";
+import { type ReportRow, readInventory } from "../report/inventory.js";
 import { HttpClient } from "../sources/http.js";
 import { openStore } from "../store/open.js";
-import { runSweep } from "../sweep.js";
+import { type AlertReport, runSweep } from "../sweep.js";
+import { namedBy } from "./find.js";
 import { type Output, renderSummary } from "./output.js";
 
+/** Where the demo leaves its config, store, email and report; the commands it prints name it from here. */
+const DEMO_DIR = ".certwatch/demo";
 const FLEET_SIZE = 300;
 const HUAWEI_KEYS = { accessKey: "DEMOACCESSKEY0000001", secretKey: "demo-secret-key-never-shown" };
 const ALIYUN_KEYS = { accessKey: "LTAI5tDEMOACCESSKEY0", secretKey: "demo-aliyun-secret-never-shown" };
 
+/** Said at the top of the config the demo leaves behind. */
+const CONFIG_HEADER = `# Written by \`certwatch demo\`. The simulators and receivers it names stopped when the demo ended: a sweep
+# with this config cannot reach them, while report, history and ack read what the demo stored. Every key, secret
+# and URL in it is a demo value.
+`;
+
+/**
+ * An expiry alert of the first sweep whose certificate's name fits that object alone, so that `history NAME` finds
+ * one object: the demo's next commands must work as printed.
+ */
+function exploredAlert(alerts: AlertReport[], rows: ReportRow[]): AlertReport | undefined {
+  return alerts.find(
+    (alert) =>
+      alert.fingerprint.startsWith("expiry:") &&
+      alert.transition !== "resolved" &&
+      rows.filter((row) => namedBy(row, alert.name)).length === 1,
+  );
+}
+
 /**
  * Runs the real pipeline against local stand-ins: the SCM simulator with a few hundred certificates, a Slack
  * webhook receiver and an SMTP server. Shows what an on-call engineer would receive, then shows that a second
- * sweep stays quiet.
+ * sweep stays quiet. Leaves its config, store and HTML report in DEMO_DIR, and ends with the commands that explore
+ * them.
  */
-export async function demoCommand(output: Output, demoDir = ".certwatch/demo"): Promise<number> {
-  const dir = resolve(demoDir);
+export async function demoCommand(output: Output): Promise<number> {
+  const dir = resolve(DEMO_DIR);
   await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
   const now = new Date();
   const scm = scmSimulator({
     certificates: scmFleet({ count: FLEET_SIZE, now }),
@@ -59,8 +86,7 @@ export async function demoCommand(output: Output, demoDir = ".certwatch/demo"): 
   const http = new HttpClient();
   const huawei = `{ accessKey: ${HUAWEI_KEYS.accessKey}, secretKey: ${HUAWEI_KEYS.secretKey} }`;
   const aliyun = `{ accessKey: ${ALIYUN_KEYS.accessKey}, secretKey: ${ALIYUN_KEYS.secretKey} }`;
-  const config = await parseConfig(
-    `
+  const configText = `${CONFIG_HEADER}
 store: { type: embedded, path: ${JSON.stringify(join(dir, "store"))} }
 sources:
   - { name: hw-scm, type: huawei-scm, endpoint: "${scmUrl}", credentials: ${huawei}, region: ap-southeast-1 }
@@ -75,9 +101,10 @@ receivers:
     from: certwatch@demo.local
     to: [oncall@demo.local]
     smtp: { host: 127.0.0.1, port: ${smtpPort} }
-`,
-    "(demo config)",
-  );
+`;
+  const configFile = join(DEMO_DIR, "certwatch.yml");
+  await writeFile(configFile, configText);
+  const config = await parseConfig(configText, configFile);
   const opened = await openStore(config.store, { dryRun: false });
   try {
     output.out(
@@ -102,14 +129,14 @@ receivers:
         )}\n`,
       );
       output.out(
-        `Slack (${slack.posts.length} post${slack.posts.length === 1 ? "" : "s"}; Block Kit JSON in ${join(demoDir, "slack.json")}):`,
+        `Slack (${slack.posts.length} post${slack.posts.length === 1 ? "" : "s"}; Block Kit JSON in ${join(DEMO_DIR, "slack.json")}):`,
       );
       for (const line of (post.body.text ?? "").split("\n").slice(0, 12)) output.out(`  ${line}`);
       const lines = (post.body.text ?? "").split("\n").length;
       if (lines > 12) output.out(`  ... ${lines - 12} more lines`);
     }
     if (mail) {
-      const file = join(demoDir, "email.html");
+      const file = join(DEMO_DIR, "email.html");
       await writeFile(file, mail.html);
       output.out("");
       output.out(`Email to ${mail.to.join(", ")}: "${mail.subject}"`);
@@ -123,9 +150,26 @@ receivers:
     output.out(
       `A second sweep an hour later found ${second.alerts.length} new alerts and sent ${sent} messages: nothing repeats.`,
     );
+
+    const inventory = await readInventory(opened.store, config, now, { sources: config.sources });
+    const report = join(DEMO_DIR, "report.html");
+    await writeFile(report, renderHtml(inventory));
+    output.out(`The whole inventory, ${inventory.rows.length} objects: open ${report} in a browser.`);
     output.out(
       `Try it on your own account: copy certwatch.example.yml to certwatch.yml, then \`npx certwatch validate\`.`,
     );
+    const withConfig = `--config ${shellWord(configFile)}`;
+    output.out("");
+    output.out(`Explore what the demo stored with its config, ${configFile}; no simulator is needed:`);
+    output.out(`  npx certwatch report ${withConfig}`);
+    const explored = exploredAlert(first.alerts, inventory.rows);
+    if (explored) {
+      const reason = shellWord("demo: renewal booked");
+      output.out(`  npx certwatch history ${shellWord(explored.name)} ${withConfig}`);
+      output.out(
+        `  npx certwatch ack ${shellWord(explored.fingerprint)} --until 3d --reason ${reason} ${withConfig}`,
+      );
+    }
     return first.exitCode || second.exitCode;
   } finally {
     await http.close();

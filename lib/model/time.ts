@@ -3,6 +3,20 @@
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
 
+/**
+ * Whole days in a span, counted toward zero: 6.9 days is 6, nobody is told they have more time than they do, and
+ * 47.5 days past is 47, "expired 47 days ago". The one rounding rule of every day count a person reads.
+ */
+export function wholeDays(ms: number): number {
+  // `|| 0`: under a day past expiry is day 0, not -0.
+  return Math.trunc(ms / DAY_MS) || 0;
+}
+
+/** Whole days from `now` until `notAfter` (see wholeDays); negative once expired. */
+export function daysLeft(notAfter: string, now: Date): number {
+  return wholeDays(Date.parse(notAfter) - now.getTime());
+}
+
 /** `+08:00`, `-05:30`, `Z`: the fixed offsets a source's `timezone` may name. */
 export const OFFSET_PATTERN = /^(Z|[+-](0\d|1[0-4]):[0-5]\d)$/;
 

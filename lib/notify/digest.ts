@@ -1,5 +1,5 @@
 import { fit, oneLine, shellWord } from "../model/text.js";
-import type { Alert, Severity } from "../model/types.js";
+import type { Alert, Labels, Severity } from "../model/types.js";
 import { severityRank } from "../model/types.js";
 import { type Language, messages } from "./messages.js";
 
@@ -64,6 +64,10 @@ export interface AlertFacts {
 }
 
 const MAX_DOMAINS = 3;
+/** Enough of one label (`team=payments`) to recognise it; several stay within FACT_CHARS.where. */
+const LABEL_CHARS = 60;
+/** Labels certwatch sets itself, shown in words of their own (the application in `what`); the rest are the user's. */
+const OWN_LABELS = new Set(["source", "provider", "product", "region", "account", "application"]);
 /** Enough of a host name to recognise it; three of them leave the count of the others within FACT_CHARS.domains. */
 const DOMAIN_CHARS = 90;
 
@@ -76,12 +80,23 @@ export const FACT_CHARS: Record<keyof AlertFacts, number> = {
   title: 200,
   domains: 300,
   what: 400,
-  where: 200,
+  where: 300,
   when: 400,
   state: 50,
   action: 700,
   ack: 500,
 };
+
+/**
+ * The labels a source's config gave its objects (`team=payments · owner=alice`), so that a message says whose it
+ * is. By name: a store need not keep their order. Each capped, so that one long label leaves the others in view.
+ */
+function userLabels(labels: Labels): string[] {
+  return Object.entries(labels)
+    .filter(([name, value]) => !OWN_LABELS.has(name) && value)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, value]) => fit(oneLine(`${name}=${value}`), LABEL_CHARS));
+}
 
 /** Vendor details worth a reader's eye, in a fixed order; bookkeeping ones (ids used for matching) stay out. */
 const SHOWN_DETAILS = ["job", "resource", "certificate", "application", "issuer"];
@@ -101,7 +116,14 @@ export function facts(alert: Alert, language: Language = "en"): AlertFacts {
     .join(", ");
   const more =
     object.domains.length > MAX_DOMAINS ? ` ${words.more(object.domains.length - MAX_DOMAINS)}` : "";
-  const where = [labels.provider, labels.product, labels.region, words.source(labels.source), labels.account]
+  const where = [
+    labels.provider,
+    labels.product,
+    labels.region,
+    words.source(labels.source),
+    labels.account,
+    ...userLabels(labels),
+  ]
     .filter(Boolean)
     .join(" · ");
   const what = [

@@ -100,14 +100,20 @@ const COLUMNS: [string, "text" | "number", (row: ReportRow) => [string, string]]
   ["domains", "text", (row) => [row.domains.join(", "), row.domains[0] ?? ""]],
   ["kind", "text", (row) => [row.kind, row.kind]],
   ["source", "text", (row) => [row.labels.source, row.labels.source]],
-  ["status", "text", (row) => [`${row.status} (${row.rawStatus})`, row.status]],
+  [
+    "status",
+    "text",
+    (row) => {
+      const replaced = row.replacedBy ? `, replaced by ${row.replacedBy}` : "";
+      return [`${row.status} (${row.rawStatus})${replaced}`, row.status];
+    },
+  ],
+  ["id", "text", (row) => [row.nativeId, row.nativeId]],
 ];
 
 function inventoryTable(inventory: Inventory): string {
-  const head = COLUMNS.map(
-    ([title, type], index) =>
-      `<th data-type="${type}"${index === 0 ? ' aria-sort="ascending"' : ""}>${title}</th>`,
-  ).join("");
+  // Rows come live problems first (compareRows), an order no single column gives: no header is marked sorted.
+  const head = COLUMNS.map(([title, type]) => `<th data-type="${type}">${title}</th>`).join("");
   const body = inventory.rows.map((row) => {
     const search = [row.key, row.name, ...row.domains, row.kind, row.labels.source, row.status].join(" ");
     const cells = COLUMNS.map(([, , cell]) => {
@@ -120,7 +126,7 @@ function inventoryTable(inventory: Inventory): string {
 }
 
 const STYLE = `
-body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;padding:12px;max-width:1100px;color:#202124}
+body{font:14px/1.4 system-ui,sans-serif;margin:0;padding:12px;color:#202124}
 h1{font-size:20px}h2{font-size:16px;margin-top:24px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;white-space:nowrap}
@@ -161,7 +167,9 @@ table.querySelectorAll("th").forEach((th, column) => th.addEventListener("click"
 /** The whole report as one self-contained page: nothing is fetched, so it can be mailed or archived as is. */
 export function renderHtml(inventory: Inventory): string {
   const generated = inventory.now.toISOString();
-  const expired = inventory.rows.filter((row) => row.daysLeft !== undefined && row.daysLeft < 0).length;
+  const expired = inventory.rows.filter(
+    (row) => row.notAfter && Date.parse(row.notAfter) <= inventory.now.getTime(),
+  ).length;
   const legend = ROW_SEVERITIES.map(
     (severity) => `<span><i style="background:${COLOURS[severity]}"></i>${severity}</span>`,
   ).join("");

@@ -1,7 +1,8 @@
 import type { Config } from "../config/schema.js";
-import { DAY_MS } from "../model/time.js";
+import { DAY_MS, daysLeft } from "../model/time.js";
 import { type ObjectKind, type Observation, type Severity, severityRank } from "../model/types.js";
 import { evaluateObject } from "../rules/evaluate.js";
+import { replacementFinder } from "../rules/replacement.js";
 import type { Store, SweepRecord } from "../store/store.js";
 
 /** `ok`: no rule fires on the object right now. */
@@ -15,8 +16,10 @@ export const INVENTORY_KINDS: ObjectKind[] = ["certificate", "client-certificate
 /** One object as the report shows it: everything observed, plus what the rules make of it now. */
 export interface ReportRow extends Observation {
   severity: RowSeverity;
-  /** Whole days until notAfter, rounded down as the expiry rule does; negative once expired. */
+  /** Whole days until notAfter, counted as every message counts them (`daysLeft` in model/time.ts). */
   daysLeft?: number;
+  /** The native id of what took this object's place, as a sweep sees it: it no longer alerts. */
+  replacedBy?: string;
 }
 
 export interface SourceState {
@@ -40,12 +43,19 @@ export interface InventoryFilter {
 
 /**
  * The severity the rules give the object as if nothing had been announced yet: the report shows the state of
- * things, not what is news. Silenced alerts count, a silence only holds back messages.
+ * things, not what is news. Silenced alerts count, a silence only holds back messages; a replaced object does not
+ * alert, as in a sweep.
  */
-function severityOf(observation: Observation, now: Date, config: Config): RowSeverity {
+function severityOf(
+  observation: Observation,
+  now: Date,
+  config: Config,
+  replacement: Observation | undefined,
+): RowSeverity {
   const evaluation = evaluateObject(
     { observation, alerts: {}, firstSeenAt: "", changedAt: "" },
     { now, config, acks: new Map() },
+    { replacement },
   );
   const results = [...evaluation.alerts, ...evaluation.silenced.map((held) => held.alert)];
   return (
@@ -53,8 +63,16 @@ function severityOf(observation: Observation, now: Date, config: Config): RowSev
   );
 }
 
-/** Soonest expiry first; objects without one after, by status, then name. */
+/**
+ * Live problems first, then the other live objects, then those out of service (inactive, replaced): an inactive
+ * SAML certificate that expired a year ago is no news. Within each, soonest expiry first; objects without one after,
+ * by status, then name.
+ */
 export function compareRows(a: ReportRow, b: ReportRow): number {
+  const standing = (row: ReportRow) =>
+    row.status === "inactive" || row.replacedBy ? 2 : row.severity === "ok" ? 1 : 0;
+  const byStanding = standing(a) - standing(b);
+  if (byStanding !== 0) return byStanding;
   if (a.notAfter && b.notAfter) return a.notAfter.localeCompare(b.notAfter) || a.key.localeCompare(b.key);
   if (a.notAfter || b.notAfter) return a.notAfter ? -1 : 1;
   return a.status.localeCompare(b.status) || a.name.localeCompare(b.name) || a.key.localeCompare(b.key);
@@ -75,6 +93,7 @@ export async function readInventory(
       ? await Promise.all([store.loadObjects(source.name), store.lastSweep(source.name)])
       : [new Map(), undefined];
     sources.push({ name: source.name, type: source.type, lastSweep });
+    const replacementOf = replacementFinder(objects.values());
     for (const { observation } of objects.values()) {
       if (filter.kind && observation.kind !== filter.kind) continue;
       const remainingMs = observation.notAfter ? Date.parse(observation.notAfter) - now.getTime() : undefined;
@@ -83,10 +102,12 @@ export async function readInventory(
         !(remainingMs !== undefined && remainingMs <= filter.withinDays * DAY_MS)
       )
         continue;
+      const replacement = replacementOf(observation);
       rows.push({
         ...observation,
-        severity: severityOf(observation, now, config),
-        ...(remainingMs !== undefined ? { daysLeft: Math.floor(remainingMs / DAY_MS) } : {}),
+        severity: severityOf(observation, now, config, replacement),
+        ...(observation.notAfter ? { daysLeft: daysLeft(observation.notAfter, now) } : {}),
+        ...(replacement ? { replacedBy: replacement.nativeId } : {}),
       });
     }
   }

@@ -26,7 +26,9 @@ const TABLE_COLUMNS: [string, (row: ReportRow) => string][] = [
   ],
   ["KIND", (row) => row.kind],
   ["SOURCE", (row) => row.labels.source],
-  ["STATUS", (row) => row.status],
+  ["STATUS", (row) => (row.replacedBy ? `${row.status}, replaced` : row.status)],
+  // The native id messages show after the kind; `history` and `ack` take it.
+  ["ID", (row) => fit(row.nativeId, CELL_CHARS)],
 ];
 
 /**
@@ -71,6 +73,7 @@ const CSV_FIELDS: [string, (row: ReportRow) => string | number | undefined][] = 
   ["updatedAt", (row) => row.updatedAt],
   ["successorNativeId", (row) => row.successor?.nativeId],
   ["successorNotAfter", (row) => row.successor?.notAfter],
+  ["replacedBy", (row) => row.replacedBy],
 ];
 
 /** One line per object; labels and details become `labels.NAME` and `details.NAME` columns, whichever occur. */

@@ -1,17 +1,17 @@
 import type { AlertsConfig } from "../config/schema.js";
-import { DAY_MS, HOUR_MS } from "../model/time.js";
+import { DAY_MS, daysLeft, HOUR_MS, wholeDays } from "../model/time.js";
 import type { Observation, RuleResult } from "../model/types.js";
 
 /** Statuses whose expiry matters: the certificate is (or should be) serving. Unknown ones are watched too. */
 const LIVE = new Set<Observation["status"]>(["active", "expired", "unknown"]);
 
-/** `5 hours`, `1 day`, `12 days`: whole units, rounded down, so nobody is told they have more time than they do. */
+/** `5 hours`, `1 day`, `12 days`: whole units, rounded down, the days as every report counts them (wholeDays). */
 function span(ms: number): string {
   if (ms < DAY_MS) {
     const hours = Math.max(1, Math.floor(ms / HOUR_MS));
     return `${hours} hour${hours === 1 ? "" : "s"}`;
   }
-  const days = Math.floor(ms / DAY_MS);
+  const days = wholeDays(ms);
   return `${days} day${days === 1 ? "" : "s"}`;
 }
 
@@ -26,7 +26,6 @@ function ago(ms: number): string {
 export function expiryAlert(object: Observation, now: Date, alerts: AlertsConfig): RuleResult | undefined {
   if (!LIVE.has(object.status) || !object.notAfter) return undefined;
   const remainingMs = Date.parse(object.notAfter) - now.getTime();
-  const daysLeft = Math.floor(remainingMs / DAY_MS);
   const expired = remainingMs <= 0 || object.status === "expired";
   // criticalWithinDays is a stage of its own: crossing it is news even when it is not one of the thresholds.
   const thresholds = [...new Set([...alerts.expiryThresholdsDays, alerts.criticalWithinDays])]
@@ -45,7 +44,7 @@ export function expiryAlert(object: Observation, now: Date, alerts: AlertsConfig
     severity: critical ? "critical" : "warning",
     summary: expired ? `expired ${ago(-remainingMs)} (${date})` : `expires in ${span(remainingMs)} (${date})`,
     object,
-    daysLeft,
+    daysLeft: daysLeft(object.notAfter, now),
   };
 }
 
