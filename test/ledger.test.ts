@@ -29,6 +29,7 @@ class RecordingReceiver implements Receiver {
     this.sent.push(digest);
   }
   preview = () => "";
+  payload = () => "";
   close = async () => undefined;
 }
 

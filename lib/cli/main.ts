@@ -1,3 +1,6 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, configPath } from "../config/load.js";
 import { INVENTORY_KINDS } from "../report/inventory.js";
@@ -6,6 +9,7 @@ import { StoreBusyError } from "../store/lock.js";
 import { ackCommand } from "./ack.js";
 import { UsageError } from "./context.js";
 import { demoCommand } from "./demo.js";
+import { NAMING_FORMS } from "./find.js";
 import { historyCommand } from "./history.js";
 import { type Output, processOutput } from "./output.js";
 import { redeployCommand } from "./redeploy.js";
@@ -22,12 +26,22 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/** The version in the nearest package.json above this file: lib/cli/ in the checkout, dist/lib/cli/ once built. */
+function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, "package.json");
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+  }
+  return "unknown";
+}
+
 /** Runs the `certwatch` command and resolves to its exit status; never calls process.exit itself. */
 export async function main(argv: string[], output: Output = processOutput): Promise<number> {
   let status: number = EXIT.ok;
   const program = new Command()
     .name("certwatch")
     .description("Watches certificates in Huawei Cloud and Alibaba Cloud and alerts before they break.")
+    .version(packageVersion(), "-V, --version", "print the version")
     .exitOverride()
     .configureOutput({
       writeOut: (text) => output.out(text.trimEnd()),
@@ -43,6 +57,7 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     .option("--now <iso>", "evaluate as of this instant instead of the clock")
     .option("--source <name>", "sweep only this source (repeatable)", collect, [])
     .option("--dry-run", "collect and evaluate, print what would be sent; write and send nothing")
+    .option("--verbose", "with --dry-run: also print the exact body of every message it would send")
     .option("--json", "print one JSON run summary on stdout")
     .action(async (options) => {
       status = await sweepCommand({ ...options, config: configPath(options.config) }, output);
@@ -65,7 +80,7 @@ export async function main(argv: string[], output: Output = processOutput): Prom
   program
     .command("history")
     .description("the recorded changes of an object, from the stored snapshots")
-    .argument("<object>", "an object key (source/kind/id), a native id, or a domain")
+    .argument("<object>", NAMING_FORMS)
     .addOption(configOption())
     .option("--source <name>", "only this source (repeatable)", collect, [])
     .action(async (object, options) => {
@@ -76,19 +91,23 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     .command("validate")
     .description("check the config and prove each source's credentials with one read-only call")
     .addOption(configOption())
+    .option("--offline", "check the schema alone: references left unresolved, nothing contacted")
     .action(async (options) => {
-      status = await validateCommand({ config: configPath(options.config) }, output);
+      status = await validateCommand(
+        { config: configPath(options.config), offline: options.offline },
+        output,
+      );
     });
 
   program
     .command("ack")
     .description("acknowledge an alert: no reminders for its current stage until --until")
-    .argument("<fingerprint>", "the alert's fingerprint, as in its message (rule:source/kind/id)")
+    .argument("<alert>", NAMING_FORMS)
     .requiredOption("--until <time>", "an ISO time, or a span from now such as 3d or 12h")
     .requiredOption("--reason <text>", "why, for whoever reads the ack next")
     .addOption(configOption())
-    .action(async (fingerprint, options) => {
-      status = await ackCommand({ ...options, fingerprint, config: configPath(options.config) }, output);
+    .action(async (alert, options) => {
+      status = await ackCommand({ ...options, alert, config: configPath(options.config) }, output);
     });
 
   program

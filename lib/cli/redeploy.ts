@@ -16,6 +16,9 @@ export interface RedeployCommandOptions {
   force?: boolean;
 }
 
+/** How far in the past `--at` may be: the clocks of this machine and of CAS may differ by that much. */
+const CLOCK_SKEW_MS = 60_000;
+
 function describePlan(plan: RedeployPlan): string[] {
   const { params } = plan;
   return [
@@ -127,6 +130,12 @@ export async function redeployCommand(options: RedeployCommandOptions, output: O
     throw new UsageError(`--cert: ${JSON.stringify(options.cert)} is not a certificate id`);
   }
   const at = options.at === undefined ? undefined : parseNow(options.at, "--at");
+  if (at && at.getTime() < now.getTime() - CLOCK_SKEW_MS) {
+    throw new UsageError(
+      `--at: ${options.at} is in the past (it is now ${now.toISOString()}); give a later time, or leave --at out ` +
+        "to start the job at once",
+    );
+  }
   if (!source.contactIds?.length) {
     throw new UsageError(
       `${source.name}: set contactIds (CAS contact ids, from ListContact) in ${options.config}; ` +

@@ -22,7 +22,13 @@ export async function testNotifyCommand(
   } catch (error) {
     const reason =
       error instanceof DeliveryError ? error.message : `unexpected error: ${(error as Error).message}`;
-    output.err(redact(`${receiver.name} (${receiver.type}): test message NOT delivered: ${reason}`));
+    // A test message is not kept for another run as alerts are: say what to do now instead.
+    const next =
+      error instanceof DeliveryError && error.retryable
+        ? "This may pass (busy, rate limited or out of reach): run test-notify again shortly; if it keeps " +
+          "failing, check the receiver's address and that this machine can reach it."
+        : `Fix the receiver's settings in ${options.config}, then run test-notify again.`;
+    output.err(redact(`${receiver.name} (${receiver.type}): test message NOT delivered: ${reason}. ${next}`));
     return 1;
   } finally {
     await receiver.close();

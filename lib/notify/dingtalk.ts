@@ -56,11 +56,14 @@ export function dingtalkMarkdown(digest: Digest, language: Language = "en") {
 }
 
 export function dingtalkReceiver(config: DingtalkReceiverConfig): Receiver {
+  const body = (digest: Digest) =>
+    JSON.stringify({ msgtype: "markdown", markdown: dingtalkMarkdown(digest, config.language) });
   return {
     name: config.name,
     type: "dingtalk",
     maxAlertsPerMessage: ALERTS_PER_MESSAGE,
     preview: (digest) => dingtalkMarkdown(digest, config.language).text,
+    payload: body,
     async send(digest) {
       const url = new URL(config.webhookUrl);
       let sign: string | undefined;
@@ -73,7 +76,7 @@ export function dingtalkReceiver(config: DingtalkReceiverConfig): Receiver {
       await postJson({
         channel: "DingTalk",
         url: url.href,
-        body: JSON.stringify({ msgtype: "markdown", markdown: dingtalkMarkdown(digest, config.language) }),
+        body: body(digest),
         secrets: [config.webhookUrl, url.href, config.secret, sign],
         platform: DINGTALK_CODES,
       });

@@ -114,7 +114,7 @@ function classify(error: unknown, redact: (text: string) => string): DeliveryErr
   if (aws.$metadata !== undefined) {
     const permanent = SES_PERMANENT.has(aws.name);
     return new DeliveryError(
-      `SES refused the message: ${aws.name} (${excerpt(aws.message, redact)})${permanent ? "" : "; will retry next run"}`,
+      `SES refused the message: ${aws.name} (${excerpt(aws.message, redact)})`,
       !permanent,
     );
   }
@@ -122,17 +122,11 @@ function classify(error: unknown, redact: (text: string) => string): DeliveryErr
   if (typeof smtp.responseCode === "number") {
     const reply = excerpt(smtp.response ?? smtp.message, redact);
     const retryable = smtp.responseCode < 500;
-    return new DeliveryError(
-      `SMTP server refused the message: ${reply}${retryable ? "; will retry next run" : ""}`,
-      retryable,
-    );
+    return new DeliveryError(`SMTP server refused the message: ${reply}`, retryable);
   }
   const code = smtp.code ?? "unknown error";
   const permanent = code === "EAUTH" || code === "EENVELOPE";
-  return new DeliveryError(
-    `cannot deliver by SMTP (${code}: ${excerpt(smtp.message, redact)})${permanent ? "" : "; will retry next run"}`,
-    !permanent,
-  );
+  return new DeliveryError(`cannot deliver by SMTP (${code}: ${excerpt(smtp.message, redact)})`, !permanent);
 }
 
 /** SMTP (STARTTLS required off loopback) or Amazon SES; one nodemailer transport either way. */
@@ -170,22 +164,26 @@ export function smtpOptions(smtp: NonNullable<EmailReceiverConfig["smtp"]>) {
 export function emailReceiver(config: EmailReceiverConfig): Receiver {
   const transport = transportFor(config);
   const redact = makeRedactor([config.smtp?.pass]);
+  const message = (digest: Digest) => ({
+    from: config.from,
+    to: config.to,
+    subject: subject(config, digest),
+    text: plainText(digest, config.language),
+    html: html(digest, config.language),
+  });
   return {
     name: config.name,
     type: "email",
     maxAlertsPerMessage: 500,
     preview: (digest) => plainText(digest, config.language),
+    payload: (digest) => JSON.stringify(message(digest)),
     async send(digest) {
       try {
         await transport.sendMail({
           ...(config.ses?.configurationSetName
             ? { ses: { ConfigurationSetName: config.ses.configurationSetName } }
             : {}),
-          from: config.from,
-          to: config.to,
-          subject: subject(config, digest),
-          text: plainText(digest, config.language),
-          html: html(digest, config.language),
+          ...message(digest),
         });
       } catch (error) {
         throw classify(error, redact);

@@ -1,16 +1,9 @@
 import { createHmac } from "node:crypto";
 import type { FeishuReceiverConfig } from "../config/schema.js";
-import { type Digest, sortAlerts } from "./digest.js";
+import type { Digest } from "./digest.js";
 import type { Language } from "./messages.js";
 import type { Receiver } from "./receiver.js";
-import {
-  ALERT_TEXT_BYTES,
-  chatAlert,
-  chatIntro,
-  chatTitle,
-  type PlatformCodes,
-  postJson,
-} from "./webhook.js";
+import { ALERT_TEXT_BYTES, chatLines, chatTitle, type PlatformCodes, postJson } from "./webhook.js";
 
 /**
  * A custom bot's request body may not exceed 20 KB (自定义机器人使用指南). An alert's text is at most
@@ -46,19 +39,9 @@ export function feishuSignature(secret: string, timestampSeconds: string): strin
   return createHmac("sha256", `${timestampSeconds}\n${secret}`).update("").digest("base64");
 }
 
-function lines(digest: Digest, language: Language): string[] {
-  return [
-    chatIntro(digest, language),
-    ...sortAlerts(digest.alerts).flatMap((alert) => {
-      const a = chatAlert(alert, language, ANGLE_BRACKETS);
-      return [`[${a.label}] ${a.title} · ${a.when}`, a.domains, a.place, a.todo];
-    }),
-  ];
-}
-
 export function feishuPost(digest: Digest, language: Language = "en") {
   const locale = language === "zh-CN" ? "zh_cn" : "en_us";
-  const content = lines(digest, language).map((text) => [{ tag: "text", text }]);
+  const content = chatLines(digest, language, ANGLE_BRACKETS).map((text) => [{ tag: "text", text }]);
   return {
     msg_type: "post",
     content: { post: { [locale]: { title: chatTitle(digest, language), content } } },
@@ -70,7 +53,9 @@ export function feishuReceiver(config: FeishuReceiverConfig): Receiver {
     name: config.name,
     type: "feishu",
     maxAlertsPerMessage: ALERTS_PER_MESSAGE,
-    preview: (digest) => [chatTitle(digest, config.language), ...lines(digest, config.language)].join("\n"),
+    preview: (digest) =>
+      [chatTitle(digest, config.language), ...chatLines(digest, config.language, ANGLE_BRACKETS)].join("\n"),
+    payload: (digest) => JSON.stringify(feishuPost(digest, config.language)),
     async send(digest) {
       const timestamp = String(Math.floor(Date.now() / 1000));
       const sign = config.secret ? feishuSignature(config.secret, timestamp) : undefined;

@@ -41,7 +41,9 @@ export interface Receiver {
   maxAlertsPerMessage: number;
   /** Delivers or throws DeliveryError. */
   send(digest: Digest): Promise<void>;
-  /** The message as text, for a dry run or the demo to show. */
+  /** The message as a person reads it (the text part, the fallback, the markdown), for a dry run or the demo. */
   preview(digest: Digest): string;
+  /** The exact body `send` would deliver (before any signing), for `--json` and `--verbose` dry runs. */
+  payload(digest: Digest): string;
   close(): Promise<void>;
 }

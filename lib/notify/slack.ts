@@ -145,10 +145,7 @@ function describeHttpFailure(
 ): DeliveryError {
   const body = excerpt(error.body, redact);
   if (error.statusCode === 429) {
-    return new DeliveryError(
-      "Slack is still rate limiting (429) after waiting as asked; will retry next run",
-      true,
-    );
+    return new DeliveryError("Slack is still rate limiting (429) after waiting as asked", true);
   }
   if (error.statusCode >= 500) return new DeliveryError(`Slack answered ${error.statusCode} ${body}`, true);
   return new DeliveryError(
@@ -169,6 +166,7 @@ export function slackReceiver(config: SlackReceiverConfig, fetchFn = fetchHonour
     type: "slack",
     maxAlertsPerMessage: ALERTS_PER_MESSAGE,
     preview: (digest) => fallbackText(digest, config.language),
+    payload: (digest) => JSON.stringify(slackMessage(digest, config.language)),
     async send(digest) {
       try {
         await webhook.send(slackMessage(digest, config.language));
@@ -177,7 +175,7 @@ export function slackReceiver(config: SlackReceiverConfig, fetchFn = fetchHonour
         if (error instanceof IncomingWebhookRequestError) {
           const cause = error.original.cause as NodeJS.ErrnoException | undefined;
           const reason = cause?.code ?? cause?.message ?? error.original.message;
-          throw new DeliveryError(redact(`cannot reach Slack (${reason}); will retry next run`), true);
+          throw new DeliveryError(redact(`cannot reach Slack (${reason})`), true);
         }
         throw error;
       }

@@ -42,19 +42,19 @@ export function wecomMarkdown(digest: Digest, language: Language = "en"): string
 
 /** The robot's key is in the URL: the whole URL is the credential. */
 export function wecomReceiver(config: WecomReceiverConfig): Receiver {
+  const body = (digest: Digest) =>
+    JSON.stringify({ msgtype: "markdown", markdown: { content: wecomMarkdown(digest, config.language) } });
   return {
     name: config.name,
     type: "wecom",
     maxAlertsPerMessage: ALERTS_PER_MESSAGE,
     preview: (digest) => wecomMarkdown(digest, config.language),
+    payload: body,
     async send(digest) {
       await postJson({
         channel: "WeCom",
         url: config.webhookUrl,
-        body: JSON.stringify({
-          msgtype: "markdown",
-          markdown: { content: wecomMarkdown(digest, config.language) },
-        }),
+        body: body(digest),
         secrets: [config.webhookUrl],
         platform: WECOM_CODES,
       });

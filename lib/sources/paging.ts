@@ -25,6 +25,8 @@ export interface NumberedPagesOptions<T> extends WalkRules {
   idOf: (item: T) => string;
   /** Names the listing in errors, e.g. `job 8888`. */
   where?: string;
+  /** Told the first page's total, when the listing's entries are the source's objects (`CollectContext.total`). */
+  onTotal?: (count: number) => void;
 }
 
 /**
@@ -110,6 +112,7 @@ export async function* numberedPages<T>(options: NumberedPagesOptions<T>): Async
         "really that big)",
     );
   }
+  options.onTotal?.(first.total);
   yield check(1, first.items, first.total);
   let number = 1;
   for await (const page of mapInOrder(pageNumbers(2, pages), options.concurrency, options.fetch)) {

@@ -21,6 +21,11 @@ export interface CollectContext {
    * absent from it is not taken as missing, since the walk may have stepped over it.
    */
   unsettled?: (reason: string) => void;
+  /**
+   * Told how many objects a listing holds, as its first page states it, for a progress line. A source that walks
+   * several listings of its objects (one per status) tells each, and the counts add up.
+   */
+  total?: (count: number) => void;
 }
 
 /** One API family. Collect streams observations; it throws when the sweep cannot be trusted as complete. */

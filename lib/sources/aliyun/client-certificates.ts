@@ -157,6 +157,7 @@ export const aliyunClientCertificates: SourceDriver<"aliyun-client-certificates"
       list: "CertificateList",
       read: readListed,
       idOf: (listed) => listed.identifier,
+      onTotal: context.total,
     });
     const waiting: Listed[] = [];
     const describe = (batch: Listed[]) =>

@@ -28,6 +28,8 @@ export interface CasListing<T> {
   /** Reads one entry; `where` is its place for error messages (`page 2: Data[3]`). */
   read: (raw: Record<string, unknown>, where: string) => T;
   idOf: (item: T) => string;
+  /** Told the listing's total when its entries are the source's objects (`CollectContext.total`). */
+  onTotal?: (count: number) => void;
 }
 
 /**
@@ -122,6 +124,7 @@ export class AliyunClient {
       pageSize,
       concurrency: listing.concurrency ?? this.limiter.concurrency,
       idOf: listing.idOf,
+      onTotal: listing.onTotal,
       fetch: async (page) => {
         const body = await this.rpc(listing.call, {
           ...listing.params,

@@ -101,6 +101,7 @@ export const aliyunSslCertificates: SourceDriver<"aliyun-ssl-certificates"> = {
         list: "CertificateList",
         read: (raw, where) => toObservation(source, raw, status, where, context.warn),
         idOf: (observation) => observation.nativeId,
+        onTotal: context.total,
       });
       for await (const page of pages) yield* page;
     }

@@ -200,6 +200,7 @@ export const huaweiScm: SourceDriver<"huawei-scm"> = {
       pageSize: PAGE_SIZE,
       concurrency: client.limiter.concurrency,
       idOf: (raw: Record<string, unknown>) => String(raw.id),
+      onTotal: context.total,
       fetch: async (page) => {
         const offset = offsetOf(page);
         const query = { ...ORDER, ...FILTER, limit: PAGE_SIZE, offset };
