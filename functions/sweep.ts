@@ -1,4 +1,6 @@
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { SweepRequest } from "../lib/dispatch.js";
+import { finishSweep, type NotifyTrigger } from "../lib/run-tracking.js";
 import { sweepSources } from "../lib/sweep-source.js";
 import { lambdaRuntime, type Runtime, recordSourceMetrics } from "./runtime.js";
 
@@ -10,15 +12,21 @@ interface SqsBatchResponse {
   batchItemFailures: { itemIdentifier: string }[];
 }
 
+export interface SweepDeps {
+  runtime: () => Promise<Runtime>;
+  triggerNotify: NotifyTrigger;
+}
+
 /**
  * SQS worker: sweeps the one source each message names and records its news in the ledger; the notify function
- * delivers. A vendor failure is a recorded, failed sweep, not an error. Only what could not be done at all (the
- * store unreachable, an unknown source) is reported as a batch item failure, retried, then dead-lettered.
- * A redelivered message sweeps again and records nothing twice.
+ * delivers. The sweep that completes its run, or that has news past the run's deadline, has notify run at once.
+ * A vendor failure is a recorded, failed sweep, not an error. Only what could not be done at all (the store
+ * unreachable, an unknown source, notify not reachable) is reported as a batch item failure, retried, then
+ * dead-lettered. A redelivered message sweeps again and records nothing twice.
  */
-export function sweepHandler(runtime: () => Promise<Runtime>) {
+export function sweepHandler(deps: SweepDeps) {
   return async (event: SqsEvent): Promise<SqsBatchResponse> => {
-    const { config, store, http, redact, logger, metrics } = await runtime();
+    const { config, store, http, redact, logger, metrics } = await deps.runtime();
     const batchItemFailures: SqsBatchResponse["batchItemFailures"] = [];
     for (const record of event.Records) {
       try {
@@ -26,7 +34,7 @@ export function sweepHandler(runtime: () => Promise<Runtime>) {
         const source = config.sources.find((candidate) => candidate.name === request.source);
         if (!source) throw new Error(`no source named ${JSON.stringify(request.source)} in the config`);
         const [outcome] = await sweepSources(
-          { config, store, http, now: new Date(), redact },
+          { config, store, http, now: new Date(), redact, earlierRun: "fail-source" },
           request.runId,
           [source],
         );
@@ -41,6 +49,11 @@ export function sweepHandler(runtime: () => Promise<Runtime>) {
           calls: outcome.report.calls,
           alerts: outcome.alerts.length,
         });
+        const trigger = await finishSweep(store, request, outcome.alerts.length > 0, new Date());
+        if (trigger) {
+          await deps.triggerNotify(trigger);
+          logger.info("notify triggered", { ...trigger });
+        }
       } catch (error) {
         logger.error("sweep could not run", {
           messageId: record.messageId,
@@ -53,4 +66,22 @@ export function sweepHandler(runtime: () => Promise<Runtime>) {
   };
 }
 
-export const handler = sweepHandler(lambdaRuntime);
+/** Invokes the notify function asynchronously (InvocationType Event): the sweep does not wait for deliveries. */
+export function invokeNotify(lambda: Pick<LambdaClient, "send">, functionName: string): NotifyTrigger {
+  return async (request) => {
+    if (!functionName)
+      throw new Error("CERTWATCH_NOTIFY_FUNCTION is not set: the sweep cannot have notify run");
+    await lambda.send(
+      new InvokeCommand({
+        FunctionName: functionName,
+        InvocationType: "Event",
+        Payload: new TextEncoder().encode(JSON.stringify(request)),
+      }),
+    );
+  };
+}
+
+export const handler = sweepHandler({
+  runtime: lambdaRuntime,
+  triggerNotify: invokeNotify(new LambdaClient({}), process.env.CERTWATCH_NOTIFY_FUNCTION ?? ""),
+});

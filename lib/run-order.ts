@@ -22,16 +22,29 @@ export function laterRun(last: SweepRecord | undefined, run: RecordedRun): Recor
 }
 
 /**
- * Refuses a run whose instant is earlier than a run already recorded for the source (a `--now` in the past, or a
- * clock that jumped back): it would resolve what the later run announced and announce it all again after.
+ * What is wrong with a run whose instant is earlier than a run already recorded for the source (a `--now` in the
+ * past, or a clock that jumped back): it would resolve what the later run announced and announce it all again after.
  */
-export function refuseEarlierRun(source: string, last: SweepRecord | undefined, now: Date): void {
+export function earlierRunProblem(
+  source: string,
+  last: SweepRecord | undefined,
+  now: Date,
+): string | undefined {
   const latest = latestRunOf(last);
-  if (!latest || Date.parse(latest.at) - now.getTime() <= CLOCK_SKEW_MS) return;
-  throw new RunOrderError(
+  if (!latest || Date.parse(latest.at) - now.getTime() <= CLOCK_SKEW_MS) return undefined;
+  return (
     `source ${source}: run ${latest.runId} at ${latest.at} is already recorded, later than this run's ` +
-      `${now.toISOString()}; history is never rewritten backwards. Use --dry-run to look at an earlier instant, ` +
-      `or a --now at or after ${latest.at}. If that run's clock was wrong, remove its records from the store ` +
-      `(pk SRC#${source}, sk LAST and SWEEP#${latest.at}#${latest.runId}).`,
+    `${now.toISOString()}; history is never rewritten backwards. Use --dry-run to look at an earlier instant, ` +
+    `or a --now at or after ${latest.at}. If that run's clock was wrong, remove its records from the store ` +
+    `(pk SRC#${source}, sk LAST and SWEEP#${latest.at}#${latest.runId}).`
+  );
+}
+
+/** A `--now` ahead of the wall clock: recorded, it would make every real run after it a run from the past. */
+export function futureRunProblem(now: Date, wallClock = new Date()): string | undefined {
+  if (now.getTime() - wallClock.getTime() <= CLOCK_SKEW_MS) return undefined;
+  return (
+    `--now ${now.toISOString()} is ahead of this machine's clock (${wallClock.toISOString()}): a run recorded ` +
+    "there would make every real run after it one from the past. Add --dry-run to see what that instant would send."
   );
 }

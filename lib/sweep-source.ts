@@ -7,8 +7,9 @@ import type { Receiver } from "./notify/receiver.js";
 import { recordNews } from "./notify/route.js";
 import { type Evaluation, evaluateObject, evaluateSource } from "./rules/evaluate.js";
 import { replacementFinder } from "./rules/replacement.js";
-import { laterRun, refuseEarlierRun } from "./run-order.js";
+import { CLOCK_SKEW_MS, earlierRunProblem, laterRun, latestRunOf, RunOrderError } from "./run-order.js";
 import { withinTimeBudget } from "./sources/budget.js";
+import { timeBudgetOf } from "./sources/scope.js";
 import { type HttpClient, newCallStats } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
 import { lookUpMissing } from "./sources/lookup.js";
@@ -43,12 +44,20 @@ export interface SweepOptions {
   leaseMs?: number;
   redact?: (text: string) => string;
   onSourceDone?: (report: SourceReport) => void;
+  /**
+   * A run earlier than one recorded for a source: `refuse` the whole run (the CLI: exit 2, nothing done), or
+   * `fail-source`, recording that source's sweep as failed so that it adds up to a "cannot see" alert (a Lambda
+   * worker on a host whose clock is behind, which would otherwise be retried into the dead-letter queue unheard).
+   */
+  earlierRun?: "refuse" | "fail-source";
   /** Called as observations stream in, for a live progress line; Lambda handlers never pass it. */
   onProgress?: (source: string, progress: SweepProgress) => void;
 }
 
 export interface SweepProgress {
   objects: number;
+  /** What the listings said they hold, once their first pages are in; absent for listings that do not say. */
+  total?: number;
   calls: number;
   throttled: number;
 }
@@ -91,9 +100,26 @@ function suspiciousDrop(config: Config, before: number, after: number): string |
   if (config.alerts.trustInventoryDrops || before === 0 || (after > 0 && after >= before / 2))
     return undefined;
   return (
-    `inventory dropped from ${before} to ${after} objects without any error from the API; not trusted, nothing ` +
-    "stored changed (set alerts.trustInventoryDrops: true if the drop is real)"
+    `inventory dropped from ${before} to ${after} objects without any error from the API; not trusted: what it ` +
+    "shows is kept, nothing absent from it is taken as missing (set alerts.trustInventoryDrops: true if the drop is real)"
   );
+}
+
+/** What a source reports when it could not be swept at all. */
+function unswept(previous: SweepRecord | undefined, durationMs: number): SweepOutcome {
+  return {
+    ok: false,
+    objects: 0,
+    added: 0,
+    changed: 0,
+    gone: 0,
+    missing: 0,
+    calls: 0,
+    retries: 0,
+    throttled: 0,
+    durationMs,
+    consecutiveFailures: (previous?.consecutiveFailures ?? 0) + 1,
+  };
 }
 
 /**
@@ -107,6 +133,7 @@ async function sweepSource(
   runId: string,
   acks: ReadonlyMap<string, Ack>,
   previous: SweepRecord | undefined,
+  earlierRun?: string,
 ): Promise<SourceOutcome> {
   const { config, store, now } = options;
   const redact = options.redact ?? ((text: string) => text);
@@ -114,16 +141,31 @@ async function sweepSource(
   const at = now.toISOString();
   const stats = newCallStats();
   const warnings: string[] = [];
-  const [stored, goneBefore] = await Promise.all([
-    store.loadObjects(source.name),
-    store.loadGone(source.name),
-  ]);
+  let stored: Map<string, StoredObject>;
+  let goneBefore: Map<string, GoneObject>;
+  try {
+    [stored, goneBefore] = await Promise.all([store.loadObjects(source.name), store.loadGone(source.name)]);
+  } catch (caught) {
+    // Nothing can be compared or evaluated without what was stored: the source fails alone, the others go on.
+    const error = redact(`the store could not be read: ${describeError(caught)}`);
+    const report: SourceReport = {
+      ...unswept(previous, Date.now() - started),
+      error,
+      name: source.name,
+      type: source.type,
+      warnings,
+    };
+    options.onSourceDone?.(report);
+    return { report, alerts: [], silenced: [], acknowledged: [], recorded: [] };
+  }
 
   const seen = new Map<string, Observation>();
-  let error = endpointMoved(source, previous?.endpoint);
+  let error = earlierRun ?? endpointMoved(source, previous?.endpoint);
   let unsettled: string | undefined;
   const driver = driverFor(source.type);
   const sweepOver = new AbortController();
+  let total: number | undefined;
+  const progress = () => ({ objects: seen.size, total, calls: stats.calls, throttled: stats.throttled });
   const collectContext: CollectContext = {
     http: options.http,
     stats,
@@ -134,17 +176,18 @@ async function sweepSource(
     unsettled: (reason) => {
       unsettled ??= reason;
     },
+    total: (count) => {
+      total = (total ?? 0) + count;
+    },
   };
   try {
     if (error === undefined) {
+      // Shown from the start: a first page that is slow to come is worth seeing too.
+      options.onProgress?.(source.name, progress());
       const collected = driver.collect(source, collectContext);
       for await (const observation of withinTimeBudget(source, sweepOver, collected)) {
         seen.set(observation.key, storedShape(observation));
-        options.onProgress?.(source.name, {
-          objects: seen.size,
-          calls: stats.calls,
-          throttled: stats.throttled,
-        });
+        options.onProgress?.(source.name, progress());
       }
     }
   } catch (caught) {
@@ -163,7 +206,12 @@ async function sweepSource(
     const newlyMissing = [...stored.values()]
       .filter((object) => !seen.has(object.observation.key) && !object.missingSince)
       .map((object) => object.observation);
-    const lookedUp = await lookUpMissing(driver, source, collectContext, newlyMissing);
+    // The look-ups share the listing's budget: past it, what is left waits for the next listing to settle it.
+    const until = started + timeBudgetOf(source).ms;
+    const stop = setTimeout(() => sweepOver.abort(), Math.max(0, until - Date.now()));
+    const lookedUp = await lookUpMissing(driver, source, collectContext, newlyMissing, until).finally(() =>
+      clearTimeout(stop),
+    );
     for (const observation of lookedUp.found) seen.set(observation.key, storedShape(observation));
     confirmedGone = lookedUp.gone;
   }
@@ -193,9 +241,14 @@ async function sweepSource(
     const { key } = object.observation;
     return { key, firstSeenAt: object.firstSeenAt, goneAt: at, resolved: evaluation.state.resolved };
   });
-  if (error !== undefined) {
+  if (listing === "failed") {
     // Computed from what was last seen: the message must say the source could not be read.
     for (const alert of outcome.alerts) alert.staleSince = previous?.lastSuccessAt ?? previous?.at;
+  }
+  for (const alert of outcome.alerts) {
+    // Alerting as last seen: the message must say the listing no longer shows it.
+    const missingSince = current.get(alert.object.key)?.missingSince;
+    if (missingSince && alert.transition !== "resolved") alert.missingSince = missingSince;
   }
 
   const consecutiveFailures = error === undefined ? 0 : (previous?.consecutiveFailures ?? 0) + 1;
@@ -233,6 +286,38 @@ async function sweepSource(
   const report: SourceReport = { ...sweep, name: source.name, type: source.type, warnings };
 
   if (!options.dryRun) {
+    const saved = await saveSweep();
+    if (saved !== undefined) {
+      report.ok = false;
+      report.error = redact(`the store could not save this sweep: ${saved}`);
+      report.consecutiveFailures = (previous?.consecutiveFailures ?? 0) + 1;
+      // What was recorded is still delivered; what was not is evaluated again by the next run. The failure is
+      // recorded on its own, so that saves failing run after run add up to a "cannot see this source" alert.
+      const { name: _name, type: _type, warnings: _warnings, ...failed } = report;
+      await store
+        .recordSweep(
+          {
+            ...failed,
+            alerts: previous?.alerts ?? {},
+            resolved: previous?.resolved ?? {},
+            source: source.name,
+            runId,
+            at,
+            lastSuccessAt: previous?.lastSuccessAt,
+            failingSince: previous?.failingSince ?? at,
+            endpoint: previous?.endpoint,
+            latestRun: laterRun(previous, { at, runId }),
+          },
+          now,
+        )
+        .catch(() => undefined);
+    }
+  }
+  options.onSourceDone?.(report);
+  return { report, ...outcome };
+
+  /** Records the news, then writes what changed and the sweep record; the error text when the store refused. */
+  async function saveSweep(): Promise<string | undefined> {
     try {
       outcome.recorded.push(...(await recordNews(outcome.alerts, options)));
       await store.writeObjects(
@@ -268,14 +353,11 @@ async function sweepSource(
         },
         now,
       );
+      return undefined;
     } catch (caught) {
-      // What was recorded is still delivered; what was not is evaluated again, to the same ids, by the next run.
-      report.ok = false;
-      report.error = redact(`the store could not save this sweep: ${describeError(caught)}`);
+      return describeError(caught);
     }
   }
-  options.onSourceDone?.(report);
-  return { report, ...outcome };
 }
 
 /**
@@ -290,6 +372,12 @@ async function watchUnswept(
   const { config, store, now } = options;
   const last = config.alerts.staleAfter ? await store.lastSweep(source.name) : undefined;
   if (!last) return undefined;
+  // A run from before the latest judgement of this source (a past --now) must not undo it.
+  const judgedAt = Math.max(
+    Date.parse(latestRunOf(last)?.at ?? last.at),
+    ...Object.values(last.alerts ?? {}).map((mark) => Date.parse(mark.at)),
+  );
+  if (judgedAt - now.getTime() > CLOCK_SKEW_MS) return undefined;
   const evaluation = evaluateSource(
     { ...last, name: source.name, provider: providerOf(source) },
     { alerts: last.alerts ?? {}, resolved: last.resolved ?? {} },
@@ -297,8 +385,8 @@ async function watchUnswept(
   );
   if (evaluation.alerts.length === 0) return undefined;
   const recorded = options.dryRun ? [] : await recordNews(evaluation.alerts, options);
-  // The marks ride on the last sweep record, as they do for a swept source; its history keeps its own expiry.
-  if (!options.dryRun) await store.recordSweep({ ...last, ...evaluation.state }, new Date(last.at));
+  // The marks ride on the last sweep record, as they do for a swept source.
+  if (!options.dryRun) await store.updateLastSweep({ ...last, ...evaluation.state });
   return { ...evaluation, recorded };
 }
 
@@ -312,11 +400,15 @@ export async function sweepSources(
     options.store.acks(options.now),
     Promise.all(sources.map((source) => options.store.lastSweep(source.name))),
   ]);
-  if (!options.dryRun) {
-    sources.forEach((source, index) => refuseEarlierRun(source.name, lastSweeps[index], options.now));
-  }
+  const problems = sources.map((source, index) =>
+    options.dryRun ? undefined : earlierRunProblem(source.name, lastSweeps[index], options.now),
+  );
+  const refused = problems.find((problem) => problem !== undefined);
+  if (refused && options.earlierRun !== "fail-source") throw new RunOrderError(refused);
   return Promise.all(
-    sources.map((source, index) => sweepSource(source, options, runId, acks, lastSweeps[index])),
+    sources.map((source, index) =>
+      sweepSource(source, options, runId, acks, lastSweeps[index], problems[index]),
+    ),
   );
 }
 

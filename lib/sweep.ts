@@ -2,10 +2,11 @@ import { randomUUID } from "node:crypto";
 import type { Config } from "./config/schema.js";
 import { isNamed } from "./config/units.js";
 import type { Alert } from "./model/types.js";
-import { type DeliveryReport, deliverPending } from "./notify/deliver.js";
+import { chunk, type DeliveryReport, deliverPending } from "./notify/deliver.js";
 import { sortAlerts } from "./notify/digest.js";
 import { type HeartbeatResult, sendHeartbeat } from "./notify/heartbeat.js";
 import { createReceiver } from "./notify/index.js";
+import type { Receiver } from "./notify/receiver.js";
 import { type OrphanedReceiver, orphanedReceivers, receiversFor } from "./notify/route.js";
 import { type RemediationReport, remediate } from "./remediate.js";
 import type { LedgerEntry } from "./store/ledger.js";
@@ -32,6 +33,34 @@ export interface AlertReport {
   silencedBy?: string;
 }
 
+/** What a dry run would send one receiver. */
+export interface Preview {
+  receiver: string;
+  /** The alerts routed to it, and the messages they take (split at its `maxAlertsPerMessage`, as delivery does). */
+  alerts: number;
+  messages: number;
+  /** The first PREVIEW_ALERTS of them as a person reads the message: enough to judge it, not a thousand alerts. */
+  text: string;
+  /** The exact body of every message, as `send` would deliver it. */
+  payloads: string[];
+}
+
+/** How many alerts a dry run shows each receiver's message with. */
+export const PREVIEW_ALERTS = 10;
+
+function preview(receiver: Receiver, alerts: Alert[], generatedAt: string): Preview {
+  const messages = chunk(alerts, receiver.maxAlertsPerMessage);
+  return {
+    receiver: receiver.name,
+    alerts: alerts.length,
+    messages: messages.length,
+    text: receiver.preview({ alerts: alerts.slice(0, PREVIEW_ALERTS), generatedAt }),
+    payloads: messages.map((batch, index) =>
+      receiver.payload({ alerts: batch, generatedAt, part: { index: index + 1, count: messages.length } }),
+    ),
+  };
+}
+
 export interface RunSummary {
   runId: string;
   now: string;
@@ -44,8 +73,8 @@ export interface RunSummary {
   deliveries: DeliveryReport[];
   /** Receivers the config no longer names that notifications still wait for: the run fails until they are moved. */
   orphaned: OrphanedReceiver[];
-  /** Dry run only: each receiver's message as it would be sent. */
-  previews?: { receiver: string; text: string }[];
+  /** Dry run only: what each receiver would be sent. */
+  previews?: Preview[];
   /** Set when a heartbeat URL is configured and the run swept every source. */
   heartbeat?: HeartbeatResult;
   /** Set when `remediation.redeployFailedWorkers` is on: the jobs it acted on, and how many wait for the next run. */
@@ -130,6 +159,8 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   const { config, store, now } = options;
   const runId = options.runId ?? randomUUID();
   const sources = config.sources.filter((source) => !options.only?.length || isNamed(source, options.only));
+  // Sweeping first: a run refused for its instant purges nothing either.
+  const outcomes = await sweepSources(options, runId, sources);
   if (options.purgeHistory && !options.dryRun) {
     await store.purgeExpired(
       config.sources.map((source) => source.name),
@@ -137,8 +168,6 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
       now,
     );
   }
-
-  const outcomes = await sweepSources(options, runId, sources);
   const watched = await watchSources(
     options,
     config.sources.filter((source) => !sources.includes(source)),
@@ -164,7 +193,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     const receivers = options.receivers ?? config.receivers.map(createReceiver);
     previews = receivers.map((receiver) => {
       const alerts = news.filter((alert) => receiversFor(alert, config).includes(receiver.name));
-      return { receiver: receiver.name, text: receiver.preview({ alerts, generatedAt: now.toISOString() }) };
+      return preview(receiver, alerts, now.toISOString());
     });
     if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
   }

@@ -454,3 +454,43 @@ ${receivers}`;
     });
   });
 });
+
+describe("dry run", () => {
+  it.each(PLATFORMS)(
+    "%s: the payload is the body it sends, the preview is text a person reads",
+    async (platform) => {
+      const chat = receiver(platform);
+      const sample = digest([alert({ nativeId: "c1" }), alert({ nativeId: "c2", severity: "warning" })]);
+      await chat.send(sample);
+      const {
+        timestamp: _timestamp,
+        sign: _sign,
+        ...unsigned
+      } = last(platform).body as Record<string, unknown>;
+      expect(JSON.parse(chat.payload(sample))).toEqual(unsigned);
+      const preview = chat.preview(sample);
+      expect(() => JSON.parse(preview)).toThrow();
+      expect(preview).toContain("certwatch: 1 critical, 1 warning");
+      expect(preview).toContain("c1.example.com");
+    },
+  );
+});
+
+describe("the generic webhook's body size", () => {
+  it("caps each alert's untrusted values, so 100 alerts with 100 KB names stay near 1 MB", async () => {
+    const { webhookBody } = await import("../lib/notify/webhook.js");
+    const huge = (n: number): Alert => {
+      const base = alert({ nativeId: `big-${n}`, name: `n${"x".repeat(100_000)}` });
+      const domains = Array.from({ length: 500 }, (_, i) => `d${i}-${"y".repeat(300)}.example.com`);
+      return { ...base, object: { ...base.object, domains, details: { job: "j".repeat(50_000) } } };
+    };
+    const body = webhookBody({ alerts: Array.from({ length: 100 }, (_, n) => huge(n)), generatedAt: "now" });
+    expect(Buffer.byteLength(body)).toBeLessThan(1_100_000);
+    const [first] = (
+      JSON.parse(body) as { alerts: { name: string; domains: string[]; domainCount: number }[] }
+    ).alerts;
+    expect(first?.name.endsWith("…")).toBe(true);
+    expect(first?.domains).toHaveLength(20);
+    expect(first?.domainCount).toBe(500);
+  });
+});

@@ -6,6 +6,7 @@ import { main } from "../lib/cli/main.js";
 import { diffInventory } from "../lib/diff.js";
 import type { Observation, StoredObject } from "../lib/model/types.js";
 import { RunOrderError } from "../lib/run-order.js";
+import { sweepSources } from "../lib/sweep-source.js";
 import { type ScmCertificate, scmTime } from "../sim/fleet.js";
 import { observeExchanges } from "../sim/server.js";
 import { Rig } from "./harness.js";
@@ -245,5 +246,136 @@ describe("the clock", () => {
     const last = await rig.store.lastSweep("hw-test");
     expect(last?.runId).toBe(next.runId);
     expect(last?.latestRun?.at).toBe(at(90_000).toISOString());
+  });
+});
+
+describe("odd clocks and a failing store", () => {
+  it("the CLI refuses to record a --now ahead of the wall clock; a dry run may look there", async () => {
+    rig = await new Rig([cert(1, 5)]).start();
+    const dir = await mkdtemp(join(tmpdir(), "certwatch-future-"));
+    try {
+      const config = join(dir, "certwatch.yml");
+      await writeFile(
+        config,
+        `store: { type: dynamodb, table: certwatch, endpoint: "${rig.dynamo.endpoint}" }\n${rig.yaml()}`,
+      );
+      const lines: string[] = [];
+      const output = {
+        out: (line: string) => lines.push(line),
+        err: (line: string) => lines.push(line),
+        isTTY: false,
+      };
+      const ahead = new Date(Date.now() + 30 * DAY).toISOString();
+      expect(await main(["node", "certwatch", "sweep", "-c", config, "--now", ahead], output)).toBe(2);
+      expect(lines.join("\n")).toMatch(/--now \S+ is ahead of this machine's clock .* Add --dry-run/);
+      expect(await rig.store.lastSweep("hw-test")).toBeUndefined();
+      expect(rig.slack.posts).toHaveLength(0);
+      expect(
+        await main(["node", "certwatch", "sweep", "-c", config, "--now", ahead, "--dry-run"], output),
+      ).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a Lambda worker behind a recorded run records a failed sweep, which adds up to a 'cannot see' alert", async () => {
+    const started = await new Rig([cert(1, 200)], "alerts: { sourceFailuresBeforeAlert: 2 }\n").start();
+    rig = started;
+    await started.sweep(at(DAY));
+    const worker = (now: Date) =>
+      sweepSources(
+        { config: started.config, store: started.store, http: started.http, now, earlierRun: "fail-source" },
+        `run-${now.getTime()}`,
+        started.config.sources,
+      );
+    const [first] = await worker(NOW);
+    expect(first?.report).toMatchObject({ ok: false, consecutiveFailures: 1 });
+    expect(first?.report.error).toMatch(/is already recorded, later than this run's/);
+    const [second] = await worker(at(HOUR));
+    expect(second?.report).toMatchObject({ ok: false, consecutiveFailures: 2 });
+    expect(second?.alerts.map((alert) => `${alert.transition} ${alert.stage}`)).toEqual(["new blind"]);
+    expect((await started.store.lastSweep("hw-test"))?.latestRun?.at).toBe(at(DAY).toISOString());
+  });
+
+  it("a save the store refuses fails that source, counts toward its health, and leaves the others to deliver", async () => {
+    const started = await new Rig([cert(1, 5)]).start();
+    rig = started;
+    const sources = [0, 1].map((n) => ({ ...started.config.sources[0], name: `hw-${n}` }));
+    const config = { ...started.config, sources } as typeof started.config;
+    const store = Object.create(started.store) as typeof started.store;
+    let refuse = true;
+    store.writeObjects = async (source, changes, now) => {
+      if (refuse && source === "hw-0") throw new Error("ProvisionedThroughputExceededException: slow down");
+      return started.store.writeObjects(source, changes, now);
+    };
+    const summary = await started.sweep(NOW, { config, store });
+    const [failed, fine] = summary.sources;
+    expect(failed).toMatchObject({ name: "hw-0", ok: false, consecutiveFailures: 1 });
+    expect(failed?.error).toMatch(/^the store could not save this sweep: .*slow down/);
+    expect(fine).toMatchObject({ name: "hw-1", ok: true });
+    // The refused source's news was recorded before its save failed: it is delivered too.
+    expect(summary.deliveries.find((d) => d.receiver === "ops-slack")).toMatchObject({ sent: 2 });
+    expect(await started.store.lastSweep("hw-0")).toMatchObject({ ok: false, consecutiveFailures: 1 });
+
+    refuse = false;
+    store.loadGone = async (source) => {
+      if (source === "hw-1") throw new Error("ThrottlingException: rate exceeded");
+      return started.store.loadGone(source);
+    };
+    const unreadable = await started.sweep(at(HOUR), { config, store });
+    expect(unreadable.sources.find((s) => s.name === "hw-1")).toMatchObject({ ok: false });
+    expect(unreadable.sources.find((s) => s.name === "hw-1")?.error).toMatch(/^the store could not be read/);
+    expect(unreadable.sources.find((s) => s.name === "hw-0")).toMatchObject({ ok: true });
+  });
+
+  it("look-ups share the source's time budget: past it, the rest wait for the next listing", async () => {
+    const fleet = Array.from({ length: 20 }, (_, i) => cert(i + 1, 5 + i));
+    const started = await new Rig(fleet, "").start();
+    rig = started;
+    const source = { ...started.config.sources[0], timeBudget: "1500ms" };
+    const config = { ...started.config, sources: [source] } as typeof started.config;
+    await started.sweep(NOW, { config });
+    fleet.splice(0, 6);
+    // Each look-up takes 400 ms: the budget left after the listing holds a few, not six.
+    const stop = observeExchanges((exchange) => {
+      if (exchange.request.url.searchParams.get("offset") === "0") started.scm.latencyMs = 400;
+    });
+    try {
+      const summary = await started.sweep(at(HOUR), { config });
+      const report = summary.sources[0];
+      expect(report?.ok).toBe(true);
+      expect(report?.durationMs).toBeLessThan(2500);
+      expect(report?.warnings.join("\n")).toMatch(
+        /look-ups of objects missing from the listing were left for the next sweep/,
+      );
+      expect((report?.gone ?? 0) + (report?.missing ?? 0)).toBe(6);
+      expect(report?.missing).toBeGreaterThan(0);
+    } finally {
+      stop();
+      started.scm.latencyMs = 0;
+    }
+  });
+
+  it("a missing certificate's alert says it is computed as last seen", async () => {
+    const fleet = [cert(1, 5), cert(2, 200)];
+    const started = await new Rig(fleet).start();
+    rig = started;
+    await started.sweep(NOW);
+    fleet.splice(0, 1);
+    // Gone from the listing, and its look-up fails, in the sweep where it crosses into the 1-day stage.
+    const stop = observeExchanges((exchange) => {
+      if (exchange.request.url.searchParams.get("offset") === "0") started.scm.injectAlways("5xx");
+    });
+    const summary = await started.sweep(at(4.5 * DAY));
+    stop();
+    started.scm.injectAlways(undefined);
+    expect(news(summary)).toEqual(["escalated 1d cert-00001"]);
+    const text = JSON.stringify(started.slack.posts.at(-1)?.body);
+    expect(text).toContain(
+      `not in the listing since ${at(4.5 * DAY)
+        .toISOString()
+        .slice(0, 16)
+        .replace("T", " ")} UTC: as last seen`,
+    );
   });
 });

@@ -1,16 +1,17 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { demoCommand } from "../lib/cli/demo.js";
 import { loadConfig } from "../lib/config/load.js";
 import { main } from "../lib/cli/main.js";
 import type { Output } from "../lib/cli/output.js";
 import { openStore } from "../lib/store/open.js";
-import { KEYS, Rig } from "./harness.js";
+import { KEYS, Rig, shellWords } from "./harness.js";
 
 const NOW = "2026-11-22T00:00:00Z";
 
@@ -71,16 +72,48 @@ describe("certwatch CLI", () => {
     expect((await run("sweep", "--frobnicate")).code).toBe(2);
   });
 
-  it("--dry-run prints what would be sent, sends nothing and creates no store", async () => {
+  it("--dry-run prints what would be sent as people read it, sends nothing and creates no store", async () => {
     const result = await run("sweep", "--config", configFile, "--now", NOW, "--dry-run");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("dry run: nothing written, nothing sent");
     expect(result.stdout).toMatch(/would go to ops-slack, ops-mail/);
-    expect(result.stdout).toMatch(/WOULD SEND TO ops-slack\n {2}certwatch: \d+ critical, \d+ warning/);
-    expect(result.stdout).toMatch(/WOULD SEND TO ops-mail\n {2}certwatch: \d+ critical/);
+    // Each receiver's message as it reads (Slack's text, the email's text part), its first 10 alerts, no raw body.
+    const slack =
+      /WOULD SEND TO ops-slack: (\d+) alerts in 1 message; the first 10, as a message of them reads\n((?: {2}.*\n)+)/;
+    const [, alerts, shown] = slack.exec(result.stdout) ?? [];
+    expect(shown?.split("\n").filter((line) => line.startsWith("  • [")).length).toBe(10);
+    expect(shown).toContain(
+      `  ... and ${Number(alerts) - 10} more alerts (--verbose prints every message as sent)`,
+    );
+    expect(result.stdout).toMatch(
+      /WOULD SEND TO ops-mail: \d+ alerts in 1 message; [^\n]*\n {2}certwatch: 10 critical/,
+    );
+    expect(result.stdout).not.toMatch(/"blocks"|as sent:/);
     expect(rig.slack.attempts).toBe(0);
     expect(rig.smtp.attempts).toBe(0);
     expect(existsSync(join(dir, "store"))).toBe(false);
+  });
+
+  it("--dry-run --verbose adds the exact body of every message; --json carries them as previews", async () => {
+    const verbose = await run("sweep", "--config", configFile, "--now", NOW, "--dry-run", "--verbose");
+    expect(verbose.code).toBe(0);
+    expect(verbose.stdout).toMatch(
+      / {2}message 1 of 1, as sent:\n {4}\{\n {6}"text": "certwatch: \d+ critical/,
+    );
+    expect(verbose.stdout).toContain('"type": "header"');
+    const json = await run("sweep", "--config", configFile, "--now", NOW, "--dry-run", "--json");
+    const previews = JSON.parse(json.stdout).previews as {
+      receiver: string;
+      alerts: number;
+      payloads: string[];
+    }[];
+    expect(previews.map(({ receiver, payloads }) => ({ receiver, messages: payloads.length }))).toEqual([
+      { receiver: "ops-slack", messages: 1 },
+      { receiver: "ops-mail", messages: 1 },
+    ]);
+    const slackBody = JSON.parse(previews[0]?.payloads[0] ?? "{}") as { blocks: unknown[] };
+    expect(slackBody.blocks).toHaveLength((previews[0]?.alerts ?? 0) + 2);
+    expect(rig.slack.attempts).toBe(0);
   });
 
   it("sweep --json prints one run summary and exits 0; a rerun sends nothing", async () => {
@@ -116,12 +149,13 @@ describe("certwatch CLI", () => {
     const posts = rig.slack.posts.length;
     // Slack answers 500 to the post and to each of the receiver's retries within the run.
     for (let i = 0; i < 4; i++) rig.slack.answerNext(500, "upstream");
-    const failing = await run("sweep", "--config", configFile, "--now", "2026-12-02T00:00:00Z");
-    expect(failing.stderr).toBe("");
+    const failing = await run("sweep", "--config", configFile, "--now", "2026-11-30T00:00:00Z");
+    // Not a terminal: one plain line per source as it finishes, and nothing else.
+    expect(failing.stderr).toMatch(/^hw-test\s+huawei-scm\s+ok\s+120 objects[^\n]*$/);
     expect(failing.code).toBe(1);
     expect(failing.stdout).toMatch(/ops-slack\s+0 alerts sent in 0 messages, \d+ kept for retry/);
     expect(rig.slack.posts.length).toBe(posts);
-    const retried = await run("sweep", "--config", configFile, "--now", "2026-12-02T01:00:00Z");
+    const retried = await run("sweep", "--config", configFile, "--now", "2026-11-30T01:00:00Z");
     expect(retried.code).toBe(0);
     expect(rig.slack.posts.length).toBe(posts + 1);
   });
@@ -138,7 +172,36 @@ describe("certwatch CLI", () => {
     const failed = await run("validate", "--config", wrong);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toContain("ListCertificates failed: HTTP 401 APIGW.0301");
+    expect(failed.stdout).toContain("the credentials were refused");
     expect(failed.stdout).not.toContain("not-the-right-secret");
+  });
+
+  it("validate names the host it could not reach and what to check, without blaming the credentials", async () => {
+    const closed = createServer();
+    await new Promise<void>((listening) => closed.listen(0, "127.0.0.1", listening));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((done) => closed.close(done));
+    const cases = [
+      {
+        endpoint: "https://scm.nonexistent.invalid",
+        says: "could not reach scm.nonexistent.invalid (its name does not resolve); check the endpoint's host name and this machine's DNS",
+      },
+      {
+        endpoint: `http://127.0.0.1:${port}`,
+        says: `could not reach 127.0.0.1:${port} (the connection was refused); check the endpoint's host and port`,
+      },
+    ];
+    for (const { endpoint, says } of cases) {
+      const file = join(dir, "unreachable.yml");
+      await writeFile(file, rig.yaml().replace(rig.scmUrl, endpoint));
+      const result = await run("validate", "--config", file);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/hw-test\s+FAILED ListCertificates: could not reach/);
+      expect(result.stdout).toContain(`ListCertificates: ${says}. The credentials were not tried`);
+      expect(`${result.stdout}\n${result.stderr}`).not.toMatch(
+        /credentials were refused|with their credentials/,
+      );
+    }
   });
 
   it("test-notify sends a labelled test message, reports the exact failure, and refuses an unknown receiver", async () => {
@@ -157,7 +220,23 @@ describe("certwatch CLI", () => {
     const refused = await run("test-notify", "--receiver", "ops-slack", "--config", configFile);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe(
-      "ops-slack (slack): test message NOT delivered: Slack rejected the message: 404 no_service; check the webhook URL and that the channel exists",
+      "ops-slack (slack): test message NOT delivered: Slack rejected the message: 404 no_service; check the " +
+        `webhook URL and that the channel exists. Fix the receiver's settings in ${configFile}, then run ` +
+        "test-notify again.",
+    );
+    // Nothing is retried for a test message: an unreachable Slack says what to do now, not "next run".
+    const closed = createServer();
+    await new Promise<void>((listening) => closed.listen(0, "127.0.0.1", listening));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((done) => closed.close(done));
+    const unreachable = join(dir, "unreachable.yml");
+    await writeFile(unreachable, rig.yaml().replace(rig.slackUrl, `http://127.0.0.1:${port}/hook`));
+    const down = await run("test-notify", "--receiver", "ops-slack", "--config", unreachable);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toBe(
+      "ops-slack (slack): test message NOT delivered: cannot reach Slack (ECONNREFUSED). This may pass (busy, " +
+        "rate limited or out of reach): run test-notify again shortly; if it keeps failing, check the receiver's " +
+        "address and that this machine can reach it.",
     );
     const unknown = await run("test-notify", "--receiver", "pager", "--config", configFile);
     expect(unknown.code).toBe(2);
@@ -185,25 +264,53 @@ describe("certwatch CLI", () => {
     expect(existsSync(join(store, "certwatch.lock"))).toBe(false);
   });
 
-  it("demo runs the pipeline against simulators and shows what users receive", async () => {
-    const output = capture();
-    const demoDir = join(dir, "demo");
-    expect(await demoCommand(output, demoDir)).toBe(0);
-    const text = output.stdout.join("\n");
-    for (const type of [
-      "huawei-scm",
-      "huawei-identity-center",
-      "aliyun-client-certificates",
-      "aliyun-deployment-jobs",
-      "aliyun-ssl-certificates",
-    ]) {
-      expect(text).toMatch(new RegExp(`${type}\\s+ok\\s+\\d+ objects`));
+  it("demo shows what users receive, then the commands that explore what it stored, each working as printed", async () => {
+    const home = await mkdtemp(join(tmpdir(), "certwatch-demo-"));
+    const cwd = process.cwd();
+    process.chdir(home);
+    try {
+      const demo = await run("demo");
+      expect(demo.code).toBe(0);
+      for (const type of [
+        "huawei-scm",
+        "huawei-identity-center",
+        "aliyun-client-certificates",
+        "aliyun-deployment-jobs",
+        "aliyun-ssl-certificates",
+      ]) {
+        expect(demo.stdout).toMatch(new RegExp(`${type}\\s+ok\\s+\\d+ objects`));
+      }
+      expect(demo.stdout).toContain("WHAT THE ON-CALL ENGINEER RECEIVES");
+      expect(demo.stdout).toMatch(/A second sweep an hour later found 0 new alerts and sent 0 messages/);
+      const email = await readFile(join(home, ".certwatch/demo/email.html"), "utf8");
+      expect(email).toContain("<table");
+      expect(email).toMatch(/cert-\d{5}/);
+      const page = await readFile(join(home, ".certwatch/demo/report.html"), "utf8");
+      expect(page).toContain('<table id="inventory">');
+
+      // The last lines, which CI shows, are the next commands.
+      const config = ".certwatch/demo/certwatch.yml";
+      const commands = demo.stdout.split("\n").slice(-3);
+      const words = commands.map((line) => shellWords(line.replace(/^ {2}npx certwatch /, "")));
+      expect(words.map(([command]) => command)).toEqual(["report", "history", "ack"]);
+      for (const args of words) expect(args.slice(-2)).toEqual(["--config", config]);
+      // The simulators are gone: each command reads what the demo stored.
+      const [report, history, ack] = words as [string[], string[], string[]];
+      const [name, fingerprint] = [history[1], ack[1]];
+      const table = await run(...report);
+      expect(table.code).toBe(0);
+      expect(table.stdout.split("\n").length).toBeGreaterThan(500);
+      expect(table.stdout).toContain(` ${name} `);
+      const changes = await run(...history);
+      expect(changes.code).toBe(0);
+      expect(changes.stdout).toMatch(new RegExp(`^\\S+ {2}\\S+ {2}${name} {2}first seen: `));
+      const acked = await run(...ack);
+      expect(acked.code).toBe(0);
+      expect(acked.stdout).toContain(`acknowledged ${fingerprint} at stage`);
+    } finally {
+      process.chdir(cwd);
+      await rm(home, { recursive: true, force: true });
     }
-    expect(text).toContain("WHAT THE ON-CALL ENGINEER RECEIVES");
-    expect(text).toMatch(/A second sweep an hour later found 0 new alerts and sent 0 messages/);
-    const html = await readFile(join(demoDir, "email.html"), "utf8");
-    expect(html).toContain("<table");
-    expect(html).toMatch(/cert-\d{5}/);
   });
 });
 

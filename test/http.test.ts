@@ -177,7 +177,7 @@ describe("shared HTTP layer", () => {
       },
     });
     const error = (await call().promise.catch((e: unknown) => e)) as ApiError;
-    expect(error.message).toMatch(/^ListThings failed: HTTP 403 IIC\.1000 \(User x+\) \[request id r-43\]$/);
+    expect(error.message).toMatch(/^ListThings failed: HTTP 403 IIC\.1000 \(User x+…\) \[request id r-43\]$/);
     expect(error.detail.vendorMessage).toMatch(
       /has no permission; the gateway explains the denial in an encoded_authorization_message \(4003 characters\)$/,
     );

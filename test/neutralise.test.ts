@@ -1,5 +1,3 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +17,7 @@ import { scmSimulator } from "../sim/huawei-scm.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
 import { alert } from "./fixtures.js";
-import { KEYS } from "./harness.js";
+import { KEYS, shellWords } from "./harness.js";
 
 /** What a terminal acts on (every control but the line feed) and what reorders text (bidi controls). */
 const UNSAFE = /(?!\n)\p{Cc}|[\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
@@ -49,24 +47,11 @@ function failedWorker(): Alert {
   return a;
 }
 
-/** The words a POSIX shell makes of a command line; nothing but printf runs. */
-function shellWords(commandLine: string): string[] {
-  const home = mkdtempSync(join(tmpdir(), "certwatch-sh-"));
-  try {
-    const printed = execFileSync("/bin/sh", ["-c", `printf '%s\\0' ${commandLine}`], {
-      cwd: home,
-      env: { PATH: "", HOME: home },
-      encoding: "utf8",
-    });
-    return printed.split("\0").slice(0, -1);
-  } finally {
-    rmSync(home, { recursive: true, force: true });
-  }
-}
-
 describe("text helpers", () => {
   it("oneLine turns controls and line breaks into one space and drops bidi controls", () => {
     expect(oneLine("a\r\n\x1b[2Jb\u0085c\u2028d\u202ee\u2066f")).toBe("a [2Jb c def");
+    // Zero-width space, soft hyphen, word joiner, a tag character: invisible, so they could make two names alike.
+    expect(oneLine("pa\u200By\u00ADpal\u2060.com\u{E0041}")).toBe("paypal.com");
   });
 
   it("fit counts escaped characters or bytes, never splits a character, and marks the cut", () => {
@@ -98,6 +83,8 @@ describe("text helpers", () => {
     expect(csvField(FORMULA)).toBe(`"'=HYPERLINK(""http://evil"",""x"")"`);
     expect(csvField("api.example.com")).toBe("api.example.com");
     expect(csvField("a\r\nb")).toBe("a b");
+    // Spreadsheets in many locales split on `;`: quoted, a formula after it stays text.
+    expect(csvField("x;=1+1")).toBe(`"x;=1+1"`);
   });
 });
 

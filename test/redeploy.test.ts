@@ -10,7 +10,7 @@ import { messages } from "../lib/notify/messages.js";
 import { type RedeployContext, redeployJob } from "../lib/remediate.js";
 import { HttpClient } from "../lib/sources/http.js";
 import { openStore } from "../lib/store/open.js";
-import type { RunSummary } from "../lib/sweep.js";
+import { type RunSummary, runSweep } from "../lib/sweep.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
 import { type DeploymentJobRecord, deploymentFleet } from "../sim/aliyun-fleet.js";
 import { type SlackPost, SlackReceiverSim } from "../sim/slack.js";
@@ -135,6 +135,18 @@ describe("certwatch redeploy against the CAS simulator", () => {
     expect(writes()).toBe(0);
   });
 
+  it("refuses an --at in the past with exit 2, allowing a minute of clock skew", async () => {
+    const past = new Date(Date.now() - 5 * 60_000).toISOString();
+    const result = await redeploy(configFile, "8004", "--at", past, "--dry-run");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      new RegExp(`^--at: ${past} is in the past \\(it is now \\S+\\); give a later time, or leave --at out`),
+    );
+    const skewed = new Date(Date.now() - 30_000).toISOString();
+    expect((await redeploy(configFile, "8004", "--at", skewed, "--dry-run")).code).toBe(0);
+    expect(writes()).toBe(0);
+  });
+
   it("the first sweep alerts on the two failed workers, with the exact redeploy command as the action", async () => {
     const summary = await sweep(configFile);
     const fired = summary.alerts.filter(
@@ -177,7 +189,7 @@ describe("certwatch redeploy against the CAS simulator", () => {
   });
 
   it("a real run creates exactly one job for the failed workers and moves it to pending", async () => {
-    const at = "2026-12-01T02:00:00Z";
+    const at = new Date(Date.now() + 2 * HOUR_MS).toISOString();
     const result = await redeploy(configFile, "8004", "--at", at);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
@@ -493,9 +505,22 @@ describe("remediation.redeployFailedWorkers: redeploys after each sweep, announc
   });
 
   it("a job whose automatic redeploy did not fix it is not redeployed again after the window: a person decides", async () => {
-    const later = new Date(Date.now() + 3 * 24 * HOUR_MS).toISOString();
-    const result = await run("sweep", "--config", configFile, "--json", "--now", later);
-    const summary = JSON.parse(result.stdout) as RunSummary;
+    // Three days on: past the window. The CLI refuses to record a --now ahead of the clock, so the run is the
+    // library's, on the same config and store.
+    const config = await loadConfig(configFile);
+    const opened = await openStore(config.store, { dryRun: false });
+    const http = new HttpClient();
+    const later = new Date(Date.now() + 3 * 24 * HOUR_MS);
+    const summary = await runSweep({
+      config,
+      store: opened.store,
+      http,
+      now: later,
+      purgeHistory: true,
+    }).finally(async () => {
+      await http.close();
+      await opened.close();
+    });
     expect(summary.remediation).toEqual({ jobs: [], waiting: 0 });
     expect(rig.creates()).toBe(2);
   });

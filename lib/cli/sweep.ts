@@ -1,6 +1,7 @@
 import { escapeInJson } from "../model/text.js";
 import { HttpClient } from "../sources/http.js";
 import { openStore } from "../store/open.js";
+import { futureRunProblem, RunOrderError } from "../run-order.js";
 import { runSweep } from "../sweep.js";
 import { loadForCli, parseNow, selectSources } from "./context.js";
 import { liveProgress, type Output, renderSummary, sourceLine } from "./output.js";
@@ -11,15 +12,19 @@ export interface SweepCommandOptions {
   source?: string[];
   dryRun?: boolean;
   json?: boolean;
+  verbose?: boolean;
 }
 
 export async function sweepCommand(options: SweepCommandOptions, output: Output): Promise<number> {
   const now = parseNow(options.now);
+  const ahead = options.dryRun ? undefined : futureRunProblem(now);
+  if (ahead) throw new RunOrderError(ahead);
   const { config, redact } = await loadForCli(options.config);
   selectSources(config, options.source, options.config);
   const opened = await openStore(config.store, { dryRun: options.dryRun ?? false, redact });
   const http = new HttpClient();
-  const progress = output.isTTY && !options.json && output.status ? liveProgress(output.status) : undefined;
+  // On a terminal a live block; otherwise (a log, CI) one plain line per source as it finishes.
+  const progress = !options.json && output.status ? liveProgress(output.status) : undefined;
   try {
     const summary = await runSweep({
       config,
@@ -33,7 +38,7 @@ export async function sweepCommand(options: SweepCommandOptions, output: Output)
       onProgress: progress?.update,
       onSourceDone: (report) => {
         const print = () => {
-          if (output.isTTY && !options.json) output.err(redact(sourceLine(report)));
+          if (!options.json) output.err(redact(sourceLine(report)));
         };
         if (progress) progress.done(report.name, print);
         else print();
@@ -42,11 +47,14 @@ export async function sweepCommand(options: SweepCommandOptions, output: Output)
     if (options.json) output.out(escapeInJson(redact(JSON.stringify(summary, null, 2))));
     else {
       const lines: string[] = [];
-      renderSummary(summary, { ...output, out: (line) => lines.push(line) });
+      renderSummary(summary, { ...output, out: (line) => lines.push(line) }, undefined, {
+        verbose: options.verbose,
+      });
       for (const line of lines) output.out(redact(line));
     }
     return summary.exitCode;
   } finally {
+    progress?.stop();
     await http.close();
     await opened.close();
   }

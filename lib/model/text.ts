@@ -8,14 +8,18 @@ const CONTROLS = /[\p{Cc}\p{Zl}\p{Zp}]+/gu;
 
 /** Bidi marks, embeddings, overrides and isolates: invisible, yet they reorder what is shown (Trojan Source). */
 const BIDI = "\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
-const BIDI_CONTROLS = new RegExp(`[${BIDI}]`, "g");
+/**
+ * Every invisible format character (Unicode Cf: the bidi controls above, zero-width spaces and joiners, soft
+ * hyphens, word joiners, tag characters): they reorder what is shown, or let two different names look the same.
+ */
+const INVISIBLE = /\p{Cf}/gu;
 
 /**
  * Untrusted text on one line: controls and line breaks (which could forge lines or drive a terminal) become one
- * space, bidi controls are dropped.
+ * space, invisible format characters are dropped.
  */
 export function oneLine(text: string): string {
-  return text.replace(CONTROLS, " ").replace(BIDI_CONTROLS, "");
+  return text.replace(CONTROLS, " ").replace(INVISIBLE, "");
 }
 
 const ELLIPSIS = "…";
@@ -92,7 +96,8 @@ export function shellWord(text: string): string {
 export function csvField(text: string): string {
   const line = oneLine(text);
   const inert = /^\s*[=+\-@]/.test(line) ? `'${line}` : line;
-  return /[",]/.test(inert) ? `"${inert.replace(/"/g, '""')}"` : inert;
+  // `;` too: spreadsheets in many locales split on it, and a formula could start after one.
+  return /[",;]/.test(inert) ? `"${inert.replace(/"/g, '""')}"` : inert;
 }
 
 /** What JSON.stringify leaves raw that a terminal or a reader acts on: DEL, C1 controls, line separators, bidi. */

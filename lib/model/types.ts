@@ -76,6 +76,8 @@ export interface Alert extends RuleResult {
   reminder?: number;
   /** Set while the object's source cannot be swept: the alert is computed from what was last seen then. */
   staleSince?: string;
+  /** Set while the object is missing from its source's listing, not yet confirmed gone: computed as last seen. */
+  missingSince?: string;
   /** Resolutions only: the stage that was announced before. */
   resolvedFrom?: string;
 }

@@ -42,10 +42,13 @@ const en: Messages = {
   counts: (counts) => counts.map(({ key, count }) => `${count} ${key}`).join(", "),
   nothingNew: "nothing new",
   generated: (at) => `Generated ${at}`,
-  when: (alert) =>
-    alert.staleSince
-      ? `${alert.summary} (source unreachable: as last seen ${minuteOf(alert.staleSince)})`
-      : alert.summary,
+  when: (alert) => {
+    if (alert.staleSince)
+      return `${alert.summary} (source unreachable: as last seen ${minuteOf(alert.staleSince)})`;
+    if (alert.missingSince)
+      return `${alert.summary} (not in the listing since ${minuteOf(alert.missingSince)}: as last seen)`;
+    return alert.summary;
+  },
   action: (alert) => {
     if (alert.transition === "resolved") return "nothing to do";
     const { successor, details } = alert.object;
@@ -155,7 +158,10 @@ const zhCN: Messages = {
     } else {
       text = alert.summary;
     }
-    return alert.staleSince ? `${text}（来源不可达：数据截至 ${minuteOf(alert.staleSince)}）` : text;
+    if (alert.staleSince) return `${text}（来源不可达：数据截至 ${minuteOf(alert.staleSince)}）`;
+    if (alert.missingSince)
+      return `${text}（自 ${minuteOf(alert.missingSince)} 起未出现在列表中：按最后所见）`;
+    return text;
   },
   action: (alert) => {
     if (alert.transition === "resolved") return "无需处理";

@@ -55,8 +55,7 @@ function parseObject(text: string): Record<string, unknown> {
  */
 export async function postJson(post: JsonPost): Promise<void> {
   const redact = makeRedactor(post.secrets);
-  const fail = (text: string, retryable: boolean) =>
-    new DeliveryError(redact(retryable ? `${text}; will retry next run` : text), retryable);
+  const fail = (text: string, retryable: boolean) => new DeliveryError(redact(text), retryable);
   for (let attempt = 0; ; attempt++) {
     let response: Dispatcher.ResponseData;
     try {
@@ -114,8 +113,11 @@ export async function postJson(post: JsonPost): Promise<void> {
  */
 const MARKDOWN_SPECIALS = /[\\`*_~[\]<>@&#|]/g;
 
-/** Byte caps on each untrusted part of an alert, so that a fixed number of alerts always fits a message. */
-const CAPS = { title: 64, when: 64, domains: 64, place: 96, todo: 96 };
+/**
+ * Byte caps on each untrusted part of an alert, so that a fixed number of alerts always fits a message. The place
+ * holds the cloud, source and the user's labels (whose it is) before the kind and id.
+ */
+const CAPS = { title: 64, when: 64, domains: 64, place: 160, todo: 96 };
 /** The longest severity label in any language ("resolved", "已恢复") fits. */
 const LABEL_BYTES = 16;
 /** The most an alert's parts take; receivers add their markup and size messages from it. */
@@ -127,7 +129,7 @@ export interface ChatAlert {
   title: string;
   when: string;
   domains: string;
-  /** Where and what: cloud, product, region, source, kind and id. Starts with a word of ours. */
+  /** Where and what: cloud, product, region, source, labels, kind and id. Starts with a word of ours. */
   place: string;
   /** State and what to do. Starts with a word of ours. */
   todo: string;
@@ -186,33 +188,68 @@ export function chatIntro(digest: Digest, language: Language): string {
   return digest.test ? words.test.body : words.generated(digest.generatedAt);
 }
 
+/**
+ * A digest as plain lines, as Feishu posts it: the intro, then per alert its label, name and when; its domains;
+ * where and what it is; what to do.
+ */
+export function chatLines(digest: Digest, language: Language, specials: RegExp): string[] {
+  return [
+    chatIntro(digest, language),
+    ...sortAlerts(digest.alerts).flatMap((alert) => {
+      const a = chatAlert(alert, language, specials);
+      return [`[${a.label}] ${a.title} · ${a.when}`, a.domains, a.place, a.todo];
+    }),
+  ];
+}
+
+/** Plain text, as a terminal shows it: no character is markup. */
+const NO_MARKUP = /(?!)/g;
+
 /** Each alert is about 1 KB of JSON: 100 keep a body far below the 1 MB most gateways accept. */
 const WEBHOOK_ALERTS_PER_MESSAGE = 100;
 
 /** The structured alert: raw values for machines, and the summary and action in the receiver's language. */
+/**
+ * Caps on the untrusted values of the generic webhook's alerts, which otherwise go as they are (line breaks
+ * included: the body is for programs). They keep an alert under about 10 KB, so that the 100 alerts of one body stay
+ * near the 1 MB most gateways accept however long a vendor's names are.
+ */
+const WEBHOOK_CAPS = { text: 1_000, domain: 253, domains: 20, label: 256 };
+
+function capped(record: Record<string, string | undefined> | undefined, max: number) {
+  if (!record) return undefined;
+  return Object.fromEntries(
+    Object.entries(record)
+      .slice(0, 20)
+      .map(([key, value]) => [fit(key, 64), value === undefined ? undefined : fit(value, max)]),
+  );
+}
+
 function alertFields(alert: Alert, language: Language) {
   const words = messages[language];
   const { object } = alert;
+  const text = (value: string) => fit(value, WEBHOOK_CAPS.text);
   return {
-    fingerprint: alert.fingerprint,
+    fingerprint: text(alert.fingerprint),
     rule: alert.rule,
     stage: alert.stage,
     severity: alert.severity,
     transition: alert.transition,
-    summary: words.when(alert),
-    action: words.action(alert),
-    name: object.name,
-    domains: object.domains,
+    summary: text(words.when(alert)),
+    action: text(words.action(alert)),
+    name: text(object.name),
+    domains: object.domains.slice(0, WEBHOOK_CAPS.domains).map((domain) => fit(domain, WEBHOOK_CAPS.domain)),
+    domainCount: object.domains.length,
     kind: object.kind,
-    nativeId: object.nativeId,
-    key: object.key,
+    nativeId: text(object.nativeId),
+    key: text(object.key),
     status: object.status,
-    rawStatus: object.rawStatus,
+    rawStatus: fit(object.rawStatus, WEBHOOK_CAPS.label),
     notAfter: object.notAfter,
     daysLeft: alert.daysLeft,
     revokedAt: object.revokedAt,
-    labels: object.labels,
-    details: object.details,
+    labels: capped(object.labels, WEBHOOK_CAPS.label),
+    details: capped(object.details, WEBHOOK_CAPS.label),
   };
 }
 
@@ -247,7 +284,10 @@ export function webhookReceiver(config: WebhookReceiverConfig): Receiver {
     name: config.name,
     type: "webhook",
     maxAlertsPerMessage: WEBHOOK_ALERTS_PER_MESSAGE,
-    preview: (digest) => JSON.stringify(JSON.parse(webhookBody(digest, config.language)), null, 2),
+    // The body is for programs; a person reads its alerts as lines.
+    preview: (digest) =>
+      [chatTitle(digest, config.language), ...chatLines(digest, config.language, NO_MARKUP)].join("\n"),
+    payload: (digest) => webhookBody(digest, config.language),
     async send(digest) {
       const body = webhookBody(digest, config.language);
       const timestamp = String(Math.floor(Date.now() / 1000));

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, type Dispatcher, request } from "undici";
+import { fit, oneLine } from "../model/text.js";
 import { retryAfterMs } from "../model/time.js";
 
 /** A failed vendor call. Carries what an operator needs (call, status, vendor code) and never a credential. */
@@ -15,6 +16,8 @@ export class ApiError extends Error {
       attempts: number;
       /** A write that got no clear answer (timeout, network error, 5xx): it may have taken effect. */
       outcomeUnknown?: boolean;
+      /** No answer at all: the host asked, and the network error's code (`ENOTFOUND`...) or `timeout`. */
+      unreachable?: { host: string; code: string };
     },
     message?: string,
   ) {
@@ -22,8 +25,8 @@ export class ApiError extends Error {
     const parts = [
       detail.status !== undefined ? `HTTP ${detail.status}` : undefined,
       detail.code,
-      detail.vendorMessage ? `(${detail.vendorMessage.slice(0, 200)})` : undefined,
-      detail.requestId ? `[request id ${detail.requestId.slice(0, 100)}]` : undefined,
+      detail.vendorMessage ? `(${fit(oneLine(detail.vendorMessage), 200)})` : undefined,
+      detail.requestId ? `[request id ${fit(oneLine(detail.requestId), 100)}]` : undefined,
     ].filter(Boolean);
     const tries = detail.attempts > 1 ? ` after ${detail.attempts} attempts` : "";
     super(message ?? `${call} failed: ${parts.join(" ")}${tries}`);
@@ -311,7 +314,11 @@ export class HttpClient {
         ok: false,
         error: new ApiError(
           options.call,
-          { retryable, attempts: attempt },
+          {
+            retryable,
+            attempts: attempt,
+            unreachable: { host: prepared.url.host, code: timedOut ? "timeout" : code },
+          },
           `${options.call} failed: ${reason}`,
         ),
       };

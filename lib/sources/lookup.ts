@@ -4,7 +4,7 @@ import type { CollectContext, SourceDriver } from "./types.js";
 
 /**
  * Look-ups one sweep makes at most. A mass deletion is confirmed by the next complete listing instead of by a call
- * per object at the vendor's rate; the ones looked up are those a reader would miss most, the soonest to expire.
+ * per object at the vendor's rate.
  */
 export const MAX_LOOK_UPS = 25;
 
@@ -15,19 +15,31 @@ export interface LookedUp {
   gone: Set<string>;
 }
 
-/** Asks the API about objects a complete listing lacked, where it can tell; a look-up that fails decides nothing. */
+/**
+ * Asks the API about objects a complete listing lacked, where it can tell; a look-up that fails decides nothing.
+ * Those whose end is closest to now go first (an expiry about to page someone, not one three years past), and none
+ * starts after `until` (epoch ms): what is left stays missing for the next listing to settle.
+ */
 export async function lookUpMissing(
   driver: SourceDriver,
   source: SourceConfig,
   context: CollectContext,
   missing: Observation[],
+  until: number,
 ): Promise<LookedUp> {
   const result: LookedUp = { found: [], gone: new Set() };
   if (!driver.lookUp) return result;
-  const soonestFirst = [...missing].sort((a, b) =>
-    (a.notAfter ?? "\uffff").localeCompare(b.notAfter ?? "\uffff"),
-  );
-  for (const observation of soonestFirst.slice(0, MAX_LOOK_UPS)) {
+  const now = Date.now();
+  const distance = (observation: Observation) =>
+    observation.notAfter ? Math.abs(Date.parse(observation.notAfter) - now) : Number.POSITIVE_INFINITY;
+  const closestFirst = [...missing].sort((a, b) => distance(a) - distance(b)).slice(0, MAX_LOOK_UPS);
+  for (const [index, observation] of closestFirst.entries()) {
+    if (Date.now() >= until || context.signal?.aborted) {
+      context.warn(
+        `${closestFirst.length - index} look-ups of objects missing from the listing were left for the next sweep: the source's timeBudget ran out`,
+      );
+      break;
+    }
     try {
       const answer = await driver.lookUp(source, context, observation);
       if (answer === "gone") result.gone.add(observation.key);

@@ -5,6 +5,7 @@ import type { Ack, AlertState, GoneObject, Observation, StoredObject } from "../
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient, type WriteRequest } from "./client.js";
 import { Ledger } from "./ledger.js";
 import { Redeploys } from "./redeploys.js";
+import { Runs } from "./runs.js";
 import { keys, TTL_ATTRIBUTE } from "./table.js";
 
 const gzipAsync = promisify(gzip);
@@ -68,18 +69,20 @@ function sweepRecordOf(item: Record<string, unknown> | undefined): SweepRecord |
 
 /**
  * All of certwatch's persistence: one DynamoDB table, whether real or embedded. The store itself keeps what the
- * sweeps know (objects, gone objects, sweep records, snapshots) and acknowledgements; the ledger and redeploy claims
- * have their own parts.
+ * sweeps know (objects, gone objects, sweep records, snapshots) and acknowledgements; the ledger, redeploy claims
+ * and Lambda runs' progress have their own parts.
  */
 export class Store {
   private readonly table: TableClient;
   readonly ledger: Ledger;
   readonly redeploys: Redeploys;
+  readonly runs: Runs;
 
   constructor(options: StoreOptions) {
     this.table = new TableClient(options);
     this.ledger = new Ledger(this.table);
     this.redeploys = new Redeploys(this.table);
+    this.runs = new Runs(this.table);
   }
 
   get usage(): StoreUsage {
@@ -92,6 +95,10 @@ export class Store {
 
   tableExists(): Promise<boolean> {
     return this.table.tableExists();
+  }
+
+  checkAccess(): Promise<void> {
+    return this.table.checkAccess();
   }
 
   ensureTable(): Promise<void> {
@@ -218,6 +225,22 @@ export class Store {
       new PutCommand({
         TableName: this.table.name,
         Item: { ...record, pk, sk: keys.lastSweep },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+  }
+
+  /**
+   * Saves alert marks on the source's last record, unless a sweep wrote a newer one meanwhile (its own marks, from
+   * its own evaluation, then stand). False when it did not.
+   */
+  updateLastSweep(record: SweepRecord): Promise<boolean> {
+    return this.table.writeIf(
+      new PutCommand({
+        TableName: this.table.name,
+        Item: { ...record, pk: keys.source(record.source), sk: keys.lastSweep },
+        ConditionExpression: "runId = :run",
+        ExpressionAttributeValues: { ":run": record.runId },
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
