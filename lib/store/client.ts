@@ -201,21 +201,23 @@ export class TableClient {
     );
   }
 
-  async *query(input: Omit<QueryCommandInput, "TableName">): AsyncGenerator<Record<string, unknown>> {
+  /** Every item of a Query or Scan, page after page, each page's read capacity counted. */
+  private async *paged(
+    command: (start: Record<string, unknown> | undefined) => QueryCommand | ScanCommand,
+  ): AsyncGenerator<Record<string, unknown>> {
     let start: Record<string, unknown> | undefined;
     do {
-      const page = await this.client.send(
-        new QueryCommand({
-          ...input,
-          TableName: this.options.table,
-          ExclusiveStartKey: start,
-          ReturnConsumedCapacity: "TOTAL",
-        }),
-      );
+      // As with writes: send() is typed per command; both answer with Items, LastEvaluatedKey and capacity.
+      const page = await this.client.send(command(start) as QueryCommand);
       this.count(page.ConsumedCapacity, "read");
       yield* page.Items ?? [];
       start = page.LastEvaluatedKey;
     } while (start);
+  }
+
+  query(input: Omit<QueryCommandInput, "TableName">): AsyncGenerator<Record<string, unknown>> {
+    const table = { TableName: this.options.table, ReturnConsumedCapacity: "TOTAL" } as const;
+    return this.paged((start) => new QueryCommand({ ...input, ...table, ExclusiveStartKey: start }));
   }
 
   async *queryPrefix(pk: string, prefix: string): AsyncGenerator<Record<string, unknown>> {
@@ -225,21 +227,9 @@ export class TableClient {
     });
   }
 
-  async *scan(input: Omit<ScanCommandInput, "TableName">): AsyncGenerator<Record<string, unknown>> {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new ScanCommand({
-          ...input,
-          TableName: this.options.table,
-          ExclusiveStartKey: start,
-          ReturnConsumedCapacity: "TOTAL",
-        }),
-      );
-      this.count(page.ConsumedCapacity, "read");
-      yield* page.Items ?? [];
-      start = page.LastEvaluatedKey;
-    } while (start);
+  scan(input: Omit<ScanCommandInput, "TableName">): AsyncGenerator<Record<string, unknown>> {
+    const table = { TableName: this.options.table, ReturnConsumedCapacity: "TOTAL" } as const;
+    return this.paged((start) => new ScanCommand({ ...input, ...table, ExclusiveStartKey: start }));
   }
 
   close(): void {
