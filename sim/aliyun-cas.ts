@@ -10,6 +10,8 @@ import { type FaultOptions, type SimAnswer, type SimRequest, SimServer, TokenBuc
 
 export interface CasSimulatorOptions extends FaultOptions {
   credentials: { accessKey: string; secretKey: string; securityToken?: string };
+  /** Temporary keys (STS) accepted besides `credentials`, while they are valid. */
+  temporaryKeys?: TemporaryKeyIssuer;
   /** Calls per second per AccessKey before CAS answers Throttling.User; the vendor's is 10. */
   qps?: number;
   clientCertificates?: ClientCertificateRecord[];
@@ -65,46 +67,66 @@ export function rawQuery(search: string): [string, string][] {
     });
 }
 
-/** Checks an ACS3-HMAC-SHA256 request as the gateway does; answers the vendor's error when it does not hold. */
-function verify(
+/** The keys a gateway checks a request's signature with, found by its AccessKey id. */
+export interface SigningKey {
+  secretKey: string;
+  /** The security token temporary keys must be sent with. */
+  securityToken?: string;
+  /** Temporary keys past their expiration: refused with `InvalidSecurityToken.Expired`. */
+  expired?: boolean;
+}
+
+/** Issues temporary keys (the STS simulator) that other simulators accept while they are valid. */
+export interface TemporaryKeyIssuer {
+  signingKey(accessKeyId: string): SigningKey | undefined;
+}
+
+/**
+ * Checks an ACS3-HMAC-SHA256 request as the gateway does; answers the vendor's error when it does not hold. `keyOf`
+ * finds the keys of an AccessKey id; `error` builds the service's error answer.
+ */
+export function verifyAcs3(
   request: SimRequest,
   query: [string, string][],
-  options: CasSimulatorOptions,
+  keyOf: (accessKey: string) => SigningKey | undefined,
   nonces: Set<string>,
+  error: (status: number, code: string, message: string) => SimAnswer = casError,
 ): SimAnswer | undefined {
   const header = (name: string) => String(request.headers[name] ?? "");
   const match = /^ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]{64})$/.exec(
     header("authorization"),
   );
-  if (!match) return casError(400, "MissingAuthorization", "Authorization is mandatory for this action.");
+  if (!match) return error(400, "MissingAuthorization", "Authorization is mandatory for this action.");
   const [, accessKey, signedHeaders, given] = match as unknown as [string, string, string, string];
-  if (accessKey !== options.credentials.accessKey) {
-    return casError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.");
+  const key = keyOf(accessKey);
+  if (!key) {
+    return error(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.");
   }
   const date = Date.parse(header("x-acs-date"));
   if (Number.isNaN(date) || Math.abs(date - Date.now()) > SKEW_MS) {
-    return casError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.");
+    return error(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.");
   }
   const nonce = header("x-acs-signature-nonce");
   if (!nonce || nonces.has(nonce))
-    return casError(400, "SignatureNonceUsed", "Specified signature nonce was used already.");
+    return error(400, "SignatureNonceUsed", "Specified signature nonce was used already.");
   nonces.add(nonce);
   if (header("x-acs-content-sha256") !== sha256Hex(request.body)) {
-    return casError(400, "IncompleteSignature", "The request body hash does not match x-acs-content-sha256.");
+    return error(400, "IncompleteSignature", "The request body hash does not match x-acs-content-sha256.");
   }
-  if (
-    options.credentials.securityToken &&
-    header("x-acs-security-token") !== options.credentials.securityToken
-  ) {
-    return casError(400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken is not valid.");
+  if (key.securityToken && !header("x-acs-security-token")) {
+    return error(400, "MissingSecurityToken", "SecurityToken is mandatory for temporary keys.");
+  }
+  if (key.securityToken && header("x-acs-security-token") !== key.securityToken) {
+    return error(400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken is not valid.");
   }
   const headers: Record<string, string> = {};
   for (const name of signedHeaders.split(";")) headers[name] = header(name);
   const url = new URL(request.url.pathname, `http://${header("host")}`);
   const { text } = canonicalRequest({ method: request.method, url, query, headers });
-  if (signature(options.credentials.secretKey, text) !== given) {
-    return casError(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.");
+  if (signature(key.secretKey, text) !== given) {
+    return error(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.");
   }
+  if (key.expired) return error(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.");
   return undefined;
 }
 
@@ -146,7 +168,15 @@ export class CasSimulator extends SimServer {
         const action = String(request.headers["x-acs-action"] ?? params.get("Action") ?? "");
         const version = String(request.headers["x-acs-version"] ?? params.get("Version") ?? "");
         this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
-        const denied = verify(request, query, options, nonces);
+        const denied = verifyAcs3(
+          request,
+          query,
+          (accessKey) =>
+            accessKey === options.credentials.accessKey
+              ? options.credentials
+              : options.temporaryKeys?.signingKey(accessKey),
+          nonces,
+        );
         if (denied) return denied;
         if (VERSIONS[action] !== version) {
           return casError(404, "InvalidAction.NotFound", `Specified api ${action} is not found.`);

@@ -34,6 +34,9 @@ function describeFailure(error: unknown): string {
     const { why, check } = unreachableAdvice(unreachable.code);
     return `${error.call}: could not reach ${unreachable.host} (${why}); check ${check}. The credentials were not tried`;
   }
+  if (error.call.startsWith("AssumeRole ") && (status === 403 || CREDENTIAL_CODES.test(code))) {
+    return `${error.message}: the role was not assumed; check that its trust policy names these keys' account or RAM user, that the ExternalId matches its sts:ExternalId condition, and that the keys may call sts:AssumeRole`;
+  }
   if (status === 401 || status === 403 || CREDENTIAL_CODES.test(code)) {
     return `${error.message}: the credentials were refused; check this source's keys and their permissions`;
   }

@@ -92,15 +92,44 @@ function writtenForms(part: string): string[] {
  * `secretParts`), in every written form. Longest first, so that a secret is masked whole before its parts.
  */
 export function makeRedactor(secrets: readonly (string | undefined)[]): (text: string) => string {
-  const masked = new Set<string>();
-  for (const secret of secrets) {
-    if (!secret) continue;
-    for (const part of secretParts(secret)) {
-      for (const form of writtenForms(part)) if (form.length >= MIN_MASKED_LENGTH) masked.add(form);
+  let seen = -1;
+  let sorted: string[] = [];
+  return (text) => {
+    // Secrets obtained while running (temporary credentials) join every redactor, made before or after them.
+    if (seen !== runtimeGeneration) {
+      seen = runtimeGeneration;
+      const masked = new Set<string>();
+      for (const secret of [...secrets, ...runtimeSecrets]) {
+        if (!secret) continue;
+        for (const part of secretParts(secret)) {
+          for (const form of writtenForms(part)) if (form.length >= MIN_MASKED_LENGTH) masked.add(form);
+        }
+      }
+      sorted = [...masked].sort((a, b) => b.length - a.length);
     }
+    return sorted.reduce((out, secret) => out.split(secret).join("***"), text);
+  };
+}
+
+/**
+ * The most runtime secrets kept. Temporary credentials are added at each refresh (hours apart); the oldest, long
+ * expired, make way in a process that lives for weeks.
+ */
+const MAX_RUNTIME_SECRETS = 500;
+const runtimeSecrets: string[] = [];
+let runtimeGeneration = 0;
+
+/**
+ * A secret that is not in the config but was obtained while running: a temporary AccessKey secret and security
+ * token from STS, keys read from the vendor's credential chain. Every redactor masks it from then on.
+ */
+export function registerRuntimeSecret(...values: (string | undefined)[]): void {
+  for (const value of values) {
+    if (!value || runtimeSecrets.includes(value)) continue;
+    runtimeSecrets.push(value);
+    if (runtimeSecrets.length > MAX_RUNTIME_SECRETS) runtimeSecrets.shift();
+    runtimeGeneration++;
   }
-  const sorted = [...masked].sort((a, b) => b.length - a.length);
-  return (text) => sorted.reduce((out, secret) => out.split(secret).join("***"), text);
 }
 
 /** How much of a server's answer an error message quotes: enough to recognise the cause, never a whole page. */

@@ -198,6 +198,6 @@ export const aliyunClientCertificates: SourceDriver<"aliyun-client-certificates"
   async verify(source, context) {
     const client = new AliyunClient(source, context);
     const body = await client.rpc(LIST, { CurrentPage: 1, ShowSize: 1 });
-    return `credentials accepted; ${totalOf(body, LIST, "TotalCount", "")} client certificates visible`;
+    return `credentials accepted (${client.credentialsUsed}); ${totalOf(body, LIST, "TotalCount", "")} client certificates visible`;
   },
 };

@@ -5,6 +5,12 @@ import type { Limiter, ResponseHeaders, VendorError } from "../http.js";
 import { listOf, numberedPages, totalOf } from "../paging.js";
 import { pacingOf, walkRulesOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
+import {
+  type AliyunKeys,
+  type CredentialSource,
+  credentialsFor,
+  isExpiredToken,
+} from "./credentials/index.js";
 import { signCall } from "./signer.js";
 
 type AliyunSource = Extract<SourceConfig, { type: `aliyun-${string}` }>;
@@ -105,12 +111,14 @@ export function rpcQuery(params: Record<string, string | number>): string {
 export class AliyunClient {
   readonly limiter: Limiter;
   private readonly timeoutMs: number;
+  private readonly credentials: CredentialSource;
 
   constructor(
     private readonly source: AliyunSource,
     private readonly context: CollectContext,
   ) {
     ({ limiter: this.limiter, timeoutMs: this.timeoutMs } = pacingOf(source, context.http));
+    this.credentials = credentialsFor(source);
   }
 
   /** Every page of a CAS listing, checked as `numberedPages` checks every listing. */
@@ -142,11 +150,42 @@ export class AliyunClient {
     });
   }
 
-  /** `once`: a write that must not be sent twice (see `CallOptions.once`). */
+  /** Where this source's keys came from, for `validate`: known once a call has been made. */
+  get credentialsUsed(): string {
+    return this.credentials.description;
+  }
+
+  /**
+   * `once`: a write that must not be sent twice (see `CallOptions.once`). Temporary keys refused as expired
+   * (`InvalidSecurityToken.Expired`) are renewed once and the call is sent again with the new ones.
+   */
   async rpc(
     action: CasAction,
     params: Record<string, string | number>,
     options: { once?: boolean } = {},
+  ): Promise<Record<string, unknown>> {
+    const io = {
+      http: this.context.http,
+      stats: this.context.stats,
+      signal: this.context.signal,
+      redact: this.context.redact,
+      timeoutMs: this.timeoutMs,
+    };
+    const keys = await this.credentials.get(io);
+    try {
+      return await this.send(action, params, options, keys);
+    } catch (error) {
+      // A refused signature took no effect, so even a write may be sent again.
+      if (!isExpiredToken(error) || !this.credentials.renew) throw error;
+      return this.send(action, params, options, await this.credentials.renew(io, keys));
+    }
+  }
+
+  private async send(
+    action: CasAction,
+    params: Record<string, string | number>,
+    options: { once?: boolean },
+    keys: AliyunKeys,
   ): Promise<Record<string, unknown>> {
     const url = new URL("/", this.source.endpoint);
     url.search = rpcQuery(params);
@@ -164,7 +203,7 @@ export class AliyunClient {
         url,
         headers: signCall(
           { action, version: CAS_VERSIONS[action], method: "POST", url },
-          this.source.credentials,
+          keys,
           new Date(),
           randomUUID(),
         ),

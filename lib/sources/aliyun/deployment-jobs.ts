@@ -165,6 +165,6 @@ export const aliyunDeploymentJobs: SourceDriver<"aliyun-deployment-jobs"> = {
   async verify(source, context) {
     const client = new AliyunClient(source, context);
     const body = await client.rpc(JOBS, { CurrentPage: 1, ShowSize: 1 });
-    return `credentials accepted; ${totalOf(body, JOBS, "Total", "")} deployment jobs visible`;
+    return `credentials accepted (${client.credentialsUsed}); ${totalOf(body, JOBS, "Total", "")} deployment jobs visible`;
   },
 };

@@ -114,6 +114,6 @@ export const aliyunSslCertificates: SourceDriver<"aliyun-ssl-certificates"> = {
       const body = await client.rpc(CALL, { CertificateStatus: status, CurrentPage: 1, ShowSize: 1 });
       counts.push(`${status} ${totalOf(body, CALL, "TotalCount", `CertificateStatus=${status}: `)}`);
     }
-    return `credentials accepted; SSL certificates visible: ${counts.join(", ")}`;
+    return `credentials accepted (${client.credentialsUsed}); SSL certificates visible: ${counts.join(", ")}`;
   },
 };
