@@ -9,7 +9,10 @@ import { HttpClient } from "../lib/sources/http.js";
 import { Store } from "../lib/store/store.js";
 import type { SourceReport } from "../lib/sweep-source.js";
 
-/** What every handler works with. Built once per container: config, SSM values and connection pools are reused. */
+/**
+ * What every handler works with. Kept by a warm container: connection pools, the store client and the logger for its
+ * whole life; the config, with its `${ssm:...}` values, for `configTtlMs()` at a time.
+ */
 export interface Runtime {
   config: Config;
   store: Store;
@@ -19,34 +22,104 @@ export interface Runtime {
   metrics: Metrics;
 }
 
-let shared: Promise<Runtime> | undefined;
+/**
+ * How long a warm container trusts the config and the SSM values in it before reading them again. A key rotated in
+ * SSM takes effect within this, without a redeploy; a burst of invocations (the dispatch fan-out's workers on one
+ * container) still reads SSM once per TTL rather than once per message, well inside GetParameter's throughput.
+ * CERTWATCH_CONFIG_TTL_SECONDS overrides it (0: read on every invocation).
+ */
+export const CONFIG_TTL_MS = 5 * 60_000;
 
-export function lambdaRuntime(): Promise<Runtime> {
-  shared ??= (async () => {
-    const config = await loadDeployedConfig(deployedSettings(process.env), new SSMClient({}));
-    const { store } = config;
-    const redact = makeRedactor(secretValues(config));
-    return {
+export function configTtlMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.CERTWATCH_CONFIG_TTL_SECONDS;
+  const seconds = text === undefined || text.trim() === "" ? Number.NaN : Number(text);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : CONFIG_TTL_MS;
+}
+
+/** The store client's settings: a new config that keeps them keeps the client (and its connections). */
+function storeSettings(config: Config): string {
+  const { table, region, endpoint, historyDays } = config.store;
+  return JSON.stringify([table, region, endpoint, historyDays]);
+}
+
+interface Held {
+  runtime: Runtime;
+  storeKey: string;
+  /** What the store masks with: swapped with each config, since the store outlives it. */
+  redact: { current: (text: string) => string };
+}
+
+let shared: Promise<Held> | undefined;
+let loadedAt = 0;
+let ssmClient: SSMClient | undefined;
+
+async function build(previous: Held | undefined): Promise<Held> {
+  ssmClient ??= new SSMClient({});
+  // A fresh resolver each time (loadDeployedConfig makes one): every parameter is read again.
+  const config = await loadDeployedConfig(deployedSettings(process.env), ssmClient);
+  const redact = makeRedactor(secretValues(config));
+  const storeKey = storeSettings(config);
+  if (previous) {
+    previous.redact.current = redact;
+    let { store } = previous.runtime;
+    if (previous.storeKey !== storeKey) {
+      store.close();
+      store = newStore(config, previous.redact);
+    }
+    return { runtime: { ...previous.runtime, config, store, redact }, storeKey, redact: previous.redact };
+  }
+  const holder = { current: redact };
+  return {
+    runtime: {
       config,
-      store: new Store({
-        table: store.table,
-        region: store.region,
-        endpoint: store.endpoint,
-        historyDays: store.historyDays,
-        redact,
-      }),
+      store: newStore(config, holder),
       http: new HttpClient(),
       redact,
       // POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE, set by the template, name them.
       logger: new Logger(),
       metrics: new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "certwatch" }),
-    };
-  })();
-  // A failed start (a missing parameter, say) is not kept: the next invocation tries again.
-  shared.catch(() => {
-    shared = undefined;
+    },
+    storeKey,
+    redact: holder,
+  };
+}
+
+function newStore(config: Config, redact: Held["redact"]): Store {
+  const { store } = config;
+  return new Store({
+    table: store.table,
+    region: store.region,
+    endpoint: store.endpoint,
+    historyDays: store.historyDays,
+    redact: (text) => redact.current(text),
   });
-  return shared;
+}
+
+/**
+ * The container's runtime, its config read again once it is older than `configTtlMs()`. A failed first start (a
+ * missing parameter, say) is not kept: the next invocation tries again. A failed refresh keeps the config read
+ * before, says so in the log, and is tried again on the next invocation.
+ */
+export async function lambdaRuntime(): Promise<Runtime> {
+  const now = Date.now();
+  if (!shared || now - loadedAt >= configTtlMs()) {
+    const before = shared;
+    loadedAt = now;
+    const attempt = (async () => build(before ? await before : undefined))();
+    shared = attempt.catch(async (error: unknown) => {
+      if (!before) {
+        shared = undefined;
+        throw error;
+      }
+      const kept = await before;
+      loadedAt = 0;
+      kept.runtime.logger.warn("the config could not be read again; the one read before is used", {
+        error: kept.runtime.redact((error as Error).message),
+      });
+      return kept;
+    });
+  }
+  return (await shared).runtime;
 }
 
 /** EMF metrics per source: objects seen, API calls, errors, duration, and its news by severity. */

@@ -10,7 +10,7 @@ import { Store } from "../lib/store/store.js";
 import { type RunSummary, runSweep } from "../lib/sweep.js";
 import type { SweepOptions } from "../lib/sweep-source.js";
 import { type ScmCertificate, scmFleet } from "../sim/fleet.js";
-import { scmSimulator } from "../sim/huawei-scm.js";
+import { type ScmSimulatorOptions, scmSimulator } from "../sim/huawei-scm.js";
 import type { SimServer } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
@@ -35,6 +35,8 @@ export class Rig {
   constructor(
     readonly certificates: ScmCertificate[],
     private readonly extraYaml = "",
+    /** More for the SCM simulator: the temporary keys it accepts, say. */
+    private readonly scmOptions: Partial<ScmSimulatorOptions> = {},
   ) {}
 
   static fleet(count: number, now: Date, seed = 7): ScmCertificate[] {
@@ -47,6 +49,7 @@ export class Rig {
       certificates: this.certificates,
       credentials: KEYS,
       clock: () => this.clockMs,
+      ...this.scmOptions,
     });
     [this.scmUrl, this.slackUrl, this.smtpPort, this.dynamo] = await Promise.all([
       this.scm.listen(),

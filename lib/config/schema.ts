@@ -29,27 +29,97 @@ const duration = z.string().refine((text) => (parseDuration(text) ?? 0) > 0, {
   message: "a duration above zero, such as 90s, 15m, 24h or 7d",
 });
 
-/** Huawei: an AK/SK pair (with an optional security token for temporary keys) or an IAM token. */
+/**
+ * Huawei: a temporary AK/SK from an agency, `POST /v3.0/OS-CREDENTIAL/securitytokens` with `assume_role`
+ * (lib/sources/huawei/credentials.ts), called with the source's own keys (or token). The agency lives in the
+ * account that delegates (`domainId`, else `domainName`) and must trust the account of those keys.
+ */
+const huaweiAgency = z
+  .strictObject({
+    agencyName: z.string().min(1),
+    domainId: z.string().min(1).optional(),
+    domainName: z.string().min(1).optional(),
+    /** IAM's range; 900 (its default) when left out. Refreshed before it expires. */
+    durationSeconds: z.number().int().min(900).max(86_400).optional(),
+    /** IAM's global endpoint unless given (a regional `https://iam.<region>.myhuaweicloud.com` works too). */
+    endpoint: endpoint.optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.domainId === undefined && value.domainName === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["domainId"],
+        message: "required: the account that owns the agency (or give domainName)",
+      });
+    }
+  });
+
+/**
+ * Huawei: an AK/SK pair (with an optional security token for temporary keys) or an IAM token; neither, and the
+ * vendor's environment variables are used (HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, ...). Optionally an agency to
+ * assume with them.
+ */
 const huaweiCredentials = z
   .strictObject({
     accessKey: z.string().min(1).optional(),
     secretKey: z.string().min(1).optional(),
     securityToken: z.string().min(1).optional(),
     token: z.string().min(1).optional(),
+    assumeAgency: huaweiAgency.optional(),
   })
   .superRefine((value, ctx) => {
     if (value.token !== undefined) return;
+    // Neither key: the vendor's chain (the environment) at sweep time. One without the other is a mistake.
+    if (value.accessKey === undefined && value.secretKey === undefined) return;
     for (const key of ["accessKey", "secretKey"] as const) {
       if (value[key] === undefined) ctx.addIssue({ code: "custom", path: [key], message: "required" });
     }
   });
 
-/** Alibaba: an AccessKey pair, with the STS security token when the keys are temporary. */
-const aliyunCredentials = z.strictObject({
-  accessKey: z.string().min(1),
-  secretKey: z.string().min(1),
-  securityToken: z.string().min(1).optional(),
+/** STS AssumeRole before sweeping (vendor-contracts.json `aliyun.sts.AssumeRole`); refreshed before it expires. */
+const aliyunAssumeRole = z.strictObject({
+  roleArn: z
+    .string()
+    .regex(/^acs:ram::\d+:role\/[\w.@-]+$/, "a RAM role ARN: acs:ram::<account id>:role/<role name>"),
+  /** The trust policy's `sts:ExternalId` condition: 2 to 1224 characters of [\w+=,.@:/-]. */
+  externalId: z
+    .string()
+    .regex(/^[\w+=,.@:/-]{2,1224}$/, "2 to 1224 letters, digits and + = , . @ : / - _")
+    .optional(),
+  sessionName: z
+    .string()
+    .regex(/^[\w.@-]{2,64}$/, "2 to 64 letters, digits and . @ - _")
+    .default("certwatch"),
+  /** 900 s up to the role's maximum session duration (at most 12 hours). */
+  durationSeconds: z
+    .number()
+    .int("whole seconds")
+    .min(900, "at least 900 seconds")
+    .max(43200, "at most 43200 seconds")
+    .default(3600),
+  endpoint: endpoint.optional(),
 });
+
+/**
+ * Alibaba: an AccessKey pair, with the STS security token when the keys are temporary; optionally a role to assume
+ * with them. Without keys (`{}` or no `credentials` at all) the vendor's own chain supplies them: the environment,
+ * the CLI's and the SDK's credential files, the ECS instance's RAM role (lib/sources/aliyun/credentials/).
+ */
+const aliyunCredentials = z
+  .strictObject({
+    accessKey: z.string().min(1).optional(),
+    secretKey: z.string().min(1).optional(),
+    securityToken: z.string().min(1).optional(),
+    assumeRole: aliyunAssumeRole.optional(),
+  })
+  .superRefine((value, ctx) => {
+    const given = value.accessKey !== undefined || value.secretKey !== undefined;
+    if (!given && value.securityToken === undefined) return;
+    for (const key of ["accessKey", "secretKey"] as const) {
+      if (value[key] === undefined)
+        ctx.addIssue({ code: "custom", path: [key], message: "required with the other key" });
+    }
+  });
 
 /** One site or region of a source: its URL, and the region label its observations carry. */
 const endpointEntry = z.union([
@@ -76,7 +146,7 @@ const sourceCommon = {
 
 const huaweiScm = z.strictObject({
   ...sourceCommon,
-  credentials: huaweiCredentials,
+  credentials: huaweiCredentials.prefault({}),
   type: z.literal("huawei-scm"),
   /** SCM's expire_time has no zone; Huawei's console shows China Standard Time. */
   timezone: z.string().regex(OFFSET_PATTERN, "a fixed offset such as +08:00 or Z").default("+08:00"),
@@ -90,7 +160,7 @@ const huaweiScm = z.strictObject({
 
 const huaweiIdentityCenter = z.strictObject({
   ...sourceCommon,
-  credentials: huaweiCredentials,
+  credentials: huaweiCredentials.prefault({}),
   type: z.literal("huawei-identity-center"),
   instanceId: z.string().min(1),
   /** Only these application instances; every one the instance has when left out. */
@@ -101,7 +171,7 @@ const huaweiIdentityCenter = z.strictObject({
 
 const aliyunCommon = {
   ...sourceCommon,
-  credentials: aliyunCredentials,
+  credentials: aliyunCredentials.prefault({}),
   /** For labels and routing; CAS itself is global. */
   region: z.string().min(1).optional(),
 };

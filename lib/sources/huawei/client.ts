@@ -2,6 +2,14 @@ import type { SourceConfig } from "../../config/schema.js";
 import type { Limiter, ResponseHeaders, VendorError } from "../http.js";
 import { pacingOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
+import {
+  type AgencyCredentials,
+  agencyCredentials,
+  baseCredential,
+  type HuaweiCredential,
+  isExpiredCredential,
+  scopeOf,
+} from "./credentials.js";
 import { signRequest } from "./signer.js";
 
 type HuaweiSource = Extract<SourceConfig, { type: `huawei-${string}` }>;
@@ -86,22 +94,27 @@ export function classifyHuaweiError(status: number, body: unknown, headers: Resp
  * The headers that scope a call to an account. X-Domain-Id is what global credentials send, the default of the
  * global services; SCM's SDK also takes basic credentials, which send X-Project-Id. Nothing says the two conflict,
  * so SCM sends whichever is configured, both if both are. Identity Center takes global credentials only: it never
- * gets a project.
+ * gets a project. With an agency, the account is the one that delegates (the member the temporary keys belong to);
+ * with keys from the environment, the SDK's HUAWEICLOUD_SDK_DOMAIN_ID / _PROJECT_ID (`scopeOf`).
  */
 function scopeHeaders(source: HuaweiSource): Record<string, string> {
+  const { domainId, projectId } = scopeOf(source);
   const headers: Record<string, string> = {};
-  if ("domainId" in source && source.domainId) headers["X-Domain-Id"] = source.domainId;
-  if (source.type === "huawei-scm" && source.projectId) headers["X-Project-Id"] = source.projectId;
+  if (domainId) headers["X-Domain-Id"] = domainId;
+  if (projectId) headers["X-Project-Id"] = projectId;
   return headers;
 }
 
 /**
  * Signed GETs against one Huawei Cloud service endpoint, paced by the source's credential.
  * Signatures always use the real clock: `--now` moves evaluation, not the gateway's skew check.
+ * With `assumeAgency`, calls are signed with the agency's temporary keys, renewed before they expire; a 401 saying
+ * they expired anyway (a clock ahead of ours) gets new keys once, and the call is made again.
  */
 export class HuaweiClient {
   readonly limiter: Limiter;
   private readonly timeoutMs: number;
+  private base: HuaweiCredential | undefined;
 
   constructor(
     private readonly source: HuaweiSource,
@@ -113,6 +126,31 @@ export class HuaweiClient {
   async get(call: string, path: string, query: Record<string, string | number>): Promise<unknown> {
     const url = new URL(path, this.source.endpoint);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
+    const agency = this.agency();
+    if (!agency) return this.send(call, url, this.baseCredential());
+    const temporary = await agency.get(this.source, this.context);
+    try {
+      return await this.send(call, url, temporary);
+    } catch (error) {
+      if (!isExpiredCredential(error)) throw error;
+      agency.invalidate(temporary);
+      return this.send(call, url, await agency.get(this.source, this.context));
+    }
+  }
+
+  private baseCredential(): HuaweiCredential {
+    this.base ??= baseCredential(this.source);
+    return this.base;
+  }
+
+  private agency(): AgencyCredentials | undefined {
+    const { assumeAgency } = this.source.credentials;
+    return assumeAgency
+      ? agencyCredentials(this.context.http, assumeAgency, this.baseCredential())
+      : undefined;
+  }
+
+  private send(call: string, url: URL, credential: HuaweiCredential): Promise<unknown> {
     return this.context.http.call({
       call,
       limiter: this.limiter,
@@ -121,21 +159,16 @@ export class HuaweiClient {
       redact: this.context.redact,
       timeoutMs: this.timeoutMs,
       classifyError: classifyHuaweiError,
-      prepare: () => ({ method: "GET", url, headers: this.headers(url) }),
+      prepare: () => ({ method: "GET", url, headers: this.headers(url, credential) }),
     });
   }
 
-  private headers(url: URL): Record<string, string> {
-    const { credentials } = this.source;
+  private headers(url: URL, credential: HuaweiCredential): Record<string, string> {
     const base = { "Content-Type": "application/json", ...scopeHeaders(this.source) };
-    if (credentials.token) return { ...base, "X-Auth-Token": credentials.token };
-    const signed: Record<string, string> = credentials.securityToken
-      ? { ...base, "X-Security-Token": credentials.securityToken }
+    if (credential.kind === "token") return { ...base, "X-Auth-Token": credential.token };
+    const signed: Record<string, string> = credential.securityToken
+      ? { ...base, "X-Security-Token": credential.securityToken }
       : base;
-    return signRequest(
-      { method: "GET", url, headers: signed },
-      { accessKey: credentials.accessKey ?? "", secretKey: credentials.secretKey ?? "" },
-      new Date(),
-    );
+    return signRequest({ method: "GET", url, headers: signed }, credential, new Date());
   }
 }
