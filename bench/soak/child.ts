@@ -5,6 +5,7 @@
  */
 import { loadForCli, parseNow } from "../../lib/cli/context.js";
 import { renderSummary } from "../../lib/cli/output.js";
+import { escapeInJson } from "../../lib/model/text.js";
 import { HttpClient } from "../../lib/sources/http.js";
 import { openStore } from "../../lib/store/open.js";
 import { runSweep } from "../../lib/sweep.js";
@@ -27,7 +28,7 @@ try {
   const lines: string[] = [];
   renderSummary(summary, { out: (line) => lines.push(line), err: (line) => lines.push(line), isTTY: false });
   // As `certwatch sweep --json` prints it; the human summary goes to stderr, so the soak scans both.
-  process.stdout.write(`${redact(JSON.stringify(summary, null, 2))}\n`);
+  process.stdout.write(`${escapeInJson(redact(JSON.stringify(summary, null, 2)))}\n`);
   for (const line of lines) process.stderr.write(`${redact(line)}\n`);
   process.exitCode = summary.exitCode;
 } finally {
