@@ -15,17 +15,17 @@ export interface DispatchDeps {
 }
 
 /**
- * Scheduled: records the run (how many sources it waits for), then queues one FIFO message per source, grouped by
- * credential, for the sweep workers.
+ * Scheduled: records the run (how many sources it waits for), then queues one FIFO message per unit (each member account of an
+ * organization, discovered here, is its own), grouped by the budget it spends, for the sweep workers.
  */
 export function dispatchHandler(deps: DispatchDeps) {
   return async (event: { id?: string; time?: string }): Promise<{ runId: string; dispatched: number }> => {
     if (!deps.queueUrl)
       throw new Error("CERTWATCH_QUEUE_URL is not set: the dispatcher has nowhere to send sources");
-    const { config, store, logger, metrics } = await deps.runtime();
+    const { config, store, http, redact, logger, metrics } = await deps.runtime();
     const runId = event.id ?? randomUUID();
     const now = new Date();
-    const messages = dispatchMessages(config, runId, now);
+    const messages = await dispatchMessages(config, runId, now, { http, redact });
     // The run's deadline counts from the scheduled instant, as notifySchedule does, not from this start.
     await startRun(store, runId, messages.length, event.time ? new Date(event.time) : now);
     for (let i = 0; i < messages.length; i += BATCH) {

@@ -1,6 +1,7 @@
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { SweepRequest } from "../lib/dispatch.js";
 import { finishSweep, type NotifyTrigger } from "../lib/run-tracking.js";
+import { resolveUnit } from "../lib/sources/accounts.js";
 import { sweepSources } from "../lib/sweep-source.js";
 import { lambdaRuntime, type Runtime, recordSourceMetrics } from "./runtime.js";
 
@@ -31,7 +32,7 @@ export function sweepHandler(deps: SweepDeps) {
     for (const record of event.Records) {
       try {
         const request = JSON.parse(record.body) as SweepRequest;
-        const source = config.sources.find((candidate) => candidate.name === request.source);
+        const source = resolveUnit(config.sources, request);
         if (!source) throw new Error(`no source named ${JSON.stringify(request.source)} in the config`);
         const [outcome] = await sweepSources(
           { config, store, http, now: new Date(), redact, earlierRun: "fail-source" },

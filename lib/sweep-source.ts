@@ -160,7 +160,7 @@ async function sweepSource(
   }
 
   const seen = new Map<string, Observation>();
-  let error = earlierRun ?? endpointMoved(source, previous?.endpoint);
+  let error = earlierRun ?? source.unitError ?? endpointMoved(source, previous?.endpoint);
   let unsettled: string | undefined;
   const driver = driverFor(source.type);
   const sweepOver = new AbortController();

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "./config/schema.js";
-import { isNamed } from "./config/units.js";
+import { expandsAtRunTime, isNamed } from "./config/units.js";
 import type { Alert } from "./model/types.js";
 import { chunk, type DeliveryReport, deliverPending } from "./notify/deliver.js";
 import { sortAlerts } from "./notify/digest.js";
@@ -9,6 +9,7 @@ import { createReceiver } from "./notify/index.js";
 import type { Receiver } from "./notify/receiver.js";
 import { type OrphanedReceiver, orphanedReceivers, receiversFor } from "./notify/route.js";
 import { type RemediationReport, remediate } from "./remediate.js";
+import { expandAccounts } from "./sources/accounts.js";
 import type { LedgerEntry } from "./store/ledger.js";
 import {
   type News,
@@ -158,19 +159,28 @@ export async function heartbeatUnless(url: string, somethingFailed: boolean): Pr
 export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   const { config, store, now } = options;
   const runId = options.runId ?? randomUUID();
-  const sources = config.sources.filter((source) => !options.only?.length || isNamed(source, options.only));
+  const only = options.only ?? [];
+  // `--source` may name an organization's member unit (`<name>.<accountId>`), known only once it is expanded.
+  const selected = config.sources.filter(
+    (source) =>
+      only.length === 0 ||
+      isNamed(source, only) ||
+      (expandsAtRunTime(source) && only.some((name) => name.startsWith(`${source.configuredName}.`))),
+  );
+  const expanded = await expandAccounts(selected, { http: options.http, redact: options.redact });
+  const sources = expanded.filter((source) => only.length === 0 || isNamed(source, only));
   // Sweeping first: a run refused for its instant purges nothing either.
   const outcomes = await sweepSources(options, runId, sources);
   if (options.purgeHistory && !options.dryRun) {
     await store.purgeExpired(
-      config.sources.map((source) => source.name),
+      [...new Set([...config.sources, ...expanded].map((source) => source.name))],
       config.receivers.map((receiver) => receiver.name),
       now,
     );
   }
   const watched = await watchSources(
     options,
-    config.sources.filter((source) => !sources.includes(source)),
+    config.sources.filter((source) => !selected.includes(source) && !expandsAtRunTime(source)),
   );
   const remediation = await remediate({ ...options, sources });
   const allNews: News[] = [
@@ -201,7 +211,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   const sourcesFailed = outcomes.some((outcome) => !outcome.report.ok);
   const undelivered = deliveriesFailed(deliveries) || orphaned.length > 0;
   let heartbeat: HeartbeatResult | undefined;
-  if (config.heartbeatUrl && !options.dryRun && sources.length === config.sources.length) {
+  if (config.heartbeatUrl && !options.dryRun && selected.length === config.sources.length) {
     heartbeat = await heartbeatUnless(config.heartbeatUrl, sourcesFailed || undelivered);
   }
   const failed = sourcesFailed || undelivered || (heartbeat !== undefined && !heartbeat.sent);

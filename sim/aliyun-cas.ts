@@ -19,7 +19,19 @@ export interface CasSimulatorOptions extends FaultOptions {
   sslCertificates?: SslCertificateRecord[];
   /** The instant CAS takes for now when it sorts certificates into valid, about to expire and expired. */
   now?: Date;
+  /**
+   * An organization's member accounts, by account id: each one's inventory, served only to keys acting in that
+   * account (temporary keys whose issuer's `accountOf` names it), each with its own QPS budget. Keys of another
+   * member see that member's inventory (an empty one when it has none here), never this one's.
+   */
+  members?: Map<string, MemberInventory>;
 }
+
+/** What one member account holds in CAS. */
+export type MemberInventory = Pick<
+  CasSimulatorOptions,
+  "clientCertificates" | "deploymentJobs" | "sslCertificates"
+>;
 
 /**
  * The API version each served action lives in (vendor-contracts.json `aliyun.cas.*`). CAS answers an action sent
@@ -79,6 +91,8 @@ export interface SigningKey {
 /** Issues temporary keys (the STS simulator) that other simulators accept while they are valid. */
 export interface TemporaryKeyIssuer {
   signingKey(accessKeyId: string): SigningKey | undefined;
+  /** The account the keys act in, when the issuer knows it (a role's account). */
+  accountOf?(accessKeyId: string): string | undefined;
 }
 
 /**
@@ -156,7 +170,21 @@ export class CasSimulator extends SimServer {
   now: Date | undefined;
   /** Answers queued per action, given (after the signature check) instead of the real one: a refusal, a 5xx. */
   private readonly scripted = new Map<string, SimAnswer[]>();
-  private readonly fleet: CasSimulatorOptions;
+  private fleet: CasSimulatorOptions;
+  private readonly memberBuckets = new Map<string, TokenBucket>();
+  /** Calls answered per member account, by account id. */
+  readonly memberCalls = new Map<string, number>();
+
+  private memberBucket(account: string, qps: number | undefined): TokenBucket | undefined {
+    this.memberCalls.set(account, (this.memberCalls.get(account) ?? 0) + 1);
+    if (!qps) return undefined;
+    let bucket = this.memberBuckets.get(account);
+    if (!bucket) {
+      bucket = new TokenBucket(qps);
+      this.memberBuckets.set(account, bucket);
+    }
+    return bucket;
+  }
 
   constructor(options: CasSimulatorOptions) {
     const nonces = new Set<string>();
@@ -183,13 +211,29 @@ export class CasSimulator extends SimServer {
         }
         const scripted = this.scripted.get(action)?.shift();
         if (scripted) return scripted;
-        if (bucket && !bucket.take()) {
+        const caller = /Credential=([^,]+),/.exec(String(request.headers.authorization))?.[1] ?? "";
+        const account = options.members ? options.temporaryKeys?.accountOf?.(caller) : undefined;
+        const budget = account === undefined ? bucket : this.memberBucket(account, options.qps);
+        if (budget && !budget.take()) {
           return {
             ...casError(400, "Throttling.User", "Request was denied due to user flow control."),
-            headers: { "x-acs-retry-after": String(bucket.msUntilNext()) },
+            headers: { "x-acs-retry-after": String(budget.msUntilNext()) },
           };
         }
-        return this.answer(action, params);
+        if (account === undefined) return this.answer(action, params);
+        // A member's keys see the member's inventory only.
+        const own = this.fleet;
+        let inventory = options.members?.get(account);
+        if (!inventory) {
+          inventory = {};
+          options.members?.set(account, inventory);
+        }
+        this.fleet = inventory as CasSimulatorOptions;
+        try {
+          return this.answer(action, params);
+        } finally {
+          this.fleet = own;
+        }
       },
       (fault) => {
         if (fault === "throttle")

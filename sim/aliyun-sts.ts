@@ -109,6 +109,17 @@ export class StsSimulator extends SimServer implements TemporaryKeyIssuer {
     return this.issued.get(accessKeyId)?.roleArn;
   }
 
+  /** The account temporary keys act in: the one owning the role they were issued for (`acs:ram::<account>:role/…`). */
+  accountOf(accessKeyId: string): string | undefined {
+    return /^acs:ram::(\d+):role\//.exec(this.roleOf(accessKeyId) ?? "")?.[1];
+  }
+
+  /** AssumeRole answers with keys, by the account whose role was assumed. */
+  issuedFor(accountId: string): number {
+    return [...this.issued.values()].filter((keys) => keys.roleArn.startsWith(`acs:ram::${accountId}:role/`))
+      .length;
+  }
+
   private callerKey(accessKey: string): SigningKey | undefined {
     return this.sts.users.find((user) => user.accessKey === accessKey);
   }

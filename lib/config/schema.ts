@@ -169,9 +169,34 @@ const huaweiIdentityCenter = z.strictObject({
   domainId: z.string().min(1).optional(),
 });
 
+/** Shell-style globs over account ids or names: `*` any run of characters, `?` one. */
+const accountPatterns = z.array(z.string().min(1)).min(1);
+
+/**
+ * Alibaba: expand the source over a Resource Directory, discovered on every run (`ListAccounts`, 2020-03-31, with
+ * the source's own credentials: the management account or a delegated administrator), then `AssumeRole` into
+ * `acs:ram::<member>:role/<role>` in each member (lib/sources/accounts.ts).
+ */
+const aliyunAccounts = z.strictObject({
+  from: z.literal("resource-directory"),
+  endpoint: endpoint.default("https://resourcemanager.aliyuncs.com"),
+  /** Where the members' roles are assumed; the source's `assumeRole.endpoint`, else STS's global endpoint. */
+  stsEndpoint: endpoint.optional(),
+  /** The RAM role assumed in each member; the directory creates this one in every member it creates. */
+  role: z
+    .string()
+    .regex(/^[\w.@-]{1,64}$/, "a RAM role name: letters, digits and . @ - _")
+    .default("ResourceDirectoryAccountAccessRole"),
+  include: accountPatterns.default(["*"]),
+  exclude: z.array(z.string().min(1)).default([]),
+  /** The members' temporary keys: 900 s up to the role's maximum session duration. */
+  durationSeconds: z.number().int().min(900).max(43200).default(3600),
+});
+
 const aliyunCommon = {
   ...sourceCommon,
   credentials: aliyunCredentials.prefault({}),
+  accounts: aliyunAccounts.optional(),
   /** For labels and routing; CAS itself is global. */
   region: z.string().min(1).optional(),
 };
@@ -212,6 +237,8 @@ const matcher = z.strictObject({
   provider: z.string().optional(),
   kind: z.string().optional(),
   domain: z.string().optional(),
+  /** An organization's member account, by its id or its name (the `account`/`accountName` labels), globs. */
+  account: z.string().optional(),
   labels: z.record(z.string(), z.string()).optional(),
 });
 

@@ -6,8 +6,42 @@ import type { WrittenSource } from "./schema.js";
  * config.
  */
 export type SweepUnit<S = WrittenSource> = S extends unknown
-  ? Omit<S, "endpoint" | "endpoints"> & { endpoint: string; configuredName: string }
+  ? Omit<S, "endpoint" | "endpoints"> & {
+      endpoint: string;
+      configuredName: string;
+      /** The organization member this unit sweeps (`accounts`), once expanded at run time (lib/sources/accounts.ts). */
+      account?: MemberAccount;
+      /** Set when the unit cannot be swept at all (its organization could not be listed): it fails with this. */
+      unitError?: string;
+    }
   : never;
+
+/** One member of an organization, as discovery found it. */
+export interface MemberAccount {
+  id: string;
+  name: string;
+}
+
+/** Whether a unit stands for a whole organization that must be expanded at run time before it is swept. */
+export function expandsAtRunTime(unit: { accounts?: unknown; account?: MemberAccount }): boolean {
+  return unit.accounts !== undefined && unit.account === undefined;
+}
+
+/**
+ * A member account's unit of an organization's endpoint unit: `<name>.<accountId>`, and `.<n>` after it for the n-th
+ * endpoint, labelled with the account's id and name so that routes can match them.
+ */
+export function accountUnit<
+  U extends { name: string; configuredName: string; labels?: Record<string, string> },
+>(unit: U, account: MemberAccount): U & { account: MemberAccount } {
+  const endpointSuffix = unit.name.slice(unit.configuredName.length);
+  return {
+    ...unit,
+    name: `${unit.configuredName}.${account.id}${endpointSuffix}`,
+    account,
+    labels: { ...unit.labels, account: account.id, accountName: account.name },
+  };
+}
 
 /** A source's sweep units, one per endpoint, each labelled with its endpoint's region when the config gives one. */
 export function sweepUnits(source: WrittenSource): SweepUnit[] {

@@ -29,6 +29,12 @@ export function matches(matcher: Matcher, alert: RuleResult): boolean {
     const pattern = matcher.domain;
     if (!object.domains.some((domain) => globMatches(pattern, domain))) return false;
   }
+  if (matcher.account) {
+    const pattern = matcher.account;
+    const { account, accountName } = object.labels;
+    if (![account, accountName].some((value) => value !== undefined && globMatches(pattern, value)))
+      return false;
+  }
   for (const [name, pattern] of Object.entries(matcher.labels ?? {})) {
     const value = object.labels[name];
     if (value === undefined || !globMatches(pattern, value)) return false;

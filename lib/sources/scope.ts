@@ -6,14 +6,19 @@ import type { WalkRules } from "./paging.js";
 import type { CollectContext } from "./types.js";
 
 /**
- * Which vendor budget a source spends: sources with the same credential share it, whatever their names. A hash,
+ * Which vendor budget a source spends: sources with the same credential share it, whatever their names; each member
+ * account of an organization has its own. A hash,
  * so that the key itself never becomes a queue group id, a log field or a map key.
  */
 export function credentialScope(source: SourceConfig): string {
   const cloud = source.type.startsWith("huawei") ? "huawei" : "aliyun";
   const { credentials } = source;
+  // A member of an organization spends its own account's budget, whoever's keys assumed its role.
   const identity =
-    credentials.accessKey ?? ("token" in credentials ? credentials.token : undefined) ?? source.name;
+    (source.account ? `account:${source.account.id}` : undefined) ??
+    credentials.accessKey ??
+    ("token" in credentials ? credentials.token : undefined) ??
+    source.name;
   return `${cloud}-${createHash("sha256").update(identity).digest("hex").slice(0, 16)}`;
 }
 

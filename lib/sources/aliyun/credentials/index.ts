@@ -53,9 +53,33 @@ export function credentialsFor(source: AliyunSource, env: NodeJS.ProcessEnv = pr
       ? fixedKeys({ accessKey, secretKey, securityToken }, "from the config")
       : new DefaultChain(env, home),
   );
-  if (!assumeRole) return base;
-  const role = { ...assumeRole, endpoint: assumeRole.endpoint };
-  return cached(keyOf(["role", baseKey, role]), () => assumedRole(role, base));
+  let keys = base;
+  let key = baseKey;
+  if (assumeRole) {
+    const role = { ...assumeRole, endpoint: assumeRole.endpoint };
+    key = keyOf(["role", baseKey, role]);
+    keys = cached(key, () => assumedRole(role, base));
+  }
+  const { account, accounts } = source;
+  if (!account || !accounts) return keys;
+  // A member of a Resource Directory: its role, assumed with the source's own keys (or its role's), once per
+  // lifetime however many of the member's units (endpoints) and runs use it.
+  const member = {
+    roleArn: `acs:ram::${account.id}:role/${accounts.role}`,
+    sessionName: assumeRole?.sessionName ?? "certwatch",
+    durationSeconds: accounts.durationSeconds,
+    endpoint: accounts.stsEndpoint ?? assumeRole?.endpoint,
+  };
+  return cached(keyOf(["member", key, member]), () => assumedRole(member, keys));
+}
+
+/** The keys an organization is listed with: the source's own (or its role's), never a member's. */
+export function organizationCredentialsFor(
+  source: AliyunSource,
+  env: NodeJS.ProcessEnv = process.env,
+): CredentialSource {
+  const { account: _account, ...organization } = source;
+  return credentialsFor({ ...organization, accounts: undefined } as AliyunSource, env);
 }
 
 /** Forgets every credential obtained (tests; a process whose environment changed). */

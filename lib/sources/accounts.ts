@@ -1,0 +1,190 @@
+import { createHash, randomUUID } from "node:crypto";
+import type { SourceConfig } from "../config/schema.js";
+import { accountUnit, expandsAtRunTime, type MemberAccount } from "../config/units.js";
+import { classifyAliyunError, rpcQuery } from "./aliyun/client.js";
+import { organizationCredentialsFor } from "./aliyun/credentials/index.js";
+import { signCall } from "./aliyun/signer.js";
+import { type HttpClient, MalformedResponseError, newCallStats } from "./http.js";
+import { listOf, numberedPages, totalOf } from "./paging.js";
+import { DEFAULT_MAX_PAGES } from "./scope.js";
+
+/*
+ * Organizations: a source with `accounts` stands for every member of a Resource Directory, discovered on every run.
+ * Expansion happens where a run starts (the CLI's runSweep, the Lambda dispatch): each member becomes its own unit
+ * per endpoint, `<name>.<accountId>[.<n>]`, with its own credentials (the member's role, assumed when the unit is
+ * swept, so a member refusing it fails alone) and its own vendor budget (credentialScope).
+ */
+
+export const RESOURCE_MANAGER_VERSION = "2020-03-31";
+/** ListAccounts' largest page (vendor-contracts.json `aliyun.resourcemanager.ListAccounts`: PageSize 1..100). */
+const PAGE_SIZE = 100;
+/**
+ * Members that exist: a member still being created (or whose creation failed, expired or was cancelled) has no
+ * role to assume yet. Invited members and promoted resource accounts are swept.
+ */
+const NOT_YET_MEMBERS = new Set(["CreateVerifying", "CreateFailed", "CreateExpired", "CreateCancelled"]);
+
+export interface DiscoveryIo {
+  http: HttpClient;
+  redact?: (text: string) => string;
+  signal?: AbortSignal;
+}
+
+type AliyunSource = Extract<SourceConfig, { type: `aliyun-${string}` }>;
+
+/** `*` any run of characters, `?` one; the whole id or name must match. */
+function globMatches(pattern: string, text: string): boolean {
+  const expression = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
+  return new RegExp(`^${expression}$`, "i").test(text);
+}
+
+/** Whether `include`/`exclude` pick a member, by its id or its name. */
+export function accountSelected(
+  account: MemberAccount,
+  filter: { include: readonly string[]; exclude: readonly string[] },
+): boolean {
+  const matches = (pattern: string) => globMatches(pattern, account.id) || globMatches(pattern, account.name);
+  return filter.include.some(matches) && !filter.exclude.some(matches);
+}
+
+/** Every member of the Resource Directory the source's own credentials administer (`ListAccounts`, paged). */
+export async function listDirectoryAccounts(source: AliyunSource, io: DiscoveryIo): Promise<MemberAccount[]> {
+  const accounts = source.accounts;
+  if (!accounts) return [];
+  const stats = newCallStats();
+  const credentials = organizationCredentialsFor(source);
+  const timeoutMs = 20_000;
+  const credentialIo = { http: io.http, stats, signal: io.signal, redact: io.redact, timeoutMs };
+  const call = "ListAccounts";
+  const scope = `aliyun-rd-${createHash("sha256").update(accounts.endpoint).update(source.configuredName).digest("hex").slice(0, 16)}`;
+  const limiter = io.http.limiterFor(scope, 5, 2);
+  const found: MemberAccount[] = [];
+  const pages = numberedPages<MemberAccount & { status: string }>({
+    call,
+    pageSize: PAGE_SIZE,
+    concurrency: 2,
+    maxPages: source.maxPages ?? DEFAULT_MAX_PAGES,
+    idOf: (account) => account.id,
+    fetch: async (page) => {
+      const keys = await credentials.get(credentialIo);
+      const url = new URL("/", accounts.endpoint);
+      url.search = rpcQuery({ PageNumber: page, PageSize: PAGE_SIZE });
+      const body = ((await io.http.call({
+        call,
+        limiter,
+        stats,
+        signal: io.signal,
+        redact: io.redact,
+        timeoutMs,
+        classifyError: classifyAliyunError,
+        prepare: () => ({
+          method: "POST",
+          url,
+          headers: signCall(
+            { action: call, version: RESOURCE_MANAGER_VERSION, method: "POST", url },
+            keys,
+            new Date(),
+            randomUUID(),
+          ),
+        }),
+      })) ?? {}) as Record<string, unknown>;
+      const where = `page ${page}: `;
+      const wrapper = (body.Accounts ?? {}) as Record<string, unknown>;
+      return {
+        total: totalOf(body, call, "TotalCount", where),
+        items: listOf(wrapper, call, "Account", `${where}Accounts.`).map((raw, index) => {
+          const entry = (raw ?? {}) as Record<string, unknown>;
+          const id = entry.AccountId;
+          if (typeof id !== "string" || !/^\d+$/.test(id)) {
+            throw new MalformedResponseError(
+              call,
+              `${where}Accounts.Account[${index}].AccountId`,
+              "is not an account id",
+            );
+          }
+          const name = typeof entry.DisplayName === "string" && entry.DisplayName ? entry.DisplayName : id;
+          return { id, name, status: typeof entry.Status === "string" ? entry.Status : "" };
+        }),
+      };
+    },
+  });
+  for await (const page of pages) {
+    for (const account of page) {
+      if (!NOT_YET_MEMBERS.has(account.status)) found.push({ id: account.id, name: account.name });
+    }
+  }
+  return found;
+}
+
+/** The members an organization source sweeps: discovered now, filtered by `include`/`exclude`. */
+export async function discoverAccounts(source: SourceConfig, io: DiscoveryIo): Promise<MemberAccount[]> {
+  if (!("accounts" in source) || !source.accounts) return [];
+  const members = await listDirectoryAccounts(source, io);
+  return members.filter((account) =>
+    accountSelected(account, source.accounts as NonNullable<typeof source.accounts>),
+  );
+}
+
+/**
+ * The units a run sweeps: every unit as configured, except that an organization's units become one unit per member
+ * and endpoint. An organization that cannot be listed becomes one failed unit named as the source, so that nothing
+ * of any member is taken as missing and the failure adds up to a "cannot see" alert.
+ */
+export async function expandAccounts(units: SourceConfig[], io: DiscoveryIo): Promise<SourceConfig[]> {
+  const organizations = new Map<string, Promise<MemberAccount[] | Error>>();
+  for (const unit of units) {
+    if (!expandsAtRunTime(unit) || organizations.has(unit.configuredName)) continue;
+    organizations.set(
+      unit.configuredName,
+      discoverAccounts(unit, io).catch((error: unknown) => error as Error),
+    );
+  }
+  const expanded: SourceConfig[] = [];
+  const failed = new Set<string>();
+  for (const unit of units) {
+    const discovered = organizations.get(unit.configuredName);
+    if (!expandsAtRunTime(unit) || !discovered) {
+      expanded.push(unit);
+      continue;
+    }
+    const members = await discovered;
+    if (members instanceof Error) {
+      if (failed.has(unit.configuredName)) continue;
+      failed.add(unit.configuredName);
+      const reason = (io.redact ?? String)(
+        `the organization's accounts could not be listed: ${members.message}`,
+      );
+      expanded.push({ ...unit, name: unit.configuredName, unitError: reason } as SourceConfig);
+      continue;
+    }
+    for (const account of members) expanded.push(accountUnit(unit, account) as SourceConfig);
+  }
+  return expanded;
+}
+
+/**
+ * The unit a queue message names, resolved without discovering again: a configured unit by its name, or an
+ * organization's member unit from the account the message carries, provided the config still selects it.
+ */
+export function resolveUnit(
+  units: readonly SourceConfig[],
+  request: { source: string; account?: MemberAccount; unitError?: string },
+): SourceConfig | undefined {
+  if (request.account) {
+    const { account } = request;
+    for (const unit of units) {
+      if (!expandsAtRunTime(unit) || !("accounts" in unit) || !unit.accounts) continue;
+      const member = accountUnit(unit, account) as SourceConfig;
+      if (member.name === request.source) return accountSelected(account, unit.accounts) ? member : undefined;
+    }
+    return undefined;
+  }
+  const unit = units.find((candidate) => candidate.name === request.source);
+  if (!unit) return undefined;
+  if (request.unitError !== undefined) return { ...unit, unitError: request.unitError } as SourceConfig;
+  // An organization's own unit is never swept with the organization's keys as if it were an account.
+  return expandsAtRunTime(unit) ? undefined : unit;
+}

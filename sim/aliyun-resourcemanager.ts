@@ -1,0 +1,97 @@
+import { rawQuery, type SigningKey, verifyAcs3 } from "./aliyun-cas.js";
+import { type FaultOptions, type SimAnswer, SimServer } from "./server.js";
+
+/** A member of the directory, as ListAccounts shows it. */
+export interface DirectoryAccount {
+  AccountId: string;
+  DisplayName: string;
+  /** `CreateSuccess` unless set (the contract's enum). */
+  Status?: string;
+  FolderId?: string;
+  Type?: "ResourceAccount" | "CloudAccount";
+  JoinMethod?: "invited" | "created";
+}
+
+export interface ResourceManagerSimulatorOptions extends FaultOptions {
+  /** The management account's (or a delegated administrator's) keys: the only ones allowed to list members. */
+  users: { accessKey: string; secretKey: string }[];
+  /** The directory's members; tests add and remove entries between runs. */
+  accounts: DirectoryAccount[];
+}
+
+function rmError(status: number, code: string, message: string): SimAnswer {
+  return {
+    status,
+    body: { RequestId: "sim-request", HostId: "resourcemanager.aliyuncs.com", Code: code, Message: message },
+  };
+}
+
+/**
+ * Alibaba Cloud Resource Directory `ListAccounts` (ResourceManager 2020-03-31, vendor-contracts.json
+ * `aliyun.resourcemanager.ListAccounts`): signature-checked as the CAS gateway checks it (sim/aliyun-cas.ts
+ * `verifyAcs3`), `PageNumber` (1-based) and `PageSize` (1 to 100, default 10), `TotalCount`, and the members under
+ * `Accounts.Account[]`.
+ */
+export class ResourceManagerSimulator extends SimServer {
+  /** ListAccounts requests answered. */
+  listCalls = 0;
+
+  constructor(private readonly directory: ResourceManagerSimulatorOptions) {
+    const nonces = new Set<string>();
+    super(
+      (request) => {
+        const query = rawQuery(request.url.search);
+        const action = String(request.headers["x-acs-action"] ?? "");
+        const version = String(request.headers["x-acs-version"] ?? "");
+        const denied = verifyAcs3(request, query, (key) => this.callerKey(key), nonces, rmError);
+        if (denied) return denied;
+        if (action !== "ListAccounts" || version !== "2020-03-31") {
+          return rmError(404, "InvalidAction.NotFound", `Specified api ${action} is not found.`);
+        }
+        return this.listAccounts(new URLSearchParams(query));
+      },
+      () => rmError(500, "InternalError", "The request processing has failed due to some unknown error."),
+      directory,
+      "aliyun.resourcemanager",
+    );
+  }
+
+  private callerKey(accessKey: string): SigningKey | undefined {
+    return this.directory.users.find((user) => user.accessKey === accessKey);
+  }
+
+  private listAccounts(params: URLSearchParams): SimAnswer {
+    const page = Number(params.get("PageNumber") ?? 1);
+    const size = Number(params.get("PageSize") ?? 10);
+    if (!Number.isInteger(page) || page < 1)
+      return rmError(400, "InvalidParameter.PageNumber", "The PageNumber is invalid.");
+    if (!Number.isInteger(size) || size < 1 || size > 100)
+      return rmError(400, "InvalidParameter.PageSize", "The PageSize is invalid (1 to 100).");
+    this.listCalls++;
+    const all = this.directory.accounts;
+    const joined = "2021-01-18T08:01:50.522Z";
+    return {
+      status: 200,
+      body: {
+        RequestId: "sim-request",
+        PageNumber: page,
+        PageSize: size,
+        TotalCount: all.length,
+        Accounts: {
+          Account: all.slice((page - 1) * size, page * size).map((account) => ({
+            AccountId: account.AccountId,
+            DisplayName: account.DisplayName,
+            Status: account.Status ?? "CreateSuccess",
+            FolderId: account.FolderId ?? "fd-sim0001",
+            Type: account.Type ?? "ResourceAccount",
+            JoinMethod: account.JoinMethod ?? "created",
+            JoinTime: joined,
+            ModifyTime: joined,
+            ResourceDirectoryId: "rd-sim001",
+            ResourceDirectoryPath: `rd-sim001/r-sim001/${account.FolderId ?? "fd-sim0001"}/${account.AccountId}`,
+          })),
+        },
+      },
+    };
+  }
+}

@@ -1,0 +1,282 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import type { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { dispatchHandler } from "../functions/dispatch.js";
+import type { Runtime } from "../functions/runtime.js";
+import { sweepHandler } from "../functions/sweep.js";
+import { parseConfig } from "../lib/config/load.js";
+import type { Config } from "../lib/config/schema.js";
+import { makeRedactor, secretValues } from "../lib/config/secrets.js";
+import type { SweepRequest } from "../lib/dispatch.js";
+import { accountSelected } from "../lib/sources/accounts.js";
+import { forgetAliyunCredentials } from "../lib/sources/aliyun/credentials/index.js";
+import { HttpClient } from "../lib/sources/http.js";
+import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import { Store } from "../lib/store/store.js";
+import { runSweep } from "../lib/sweep.js";
+import { CasSimulator, type MemberInventory } from "../sim/aliyun-cas.js";
+import { sslCertificateFleet } from "../sim/aliyun-fleet.js";
+import { type DirectoryAccount, ResourceManagerSimulator } from "../sim/aliyun-resourcemanager.js";
+import { StsSimulator } from "../sim/aliyun-sts.js";
+import { SlackReceiverSim } from "../sim/slack.js";
+import { exercisedContracts } from "./contract/setup.js";
+
+const NOW = new Date();
+/** The management account's RAM user: lists the directory and assumes each member's role. */
+const MGMT = { accessKey: "LTAI5tORGMANAGEMENT01", secretKey: "org-management-secret-01" };
+const ROLE = "ResourceDirectoryAccountAccessRole";
+const A = { AccountId: "1000000000000001", DisplayName: "prod-shop" };
+const B = { AccountId: "1000000000000002", DisplayName: "prod-pay" };
+const C = { AccountId: "1000000000000003", DisplayName: "staging" };
+/** Invited, and never given the role: it fails alone. */
+const NO_ROLE = { AccountId: "1000000000000004", DisplayName: "acquired-co", JoinMethod: "invited" as const };
+/** Excluded by name. */
+const SANDBOX = { AccountId: "1000000000000005", DisplayName: "sandbox-alice" };
+/** Still being created: not a member yet. */
+const CREATING = { AccountId: "1000000000000006", DisplayName: "new-team", Status: "CreateVerifying" };
+const LATER = { AccountId: "1000000000000007", DisplayName: "prod-search" };
+
+/** The CLI runs' instants: minutes apart, before the Lambda run's, which the workers' own clocks time. */
+const at = (minute: number) => new Date(NOW.getTime() - 10 * 60_000 + minute * 60_000);
+const roleOf = (account: { AccountId: string }) => `acs:ram::${account.AccountId}:role/${ROLE}`;
+
+describe("organizations: one source sweeps every member of a Resource Directory", () => {
+  const directory: DirectoryAccount[] = [A, B, C, NO_ROLE, SANDBOX, CREATING];
+  const sts = new StsSimulator({
+    users: [MGMT],
+    roles: [A, B, C, SANDBOX, CREATING, LATER].map((account) => ({
+      arn: roleOf(account),
+      trusted: [MGMT.accessKey],
+    })),
+  });
+  const inventories = new Map<string, MemberInventory>(
+    [A, B, C, SANDBOX, LATER].map((account, index) => [
+      account.AccountId,
+      { sslCertificates: sslCertificateFleet({ count: 4 + index * 3, now: NOW, seed: 40 + index }) },
+    ]),
+  );
+  // One certificate of prod-pay expires in 5 days: an alert that its route must send to the payments team.
+  const payments = inventories.get(B.AccountId)?.sslCertificates?.[0];
+  if (payments) payments.NotAfter = NOW.getTime() + 5 * 86_400_000;
+  // CAS knows the management account's keys too, with an inventory of their own that no member may be shown.
+  const cas = new CasSimulator({
+    credentials: MGMT,
+    temporaryKeys: sts,
+    members: inventories,
+    sslCertificates: sslCertificateFleet({ count: 50, now: NOW, seed: 99 }),
+    now: NOW,
+    qps: 10,
+  });
+  const rm = new ResourceManagerSimulator({ users: [MGMT], accounts: directory });
+  const slack = new SlackReceiverSim();
+  let urls: { cas: string; sts: string; rm: string; slack: string };
+  let dynamo: EmbeddedDynamo;
+  let store: Store;
+  let config: Config;
+  const http = new HttpClient();
+
+  const yaml = () => `
+sources:
+  - name: org
+    type: aliyun-ssl-certificates
+    endpoint: ${urls.cas}
+    timeout: 2s
+    credentials: { accessKey: ${MGMT.accessKey}, secretKey: ${MGMT.secretKey} }
+    accounts:
+      from: resource-directory
+      endpoint: ${urls.rm}
+      stsEndpoint: ${urls.sts}
+      exclude: ["sandbox-*"]
+receivers:
+  - { name: ops, type: slack, webhookUrl: "${urls.slack}/ops" }
+  - { name: payments, type: slack, webhookUrl: "${urls.slack}/payments" }
+routes:
+  - { match: { account: prod-pay }, receivers: [payments] }
+defaultReceivers: [ops]
+`;
+
+  beforeAll(async () => {
+    forgetAliyunCredentials();
+    vi.stubEnv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true");
+    const [casUrl, stsUrl, rmUrl, slackUrl] = await Promise.all([
+      cas.listen(),
+      sts.listen(),
+      rm.listen(),
+      slack.listen(),
+    ]);
+    urls = { cas: casUrl, sts: stsUrl, rm: rmUrl, slack: slackUrl };
+    dynamo = await startEmbeddedDynamo();
+    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
+    await store.ensureTable();
+    config = await parseConfig(yaml(), "org.yml");
+  });
+  afterAll(async () => {
+    vi.unstubAllEnvs();
+    store.close();
+    await http.close();
+    await Promise.all([cas.close(), sts.close(), rm.close(), slack.close(), dynamo.close()]);
+  });
+
+  const sweep = (at: Date) => runSweep({ config, store, http, now: at });
+  const unit = (account: { AccountId: string }) => `org.${account.AccountId}`;
+  const storedOf = async (account: { AccountId: string }) => [
+    ...(await store.loadObjects(unit(account))).values(),
+  ];
+
+  it("the config takes accounts with the documented defaults, and include/exclude match ids or names", () => {
+    const source = config.sources[0];
+    expect(source && "accounts" in source ? source.accounts : undefined).toMatchObject({
+      from: "resource-directory",
+      role: ROLE,
+      include: ["*"],
+      exclude: ["sandbox-*"],
+    });
+    const filter = { include: ["prod-*", "1000000000000003"], exclude: ["prod-pay"] };
+    expect(accountSelected({ id: A.AccountId, name: A.DisplayName }, filter)).toBe(true);
+    expect(accountSelected({ id: B.AccountId, name: B.DisplayName }, filter)).toBe(false);
+    expect(accountSelected({ id: C.AccountId, name: C.DisplayName }, filter)).toBe(true);
+    expect(accountSelected({ id: SANDBOX.AccountId, name: SANDBOX.DisplayName }, filter)).toBe(false);
+  });
+
+  it("every selected member is swept with its own temporary keys; one without the role fails alone, named", async () => {
+    const summary = await sweep(at(0));
+    const byName = new Map(summary.sources.map((report) => [report.name, report]));
+    expect([...byName.keys()].sort()).toEqual([unit(A), unit(B), unit(C), unit(NO_ROLE)]);
+    for (const account of [A, B, C]) {
+      expect(byName.get(unit(account))?.ok, unit(account)).toBe(true);
+      const expected = inventories.get(account.AccountId)?.sslCertificates?.length;
+      expect(await storedOf(account)).toHaveLength(expected as number);
+      expect(sts.issuedFor(account.AccountId)).toBe(1);
+    }
+    const refused = byName.get(unit(NO_ROLE));
+    expect(refused?.ok).toBe(false);
+    expect(refused?.error).toMatch(
+      /AssumeRole acs:ram::1000000000000004:role\/ResourceDirectoryAccountAccessRole/,
+    );
+    // Nothing was listed for the excluded member, the one still being created, or the management account itself.
+    expect(sts.issuedFor(SANDBOX.AccountId)).toBe(0);
+    expect(sts.issuedFor(CREATING.AccountId)).toBe(0);
+    expect(cas.memberCalls.get(SANDBOX.AccountId)).toBeUndefined();
+    expect(summary.exitCode).toBe(1);
+
+    // Labels: each member's observations say whose they are, and a route by account name picks them.
+    const [first] = await storedOf(B);
+    expect(first?.observation.labels).toMatchObject({
+      source: unit(B),
+      account: B.AccountId,
+      accountName: B.DisplayName,
+      provider: "aliyun",
+    });
+    const alerts = summary.alerts.filter((alert) => alert.source.startsWith("org."));
+    expect(alerts.some((alert) => alert.source === unit(B))).toBe(true);
+    for (const alert of alerts.filter((candidate) => candidate.fingerprint.includes("/"))) {
+      expect(alert.receivers, alert.source).toEqual(alert.source === unit(B) ? ["payments"] : ["ops"]);
+    }
+    expect(exercisedContracts()).toContain("aliyun.resourcemanager.ListAccounts");
+  });
+
+  it("a member that joins is swept on the next run; keys still valid are not asked for again", async () => {
+    directory.push(LATER);
+    const summary = await sweep(at(1));
+    expect(summary.sources.find((report) => report.name === unit(LATER))?.ok).toBe(true);
+    expect(await storedOf(LATER)).toHaveLength(
+      inventories.get(LATER.AccountId)?.sslCertificates?.length as number,
+    );
+    for (const account of [A, B, C, LATER]) expect(sts.issuedFor(account.AccountId)).toBe(1);
+  });
+
+  it("a directory that cannot be listed fails the source as one unit, and nothing of any member is taken as missing", async () => {
+    const before = await storedOf(A);
+    rm.injectAlways("5xx");
+    try {
+      const summary = await sweep(at(2));
+      expect(summary.sources.map((report) => [report.name, report.ok])).toEqual([["org", false]]);
+      expect(summary.sources[0]?.error).toMatch(/could not be listed/);
+    } finally {
+      rm.injectAlways(undefined);
+    }
+    const after = await storedOf(A);
+    expect(after).toHaveLength(before.length);
+    expect(after.every((object) => !object.missingSince)).toBe(true);
+  });
+
+  it("a member that leaves is no longer swept, and its stored objects stay as they were", async () => {
+    const before = await storedOf(C);
+    directory.splice(directory.indexOf(C), 1);
+    const summary = await sweep(at(3));
+    expect(summary.sources.map((report) => report.name)).not.toContain(unit(C));
+    expect(await storedOf(C)).toEqual(before);
+    directory.push(C);
+  });
+
+  it("through the Lambda fan-out: dispatch discovers, one FIFO message per member grouped by its budget, workers sweep", async () => {
+    const logger = new Logger({ serviceName: "org", logLevel: "SILENT" });
+    const metrics = new Metrics({ namespace: "org" });
+    const runtime = async (): Promise<Runtime> => ({
+      config,
+      store,
+      http,
+      redact: makeRedactor(secretValues(config)),
+      logger,
+      metrics,
+    });
+    const entries: { body: string; group: string }[] = [];
+    const sqs = {
+      send: async (command: SendMessageBatchCommand) => {
+        for (const entry of command.input.Entries ?? [])
+          entries.push({ body: entry.MessageBody ?? "", group: entry.MessageGroupId ?? "" });
+        return { Failed: [] };
+      },
+    };
+    const listsBefore = rm.listCalls;
+    const dispatched = await dispatchHandler({ runtime, sqs: sqs as never, queueUrl: "q.fifo" })({
+      id: "org-run",
+      time: new Date(NOW.getTime() + 240_000).toISOString(),
+    });
+    const members = [A, B, C, NO_ROLE, LATER];
+    expect(dispatched.dispatched).toBe(members.length);
+    const bodies = entries.map((entry) => JSON.parse(entry.body) as SweepRequest);
+    expect(bodies.map((body) => body.source).sort()).toEqual(members.map(unit).sort());
+    expect(bodies.find((body) => body.source === unit(B))?.account).toEqual({
+      id: B.AccountId,
+      name: B.DisplayName,
+    });
+    // Each member spends its own budget: its own group.
+    expect(new Set(entries.map((entry) => entry.group)).size).toBe(members.length);
+    const listedByDispatch = rm.listCalls - listsBefore;
+
+    const failures: string[] = [];
+    const worker = sweepHandler({ runtime, triggerNotify: async () => undefined });
+    await Promise.all(
+      entries.map(async (entry, index) => {
+        const result = await worker({ Records: [{ messageId: `m-${index}`, body: entry.body }] });
+        failures.push(...result.batchItemFailures.map((failure) => failure.itemIdentifier));
+      }),
+    );
+    expect(failures).toEqual([]);
+    // The workers resolved their units from the messages: the directory was not listed again.
+    expect(rm.listCalls - listsBefore).toBe(listedByDispatch);
+    for (const account of [A, B, C, LATER]) {
+      const last = await store.lastSweep(unit(account));
+      expect(last?.runId, unit(account)).toBe("org-run");
+      expect(last?.ok, last?.error).toBe(true);
+    }
+    expect((await store.lastSweep(unit(NO_ROLE)))?.ok).toBe(false);
+    // A message for an account the config no longer selects is refused, not swept with the wrong keys.
+    const stray = await worker({
+      Records: [
+        {
+          messageId: "stray",
+          body: JSON.stringify({
+            source: unit(SANDBOX),
+            runId: "org-run",
+            dispatchedAt: NOW.toISOString(),
+            account: { id: SANDBOX.AccountId, name: SANDBOX.DisplayName },
+          }),
+        },
+      ],
+    });
+    expect(stray.batchItemFailures).toEqual([{ itemIdentifier: "stray" }]);
+  });
+});
