@@ -8,6 +8,7 @@ import { recordNews } from "./notify/route.js";
 import { type Evaluation, evaluateObject, evaluateSource } from "./rules/evaluate.js";
 import { replacementFinder } from "./rules/replacement.js";
 import { CLOCK_SKEW_MS, earlierRunProblem, laterRun, latestRunOf, RunOrderError } from "./run-order.js";
+import { withSilenceEnds } from "./silences.js";
 import { withinTimeBudget } from "./sources/budget.js";
 import { timeBudgetOf } from "./sources/scope.js";
 import { type HttpClient, newCallStats } from "./sources/http.js";
@@ -392,10 +393,14 @@ async function watchUnswept(
 
 /** Sweeps the given sources: collect, diff, evaluate, record news in the ledger. Delivers nothing. */
 export async function sweepSources(
-  options: SweepOptions,
+  given: SweepOptions,
   runId: string,
   sources: SourceConfig[],
 ): Promise<SourceOutcome[]> {
+  const options = {
+    ...given,
+    config: await withSilenceEnds(given.config, given.store, given.now, !given.dryRun),
+  };
   const [acks, lastSweeps] = await Promise.all([
     options.store.acks(options.now),
     Promise.all(sources.map((source) => options.store.lastSweep(source.name))),
@@ -414,10 +419,12 @@ export async function sweepSources(
 
 /** Watches sources not swept by this run (staleness), from their last sweep records. */
 export async function watchSources(
-  options: Pick<SweepOptions, "config" | "store" | "now" | "dryRun">,
+  given: Pick<SweepOptions, "config" | "store" | "now" | "dryRun">,
   sources: SourceConfig[],
 ): Promise<News[]> {
-  if (!options.config.alerts.staleAfter || sources.length === 0) return [];
+  if (!given.config.alerts.staleAfter || sources.length === 0) return [];
+  const config = await withSilenceEnds(given.config, given.store, given.now, !given.dryRun);
+  const options = { ...given, config };
   const acks = await options.store.acks(options.now);
   const watched = await Promise.all(sources.map((source) => watchUnswept(source, options, acks)));
   return watched.filter((news): news is News => news !== undefined);

@@ -55,19 +55,13 @@ describe("config", () => {
     expect(await problems(base("{ accessKey: AK }"))).toEqual(["sources[0].credentials.secretKey: required"]);
   });
 
-  it("a silence ends at an ISO time; a span such as 3d is refused, with the time it would mean now", async () => {
+  it("a silence ends at an ISO time or after a span such as 3d; anything else is refused, naming the key", async () => {
     const silence = (until: string) =>
       `${base("{ accessKey: AK, secretKey: SK }")}silences:\n  - { match: { domain: "*.staging.example.com" }, until: "${until}", reason: throwaway }\n`;
     expect(await problems(silence("2027-01-01T00:00:00Z"))).toEqual([]);
-    const [refused, ...rest] = await problems(silence("3d"));
-    expect(rest).toEqual([]);
-    const [, when] = /\(3d from now is (\S+)\)$/.exec(refused ?? "") ?? [];
-    expect(refused).toMatch(
-      /^silences\[0\]\.until: "3d" is a span, and a config file has no moment to count it from; write when the silence ends as an ISO time/,
-    );
-    expect(Math.abs(Date.parse(when ?? "") - (Date.now() + 3 * 86_400_000))).toBeLessThan(60_000);
+    expect(await problems(silence("3d"))).toEqual([]);
     expect(await problems(silence("next week"))).toEqual([
-      'silences[0].until: "next week" is not an ISO time such as 2027-01-01T00:00:00Z',
+      'silences[0].until: "next week" is neither an ISO time such as 2027-01-01T00:00:00Z nor a span such as 3d',
     ]);
   });
 

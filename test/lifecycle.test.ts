@@ -191,6 +191,25 @@ describe("alert lifecycle scenarios", () => {
     expect(news(after)).toEqual(["new 7d a"]);
   });
 
+  it("a silence for a span runs from the first run that saw it, not from each run that reads the config", async () => {
+    await start(
+      [cert("a", 5, { domain: "a.staging.example.com" }), cert("b", 5)],
+      `silences:\n  - { match: { domain: "*.staging.example.com" }, until: 1d, reason: throwaway }\n`,
+    );
+    const announced = (summary: Awaited<ReturnType<Rig["sweep"]>>) =>
+      news({ alerts: summary.alerts.filter((alert) => !alert.silencedBy) });
+    const first = await rig.sweep(NOW);
+    expect(announced(first)).toEqual(["new 7d b"]);
+    expect(first.silenced).toBe(1);
+    // Still held 20 hours on: the day counts from the first run, not from this one.
+    const held = await rig.sweep(at(20 * HOUR));
+    expect(held.silenced).toBe(1);
+    expect(announced(held)).toEqual([]);
+    // A dry run looks without recording anything.
+    expect((await rig.sweep(at(21 * HOUR), { dryRun: true })).silenced).toBe(1);
+    expect(news(await rig.sweep(at(DAY + HOUR)))).toEqual(["new 7d a"]);
+  });
+
   it("reminders and acks: a critical alert repeats daily; an ack holds reminders; a new stage lifts it", async () => {
     await start([cert("a", 5)], "alerts: { repeatCritical: 24h }\n");
     const dir = await mkdtemp(join(tmpdir(), "certwatch-ack-"));

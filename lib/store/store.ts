@@ -178,6 +178,29 @@ export class Store {
     return acks;
   }
 
+  /**
+   * When the silence `id` began: the instant recorded by the first run that saw it, which records `now` (unless
+   * `record` is false, as in a dry run, which only reads). It ages out a week after `endsAfterMs` from then.
+   */
+  async silenceStart(id: string, now: Date, endsAfterMs: number, record: boolean): Promise<string> {
+    const key = { pk: keys.silences, sk: id };
+    const known = await this.table.get(key, true);
+    if (known) return String(known.startedAt);
+    if (!record) return now.toISOString();
+    const startedAt = now.toISOString();
+    const expiresAt = Math.floor((now.getTime() + endsAfterMs) / 1000) + 7 * DAY_SECONDS;
+    const recorded = await this.table.writeIf(
+      new PutCommand({
+        TableName: this.table.name,
+        Item: { ...key, startedAt, [TTL_ATTRIBUTE]: expiresAt },
+        ConditionExpression: "attribute_not_exists(pk)",
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    // Another run recorded it first: its instant stands.
+    return recorded ? startedAt : String((await this.table.get(key, true))?.startedAt ?? startedAt);
+  }
+
   async getObject(source: string, objectKey: string): Promise<StoredObject | undefined> {
     return (await this.table.get({ pk: keys.source(source), sk: keys.object(objectKey) })) as
       StoredObject | undefined;
@@ -304,6 +327,7 @@ export class Store {
       ]),
       ...receivers.map((receiver): [string, string] => [keys.receiver(receiver), ""]),
       [keys.acks, ""],
+      [keys.silences, ""],
     ];
     let purged = 0;
     for (const [pk, prefix] of partitions) {
