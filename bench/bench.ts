@@ -390,7 +390,8 @@ receivers:
     bundles,
     targets: {
       wallRatio: 1.1,
-      steadyWriteUnits: config.sources.length + 2,
+      // Per source, its sweep record and its LAST record (the last one written, read as its previous sweep).
+      steadyWriteUnits: 2 * config.sources.length + 2,
       peakRssMB: 256,
       memory: "no growth with pages finished",
     },
