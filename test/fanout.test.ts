@@ -19,47 +19,12 @@ import { scmFleet } from "../sim/fleet.js";
 import { scmSimulator } from "../sim/huawei-scm.js";
 import type { SimServer } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
+import { FifoQueue } from "./fifo-queue.js";
 
 const SCOPES = 20;
 const SOURCES_PER_SCOPE = 10;
 const WORKERS = 8;
 const QPS = 10;
-
-interface QueuedMessage {
-  messageId: string;
-  group: string;
-  body: string;
-}
-
-/**
- * An in-process SQS FIFO queue: messages of one group are handed out one at a time and in order, as SQS does;
- * different groups go out in parallel.
- */
-class FifoQueue {
-  private readonly waiting: QueuedMessage[] = [];
-  private readonly busy = new Set<string>();
-
-  push(message: QueuedMessage): void {
-    this.waiting.push(message);
-  }
-
-  take(): QueuedMessage | undefined {
-    const index = this.waiting.findIndex((message) => !this.busy.has(message.group));
-    if (index < 0) return undefined;
-    const [message] = this.waiting.splice(index, 1);
-    if (!message) return undefined;
-    this.busy.add(message.group);
-    return message;
-  }
-
-  done(message: QueuedMessage): void {
-    this.busy.delete(message.group);
-  }
-
-  get empty(): boolean {
-    return this.waiting.length === 0 && this.busy.size === 0;
-  }
-}
 
 describe("local fan-out: dispatch → FIFO queue → concurrent sweep workers → notify", () => {
   it(`${SCOPES * SOURCES_PER_SCOPE} sources over ${SCOPES} credential scopes: one sweep per scope at a time, no throttling`, async () => {
@@ -109,22 +74,9 @@ describe("local fan-out: dispatch → FIFO queue → concurrent sweep workers �
 
       const started = Date.now();
       const queue = new FifoQueue();
-      let sequence = 0;
-      const sqs = {
-        send: async (command: SendMessageBatchCommand) => {
-          for (const entry of command.input.Entries ?? []) {
-            queue.push({
-              messageId: `m-${sequence++}`,
-              group: entry.MessageGroupId ?? "",
-              body: entry.MessageBody ?? "",
-            });
-          }
-          return { Failed: [] };
-        },
-      };
       const dispatched = await dispatchHandler({
         runtime: async () => runtimeWith(new HttpClient()),
-        sqs: sqs as never,
+        sqs: queue.sqs as never,
         queueUrl: "q.fifo",
       })({ id: "fanout-run" });
 
