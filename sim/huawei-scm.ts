@@ -1,6 +1,11 @@
 import { DAY_MS, parseLocalTime } from "../lib/model/time.js";
 import type { ScmCertificate } from "./fleet.js";
-import { type HuaweiAuthOptions, huaweiError as error, verifyHuaweiAuth } from "./huawei-auth.js";
+import {
+  type HuaweiAuthOptions,
+  huaweiError as error,
+  signedAccessKey,
+  verifyHuaweiAuth,
+} from "./huawei-auth.js";
 import { type FaultOptions, type SimAnswer, type SimRequest, SimServer, TokenBucket } from "./server.js";
 
 /** How ShowCertificate writes `not_after`, a string whose format the contract leaves open. */
@@ -14,9 +19,17 @@ export interface ScmSimulatorOptions extends FaultOptions, HuaweiAuthOptions {
   clock?: () => number;
   /** SCM's own wall-clock form, as expire_time, when left out. */
   notAfterForm?: NotAfterForm;
+  /**
+   * Organization members' certificates, by account (domain) id: temporary keys acting in a member's account (issued
+   * through its agency, sim/huawei-iam.ts) see that member's certificates, and only them; `certificates` are the
+   * account of the permanent keys.
+   */
+  members?: Map<string, ScmCertificate[]>;
 }
 
 export type ScmSim = SimServer & {
+  /** Requests answered per member account (`members`), by account id. */
+  memberCalls: Map<string, number>;
   /** Renews or edits a certificate as SCM would: its fields change, and its update time becomes the latest. */
   change(id: string, changes: Partial<ScmCertificate>): void;
 };
@@ -128,7 +141,18 @@ export function scmSimulator(options: ScmSimulatorOptions): ScmSim {
   const bucket = options.qps ? new TokenBucket(options.qps) : undefined;
   const clock = options.clock ?? Date.now;
 
-  const list = (query: URLSearchParams): SimAnswer => {
+  const memberCalls = new Map<string, number>();
+
+  /** The certificates the caller's account holds: a member's, for temporary keys acting in it. */
+  const certificatesOf = (request: SimRequest): ScmCertificate[] => {
+    if (!options.members) return options.certificates;
+    const temporary = options.temporary?.get(signedAccessKey(request) ?? "");
+    if (!temporary) return options.certificates;
+    memberCalls.set(temporary.domainId, (memberCalls.get(temporary.domainId) ?? 0) + 1);
+    return options.members.get(temporary.domainId) ?? [];
+  };
+
+  const list = (query: URLSearchParams, certificates: ScmCertificate[]): SimAnswer => {
     const limit = Number(query.get("limit") ?? 10);
     const offset = Number(query.get("offset") ?? 0);
     const expiredDays = Number(query.get("expired_days_since") ?? 0);
@@ -144,7 +168,7 @@ export function scmSimulator(options: ScmSimulatorOptions): ScmSim {
     if (sortDir !== "ASC" && sortDir !== "DESC") return badRequest("sort_dir must be ASC or DESC");
     if (!STATUS_FILTERS.has(status)) return badRequest(`status ${status} is not a certificate status`);
     const now = clock();
-    const matching = options.certificates.filter(
+    const matching = certificates.filter(
       (certificate) =>
         (status === "ALL" || certificate.status === status) && expiredWithin(certificate, expiredDays, now),
     );
@@ -155,14 +179,14 @@ export function scmSimulator(options: ScmSimulatorOptions): ScmSim {
     };
   };
 
-  const show = (segment: string): SimAnswer => {
+  const show = (segment: string, certificates: ScmCertificate[]): SimAnswer => {
     let id: string;
     try {
       id = decodeURIComponent(segment);
     } catch {
       return badRequest("the certificate id is not validly encoded");
     }
-    const certificate = options.certificates.find((candidate) => candidate.id === id);
+    const certificate = certificates.find((candidate) => candidate.id === id);
     if (!certificate) return error(404, "SCM.0404", `certificate ${id} does not exist`);
     return { status: 200, body: shown(certificate, options.notAfterForm ?? "wall-clock") };
   };
@@ -176,7 +200,8 @@ export function scmSimulator(options: ScmSimulatorOptions): ScmSim {
     const denied = verifyHuaweiAuth(request, options);
     if (denied) return denied;
     if (bucket && !bucket.take()) return throttled();
-    return segment ? show(segment) : list(searchParams);
+    const certificates = certificatesOf(request);
+    return segment ? show(segment, certificates) : list(searchParams, certificates);
   };
 
   const change = (id: string, changes: Partial<ScmCertificate>): void => {
@@ -197,5 +222,5 @@ export function scmSimulator(options: ScmSimulatorOptions): ScmSim {
     options,
     "huawei.scm",
   );
-  return Object.assign(server, { change });
+  return Object.assign(server, { change, memberCalls });
 }

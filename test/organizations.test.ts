@@ -9,7 +9,7 @@ import { parseConfig } from "../lib/config/load.js";
 import type { Config } from "../lib/config/schema.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
 import type { SweepRequest } from "../lib/dispatch.js";
-import { accountSelected } from "../lib/sources/accounts.js";
+import { accountSelected, resolveUnit } from "../lib/sources/accounts.js";
 import { forgetAliyunCredentials } from "../lib/sources/aliyun/credentials/index.js";
 import { HttpClient } from "../lib/sources/http.js";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
@@ -17,6 +17,11 @@ import { Store } from "../lib/store/store.js";
 import { runSweep } from "../lib/sweep.js";
 import { CasSimulator, type MemberInventory } from "../sim/aliyun-cas.js";
 import { sslCertificateFleet } from "../sim/aliyun-fleet.js";
+import { type ScmCertificate, scmFleet } from "../sim/fleet.js";
+import { TemporaryKeys } from "../sim/huawei-auth.js";
+import { iamSimulator } from "../sim/huawei-iam.js";
+import { type OrganizationAccount, organizationsSimulator } from "../sim/huawei-organizations.js";
+import { scmSimulator } from "../sim/huawei-scm.js";
 import { type DirectoryAccount, ResourceManagerSimulator } from "../sim/aliyun-resourcemanager.js";
 import { StsSimulator } from "../sim/aliyun-sts.js";
 import { SlackReceiverSim } from "../sim/slack.js";
@@ -278,5 +283,208 @@ defaultReceivers: [ops]
       ],
     });
     expect(stray.batchItemFailures).toEqual([{ itemIdentifier: "stray" }]);
+  });
+});
+
+describe("organizations: one Huawei SCM source sweeps every member of an Organization through its agency", () => {
+  const MGMT_DOMAIN = "0a1b00000000000000000000mgmt0001";
+  const HW_MGMT = { accessKey: "HWORGMANAGEMENTKEY01", secretKey: "hw-org-management-secret-01" };
+  const AGENCY = "certwatch-reader";
+  const WEB: OrganizationAccount = { id: "0b2c0000000000000000000000web001", name: "prod-web" };
+  const API: OrganizationAccount = { id: "0b2c0000000000000000000000api001", name: "prod-api" };
+  const DATA: OrganizationAccount = { id: "0b2c000000000000000000000data001", name: "data" };
+  /** Invited, and never given the agency: it fails alone. */
+  const LEGACY: OrganizationAccount = {
+    id: "0b2c00000000000000000000legacy01",
+    name: "legacy",
+    joinMethod: "invited",
+  };
+  /** Excluded by name. */
+  const SANDBOX: OrganizationAccount = { id: "0b2c0000000000000000000sandbox01", name: "sandbox-bob" };
+  /** Suspended: not swept. */
+  const SUSPENDED: OrganizationAccount = {
+    id: "0b2c00000000000000000suspended01",
+    name: "old-team",
+    status: "suspended",
+  };
+  const members: OrganizationAccount[] = [WEB, API, DATA, LEGACY, SANDBOX, SUSPENDED];
+
+  const temporary = new TemporaryKeys();
+  const iam = iamSimulator({
+    accounts: [{ ...HW_MGMT, domainId: MGMT_DOMAIN }],
+    agencies: [WEB, API, DATA, SANDBOX, SUSPENDED].map((account) => ({
+      domainId: account.id,
+      agencyName: AGENCY,
+      trusts: [MGMT_DOMAIN],
+    })),
+    temporary,
+  });
+  const fleets = new Map<string, ScmCertificate[]>(
+    [WEB, API, DATA, SANDBOX].map((account, index) => [
+      account.id,
+      scmFleet({ count: 5 + index * 4, now: NOW, seed: 70 + index }),
+    ]),
+  );
+  // The management account's own certificates: no member may be shown them.
+  const scm = scmSimulator({
+    credentials: HW_MGMT,
+    domainId: MGMT_DOMAIN,
+    temporary,
+    certificates: scmFleet({ count: 30, now: NOW, seed: 7 }),
+    members: fleets,
+  });
+  // Two accounts a page: discovery follows next_marker.
+  const organizations = organizationsSimulator({
+    managers: [{ ...HW_MGMT, domainId: MGMT_DOMAIN }],
+    accounts: members,
+    maxPerPage: 2,
+  });
+  const slack = new SlackReceiverSim();
+  let dynamo: EmbeddedDynamo;
+  let store: Store;
+  let config: Config;
+  let urls: { scm: string; iam: string; org: string; slack: string };
+  const http = new HttpClient();
+
+  const yaml = (accounts = 'exclude: ["sandbox-*"]') => `
+sources:
+  - name: hw
+    type: huawei-scm
+    endpoint: ${urls.scm}
+    timeout: 2s
+    domainId: ${MGMT_DOMAIN}
+    credentials: { accessKey: ${HW_MGMT.accessKey}, secretKey: ${HW_MGMT.secretKey} }
+    accounts:
+      from: huawei-organizations
+      endpoint: ${urls.org}
+      stsEndpoint: ${urls.iam}
+      role: ${AGENCY}
+      ${accounts}
+receivers:
+  - { name: ops, type: slack, webhookUrl: "${urls.slack}/ops" }
+`;
+
+  beforeAll(async () => {
+    const [scmUrl, iamUrl, orgUrl, slackUrl] = await Promise.all([
+      scm.listen(),
+      iam.listen(),
+      organizations.listen(),
+      slack.listen(),
+    ]);
+    urls = { scm: scmUrl, iam: iamUrl, org: orgUrl, slack: slackUrl };
+    dynamo = await startEmbeddedDynamo();
+    store = new Store({ table: "certwatch-hw", endpoint: dynamo.endpoint, historyDays: 90 });
+    await store.ensureTable();
+    config = await parseConfig(yaml(), "hw.yml");
+  });
+  afterAll(async () => {
+    store.close();
+    await http.close();
+    await Promise.all([scm.close(), iam.close(), organizations.close(), slack.close(), dynamo.close()]);
+  });
+
+  const unit = (account: OrganizationAccount) => `hw.${account.id}`;
+  const issuedFor = (account: OrganizationAccount) =>
+    iam.issued.filter((entry) => entry.domainId === account.id).length;
+
+  it("the config takes huawei-organizations with an agency, and refuses an assumeAgency beside it", async () => {
+    const source = config.sources[0];
+    expect(source && "accounts" in source ? source.accounts : undefined).toMatchObject({
+      from: "huawei-organizations",
+      role: AGENCY,
+      include: ["*"],
+      exclude: ["sandbox-*"],
+      durationSeconds: 3600,
+    });
+    await expect(
+      parseConfig(
+        yaml().replace(
+          `secretKey: ${HW_MGMT.secretKey} }`,
+          `secretKey: ${HW_MGMT.secretKey}, assumeAgency: { agencyName: x, domainId: ${MGMT_DOMAIN} } }`,
+        ),
+        "hw.yml",
+      ),
+    ).rejects.toThrow(/assumeAgency: not with accounts/);
+    await expect(parseConfig(yaml().replace(`role: ${AGENCY}`, ""), "hw.yml")).rejects.toThrow(
+      /accounts\.role/,
+    );
+  });
+
+  it("every active, selected member is swept with its agency's keys in its own account; one without the agency fails alone", async () => {
+    const summary = await runSweep({ config, store, http, now: NOW });
+    const byName = new Map(summary.sources.map((report) => [report.name, report]));
+    expect([...byName.keys()].sort()).toEqual([unit(WEB), unit(API), unit(DATA), unit(LEGACY)].sort());
+    for (const account of [WEB, API, DATA]) {
+      const report = byName.get(unit(account));
+      expect(report?.ok, report?.error).toBe(true);
+      const stored = [...(await store.loadObjects(unit(account))).values()];
+      expect(stored).toHaveLength(fleets.get(account.id)?.length as number);
+      expect(issuedFor(account)).toBe(1);
+    }
+    expect(iam.issued.every((entry) => entry.by === MGMT_DOMAIN && entry.durationSeconds === 3600)).toBe(
+      true,
+    );
+    const refused = byName.get(unit(LEGACY));
+    expect(refused?.ok).toBe(false);
+    expect(refused?.error).toMatch(new RegExp(`could not assume agency ${AGENCY} in domain ${LEGACY.id}`));
+    // Nothing asked for the excluded or suspended members; discovery paged through all three pages.
+    expect(issuedFor(SANDBOX)).toBe(0);
+    expect(issuedFor(SUSPENDED)).toBe(0);
+    expect(scm.memberCalls.get(SANDBOX.id)).toBeUndefined();
+    expect(organizations.listCalls()).toBe(3);
+    expect(summary.exitCode).toBe(1);
+
+    const [first] = [...(await store.loadObjects(unit(API))).values()];
+    expect(first?.observation.labels).toMatchObject({
+      source: unit(API),
+      account: API.id,
+      accountName: API.name,
+    });
+    expect(exercisedContracts()).toContain("huawei.organizations.ListAccounts");
+  });
+
+  it("include and exclude pick members by id or name; keys still valid are not asked for again", async () => {
+    const picked = await parseConfig(
+      yaml(`include: ["prod-*", "${DATA.id}"]\n      exclude: ["prod-api"]`),
+      "hw.yml",
+    );
+    const summary = await runSweep({ config: picked, store, http, now: new Date(NOW.getTime() + 60_000) });
+    expect(summary.sources.map((report) => [report.name, report.ok]).sort()).toEqual(
+      [
+        [unit(WEB), true],
+        [unit(DATA), true],
+      ].sort(),
+    );
+    for (const account of [WEB, API, DATA]) expect(issuedFor(account)).toBe(1);
+  });
+
+  it("a fan-out worker resolves a member's unit from its message, and refuses a member the config does not select", () => {
+    const resolved = resolveUnit(config.sources, {
+      source: unit(WEB),
+      account: { id: WEB.id, name: WEB.name },
+    });
+    expect(resolved).toMatchObject({
+      name: unit(WEB),
+      account: { id: WEB.id, name: WEB.name },
+      labels: { account: WEB.id, accountName: WEB.name },
+    });
+    expect(
+      resolveUnit(config.sources, { source: unit(SANDBOX), account: { id: SANDBOX.id, name: SANDBOX.name } }),
+    ).toBeUndefined();
+    // The Organization's own unit is never swept with the management account's keys as if it were a member.
+    expect(resolveUnit(config.sources, { source: "hw" })).toBeUndefined();
+  });
+
+  it("an Organization that cannot be listed fails as one unit named as the source", async () => {
+    organizations.injectAlways("5xx");
+    try {
+      const summary = await runSweep({ config, store, http, now: new Date(NOW.getTime() + 120_000) });
+      expect(summary.sources.map((report) => [report.name, report.ok])).toEqual([["hw", false]]);
+      expect(summary.sources[0]?.error).toMatch(/could not be listed/);
+    } finally {
+      organizations.injectAlways(undefined);
+    }
+    const stored = [...(await store.loadObjects(unit(WEB))).values()];
+    expect(stored.every((object) => !object.missingSince)).toBe(true);
   });
 });

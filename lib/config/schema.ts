@@ -144,9 +144,31 @@ const sourceCommon = {
   timeBudget: duration.optional(),
 };
 
+/** Shell-style globs over account ids or names: `*` any run of characters, `?` one. */
+const accountPatterns = z.array(z.string().min(1)).min(1);
+
+/**
+ * Huawei: expand the source over an Organization, discovered on every run (Organizations `ListAccounts`, with the
+ * source's own keys: the management account or a delegated administrator), then the agency `role` in each member
+ * (IAM securitytokens `assume_role` with the member's account id as `domain_id`; lib/sources/accounts.ts).
+ */
+const huaweiAccounts = z.strictObject({
+  from: z.literal("huawei-organizations"),
+  endpoint: endpoint.default("https://organizations.myhuaweicloud.com"),
+  /** The IAM endpoint the members' agencies are assumed at; IAM's global endpoint unless given. */
+  stsEndpoint: endpoint.optional(),
+  /** The agency assumed in each member; it must trust the account of the source's keys. */
+  role: z.string().regex(/^[\w.@-]{1,64}$/, "an agency name: letters, digits and . @ - _"),
+  include: accountPatterns.default(["*"]),
+  exclude: z.array(z.string().min(1)).default([]),
+  /** The members' temporary keys: IAM's range, 900 s to 24 h. */
+  durationSeconds: z.number().int().min(900).max(86_400).default(3600),
+});
+
 const huaweiScm = z.strictObject({
   ...sourceCommon,
   credentials: huaweiCredentials.prefault({}),
+  accounts: huaweiAccounts.optional(),
   type: z.literal("huawei-scm"),
   /** SCM's expire_time has no zone; Huawei's console shows China Standard Time. */
   timezone: z.string().regex(OFFSET_PATTERN, "a fixed offset such as +08:00 or Z").default("+08:00"),
@@ -161,6 +183,7 @@ const huaweiScm = z.strictObject({
 const huaweiIdentityCenter = z.strictObject({
   ...sourceCommon,
   credentials: huaweiCredentials.prefault({}),
+  accounts: huaweiAccounts.optional(),
   type: z.literal("huawei-identity-center"),
   instanceId: z.string().min(1),
   /** Only these application instances; every one the instance has when left out. */
@@ -168,9 +191,6 @@ const huaweiIdentityCenter = z.strictObject({
   /** Identity Center is a global service; X-Domain-Id is sent when set. */
   domainId: z.string().min(1).optional(),
 });
-
-/** Shell-style globs over account ids or names: `*` any run of characters, `?` one. */
-const accountPatterns = z.array(z.string().min(1)).min(1);
 
 /**
  * Alibaba: expand the source over a Resource Directory, discovered on every run (`ListAccounts`, 2020-03-31, with
@@ -453,6 +473,16 @@ const writtenConfig = z
         }
         seen.set(same, at);
       });
+      if (source.type.startsWith("huawei-") && source.accounts && "assumeAgency" in source.credentials) {
+        if (source.credentials.assumeAgency) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["sources", index, "credentials", "assumeAgency"],
+            message:
+              "not with accounts: the organization is listed, and each member's agency assumed, with the source's own keys",
+          });
+        }
+      }
       if ((source.endpoints?.length ?? 0) > 1 && "region" in source && source.region !== undefined) {
         ctx.addIssue({
           code: "custom",

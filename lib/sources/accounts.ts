@@ -5,11 +5,15 @@ import { classifyAliyunError, rpcQuery } from "./aliyun/client.js";
 import { organizationCredentialsFor } from "./aliyun/credentials/index.js";
 import { signCall } from "./aliyun/signer.js";
 import { type HttpClient, MalformedResponseError, newCallStats } from "./http.js";
+import { classifyHuaweiError } from "./huawei/client.js";
+import { baseCredential, ENV, usesEnvironment } from "./huawei/credentials.js";
+import { signRequest } from "./huawei/signer.js";
 import { listOf, numberedPages, totalOf } from "./paging.js";
 import { DEFAULT_MAX_PAGES } from "./scope.js";
 
 /*
- * Organizations: a source with `accounts` stands for every member of a Resource Directory, discovered on every run.
+ * Organizations: a source with `accounts` stands for every member of an Alibaba Resource Directory or a Huawei
+ * Organization, discovered on every run.
  * Expansion happens where a run starts (the CLI's runSweep, the Lambda dispatch): each member becomes its own unit
  * per endpoint, `<name>.<accountId>[.<n>]`, with its own credentials (the member's role, assumed when the unit is
  * swept, so a member refusing it fails alone) and its own vendor budget (credentialScope).
@@ -31,6 +35,11 @@ export interface DiscoveryIo {
 }
 
 type AliyunSource = Extract<SourceConfig, { type: `aliyun-${string}` }>;
+type HuaweiSource = Extract<SourceConfig, { type: `huawei-${string}` }>;
+
+/** Organizations ListAccounts' default page (vendor-contracts.json `huawei.organizations.ListAccounts`: 1..2000). */
+const HUAWEI_PAGE_SIZE = 200;
+const HUAWEI_ACCOUNTS_PATH = "/v1/organizations/accounts";
 
 /** `*` any run of characters, `?` one; the whole id or name must match. */
 function globMatches(pattern: string, text: string): boolean {
@@ -119,10 +128,105 @@ export async function listDirectoryAccounts(source: AliyunSource, io: DiscoveryI
   return found;
 }
 
+/**
+ * Every active member of the Huawei Organization the source's own keys administer (Organizations `ListAccounts`,
+ * `limit`/`marker` until `page_info.next_marker` is null). A global service: scoped by X-Domain-Id, the source's
+ * `domainId` (the management account) or the SDK's HUAWEICLOUD_SDK_DOMAIN_ID with keys from the environment.
+ * Suspended members and those pending closure are not swept: their agencies cannot be assumed.
+ */
+export async function listOrganizationAccounts(
+  source: HuaweiSource,
+  io: DiscoveryIo,
+): Promise<MemberAccount[]> {
+  const accounts = source.accounts;
+  if (!accounts) return [];
+  const stats = newCallStats();
+  const credential = baseCredential(source);
+  const domainId =
+    ("domainId" in source ? source.domainId : undefined) ??
+    (usesEnvironment(source) ? process.env[ENV.domainId] || undefined : undefined);
+  const call = "ListAccounts";
+  const timeoutMs = 20_000;
+  const scope = `huawei-org-${createHash("sha256").update(accounts.endpoint).update(source.configuredName).digest("hex").slice(0, 16)}`;
+  const limiter = io.http.limiterFor(scope, 5, 2);
+  const maxPages = source.maxPages ?? DEFAULT_MAX_PAGES;
+  const found: MemberAccount[] = [];
+  const seen = new Set<string>();
+  const markers = new Set<string>();
+  let marker: string | undefined;
+  for (let page = 1; ; page++) {
+    if (page > maxPages) {
+      throw new MalformedResponseError(call, `page ${page}`, `is past maxPages (${maxPages}); stopped`);
+    }
+    const url = new URL(HUAWEI_ACCOUNTS_PATH, accounts.endpoint);
+    url.searchParams.set("limit", String(HUAWEI_PAGE_SIZE));
+    if (marker) url.searchParams.set("marker", marker);
+    const body = ((await io.http.call({
+      call,
+      limiter,
+      stats,
+      signal: io.signal,
+      redact: io.redact,
+      timeoutMs,
+      classifyError: classifyHuaweiError,
+      prepare: () => {
+        const headers: Record<string, string> = { "Content-Type": "application/json" };
+        if (domainId) headers["X-Domain-Id"] = domainId;
+        if (credential.kind === "token")
+          return { method: "GET", url, headers: { ...headers, "X-Auth-Token": credential.token } };
+        if (credential.securityToken) headers["X-Security-Token"] = credential.securityToken;
+        return {
+          method: "GET",
+          url,
+          headers: signRequest({ method: "GET", url, headers }, credential, new Date()),
+        };
+      },
+    })) ?? {}) as Record<string, unknown>;
+    const where = `page ${page}: `;
+    const list = body.accounts ?? [];
+    if (!Array.isArray(list)) throw new MalformedResponseError(call, `${where}accounts`, "is not a list");
+    list.forEach((raw: unknown, index) => {
+      const entry = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+      const id = entry.id;
+      if (typeof id !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+        throw new MalformedResponseError(call, `${where}accounts[${index}].id`, "is not an account id");
+      }
+      if (seen.has(id)) {
+        throw new MalformedResponseError(call, `${where}accounts[${index}].id`, `${id} was already listed`);
+      }
+      seen.add(id);
+      const name = typeof entry.name === "string" && entry.name ? entry.name : id;
+      const status = typeof entry.status === "string" ? entry.status.toLowerCase() : "";
+      if (status === "active") found.push({ id, name });
+    });
+    const pageInfo = body.page_info;
+    const next =
+      typeof pageInfo === "object" && pageInfo !== null
+        ? (pageInfo as Record<string, unknown>).next_marker
+        : undefined;
+    if (next === undefined || next === null || next === "") return found;
+    if (typeof next !== "string") {
+      throw new MalformedResponseError(call, `${where}page_info.next_marker`, "is not a string");
+    }
+    if (markers.has(next) || list.length === 0) {
+      throw new MalformedResponseError(
+        call,
+        `${where}page_info.next_marker`,
+        "repeats a marker, or follows an empty page; stopped instead of looping",
+      );
+    }
+    markers.add(next);
+    marker = next;
+  }
+}
+
 /** The members an organization source sweeps: discovered now, filtered by `include`/`exclude`. */
 export async function discoverAccounts(source: SourceConfig, io: DiscoveryIo): Promise<MemberAccount[]> {
   if (!("accounts" in source) || !source.accounts) return [];
-  const members = await listDirectoryAccounts(source, io);
+  const members =
+    source.accounts.from === "huawei-organizations"
+      ? await listOrganizationAccounts(source as HuaweiSource, io)
+      : await listDirectoryAccounts(source as AliyunSource, io);
   return members.filter((account) =>
     accountSelected(account, source.accounts as NonNullable<typeof source.accounts>),
   );

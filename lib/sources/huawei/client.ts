@@ -8,6 +8,7 @@ import {
   baseCredential,
   type HuaweiCredential,
   isExpiredCredential,
+  memberAgency,
   scopeOf,
 } from "./credentials.js";
 import { signRequest } from "./signer.js";
@@ -144,7 +145,7 @@ export class HuaweiClient {
   }
 
   private agency(): AgencyCredentials | undefined {
-    const { assumeAgency } = this.source.credentials;
+    const assumeAgency = memberAgency(this.source) ?? this.source.credentials.assumeAgency;
     return assumeAgency
       ? agencyCredentials(this.context.http, assumeAgency, this.baseCredential())
       : undefined;

@@ -89,13 +89,16 @@ export function baseCredential(source: HuaweiSource, env: NodeJS.ProcessEnv = pr
 }
 
 /**
- * The account and project a call is scoped to: the source's own, else the assumed agency's account (the member the
+ * The account and project a call is scoped to: an Organization member's own account (never a project: the source's
+ * is the management account's), else the source's own, else the assumed agency's account (the member the
  * temporary keys belong to), else, with keys from the environment, the SDK's variables.
  */
 export function scopeOf(
   source: HuaweiSource,
   env: NodeJS.ProcessEnv = process.env,
 ): { domainId?: string; projectId?: string } {
+  // A member of an Organization: its own account, whatever the source says of the management account's.
+  if (source.account) return { domainId: source.account.id };
   const fromEnv = usesEnvironment(source);
   const domainId =
     ("domainId" in source ? source.domainId : undefined) ??
@@ -107,6 +110,21 @@ export function scopeOf(
         (fromEnv && !source.credentials.assumeAgency ? nonEmpty(env[ENV.projectId]) : undefined))
       : undefined;
   return { ...(domainId ? { domainId } : {}), ...(projectId ? { projectId } : {}) };
+}
+
+/**
+ * The agency an Organization member's unit is swept through (`accounts`): the configured agency in the member's
+ * account, its account id being the domain id IAM takes, assumed with the source's own keys.
+ */
+export function memberAgency(source: HuaweiSource): Agency | undefined {
+  const { account, accounts } = source;
+  if (!account || !accounts) return undefined;
+  return {
+    agencyName: accounts.role,
+    domainId: account.id,
+    durationSeconds: accounts.durationSeconds,
+    ...(accounts.stsEndpoint ? { endpoint: accounts.stsEndpoint } : {}),
+  };
 }
 
 /** Whether temporary keys should be renewed now: less than 5 minutes or 10% of their lifetime left. */
