@@ -95,6 +95,37 @@ export interface TemporaryKeyIssuer {
   accountOf?(accessKeyId: string): string | undefined;
 }
 
+/** A request the gateway let through: its action, parameters and the AccessKey id that signed it. */
+export interface SignedCall {
+  action: string;
+  params: URLSearchParams;
+  caller: string;
+}
+
+/**
+ * An ACS3 request to a service with one version per action (`versions`): the call, or the gateway's answer when the
+ * signature does not hold or the action is not served under the version asked for (`InvalidAction.NotFound`).
+ */
+export function signedCall(
+  request: SimRequest,
+  versions: Readonly<Record<string, string>>,
+  keyOf: (accessKey: string) => SigningKey | undefined,
+  nonces: Set<string>,
+  error: (status: number, code: string, message: string) => SimAnswer = casError,
+): SignedCall | SimAnswer {
+  const query = rawQuery(request.url.search);
+  const params = new URLSearchParams(query);
+  const action = String(request.headers["x-acs-action"] ?? params.get("Action") ?? "");
+  const version = String(request.headers["x-acs-version"] ?? params.get("Version") ?? "");
+  const denied = verifyAcs3(request, query, keyOf, nonces, error);
+  if (denied) return denied;
+  if (versions[action] !== version) {
+    return error(404, "InvalidAction.NotFound", `Specified api ${action} is not found.`);
+  }
+  const caller = /Credential=([^,]+),/.exec(String(request.headers.authorization))?.[1] ?? "";
+  return { action, params, caller };
+}
+
 /**
  * Checks an ACS3-HMAC-SHA256 request as the gateway does; answers the vendor's error when it does not hold. `keyOf`
  * finds the keys of an AccessKey id; `error` builds the service's error answer.
@@ -191,27 +222,23 @@ export class CasSimulator extends SimServer {
     const bucket = options.qps ? new TokenBucket(options.qps) : undefined;
     super(
       (request) => {
-        const query = rawQuery(request.url.search);
-        const params = new URLSearchParams(query);
-        const action = String(request.headers["x-acs-action"] ?? params.get("Action") ?? "");
-        const version = String(request.headers["x-acs-version"] ?? params.get("Version") ?? "");
-        this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
-        const denied = verifyAcs3(
+        const asked = String(
+          request.headers["x-acs-action"] ?? new URLSearchParams(request.url.search).get("Action") ?? "",
+        );
+        this.calls.set(asked, (this.calls.get(asked) ?? 0) + 1);
+        const call = signedCall(
           request,
-          query,
+          VERSIONS,
           (accessKey) =>
             accessKey === options.credentials.accessKey
               ? options.credentials
               : options.temporaryKeys?.signingKey(accessKey),
           nonces,
         );
-        if (denied) return denied;
-        if (VERSIONS[action] !== version) {
-          return casError(404, "InvalidAction.NotFound", `Specified api ${action} is not found.`);
-        }
+        if (!("params" in call)) return call;
+        const { action, params, caller } = call;
         const scripted = this.scripted.get(action)?.shift();
         if (scripted) return scripted;
-        const caller = /Credential=([^,]+),/.exec(String(request.headers.authorization))?.[1] ?? "";
         const account = options.members ? options.temporaryKeys?.accountOf?.(caller) : undefined;
         const budget = account === undefined ? bucket : this.memberBucket(account, options.qps);
         if (budget && !budget.take()) {

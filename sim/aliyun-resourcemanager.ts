@@ -1,4 +1,4 @@
-import { rawQuery, type SigningKey, verifyAcs3 } from "./aliyun-cas.js";
+import { type SigningKey, signedCall } from "./aliyun-cas.js";
 import { type FaultOptions, type SimAnswer, SimServer } from "./server.js";
 
 /** A member of the directory, as ListAccounts shows it. */
@@ -40,15 +40,9 @@ export class ResourceManagerSimulator extends SimServer {
     const nonces = new Set<string>();
     super(
       (request) => {
-        const query = rawQuery(request.url.search);
-        const action = String(request.headers["x-acs-action"] ?? "");
-        const version = String(request.headers["x-acs-version"] ?? "");
-        const denied = verifyAcs3(request, query, (key) => this.callerKey(key), nonces, rmError);
-        if (denied) return denied;
-        if (action !== "ListAccounts" || version !== "2020-03-31") {
-          return rmError(404, "InvalidAction.NotFound", `Specified api ${action} is not found.`);
-        }
-        return this.listAccounts(new URLSearchParams(query));
+        const versions = { ListAccounts: "2020-03-31" };
+        const call = signedCall(request, versions, (key) => this.callerKey(key), nonces, rmError);
+        return "params" in call ? this.listAccounts(call.params) : call;
       },
       () => rmError(500, "InternalError", "The request processing has failed due to some unknown error."),
       directory,

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { rawQuery, type SigningKey, type TemporaryKeyIssuer, verifyAcs3 } from "./aliyun-cas.js";
+import { type SigningKey, signedCall, type TemporaryKeyIssuer } from "./aliyun-cas.js";
 import { type FaultOptions, type SimAnswer, SimServer } from "./server.js";
 
 /** A RAM role and its trust policy: which AccessKeys may assume it, and the `sts:ExternalId` condition. */
@@ -60,16 +60,9 @@ export class StsSimulator extends SimServer implements TemporaryKeyIssuer {
     const nonces = new Set<string>();
     super(
       (request) => {
-        const query = rawQuery(request.url.search);
-        const action = String(request.headers["x-acs-action"] ?? "");
-        const version = String(request.headers["x-acs-version"] ?? "");
-        const denied = verifyAcs3(request, query, (key) => this.callerKey(key), nonces, stsError);
-        if (denied) return denied;
-        if (action !== "AssumeRole" || version !== "2015-04-01") {
-          return stsError(404, "InvalidAction.NotFound", `Specified api ${action} is not found.`);
-        }
-        const caller = /Credential=([^,]+),/.exec(String(request.headers.authorization))?.[1] ?? "";
-        return this.assumeRole(caller, new URLSearchParams(query));
+        const versions = { AssumeRole: "2015-04-01" };
+        const call = signedCall(request, versions, (key) => this.callerKey(key), nonces, stsError);
+        return "params" in call ? this.assumeRole(call.caller, call.params) : call;
       },
       () => stsError(500, "InternalError", "The request processing has failed due to some unknown error."),
       sts,
