@@ -24,6 +24,7 @@ import { type OrganizationAccount, organizationsSimulator } from "../sim/huawei-
 import { scmSimulator } from "../sim/huawei-scm.js";
 import { type DirectoryAccount, ResourceManagerSimulator } from "../sim/aliyun-resourcemanager.js";
 import { StsSimulator } from "../sim/aliyun-sts.js";
+import { observeExchanges } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { exercisedContracts } from "./contract/setup.js";
 
@@ -204,6 +205,33 @@ defaultReceivers: [ops]
     const after = await storedOf(A);
     expect(after).toHaveLength(before.length);
     expect(after.every((object) => !object.missingSince)).toBe(true);
+  });
+
+  it("a directory that changes while it is paged fails as one unit: a member stepped over would go unswept unheard", async () => {
+    const kept = directory.length;
+    const filler = Array.from({ length: 150 }, (_, i) => ({
+      AccountId: String(2000000000000000 + i),
+      DisplayName: `filler-${i}`,
+    }));
+    directory.push(...filler);
+    // Once the first page is served, a member joins at its front and the last one leaves: the total holds, and the
+    // second page serves one entry again.
+    let joined = false;
+    const stop = observeExchanges((exchange) => {
+      if (joined || exchange.service !== "aliyun.resourcemanager") return;
+      joined = true;
+      directory.unshift({ AccountId: "2999999999999999", DisplayName: "joined-while-paged" });
+      directory.pop();
+    });
+    try {
+      const summary = await sweep(at(2.5));
+      expect(summary.sources.map((report) => [report.name, report.ok])).toEqual([["org", false]]);
+      expect(summary.sources[0]?.error).toMatch(/ListAccounts: .*changed while it was paged/);
+    } finally {
+      stop();
+      if (joined) directory.splice(0, 1);
+      directory.splice(kept);
+    }
   });
 
   it("a member that leaves is no longer swept, and its stored objects stay as they were", async () => {

@@ -1,13 +1,13 @@
 import type { Matcher } from "../config/schema.js";
 import type { RuleResult } from "./types.js";
 
-/** `*` matches any run of characters; everything else is literal and case-insensitive. */
+/** `*` matches any run of characters, `?` any one; everything else is literal and case-insensitive. */
 export function globMatches(pattern: string, text: string): boolean {
-  const escaped = pattern
-    .split("*")
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
-    .join(".*");
-  return new RegExp(`^${escaped}$`, "i").test(text);
+  const expression = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
+  return new RegExp(`^${expression}$`, "i").test(text);
 }
 
 /**

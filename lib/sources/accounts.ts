@@ -4,7 +4,8 @@ import { accountUnit, expandsAtRunTime, type MemberAccount } from "../config/uni
 import { classifyAliyunError, rpcQuery } from "./aliyun/client.js";
 import { organizationCredentialsFor } from "./aliyun/credentials/index.js";
 import { signCall } from "./aliyun/signer.js";
-import { type HttpClient, MalformedResponseError, newCallStats } from "./http.js";
+import { globMatches } from "../model/match.js";
+import { type HttpClient, IncompleteListingError, MalformedResponseError, newCallStats } from "./http.js";
 import { classifyHuaweiError } from "./huawei/client.js";
 import { baseCredential, ENV, usesEnvironment } from "./huawei/credentials.js";
 import { signRequest } from "./huawei/signer.js";
@@ -41,15 +42,6 @@ type HuaweiSource = Extract<SourceConfig, { type: `huawei-${string}` }>;
 const HUAWEI_PAGE_SIZE = 200;
 const HUAWEI_ACCOUNTS_PATH = "/v1/organizations/accounts";
 
-/** `*` any run of characters, `?` one; the whole id or name must match. */
-function globMatches(pattern: string, text: string): boolean {
-  const expression = pattern
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, ".*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${expression}$`, "i").test(text);
-}
-
 /** Whether `include`/`exclude` pick a member, by its id or its name. */
 export function accountSelected(
   account: MemberAccount,
@@ -77,6 +69,11 @@ export async function listDirectoryAccounts(source: AliyunSource, io: DiscoveryI
     concurrency: 2,
     maxPages: source.maxPages ?? DEFAULT_MAX_PAGES,
     idOf: (account) => account.id,
+    // A directory that changed while paged may have stepped over a member, which would then go unswept unheard:
+    // the organization fails as one unit instead, as a Huawei walk with a repeated id does.
+    unsettled: (reason) => {
+      throw new IncompleteListingError(call, reason);
+    },
     fetch: async (page) => {
       const keys = await credentials.get(credentialIo);
       const url = new URL("/", accounts.endpoint);
