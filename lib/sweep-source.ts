@@ -228,7 +228,10 @@ async function sweepSource(
     outcome.acknowledged.push(...evaluation.acknowledged);
   };
   const replacementOf = replacementFinder(current.values());
-  for (const [key, object] of current) {
+  // A run behind a recorded one judges nothing about objects: at its earlier instant it would resolve what the later
+  // run announced. Only the source's own health is recorded.
+  const judged = earlierRun === undefined ? current : new Map<string, StoredObject>();
+  for (const [key, object] of judged) {
     const evaluation = evaluateObject(object, context, { replacement: replacementOf(object.observation) });
     collect(evaluation);
     if (!isDeepStrictEqual(evaluation.state, { alerts: object.alerts, resolved: object.resolved ?? {} })) {

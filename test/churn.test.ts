@@ -279,9 +279,11 @@ describe("odd clocks and a failing store", () => {
   });
 
   it("a Lambda worker behind a recorded run records a failed sweep, which adds up to a 'cannot see' alert", async () => {
-    const started = await new Rig([cert(1, 200)], "alerts: { sourceFailuresBeforeAlert: 2 }\n").start();
+    // The second certificate enters the 30-day window between the worker's instant and the recorded run's.
+    const fleet = [cert(1, 200), cert(2, 30.5)];
+    const started = await new Rig(fleet, "alerts: { sourceFailuresBeforeAlert: 2 }\n").start();
     rig = started;
-    await started.sweep(at(DAY));
+    expect(news(await started.sweep(at(DAY)))).toEqual(["new 30d cert-00002"]);
     const worker = (now: Date) =>
       sweepSources(
         { config: started.config, store: started.store, http: started.http, now, earlierRun: "fail-source" },
@@ -291,6 +293,8 @@ describe("odd clocks and a failing store", () => {
     const [first] = await worker(NOW);
     expect(first?.report).toMatchObject({ ok: false, consecutiveFailures: 1 });
     expect(first?.report.error).toMatch(/is already recorded, later than this run's/);
+    // Nothing is judged at the earlier instant: the later run's 30-day alert is not resolved.
+    expect(first?.alerts).toEqual([]);
     const [second] = await worker(at(HOUR));
     expect(second?.report).toMatchObject({ ok: false, consecutiveFailures: 2 });
     expect(second?.alerts.map((alert) => `${alert.transition} ${alert.stage}`)).toEqual(["new blind"]);
