@@ -19,10 +19,12 @@ export async function withSilenceEnds(
     config.silences.map(async (silence) => {
       const span = parseDuration(silence.until);
       if (span === undefined) return silence;
+      // The match's keys sorted: reordering them in the YAML is not a new silence.
+      const match = Object.fromEntries(Object.entries(silence.match).sort(([a], [b]) => a.localeCompare(b)));
       const id = createHash("sha256")
-        .update(JSON.stringify([silence.match, silence.until, silence.reason]))
+        .update(JSON.stringify([match, silence.until, silence.reason]))
         .digest("hex");
-      const startedAt = await store.silenceStart(id, now, span, record);
+      const startedAt = await store.silenceStart(id, now, record);
       return { ...silence, until: new Date(Date.parse(startedAt) + span).toISOString() };
     }),
   );

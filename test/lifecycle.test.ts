@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { main } from "../lib/cli/main.js";
+import { parseConfig } from "../lib/config/load.js";
 import { type ScmCertificate, scmTime } from "../sim/fleet.js";
 import { Rig } from "./harness.js";
 
@@ -194,15 +195,25 @@ describe("alert lifecycle scenarios", () => {
   it("a silence for a span runs from the first run that saw it, not from each run that reads the config", async () => {
     await start(
       [cert("a", 5, { domain: "a.staging.example.com" }), cert("b", 5)],
-      `silences:\n  - { match: { domain: "*.staging.example.com" }, until: 1d, reason: throwaway }\n`,
+      `silences:\n  - { match: { domain: "*.staging.example.com", kind: certificate }, until: 1d, reason: throwaway }\n`,
     );
     const announced = (summary: Awaited<ReturnType<Rig["sweep"]>>) =>
       news({ alerts: summary.alerts.filter((alert) => !alert.silencedBy) });
     const first = await rig.sweep(NOW);
     expect(announced(first)).toEqual(["new 7d b"]);
     expect(first.silenced).toBe(1);
-    // Still held 20 hours on: the day counts from the first run, not from this one.
-    const held = await rig.sweep(at(20 * HOUR));
+    // Still held 20 hours on, with the match's keys written the other way round: the day counts from the first run.
+    const reordered = await parseConfig(
+      rig
+        .yaml()
+        .replace(
+          '{ domain: "*.staging.example.com", kind: certificate }',
+          '{ kind: certificate, domain: "*.staging.example.com" }',
+        ),
+      "reordered.yml",
+    );
+    expect(Object.keys(reordered.silences[0]?.match ?? {})).toEqual(["kind", "domain"]);
+    const held = await rig.sweep(at(20 * HOUR), { config: reordered });
     expect(held.silenced).toBe(1);
     expect(announced(held)).toEqual([]);
     // A dry run looks without recording anything.

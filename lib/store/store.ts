@@ -180,19 +180,19 @@ export class Store {
 
   /**
    * When the silence `id` began: the instant recorded by the first run that saw it, which records `now` (unless
-   * `record` is false, as in a dry run, which only reads). It ages out a week after `endsAfterMs` from then.
+   * `record` is false, as in a dry run, which only reads). Kept without a TTL: a silence still in the config whose
+   * start aged out would begin again.
    */
-  async silenceStart(id: string, now: Date, endsAfterMs: number, record: boolean): Promise<string> {
+  async silenceStart(id: string, now: Date, record: boolean): Promise<string> {
     const key = { pk: keys.silences, sk: id };
     const known = await this.table.get(key, true);
     if (known) return String(known.startedAt);
     if (!record) return now.toISOString();
     const startedAt = now.toISOString();
-    const expiresAt = Math.floor((now.getTime() + endsAfterMs) / 1000) + 7 * DAY_SECONDS;
     const recorded = await this.table.writeIf(
       new PutCommand({
         TableName: this.table.name,
-        Item: { ...key, startedAt, [TTL_ATTRIBUTE]: expiresAt },
+        Item: { ...key, startedAt },
         ConditionExpression: "attribute_not_exists(pk)",
         ReturnConsumedCapacity: "TOTAL",
       }),
@@ -327,7 +327,6 @@ export class Store {
       ]),
       ...receivers.map((receiver): [string, string] => [keys.receiver(receiver), ""]),
       [keys.acks, ""],
-      [keys.silences, ""],
     ];
     let purged = 0;
     for (const [pk, prefix] of partitions) {

@@ -13,7 +13,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | SRC#<source>    | REDEPLOY#<worker set hash> | a redeploy job created for a set of failed workers (TTL)  |
  * | DLV#<receiver>  | <notification id>          | delivery ledger: pending → sending → sent / failed        |
  * | ACK             | <alert fingerprint>        | an acknowledgement: who, when, why, until (TTL)           |
- * | SILENCE         | <hash of match, span, reason> | when a config silence given as a span (`3d`) began (TTL)  |
+ * | SILENCE         | <hash of match, span, reason> | when a config silence given as a span (`3d`) began  |
  * | RUN#<run id>    | RUN                        | a Lambda run: sources dispatched, deadline, swept (TTL)   |
  *
  * The `pending` index is sparse: only ledger items waiting to be sent carry `pendingFor`.
