@@ -205,32 +205,36 @@ export function chatLines(digest: Digest, language: Language, specials: RegExp):
 /** Plain text, as a terminal shows it: no character is markup. */
 const NO_MARKUP = /(?!)/g;
 
-/** Each alert is about 1 KB of JSON: 100 keep a body far below the 1 MB most gateways accept. */
+/** Alerts per body: with WEBHOOK_CAPS, 100 keep it under the 1 MB most gateways accept. */
 const WEBHOOK_ALERTS_PER_MESSAGE = 100;
 
-/** The structured alert: raw values for machines, and the summary and action in the receiver's language. */
 /**
  * Caps on the untrusted values of the generic webhook's alerts, which otherwise go as they are (line breaks
- * included: the body is for programs). They keep an alert under about 10 KB, so that the 100 alerts of one body stay
- * near the 1 MB most gateways accept however long a vendor's names are.
+ * included: the body is for programs): about 8,000 characters an alert at most, however long a vendor's names are.
+ * Ids (fingerprint, key, native id) are never cut: a program matches and acknowledges by them, and the store's keys
+ * already bound their length.
  */
-const WEBHOOK_CAPS = { text: 1_000, domain: 253, domains: 20, label: 256 };
+const WEBHOOK_CAPS = { text: 500, domain: 253, domains: 10, entries: 10, entryKey: 64, entryValue: 128 };
 
-function capped(record: Record<string, string | undefined> | undefined, max: number) {
+function capped(record: Record<string, string | undefined> | undefined) {
   if (!record) return undefined;
   return Object.fromEntries(
     Object.entries(record)
-      .slice(0, 20)
-      .map(([key, value]) => [fit(key, 64), value === undefined ? undefined : fit(value, max)]),
+      .slice(0, WEBHOOK_CAPS.entries)
+      .map(([key, value]) => [
+        fit(key, WEBHOOK_CAPS.entryKey),
+        value === undefined ? undefined : fit(value, WEBHOOK_CAPS.entryValue),
+      ]),
   );
 }
 
+/** The structured alert: raw values for machines, and the summary and action in the receiver's language. */
 function alertFields(alert: Alert, language: Language) {
   const words = messages[language];
   const { object } = alert;
   const text = (value: string) => fit(value, WEBHOOK_CAPS.text);
   return {
-    fingerprint: text(alert.fingerprint),
+    fingerprint: alert.fingerprint,
     rule: alert.rule,
     stage: alert.stage,
     severity: alert.severity,
@@ -241,15 +245,15 @@ function alertFields(alert: Alert, language: Language) {
     domains: object.domains.slice(0, WEBHOOK_CAPS.domains).map((domain) => fit(domain, WEBHOOK_CAPS.domain)),
     domainCount: object.domains.length,
     kind: object.kind,
-    nativeId: text(object.nativeId),
-    key: text(object.key),
+    nativeId: object.nativeId,
+    key: object.key,
     status: object.status,
-    rawStatus: fit(object.rawStatus, WEBHOOK_CAPS.label),
+    rawStatus: fit(object.rawStatus, WEBHOOK_CAPS.entryValue),
     notAfter: object.notAfter,
     daysLeft: alert.daysLeft,
     revokedAt: object.revokedAt,
-    labels: capped(object.labels, WEBHOOK_CAPS.label),
-    details: capped(object.details, WEBHOOK_CAPS.label),
+    labels: capped(object.labels),
+    details: capped(object.details),
   };
 }
 
