@@ -248,10 +248,12 @@ receivers:
     const config = await configWith([{ name: "ali-echo", credentials: assumeRole() }]);
     await sweep(config);
     const [, token] = sts.issuedSecrets().slice(-2);
+    expect(token).toBeTruthy();
     cas.refuseNext("ListCertificates", 400, "InvalidParameter", `the token ${token} is not allowed here`);
     const { summary, json, stored } = await sweep(config);
     expect(summary.sources[0]?.ok).toBe(false);
     expect(json).toContain("is not allowed here");
+    expect(stored.length).toBeGreaterThan(0);
     for (const secret of [BASE.secretKey, ...sts.issuedSecrets()]) {
       expect(json).not.toContain(secret);
       expect(stored).not.toContain(secret);

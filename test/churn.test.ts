@@ -69,6 +69,19 @@ describe("an object across its lives", () => {
   });
 });
 
+/** Runs `sweep` with SCM answering 500 to every call after the listing's first page: the look-ups fail. */
+async function withLookUpsFailing<T>(started: Rig, sweep: () => Promise<T>): Promise<T> {
+  const stop = observeExchanges((exchange) => {
+    if (exchange.request.url.searchParams.get("offset") === "0") started.scm.injectAlways("5xx");
+  });
+  try {
+    return await sweep();
+  } finally {
+    stop();
+    started.scm.injectAlways(undefined);
+  }
+}
+
 describe("missing is not gone", () => {
   /** Deletes `deleted` certificates and adds as many at the end of the order once the first page is served. */
   function churnAfterFirstPage(fleet: ScmCertificate[], deleted: string[], added: ScmCertificate[]) {
@@ -127,12 +140,7 @@ describe("missing is not gone", () => {
     expect(news(await started.sweep(NOW))).toEqual(["new 7d cert-00001"]);
     const [first] = fleet.splice(0, 1);
     // The listing lacks it, and SCM answers every call after the listing, the look-up, with 500s.
-    const stop = observeExchanges((exchange) => {
-      if (exchange.request.url.searchParams.get("offset") === "0") started.scm.injectAlways("5xx");
-    });
-    const lookUpFailed = await started.sweep(at(HOUR));
-    stop();
-    started.scm.injectAlways(undefined);
+    const lookUpFailed = await withLookUpsFailing(started, () => started.sweep(at(HOUR)));
     expect(lookUpFailed.sources[0]).toMatchObject({ ok: true, gone: 0, missing: 1, objects: 2 });
     expect(lookUpFailed.sources[0]?.warnings.join("\n")).toMatch(
       /cert-00001 \(scs0+1\) was not in the listing and could not be looked up: .*stays missing/,
@@ -367,12 +375,7 @@ describe("odd clocks and a failing store", () => {
     await started.sweep(NOW);
     fleet.splice(0, 1);
     // Gone from the listing, and its look-up fails, in the sweep where it crosses into the 1-day stage.
-    const stop = observeExchanges((exchange) => {
-      if (exchange.request.url.searchParams.get("offset") === "0") started.scm.injectAlways("5xx");
-    });
-    const summary = await started.sweep(at(4.5 * DAY));
-    stop();
-    started.scm.injectAlways(undefined);
+    const summary = await withLookUpsFailing(started, () => started.sweep(at(4.5 * DAY)));
     expect(news(summary)).toEqual(["escalated 1d cert-00001"]);
     const text = JSON.stringify(started.slack.posts.at(-1)?.body);
     expect(text).toContain(

@@ -237,10 +237,13 @@ defaultReceivers: [ops]
   it("a member that leaves is no longer swept, and its stored objects stay as they were", async () => {
     const before = await storedOf(C);
     directory.splice(directory.indexOf(C), 1);
-    const summary = await sweep(at(3));
-    expect(summary.sources.map((report) => report.name)).not.toContain(unit(C));
-    expect(await storedOf(C)).toEqual(before);
-    directory.push(C);
+    try {
+      const summary = await sweep(at(3));
+      expect(summary.sources.map((report) => report.name)).not.toContain(unit(C));
+      expect(await storedOf(C)).toEqual(before);
+    } finally {
+      directory.push(C);
+    }
   });
 
   it("through the Lambda fan-out: dispatch discovers, one FIFO message per member grouped by its budget, workers sweep", async () => {

@@ -20,6 +20,7 @@ describe("docs/samples", () => {
       for (const text of sections) {
         const shown = /(?:source|来源) ([a-z0-9.-]+)/.exec(text)?.[1];
         const acked = /certwatch ack [a-z-]+:([a-z0-9.-]+)\//.exec(text)?.[1];
+        expect(shown, text).toBeDefined();
         expect(acked, text).toBe(shown);
       }
     },
