@@ -23,16 +23,19 @@ export interface Change {
   text: string;
 }
 
+/** The vendor's status, short enough to leave the change it names on the line. */
+const rawStatusOf = (observation: Observation) => fit(oneLine(observation.rawStatus), 60);
+
 function state(observation: Observation): string {
   const expiry = observation.notAfter ? `valid until ${observation.notAfter}` : "no expiry yet";
-  return `${observation.status} (${observation.rawStatus}), ${expiry}`;
+  return `${observation.status} (${rawStatusOf(observation)}), ${expiry}`;
 }
 
 /** What differs between two snapshots of one object, in the words an operator looks for. */
 function differences(before: Observation, after: Observation): string[] {
   const texts: string[] = [];
   if (before.status !== after.status || before.rawStatus !== after.rawStatus) {
-    texts.push(`status ${before.status} (${before.rawStatus}) → ${after.status} (${after.rawStatus})`);
+    texts.push(`status ${before.status} (${rawStatusOf(before)}) → ${after.status} (${rawStatusOf(after)})`);
   }
   if (before.notAfter !== after.notAfter) {
     const later = (after.notAfter ?? "") > (before.notAfter ?? "");
