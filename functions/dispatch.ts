@@ -25,7 +25,7 @@ export function dispatchHandler(deps: DispatchDeps) {
     const { config, store, http, redact, logger, metrics } = await deps.runtime();
     const runId = event.id ?? randomUUID();
     const now = new Date();
-    const messages = await dispatchMessages(config, runId, now, { http, redact });
+    const messages = await dispatchMessages(config, runId, now, { http, redact, store });
     // The run's deadline counts from the scheduled instant, as notifySchedule does, not from this start.
     await startRun(store, runId, messages.length, event.time ? new Date(event.time) : now);
     for (let i = 0; i < messages.length; i += BATCH) {

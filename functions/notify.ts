@@ -4,6 +4,7 @@ import type { HeartbeatResult } from "../lib/notify/heartbeat.js";
 import type { DeliveryReport } from "../lib/notify/deliver.js";
 import { type OrphanedReceiver, orphanAdvice, orphanedReceivers } from "../lib/notify/route.js";
 import { remediate } from "../lib/remediate.js";
+import { knownUnits } from "../lib/organizations.js";
 import { isNotifyRequest, type NotifyRequest } from "../lib/run-tracking.js";
 import { deliverAll, deliveriesFailed, heartbeatUnless } from "../lib/sweep.js";
 import { watchSources } from "../lib/sweep-source.js";
@@ -33,8 +34,10 @@ export function notifyHandler(runtime: () => Promise<Runtime>) {
     const now = new Date();
     const runId = randomUUID();
     const options = { config, store, now, redact };
-    const watched = await watchSources(options, config.sources);
-    const remediation = await remediate({ ...options, http, sources: config.sources });
+    // Organizations as their last discovery recorded them: each member is watched and counts for the heartbeat.
+    const units = await knownUnits(config.sources, store);
+    const watched = await watchSources(options, units);
+    const remediation = await remediate({ ...options, http, sources: units });
     if (remediation.reports.length > 0 || remediation.waiting > 0) {
       logger.info("redeployed failed workers", { jobs: remediation.reports, waiting: remediation.waiting });
     }
@@ -46,7 +49,7 @@ export function notifyHandler(runtime: () => Promise<Runtime>) {
     for (const orphan of orphaned) logger.error(orphanAdvice(orphan), { ...orphan });
     let heartbeat: HeartbeatResult | undefined;
     if (config.heartbeatUrl) {
-      const last = await Promise.all(config.sources.map((source) => store.lastSweep(source.name)));
+      const last = await Promise.all(units.map((source) => store.lastSweep(source.name)));
       const blind = last.some((record) => !record?.ok);
       const undelivered = deliveriesFailed(deliveries) || orphaned.length > 0;
       heartbeat = await heartbeatUnless(config.heartbeatUrl, blind || undelivered);

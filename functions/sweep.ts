@@ -1,7 +1,7 @@
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { SweepRequest } from "../lib/dispatch.js";
 import { finishSweep, type NotifyTrigger } from "../lib/run-tracking.js";
-import { resolveUnit } from "../lib/sources/accounts.js";
+import { resolveUnit } from "../lib/organizations.js";
 import { sweepSources } from "../lib/sweep-source.js";
 import { lambdaRuntime, type Runtime, recordSourceMetrics } from "./runtime.js";
 

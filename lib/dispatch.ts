@@ -1,18 +1,12 @@
 import type { Config } from "./config/schema.js";
-import type { MemberAccount } from "./config/units.js";
-import { type DiscoveryIo, expandAccounts } from "./sources/accounts.js";
+import { type ExpansionIo, expandAccounts, type UnitRequest, unitRequest } from "./organizations.js";
 import { credentialScope } from "./sources/scope.js";
 
-/** What a sweep worker is told: which source, and which run it belongs to. */
-export interface SweepRequest {
-  source: string;
+/** What a sweep worker is told: which unit (and what discovery learnt of it), and which run it belongs to. */
+export interface SweepRequest extends UnitRequest {
   runId: string;
   /** The dispatch instant; evaluation uses the worker's own clock. */
   dispatchedAt: string;
-  /** An organization's member unit: the account dispatch discovered, so that the worker need not list them again. */
-  account?: MemberAccount;
-  /** The unit cannot be swept (its organization could not be listed): the worker records it as failed, with this. */
-  unitError?: string;
 }
 
 export interface DispatchMessage {
@@ -25,23 +19,18 @@ export interface DispatchMessage {
 
 /**
  * One queue message per unit, grouped by the budget it spends. Organizations are discovered here, on every run:
- * each member becomes its own message (and its own group); one that cannot be listed is one failed unit.
+ * each member becomes its own message (and its own group), beside the organization's discovery unit, which fails
+ * when the organization cannot be listed (see lib/organizations.ts).
  */
 export async function dispatchMessages(
   config: Config,
   runId: string,
   now: Date,
-  io: DiscoveryIo,
+  io: ExpansionIo,
 ): Promise<DispatchMessage[]> {
-  const units = await expandAccounts(config.sources, io);
+  const units = await expandAccounts(config.sources, { ...io, now });
   return units.map((unit) => ({
-    body: {
-      source: unit.name,
-      runId,
-      dispatchedAt: now.toISOString(),
-      ...(unit.account ? { account: unit.account } : {}),
-      ...(unit.unitError === undefined ? {} : { unitError: unit.unitError }),
-    },
+    body: { ...unitRequest(unit), runId, dispatchedAt: now.toISOString() },
     groupId: credentialScope(unit),
     deduplicationId: `${runId}:${unit.name}`,
   }));

@@ -181,8 +181,12 @@ async function sweepSource(
       total = (total ?? 0) + count;
     },
   };
+  // An organization's discovery unit and a retiring member's units are swept with no listing of their own: what
+  // they know came from the organization's listing (lib/organizations.ts).
+  if (source.discovery) warnings.push(...source.discovery.notes.map(redact));
+  const listsItself = !source.discovery && source.leftOrganization === undefined;
   try {
-    if (error === undefined) {
+    if (error === undefined && listsItself) {
       // Shown from the start: a first page that is slow to come is worth seeing too.
       options.onProgress?.(source.name, progress());
       const collected = driver.collect(source, collectContext);
@@ -196,14 +200,16 @@ async function sweepSource(
   }
   // A failed listing is not used at all; a suspicious drop is used for what it shows, but nothing is taken as missing.
   const fetched = error === undefined;
-  error ??= suspiciousDrop(config, stored.size, seen.size);
+  if (listsItself) error ??= suspiciousDrop(config, stored.size, seen.size);
   if (fetched && error === undefined && unsettled !== undefined) {
     warnings.push(redact(`${unsettled}; nothing absent from it is taken as missing this time`));
   }
   const listing: Listing = !fetched ? "failed" : error === undefined && !unsettled ? "complete" : "partial";
 
   let confirmedGone = new Set<string>();
-  if (listing === "complete") {
+  if (listing === "complete" && source.leftOrganization !== undefined) {
+    confirmedGone = new Set(stored.keys());
+  } else if (listing === "complete") {
     const newlyMissing = [...stored.values()]
       .filter((object) => !seen.has(object.observation.key) && !object.missingSince)
       .map((object) => object.observation);
@@ -240,7 +246,7 @@ async function sweepSource(
     }
   }
   const gone = diff.gone.map((object): GoneObject => {
-    const evaluation = evaluateObject(object, context, { gone: true });
+    const evaluation = evaluateObject(object, context, { gone: true, goneBecause: source.leftOrganization });
     collect(evaluation);
     const { key } = object.observation;
     return { key, firstSeenAt: object.firstSeenAt, goneAt: at, resolved: evaluation.state.resolved };
@@ -267,6 +273,7 @@ async function sweepSource(
       consecutiveFailures,
       lastSuccessAt,
       failingSince,
+      labels: source.labels,
     },
     { alerts: previous?.alerts ?? {}, resolved: previous?.resolved ?? {} },
     context,
@@ -383,7 +390,7 @@ async function watchUnswept(
   );
   if (judgedAt - now.getTime() > CLOCK_SKEW_MS) return undefined;
   const evaluation = evaluateSource(
-    { ...last, name: source.name, provider: providerOf(source) },
+    { ...last, name: source.name, provider: providerOf(source), labels: source.labels },
     { alerts: last.alerts ?? {}, resolved: last.resolved ?? {} },
     { now, config, acks },
   );

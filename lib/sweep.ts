@@ -9,7 +9,7 @@ import { createReceiver } from "./notify/index.js";
 import type { Receiver } from "./notify/receiver.js";
 import { type OrphanedReceiver, orphanedReceivers, receiversFor } from "./notify/route.js";
 import { type RemediationReport, remediate } from "./remediate.js";
-import { expandAccounts } from "./sources/accounts.js";
+import { expandAccounts, knownUnits } from "./organizations.js";
 import type { LedgerEntry } from "./store/ledger.js";
 import {
   type News,
@@ -167,7 +167,13 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
       isNamed(source, only) ||
       (expandsAtRunTime(source) && only.some((name) => name.startsWith(`${source.configuredName}.`))),
   );
-  const expanded = await expandAccounts(selected, { http: options.http, redact: options.redact });
+  const expanded = await expandAccounts(selected, {
+    http: options.http,
+    redact: options.redact,
+    store,
+    now,
+    dryRun: options.dryRun,
+  });
   const sources = expanded.filter((source) => only.length === 0 || isNamed(source, only));
   // Sweeping first: a run refused for its instant purges nothing either.
   const outcomes = await sweepSources(options, runId, sources);
@@ -180,7 +186,10 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   }
   const watched = await watchSources(
     options,
-    config.sources.filter((source) => !selected.includes(source) && !expandsAtRunTime(source)),
+    await knownUnits(
+      config.sources.filter((source) => !selected.includes(source)),
+      store,
+    ),
   );
   const remediation = await remediate({ ...options, sources });
   const allNews: News[] = [

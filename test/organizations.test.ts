@@ -9,7 +9,8 @@ import { parseConfig } from "../lib/config/load.js";
 import type { Config } from "../lib/config/schema.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
 import type { SweepRequest } from "../lib/dispatch.js";
-import { accountSelected, resolveUnit } from "../lib/sources/accounts.js";
+import { knownUnits, resolveUnit } from "../lib/organizations.js";
+import { accountSelected } from "../lib/sources/accounts.js";
 import { forgetAliyunCredentials } from "../lib/sources/aliyun/credentials/index.js";
 import { HttpClient } from "../lib/sources/http.js";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
@@ -148,7 +149,9 @@ defaultReceivers: [ops]
   it("every selected member is swept with its own temporary keys; one without the role fails alone, named", async () => {
     const summary = await sweep(at(0));
     const byName = new Map(summary.sources.map((report) => [report.name, report]));
-    expect([...byName.keys()].sort()).toEqual([unit(A), unit(B), unit(C), unit(NO_ROLE)]);
+    // Each member is its own unit, beside the organization's discovery unit, which holds no objects of its own.
+    expect([...byName.keys()].sort()).toEqual(["org", unit(A), unit(B), unit(C), unit(NO_ROLE)]);
+    expect(byName.get("org")).toMatchObject({ ok: true, objects: 0 });
     for (const account of [A, B, C]) {
       expect(byName.get(unit(account))?.ok, unit(account)).toBe(true);
       const expected = inventories.get(account.AccountId)?.sslCertificates?.length;
@@ -199,12 +202,25 @@ defaultReceivers: [ops]
       const summary = await sweep(at(2));
       expect(summary.sources.map((report) => [report.name, report.ok])).toEqual([["org", false]]);
       expect(summary.sources[0]?.error).toMatch(/could not be listed/);
+      // Failing again: certwatch says it cannot see the organization, and routes that by the source's name.
+      const blind = await sweep(at(2.1));
+      expect(blind.alerts.map((alert) => [alert.fingerprint, alert.transition])).toEqual([
+        ["source-health:org", "new"],
+      ]);
     } finally {
       rm.injectAlways(undefined);
     }
     const after = await storedOf(A);
     expect(after).toHaveLength(before.length);
     expect(after.every((object) => !object.missingSince)).toBe(true);
+    // Listed again: the organization's own alert resolves, as any source's does.
+    const recovered = await sweep(at(2.2));
+    expect(recovered.sources.find((report) => report.name === "org")?.ok).toBe(true);
+    expect(
+      recovered.alerts
+        .filter((alert) => alert.fingerprint === "source-health:org")
+        .map((alert) => alert.transition),
+    ).toEqual(["resolved"]);
   });
 
   it("a directory that changes while it is paged fails as one unit: a member stepped over would go unswept unheard", async () => {
@@ -234,16 +250,75 @@ defaultReceivers: [ops]
     }
   });
 
-  it("a member that leaves is no longer swept, and its stored objects stay as they were", async () => {
+  it("a member absent from one listing is only missing; absent from the next, it left, and its alerts resolve once, saying so", async () => {
     const before = await storedOf(C);
+    // One of staging's certificates expires in 3 days: an open alert that must resolve once staging has left.
+    const expiring = inventories.get(C.AccountId)?.sslCertificates?.[0];
+    if (expiring) expiring.NotAfter = at(3).getTime() + 3 * 86_400_000;
+    const announced = await sweep(at(3));
+    expect(announced.alerts.some((alert) => alert.source === unit(C) && alert.transition === "new")).toBe(true);
+    const kept = await storedOf(C);
+    const open = kept.reduce((sum, object) => sum + Object.keys(object.alerts).length, 0);
+    expect(open).toBeGreaterThan(0);
     directory.splice(directory.indexOf(C), 1);
     try {
-      const summary = await sweep(at(3));
-      expect(summary.sources.map((report) => report.name)).not.toContain(unit(C));
-      expect(await storedOf(C)).toEqual(before);
+      const missing = await sweep(at(4));
+      expect(missing.sources.map((report) => report.name)).not.toContain(unit(C));
+      expect(missing.alerts.filter((alert) => alert.source === unit(C))).toEqual([]);
+      expect(await storedOf(C)).toEqual(kept);
+      const discovery = missing.sources.find((report) => report.name === "org");
+      expect(discovery?.warnings.join("\n")).toMatch(
+        /account 1000000000000003 \(staging\) is not in the organization's listing .*kept as last seen/,
+      );
+      // Another run: staging is absent again, so it left. Its units resolve what they announced, once.
+      const left = await sweep(at(5));
+      const retired = left.sources.find((report) => report.name === unit(C));
+      expect(retired).toMatchObject({ ok: true, objects: 0, gone: kept.length });
+      const resolved = left.alerts.filter((alert) => alert.source === unit(C));
+      expect(resolved.map((alert) => alert.transition)).toEqual(Array(open).fill("resolved"));
+      for (const alert of resolved) {
+        expect(alert.summary).toMatch(/account 1000000000000003 \(staging\) left the organization/);
+      }
+      expect(left.sources.find((report) => report.name === "org")?.warnings.join("\n")).toMatch(
+        /staging\) left the organization \(absent from two listings/,
+      );
+      // Retired: nothing more is said or swept of it, and it is forgotten.
+      const after = await sweep(at(6));
+      expect(after.sources.map((report) => report.name)).not.toContain(unit(C));
+      expect(after.alerts.filter((alert) => alert.source === unit(C))).toEqual([]);
+      expect([...(await store.members.list("org")).keys()]).not.toContain(C.AccountId);
     } finally {
       directory.push(C);
+      if (expiring) expiring.NotAfter = NOW.getTime() + 200 * 86_400_000;
     }
+    // Back in the organization: a new member, swept again, its objects continuing their own history.
+    const back = await sweep(at(7));
+    expect(back.sources.find((report) => report.name === unit(C))?.ok).toBe(true);
+    expect((await storedOf(C)).map((object) => object.observation.key).sort()).toEqual(
+      before.map((object) => object.observation.key).sort(),
+    );
+  });
+
+  it("a member missing from one listing and listed again is swept again, with nothing resolved", async () => {
+    directory.splice(directory.indexOf(A), 1);
+    try {
+      await sweep(at(8));
+    } finally {
+      directory.push(A);
+    }
+    const again = await sweep(at(9));
+    expect(again.sources.find((report) => report.name === unit(A))).toMatchObject({ ok: true, gone: 0 });
+    expect(again.alerts.filter((alert) => alert.source === unit(A) && alert.transition === "resolved")).toEqual(
+      [],
+    );
+    expect((await store.members.list("org")).get(A.AccountId)?.missingSince).toBeUndefined();
+  });
+
+  it("report and history see every member the organization's last discovery recorded", async () => {
+    const units = await knownUnits(config.sources, store);
+    expect(units.map((known) => known.name).sort()).toEqual(
+      ["org", unit(A), unit(B), unit(C), unit(LATER), unit(NO_ROLE)].sort(),
+    );
   });
 
   it("through the Lambda fan-out: dispatch discovers, one FIFO message per member grouped by its budget, workers sweep", async () => {
@@ -271,15 +346,17 @@ defaultReceivers: [ops]
       time: new Date(NOW.getTime() + 240_000).toISOString(),
     });
     const members = [A, B, C, NO_ROLE, LATER];
-    expect(dispatched.dispatched).toBe(members.length);
+    // One message per member, and one for the organization's discovery unit.
+    expect(dispatched.dispatched).toBe(members.length + 1);
     const bodies = entries.map((entry) => JSON.parse(entry.body) as SweepRequest);
-    expect(bodies.map((body) => body.source).sort()).toEqual(members.map(unit).sort());
+    expect(bodies.map((body) => body.source).sort()).toEqual(["org", ...members.map(unit)].sort());
+    expect(bodies.find((body) => body.source === "org")?.discovery?.members).toBe(members.length);
     expect(bodies.find((body) => body.source === unit(B))?.account).toEqual({
       id: B.AccountId,
       name: B.DisplayName,
     });
-    // Each member spends its own budget: its own group.
-    expect(new Set(entries.map((entry) => entry.group)).size).toBe(members.length);
+    // Each member spends its own budget: its own group (the discovery unit spends the management account's).
+    expect(new Set(entries.map((entry) => entry.group)).size).toBe(members.length + 1);
     const listedByDispatch = rm.listCalls - listsBefore;
 
     const failures: string[] = [];
@@ -293,9 +370,9 @@ defaultReceivers: [ops]
     expect(failures).toEqual([]);
     // The workers resolved their units from the messages: the directory was not listed again.
     expect(rm.listCalls - listsBefore).toBe(listedByDispatch);
-    for (const account of [A, B, C, LATER]) {
-      const last = await store.lastSweep(unit(account));
-      expect(last?.runId, unit(account)).toBe("org-run");
+    for (const name of ["org", ...[A, B, C, LATER].map(unit)]) {
+      const last = await store.lastSweep(name);
+      expect(last?.runId, name).toBe("org-run");
       expect(last?.ok, last?.error).toBe(true);
     }
     expect((await store.lastSweep(unit(NO_ROLE)))?.ok).toBe(false);
@@ -444,7 +521,7 @@ receivers:
   it("every active, selected member is swept with its agency's keys in its own account; one without the agency fails alone", async () => {
     const summary = await runSweep({ config, store, http, now: NOW });
     const byName = new Map(summary.sources.map((report) => [report.name, report]));
-    expect([...byName.keys()].sort()).toEqual([unit(WEB), unit(API), unit(DATA), unit(LEGACY)].sort());
+    expect([...byName.keys()].sort()).toEqual(["hw", unit(WEB), unit(API), unit(DATA), unit(LEGACY)].sort());
     for (const account of [WEB, API, DATA]) {
       const report = byName.get(unit(account));
       expect(report?.ok, report?.error).toBe(true);
@@ -482,10 +559,14 @@ receivers:
     const summary = await runSweep({ config: picked, store, http, now: new Date(NOW.getTime() + 60_000) });
     expect(summary.sources.map((report) => [report.name, report.ok]).sort()).toEqual(
       [
+        ["hw", true],
         [unit(WEB), true],
         [unit(DATA), true],
       ].sort(),
     );
+    // prod-api, no longer selected, is kept as last seen for now, and the discovery says so.
+    const discovery = summary.sources.find((report) => report.name === "hw");
+    expect(discovery?.warnings.join("\n")).toMatch(/account 0b2c0000000000000000000000api001 \(prod-api\) is not in/);
     for (const account of [WEB, API, DATA]) expect(issuedFor(account)).toBe(1);
   });
 

@@ -4,6 +4,7 @@ import { fit, oneLine } from "../model/text.js";
 import { parseDuration } from "../model/time.js";
 import type { AlertMark, StoredObject } from "../model/types.js";
 import { openStore } from "../store/open.js";
+import { knownUnits } from "../organizations.js";
 import type { Store } from "../store/store.js";
 import { loadForCli, UsageError } from "./context.js";
 import { ambiguous, fingerprintParts, NAMING_FORMS, namedBy } from "./find.js";
@@ -47,7 +48,8 @@ async function firingAlerts(store: Store, config: Config, wanted: string): Promi
   const fingerprint = fingerprintParts(wanted);
   const rule = fingerprint?.rule;
   const key = fingerprint?.key ?? wanted;
-  const source = config.sources.find((unit) => unit.name === key || key.startsWith(`${unit.name}/`));
+  const units = await knownUnits(config.sources, store);
+  const source = units.find((unit) => unit.name === key || key.startsWith(`${unit.name}/`));
   if (source && rule && key === source.name) {
     const mark = (await store.lastSweep(source.name))?.alerts?.[rule];
     return mark ? [{ fingerprint: wanted, mark, description: `source ${source.name}: ${rule}` }] : [];
@@ -55,7 +57,7 @@ async function firingAlerts(store: Store, config: Config, wanted: string): Promi
   const direct = source && (await store.getObject(source.name, key));
   if (direct) return firingOn(direct, rule);
   const named: StoredObject[] = [];
-  for (const unit of config.sources) {
+  for (const unit of units) {
     for (const object of (await store.loadObjects(unit.name)).values()) {
       if (namedBy(object.observation, wanted)) named.push(object);
     }

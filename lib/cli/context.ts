@@ -3,7 +3,9 @@ import { loadConfig } from "../config/load.js";
 import type { Config, SourceConfig } from "../config/schema.js";
 import { makeRedactor, secretValues } from "../config/secrets.js";
 import { userParameterResolver } from "../config/ssm.js";
-import { isNamed } from "../config/units.js";
+import { configuredUnitOf, isNamed } from "../config/units.js";
+import { knownUnits } from "../organizations.js";
+import type { Store } from "../store/store.js";
 
 /** Thrown for bad usage or bad config: exit status 2, nothing done. */
 export class UsageError extends Error {
@@ -40,15 +42,43 @@ export function parseNow(text: string | undefined, option = "--now"): Date {
   return new Date(parsed);
 }
 
-/** The sources `--source NAME...` selects (all when none is given); an unknown name is bad usage. */
+/**
+ * The configured units `--source NAME...` selects (all when none is given): by a unit's name, its source's name, or
+ * an organization member's unit name (`<name>.<accountId>`), which selects its organization. An unknown name is bad
+ * usage.
+ */
 export function selectSources(
   config: Config,
   names: string[] | undefined,
   configFile: string,
 ): SourceConfig[] {
   const only = names ?? [];
-  const unknown = only.filter((name) => !config.sources.some((source) => isNamed(source, [name])));
+  const unknown = only.filter(
+    (name) =>
+      !config.sources.some((source) => isNamed(source, [name])) && !configuredUnitOf(config.sources, name),
+  );
   if (unknown.length > 0)
     throw new UsageError(`--source: no source named ${unknown.join(", ")} in ${configFile}`);
-  return config.sources.filter((source) => only.length === 0 || isNamed(source, only));
+  return config.sources.filter(
+    (source) =>
+      only.length === 0 ||
+      isNamed(source, only) ||
+      only.some((name) => configuredUnitOf(config.sources, name) === source),
+  );
+}
+
+/**
+ * The units `--source` selects as the store knows them, for commands that read: an organization stands for its
+ * discovery unit and each member its last discovery recorded.
+ */
+export async function selectKnownUnits(
+  config: Config,
+  names: string[] | undefined,
+  configFile: string,
+  store: Store,
+): Promise<SourceConfig[]> {
+  const selected = selectSources(config, names, configFile);
+  if (!(await store.tableExists())) return selected;
+  const only = names ?? [];
+  return (await knownUnits(selected, store)).filter((unit) => only.length === 0 || isNamed(unit, only));
 }

@@ -2,7 +2,7 @@ import { fit, oneLine } from "../model/text.js";
 import type { Observation } from "../model/types.js";
 import { openStore } from "../store/open.js";
 import type { Store } from "../store/store.js";
-import { loadForCli, selectSources, UsageError } from "./context.js";
+import { loadForCli, selectKnownUnits, UsageError } from "./context.js";
 import { ambiguous, NAMING_FORMS, type NamedBy, namedBy } from "./find.js";
 import type { Output } from "./output.js";
 
@@ -103,11 +103,11 @@ function chosen(named: Named, wanted: string): Set<string> {
 
 export async function historyCommand(options: HistoryCommandOptions, output: Output): Promise<number> {
   const { config } = await loadForCli(options.config);
-  const sources = selectSources(config, options.source, options.config);
   const opened = await openStore(config.store, { dryRun: true });
   const changes: Change[] = [];
   const named: Named = new Map();
   try {
+    const sources = await selectKnownUnits(config, options.source, options.config, opened.store);
     if (await opened.store.tableExists()) {
       for (const source of sources) {
         const found = await objectHistory(opened.store, source.name, options.object);

@@ -4,7 +4,7 @@ import { renderHtml } from "../report/html.js";
 import { readInventory } from "../report/inventory.js";
 import { renderCsv, renderJson, renderTable } from "../report/text.js";
 import { openStore } from "../store/open.js";
-import { loadForCli, parseNow, selectSources, UsageError } from "./context.js";
+import { loadForCli, parseNow, selectKnownUnits, UsageError } from "./context.js";
 import type { Output } from "./output.js";
 
 export const REPORT_FORMATS = ["table", "json", "csv", "html"] as const;
@@ -30,10 +30,10 @@ export async function reportCommand(options: ReportCommandOptions, output: Outpu
   const now = parseNow(options.now);
   const withinDays = parseWithin(options.within);
   const { config } = await loadForCli(options.config);
-  const sources = selectSources(config, options.source, options.config);
   const opened = await openStore(config.store, { dryRun: true });
   let inventory;
   try {
+    const sources = await selectKnownUnits(config, options.source, options.config, opened.store);
     inventory = await readInventory(opened.store, config, now, { sources, kind: options.kind, withinDays });
   } finally {
     await opened.close();

@@ -13,6 +13,10 @@ export type SweepUnit<S = WrittenSource> = S extends unknown
       account?: MemberAccount;
       /** Set when the unit cannot be swept at all (its organization could not be listed): it fails with this. */
       unitError?: string;
+      /** An organization's discovery unit (lib/organizations.ts): it holds no objects, only the discovery's health. */
+      discovery?: { members: number; notes: string[] };
+      /** A member unit of an account confirmed gone from its organization: its objects resolve as gone, with this. */
+      leftOrganization?: string;
     }
   : never;
 
@@ -59,6 +63,26 @@ export function sweepUnits(source: WrittenSource): SweepUnit[] {
       endpoint: url,
     } as SweepUnit;
   });
+}
+
+/**
+ * The configured unit a stored unit name belongs to: the unit of that name, or the organization endpoint unit whose
+ * member units are named `<name>.<accountId>[.<n>]` (account ids hold no dots), for its per-source settings.
+ */
+export function configuredUnitOf<U extends { name: string; configuredName: string; accounts?: unknown }>(
+  units: readonly U[],
+  name: string,
+): U | undefined {
+  return (
+    units.find((unit) => unit.name === name) ??
+    units.find((unit) => {
+      if (unit.accounts === undefined || !name.startsWith(`${unit.configuredName}.`)) return false;
+      const endpointSuffix = unit.name.slice(unit.configuredName.length);
+      if (!name.endsWith(endpointSuffix)) return false;
+      const accountId = name.slice(unit.configuredName.length + 1, name.length - endpointSuffix.length);
+      return /^[A-Za-z0-9_-]+$/.test(accountId);
+    })
+  );
 }
 
 /** Whether `--source` names pick this unit: by its own name, or by its source's name for every one of its units. */

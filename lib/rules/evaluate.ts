@@ -1,4 +1,5 @@
 import type { Config } from "../config/schema.js";
+import { configuredUnitOf } from "../config/units.js";
 import { matches } from "../model/match.js";
 import { DAY_MS, parseDuration } from "../model/time.js";
 import type {
@@ -33,7 +34,7 @@ export interface Evaluation {
 
 /** The source's `stuckAfter`; only deployment-job sources have workers, so others never ask. */
 function stuckAfterMs(config: Config, sourceName: string): number {
-  const source = config.sources.find((candidate) => candidate.name === sourceName);
+  const source = configuredUnitOf(config.sources, sourceName);
   return (
     (source?.type === "aliyun-deployment-jobs" && parseDuration(source.stuckAfter)) ||
     Number.POSITIVE_INFINITY
@@ -164,8 +165,9 @@ function objectResults(observation: Observation, context: EvaluateContext): Rule
 }
 
 /** Why an object's alert no longer applies, in words an on-call engineer checks against what they did. */
-function resolvedBecause(observation: Observation, gone: boolean, replacement?: Observation): string {
-  if (gone) return "no longer listed by the source";
+function resolvedBecause(observation: Observation, facts: ObjectFacts): string {
+  const { replacement } = facts;
+  if (facts.gone) return facts.goneBecause ?? "no longer listed by the source";
   if (replacement?.kind === "deployment-task") {
     return `redeployed successfully by job ${replacement.details?.job ?? "?"}, worker ${replacement.details?.worker ?? "?"}`;
   }
@@ -182,6 +184,8 @@ export interface ObjectFacts {
   replacement?: Observation;
   /** The object is gone from a complete, trusted listing of its source. */
   gone?: boolean;
+  /** Why it is gone, when more is known than its absence (its account left the organization). */
+  goneBecause?: string;
 }
 
 /**
@@ -206,7 +210,7 @@ export function evaluateObject(
       stage: "resolved",
       episode: before.episode,
       severity: before.severity,
-      summary: `resolved (was ${before.stage}); ${resolvedBecause(observation, facts.gone ?? false, facts.replacement)}`,
+      summary: `resolved (was ${before.stage}); ${resolvedBecause(observation, facts)}`,
       object: observation,
     }),
     held,
@@ -223,6 +227,8 @@ export interface SourceHealth {
   lastSuccessAt?: string;
   /** When the current run of failures began, for a stable episode. */
   failingSince?: string;
+  /** The unit's own labels (an organization member's `account`, `accountName`; a site's `region`), for routes. */
+  labels?: Record<string, string>;
 }
 
 function sourceObservation(health: SourceHealth): Observation {
@@ -238,7 +244,7 @@ function sourceObservation(health: SourceHealth): Observation {
       failures: String(health.consecutiveFailures),
       ...(health.lastSuccessAt ? { lastSuccessAt: health.lastSuccessAt } : {}),
     },
-    labels: { source: health.name, provider: health.provider },
+    labels: { ...health.labels, source: health.name, provider: health.provider },
   };
 }
 

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { SourceConfig } from "../config/schema.js";
-import { accountUnit, expandsAtRunTime, type MemberAccount } from "../config/units.js";
+import type { MemberAccount } from "../config/units.js";
 import { classifyAliyunError, rpcQuery } from "./aliyun/client.js";
 import { organizationCredentialsFor } from "./aliyun/credentials/index.js";
 import { signCall } from "./aliyun/signer.js";
@@ -227,65 +227,4 @@ export async function discoverAccounts(source: SourceConfig, io: DiscoveryIo): P
   return members.filter((account) =>
     accountSelected(account, source.accounts as NonNullable<typeof source.accounts>),
   );
-}
-
-/**
- * The units a run sweeps: every unit as configured, except that an organization's units become one unit per member
- * and endpoint. An organization that cannot be listed becomes one failed unit named as the source, so that nothing
- * of any member is taken as missing and the failure adds up to a "cannot see" alert.
- */
-export async function expandAccounts(units: SourceConfig[], io: DiscoveryIo): Promise<SourceConfig[]> {
-  const organizations = new Map<string, Promise<MemberAccount[] | Error>>();
-  for (const unit of units) {
-    if (!expandsAtRunTime(unit) || organizations.has(unit.configuredName)) continue;
-    organizations.set(
-      unit.configuredName,
-      discoverAccounts(unit, io).catch((error: unknown) => error as Error),
-    );
-  }
-  const expanded: SourceConfig[] = [];
-  const failed = new Set<string>();
-  for (const unit of units) {
-    const discovered = organizations.get(unit.configuredName);
-    if (!expandsAtRunTime(unit) || !discovered) {
-      expanded.push(unit);
-      continue;
-    }
-    const members = await discovered;
-    if (members instanceof Error) {
-      if (failed.has(unit.configuredName)) continue;
-      failed.add(unit.configuredName);
-      const reason = (io.redact ?? String)(
-        `the organization's accounts could not be listed: ${members.message}`,
-      );
-      expanded.push({ ...unit, name: unit.configuredName, unitError: reason } as SourceConfig);
-      continue;
-    }
-    for (const account of members) expanded.push(accountUnit(unit, account) as SourceConfig);
-  }
-  return expanded;
-}
-
-/**
- * The unit a queue message names, resolved without discovering again: a configured unit by its name, or an
- * organization's member unit from the account the message carries, provided the config still selects it.
- */
-export function resolveUnit(
-  units: readonly SourceConfig[],
-  request: { source: string; account?: MemberAccount; unitError?: string },
-): SourceConfig | undefined {
-  if (request.account) {
-    const { account } = request;
-    for (const unit of units) {
-      if (!expandsAtRunTime(unit) || !("accounts" in unit) || !unit.accounts) continue;
-      const member = accountUnit(unit, account) as SourceConfig;
-      if (member.name === request.source) return accountSelected(account, unit.accounts) ? member : undefined;
-    }
-    return undefined;
-  }
-  const unit = units.find((candidate) => candidate.name === request.source);
-  if (!unit) return undefined;
-  if (request.unitError !== undefined) return { ...unit, unitError: request.unitError } as SourceConfig;
-  // An organization's own unit is never swept with the organization's keys as if it were an account.
-  return expandsAtRunTime(unit) ? undefined : unit;
 }

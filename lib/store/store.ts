@@ -4,6 +4,7 @@ import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { Ack, AlertState, GoneObject, Observation, StoredObject } from "../model/types.js";
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient, type WriteRequest } from "./client.js";
 import { Ledger } from "./ledger.js";
+import { Members } from "./members.js";
 import { Redeploys } from "./redeploys.js";
 import { Runs } from "./runs.js";
 import { keys, TTL_ATTRIBUTE } from "./table.js";
@@ -77,12 +78,14 @@ export class Store {
   readonly ledger: Ledger;
   readonly redeploys: Redeploys;
   readonly runs: Runs;
+  readonly members: Members;
 
   constructor(options: StoreOptions) {
     this.table = new TableClient(options);
     this.ledger = new Ledger(this.table);
     this.redeploys = new Redeploys(this.table);
     this.runs = new Runs(this.table);
+    this.members = new Members(this.table);
   }
 
   get usage(): StoreUsage {

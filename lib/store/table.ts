@@ -15,6 +15,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | ACK             | <alert fingerprint>        | an acknowledgement: who, when, why, until (TTL)           |
  * | SILENCE         | <hash of match, span, reason> | when a config silence given as a span (`3d`) began  |
  * | RUN#<run id>    | RUN                        | a Lambda run: sources dispatched, deadline, swept (TTL)   |
+ * | ORG#<source>    | <account id>               | a member of an organization, as its discoveries found it  |
  *
  * The `pending` index is sparse: only ledger items waiting to be sent carry `pendingFor`.
  */
@@ -39,6 +40,7 @@ export const keys = {
   silences: "SILENCE",
   run: (runId: string) => `RUN#${runId}`,
   runProgress: "RUN",
+  organization: (source: string) => `ORG#${source}`,
 };
 
 export function tableDefinition(tableName: string): CreateTableCommandInput {
