@@ -74,7 +74,8 @@ async function reconcileMembers(
       if (known.size > 0) notes.push(`${describe(account)} joined: swept from this run on`);
     } else if (before.name !== account.name || before.missingSince || before.leftAt) {
       await record({ id: account.id, name: account.name, firstSeenAt: before.firstSeenAt });
-      if (before.missingSince || before.leftAt) notes.push(`${describe(account)} is listed again: swept again`);
+      if (before.missingSince || before.leftAt)
+        notes.push(`${describe(account)} is listed again: swept again`);
     }
   }
   for (const member of known.values()) {
@@ -150,7 +151,10 @@ export async function expandAccounts(units: SourceConfig[], io: ExpansionIo): Pr
       reconciled.set(unit.configuredName, news);
       const notes =
         news.notes.length > MAX_NOTES
-          ? [...news.notes.slice(0, MAX_NOTES), `and ${news.notes.length - MAX_NOTES} more changes of membership`]
+          ? [
+              ...news.notes.slice(0, MAX_NOTES),
+              `and ${news.notes.length - MAX_NOTES} more changes of membership`,
+            ]
           : news.notes;
       const discovery: DiscoveryNews = { members: members.length, notes };
       expanded.push({ ...unit, name: unit.configuredName, discovery } as SourceConfig);
@@ -206,7 +210,8 @@ export function resolveUnit(units: readonly SourceConfig[], request: UnitRequest
   const unit = units.find((candidate) => candidate.name === request.source);
   if (!unit) return undefined;
   if (request.unitError !== undefined) return { ...unit, unitError: request.unitError } as SourceConfig;
-  if (request.discovery && expandsAtRunTime(unit)) return { ...unit, discovery: request.discovery } as SourceConfig;
+  if (request.discovery && expandsAtRunTime(unit))
+    return { ...unit, discovery: request.discovery } as SourceConfig;
   // An organization's own unit is never swept with the organization's keys as if it were an account.
   return expandsAtRunTime(unit) ? undefined : unit;
 }

@@ -1,4 +1,4 @@
-import { type SigningKey, signedCall } from "./aliyun-cas.js";
+import { type SigningKey, signedCall, type TemporaryKeyIssuer } from "./aliyun-cas.js";
 import { type FaultOptions, type SimAnswer, SimServer } from "./server.js";
 
 /** A member of the directory, as ListAccounts shows it. */
@@ -15,6 +15,11 @@ export interface DirectoryAccount {
 export interface ResourceManagerSimulatorOptions extends FaultOptions {
   /** The management account's (or a delegated administrator's) keys: the only ones allowed to list members. */
   users: { accessKey: string; secretKey: string }[];
+  /** Roles of the management account whose sessions may list members too, with the STS that issued their keys. */
+  roles?: {
+    issuer: TemporaryKeyIssuer & { roleOf(accessKeyId: string): string | undefined };
+    arns: string[];
+  };
   /** The directory's members; tests add and remove entries between runs. */
   accounts: DirectoryAccount[];
 }
@@ -44,14 +49,33 @@ export class ResourceManagerSimulator extends SimServer {
         const call = signedCall(request, versions, (key) => this.callerKey(key), nonces, rmError);
         return "params" in call ? this.listAccounts(call.params) : call;
       },
-      () => rmError(500, "InternalError", "The request processing has failed due to some unknown error."),
+      (fault) => {
+        if (fault === "throttle")
+          return rmError(400, "Throttling.User", "Request was denied due to user flow control.");
+        // A member without its id: what discovery must refuse rather than sweep as someone else.
+        if (fault === "malformed") {
+          return {
+            status: 200,
+            body: {
+              RequestId: "sim-request",
+              TotalCount: 1,
+              Accounts: { Account: [{ DisplayName: "no-id" }] },
+            },
+          };
+        }
+        return rmError(500, "InternalError", "The request processing has failed due to some unknown error.");
+      },
       directory,
       "aliyun.resourcemanager",
     );
   }
 
   private callerKey(accessKey: string): SigningKey | undefined {
-    return this.directory.users.find((user) => user.accessKey === accessKey);
+    const user = this.directory.users.find((candidate) => candidate.accessKey === accessKey);
+    if (user) return user;
+    const roles = this.directory.roles;
+    const role = roles?.issuer.roleOf(accessKey);
+    return role && roles?.arns.includes(role) ? roles.issuer.signingKey(accessKey) : undefined;
   }
 
   private listAccounts(params: URLSearchParams): SimAnswer {

@@ -23,6 +23,11 @@ export interface OrganizationsSimulatorOptions extends FaultOptions {
 export type OrganizationsSim = SimServer & {
   /** ListAccounts requests answered. */
   listCalls: () => number;
+  /**
+   * A test's scripted page: while set, each ListAccounts body is passed through it (a field removed, an id of the
+   * wrong type) and the answer is marked deliberate, so the contract checker does not hold it to the vendor's.
+   */
+  rewrite: ((body: Record<string, unknown>) => Record<string, unknown>) | undefined;
 };
 
 const PATH = "/v1/organizations/accounts";
@@ -68,20 +73,18 @@ export function organizationsSimulator(options: OrganizationsSimulatorOptions): 
     const page = all.slice(offset, offset + size);
     const next = offset + size < all.length ? markerOf(offset + size) : null;
     const management = options.managers[0]?.domainId ?? "";
-    return {
-      status: 200,
-      body: {
-        accounts: page.map((account) => ({
-          id: account.id,
-          urn: `organizations::${management}:account:${ORGANIZATION_ID}/${account.id}`,
-          join_method: account.joinMethod ?? "created",
-          status: account.status ?? "active",
-          joined_at: "2025-03-14T08:01:50Z",
-          name: account.name,
-        })),
-        page_info: { next_marker: next, current_count: page.length },
-      },
+    const body = {
+      accounts: page.map((account) => ({
+        id: account.id,
+        urn: `organizations::${management}:account:${ORGANIZATION_ID}/${account.id}`,
+        join_method: account.joinMethod ?? "created",
+        status: account.status ?? "active",
+        joined_at: "2025-03-14T08:01:50Z",
+        name: account.name,
+      })),
+      page_info: { next_marker: next, current_count: page.length },
     };
+    return sim.rewrite ? { status: 200, body: sim.rewrite(body), deliberate: true } : { status: 200, body };
   };
 
   const handle = (request: SimRequest): SimAnswer => {
@@ -111,5 +114,6 @@ export function organizationsSimulator(options: OrganizationsSimulatorOptions): 
     options,
     "huawei.organizations",
   );
-  return Object.assign(server, { listCalls: () => calls });
+  const sim: OrganizationsSim = Object.assign(server, { listCalls: () => calls, rewrite: undefined });
+  return sim;
 }

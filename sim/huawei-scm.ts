@@ -138,7 +138,18 @@ function shown(certificate: ScmCertificate, form: NotAfterForm) {
  * unknown certificate, and the gateway's 429 `APIGW.0308` when over `qps`.
  */
 export function scmSimulator(options: ScmSimulatorOptions): ScmSim {
-  const bucket = options.qps ? new TokenBucket(options.qps) : undefined;
+  // The gateway's budget is per access key: each member's temporary keys spend their own.
+  const buckets = new Map<string, TokenBucket>();
+  const withinQps = (request: SimRequest): boolean => {
+    if (!options.qps) return true;
+    const key = signedAccessKey(request) ?? "";
+    let bucket = buckets.get(key);
+    if (!bucket) {
+      bucket = new TokenBucket(options.qps);
+      buckets.set(key, bucket);
+    }
+    return bucket.take();
+  };
   const clock = options.clock ?? Date.now;
 
   const memberCalls = new Map<string, number>();
@@ -199,7 +210,7 @@ export function scmSimulator(options: ScmSimulatorOptions): ScmSim {
       return error(404, "APIGW.0101", "The API does not exist or has not been published in the environment");
     const denied = verifyHuaweiAuth(request, options);
     if (denied) return denied;
-    if (bucket && !bucket.take()) return throttled();
+    if (!withinQps(request)) return throttled();
     const certificates = certificatesOf(request);
     return segment ? show(segment, certificates) : list(searchParams, certificates);
   };

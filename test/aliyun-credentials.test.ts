@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import type { Config, SourceConfig } from "../lib/config/schema.js";
 import { validateCommand } from "../lib/cli/validate.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
 import { forgetAliyunCredentials } from "../lib/sources/aliyun/credentials/index.js";
+import { fromOidcRole } from "../lib/sources/aliyun/credentials/oidc.js";
 import { HttpClient, newCallStats } from "../lib/sources/http.js";
 import { driverFor } from "../lib/sources/index.js";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
@@ -18,8 +20,9 @@ import { type RunSummary, runSweep } from "../lib/sweep.js";
 import { CasSimulator, type SigningKey } from "../sim/aliyun-cas.js";
 import { sslCertificateFleet } from "../sim/aliyun-fleet.js";
 import { StsSimulator } from "../sim/aliyun-sts.js";
-import { observeExchanges } from "../sim/server.js";
+import { type Exchange, observeExchanges } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
+import { checkExchange, loadContracts } from "./contract/check.js";
 import { exercisedContracts } from "./contract/setup.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
@@ -38,12 +41,99 @@ const ECS_KEYS = {
   SecurityToken: "CAISecsroletoken0123456789abcdef",
 };
 
+/** The OIDC role of a pod (ACK RRSA) or a CI job: trusted by the OIDC provider, not by any AccessKey. */
+const OIDC_ROLE = "acs:ram::1234567890123456:role/certwatch-oidc";
+const OIDC_PROVIDER = "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0ffee";
+/** Two JWTs as the platform mounts them, before and after it rotates the file. */
+const OIDC_TOKENS = [
+  "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjZXJ0d2F0Y2gtMSJ9.c2lnbmF0dXJlLW9uZQ",
+  "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjZXJ0d2F0Y2gtMiJ9.c2lnbmF0dXJlLXR3bw",
+];
+
 type SslSource = Extract<SourceConfig, { type: "aliyun-ssl-certificates" }>;
 
+/** The vendor's own credential providers (@alicloud/credentials, CommonJS), to hold ours to what they send. */
+interface VendorProvider {
+  getCredentials(): Promise<{ accessKeyId: string; securityToken: string }>;
+  doRequest: (request: { protocol: string }) => Promise<unknown>;
+}
+interface VendorBuilder {
+  withRoleArn(value: string): VendorBuilder;
+  withOIDCProviderArn(value: string): VendorBuilder;
+  withOIDCTokenFilePath(value: string): VendorBuilder;
+  withRoleSessionName(value: string): VendorBuilder;
+  withStsEndpoint(value: string): VendorBuilder;
+  withCredentialsURI(value: string): VendorBuilder;
+  build(): VendorProvider;
+}
+const vendorRequire = createRequire(import.meta.url);
+const vendorProvider = (name: string): { builder(): VendorBuilder } =>
+  (
+    vendorRequire(`@alicloud/credentials/dist/src/providers/${name}.js`) as {
+      default: { builder(): VendorBuilder };
+    }
+  ).default;
+const vendorHttp = vendorRequire("@alicloud/credentials/dist/src/providers/http.js") as {
+  doRequest: (request: { protocol: string }) => Promise<unknown>;
+};
+
+/** One request as a capture server saw it, its query and form body decoded. */
+interface Captured {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  contentType: string | undefined;
+  authorization: string | undefined;
+  form: Record<string, string>;
+}
+
+/**
+ * A local server on 127.0.0.1 that records every request and answers `answer()`; `run` is given its address
+ * (`127.0.0.1:<port>`).
+ */
+async function capturing(
+  answer: () => unknown,
+  run: (host: string) => Promise<unknown>,
+): Promise<Captured[]> {
+  const captured: Captured[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const url = new URL(req.url ?? "/", "http://capture.local");
+      captured.push({
+        method: req.method ?? "",
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        contentType: req.headers["content-type"],
+        authorization: req.headers.authorization,
+        form: Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString("utf8"))),
+      });
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer()));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    await run(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  return captured;
+}
+
+const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+
 describe("Alibaba credentials: AssumeRole, expiry mid-sweep, the vendor's chain", () => {
+  /** The tokens the OIDC provider vouches for now: a test rotates them with the file. */
+  const oidcTokens: string[] = [];
   const sts = new StsSimulator({
     users: [BASE, STRANGER],
-    roles: [{ arn: ROLE, trusted: [BASE.accessKey], externalId: EXTERNAL_ID, maxSessionDuration: 7200 }],
+    roles: [
+      { arn: ROLE, trusted: [BASE.accessKey], externalId: EXTERNAL_ID, maxSessionDuration: 7200 },
+      { arn: OIDC_ROLE, trusted: [OIDC_PROVIDER] },
+    ],
+    oidcProviders: [{ arn: OIDC_PROVIDER, tokens: oidcTokens }],
   });
   const ecsKeys = new Map<string, SigningKey>([
     [ECS_KEYS.AccessKeyId, { secretKey: ECS_KEYS.AccessKeySecret, securityToken: ECS_KEYS.SecurityToken }],
@@ -295,6 +385,140 @@ receivers:
     expect(text).not.toContain(STRANGER.secretKey);
   });
 
+  it("STS answering Throttling or 5xx is retried; when it keeps on, the source fails naming AssumeRole and the role", async () => {
+    const config = await configWith([{ name: "ali-role", credentials: assumeRole() }]);
+    sts.inject("throttle");
+    sts.inject("5xx");
+    const retried = await sweep(config);
+    expect(retried.summary.sources[0]).toMatchObject({ name: "ali-role", ok: true, objects: 260 });
+    const answers = [
+      ["throttle", "HTTP 400 Throttling.User \\(Request was denied due to user flow control.\\)"],
+      ["5xx", "HTTP 500 InternalError"],
+    ] as const;
+    for (const [fault, answer] of answers) {
+      forgetAliyunCredentials();
+      sts.injectAlways(fault);
+      try {
+        const { summary } = await sweep(config);
+        expect(summary.sources[0]?.ok, fault).toBe(false);
+        expect(summary.sources[0]?.error).toMatch(
+          new RegExp(`AssumeRole ${ROLE} failed: ${answer} .*after 4 attempts`),
+        );
+      } finally {
+        sts.injectAlways(undefined);
+      }
+    }
+  });
+
+  it("an STS answer without the temporary secret is refused, naming the call and the field", async () => {
+    const config = await configWith([{ name: "ali-role", credentials: assumeRole() }]);
+    sts.inject("malformed");
+    const { summary } = await sweep(config);
+    expect(summary.sources[0]?.ok).toBe(false);
+    expect(summary.sources[0]?.error).toMatch(
+      new RegExp(`AssumeRole ${ROLE} returned a malformed answer: Credentials\\.AccessKeySecret is missing`),
+    );
+  });
+
+  it("the OIDC role sends AssumeRoleWithOIDC exactly as @alicloud/credentials 2.4.7 does: anonymous, same query and form", async () => {
+    const tokenFile = join(home, "oidc-token");
+    writeFileSync(tokenFile, OIDC_TOKENS[0] as string);
+    const answer = () => ({
+      RequestId: "capture",
+      Credentials: {
+        AccessKeyId: "STS.capture",
+        AccessKeySecret: "capture-secret",
+        SecurityToken: "capture-token",
+        Expiration: inAnHour(),
+      },
+    });
+    const theirs = await capturing(answer, async (host) => {
+      const provider = vendorProvider("oidc_role_arn")
+        .builder()
+        .withRoleArn(OIDC_ROLE)
+        .withOIDCProviderArn(OIDC_PROVIDER)
+        .withOIDCTokenFilePath(tokenFile)
+        .withRoleSessionName("certwatch-oidc")
+        .withStsEndpoint(host)
+        .build();
+      // Their provider speaks https only: its request, otherwise unchanged, goes over http to the capture server.
+      provider.doRequest = (request) => vendorHttp.doRequest(Object.assign(request, { protocol: "http" }));
+      expect((await provider.getCredentials()).accessKeyId).toBe("STS.capture");
+    });
+    const ours = await capturing(answer, async (host) => {
+      const source = fromOidcRole({
+        ALIBABA_CLOUD_ROLE_ARN: OIDC_ROLE,
+        ALIBABA_CLOUD_OIDC_PROVIDER_ARN: OIDC_PROVIDER,
+        ALIBABA_CLOUD_OIDC_TOKEN_FILE: tokenFile,
+        ALIBABA_CLOUD_ROLE_SESSION_NAME: "certwatch-oidc",
+        CERTWATCH_STS_ENDPOINT: `http://${host}`,
+      });
+      const http = new HttpClient();
+      try {
+        const keys = await source?.get({ http, stats: newCallStats(), timeoutMs: 2_000 });
+        expect(keys?.accessKey).toBe("STS.capture");
+      } finally {
+        await http.close();
+      }
+    });
+    expect(theirs).toHaveLength(1);
+    expect(ours).toHaveLength(1);
+    // Everything but the time of sending, which must still be in the same format.
+    const comparable = ({ query: { Timestamp, ...query }, ...rest }: Captured) => ({
+      ...rest,
+      query,
+      timestampFormat: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(Timestamp ?? ""),
+    });
+    expect(comparable(ours[0] as Captured)).toEqual(comparable(theirs[0] as Captured));
+    expect(comparable(theirs[0] as Captured)).toEqual({
+      method: "POST",
+      path: "/",
+      contentType: "application/x-www-form-urlencoded",
+      authorization: undefined,
+      query: { Version: "2015-04-01", Action: "AssumeRoleWithOIDC", Format: "JSON" },
+      timestampFormat: true,
+      form: {
+        OIDCProviderArn: OIDC_PROVIDER,
+        OIDCToken: OIDC_TOKENS[0],
+        RoleArn: OIDC_ROLE,
+        RoleSessionName: "certwatch-oidc",
+        DurationSeconds: "3600",
+      },
+    });
+  });
+
+  it("the contract supplement holds AssumeRoleWithOIDC's form body and unsigned query to the vendor SDK's request", () => {
+    const exchange = (query: string, form: string): Exchange => ({
+      service: "aliyun.sts",
+      request: {
+        method: "POST",
+        url: new URL(`http://sts.local/?${query}`),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: form,
+      },
+      answer: { status: 200, body: { RequestId: "r", Credentials: { AccessKeyId: "STS.x" } } },
+      deliberate: false,
+    });
+    const contracts = loadContracts();
+    const query =
+      "Version=2015-04-01&Action=AssumeRoleWithOIDC&Format=JSON&Timestamp=2026-11-22T00%3A00%3A00Z";
+    const form = `OIDCProviderArn=p&OIDCToken=t&RoleArn=r&RoleSessionName=s&DurationSeconds=3600`;
+    expect(checkExchange(contracts, exchange(query, form))).toEqual({
+      contract: "aliyun.sts.AssumeRoleWithOIDC",
+      violations: [],
+    });
+    expect(
+      checkExchange(contracts, exchange(`${query}&RoleArn=r`, "OIDCProviderArn=p&DurationSeconds=1h&Extra=1"))
+        .violations,
+    ).toEqual([
+      "aliyun.sts AssumeRoleWithOIDC: form field DurationSeconds is '1h'; the contract says integer",
+      "aliyun.sts AssumeRoleWithOIDC: form field Extra is not in the contract",
+      "aliyun.sts AssumeRoleWithOIDC: required form field OIDCToken is missing",
+      "aliyun.sts AssumeRoleWithOIDC: required form field RoleArn is missing",
+      "aliyun.sts AssumeRoleWithOIDC: query parameter RoleArn is not in the contract",
+    ]);
+  });
+
   it("the config refuses a bad assumeRole, naming the key", async () => {
     const bad = (assume: string) =>
       configWith([
@@ -389,6 +613,96 @@ receivers:
         expect(json).not.toContain(secret);
         expect(stored).not.toContain(secret);
       }
+    });
+
+    it("then the OIDC role, before the CLI's config.json: the token file is read again when the keys are renewed", async () => {
+      cliConfig({ mode: "AK", access_key_id: "LTAIwrong", access_key_secret: "wrong" });
+      const tokenFile = join(home, "oidc-token");
+      writeFileSync(tokenFile, OIDC_TOKENS[0] as string);
+      oidcTokens.splice(0, oidcTokens.length, OIDC_TOKENS[0] as string);
+      vi.stubEnv("ALIBABA_CLOUD_ROLE_ARN", OIDC_ROLE);
+      vi.stubEnv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", OIDC_PROVIDER);
+      vi.stubEnv("ALIBABA_CLOUD_OIDC_TOKEN_FILE", tokenFile);
+      vi.stubEnv("CERTWATCH_STS_ENDPOINT", urls.sts);
+      const sent: string[] = [];
+      const stop = observeExchanges((exchange: Exchange) => {
+        const token = new URLSearchParams(exchange.request.body).get("OIDCToken");
+        if (exchange.service === "aliyun.sts" && token) sent.push(token);
+      });
+      try {
+        const config = await noKeys();
+        expect(await verify(config)).toMatch(
+          new RegExp(`^credentials accepted \\(from the OIDC role ${OIDC_ROLE} \\(STS AssumeRoleWithOIDC`),
+        );
+        // The platform rotates the token and STS stops honouring the old one; the keys run out mid-life.
+        writeFileSync(tokenFile, OIDC_TOKENS[1] as string);
+        oidcTokens.splice(0, oidcTokens.length, OIDC_TOKENS[1] as string);
+        sts.advance(3_601_000);
+        const { summary, json, stored } = await sweep(config);
+        expect(summary.sources[0]).toMatchObject({ name: "ali-chain", ok: true, objects: 260 });
+        for (const secret of [...OIDC_TOKENS, ...sts.issuedSecrets().slice(-4)]) {
+          expect(json).not.toContain(secret);
+          expect(stored).not.toContain(secret);
+        }
+      } finally {
+        stop();
+      }
+      expect(sent).toEqual(OIDC_TOKENS);
+      expect(exercisedContracts()).toContain("aliyun.sts.AssumeRoleWithOIDC");
+    });
+
+    it("an OIDC role set only in part is named with what it lacks", async () => {
+      vi.stubEnv("ALIBABA_CLOUD_ROLE_ARN", OIDC_ROLE);
+      const { summary } = await sweep(await noKeys());
+      expect(summary.sources[0]?.error).toMatch(
+        /OIDC role: the OIDC role needs ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE too/,
+      );
+    });
+
+    it("last, ALIBABA_CLOUD_CREDENTIALS_URI: a GET as the vendor's provider sends it, again before the keys expire", async () => {
+      let answer: Record<string, unknown> = {};
+      const serve = (expiresInMs: number) => {
+        const expiration = new Date(Date.now() + expiresInMs).toISOString().replace(/\.\d{3}Z$/, "Z");
+        answer = { ...ECS_KEYS, Expiration: expiration };
+      };
+      serve(3_600_000);
+      const theirs = await capturing(
+        () => answer,
+        async (host) => {
+          const provider = vendorProvider("uri")
+            .builder()
+            .withCredentialsURI(`http://${host}/sidecar/keys`)
+            .build();
+          expect((await provider.getCredentials()).accessKeyId).toBe(ECS_KEYS.AccessKeyId);
+        },
+      );
+      const ours = await capturing(
+        () => answer,
+        async (host) => {
+          vi.stubEnv("ALIBABA_CLOUD_CREDENTIALS_URI", `http://${host}/sidecar/keys`);
+          const config = await noKeys();
+          // Keys that live two seconds are used for the first and fetched again after.
+          serve(2_000);
+          expect(await verify(config)).toMatch(
+            new RegExp(`^credentials accepted \\(from ALIBABA_CLOUD_CREDENTIALS_URI \\(${host}\\)\\)`),
+          );
+          await new Promise((resolve) => setTimeout(resolve, 2_100));
+          serve(3_600_000);
+          const { summary, json } = await sweep(config);
+          expect(summary.sources[0]).toMatchObject({ ok: true, objects: 260 });
+          expect(json).not.toContain(ECS_KEYS.AccessKeySecret);
+          // An answer without its token is refused, naming the field.
+          forgetAliyunCredentials();
+          answer = { AccessKeyId: ECS_KEYS.AccessKeyId, AccessKeySecret: ECS_KEYS.AccessKeySecret };
+          const refused = await sweep(config);
+          expect(refused.summary.sources[0]?.error).toMatch(
+            /ALIBABA_CLOUD_CREDENTIALS_URI: GET ALIBABA_CLOUD_CREDENTIALS_URI returned a malformed answer: SecurityToken is missing/,
+          );
+        },
+      );
+      const requests = (list: Captured[]) => list.map((request) => `${request.method} ${request.path}`);
+      expect(requests(theirs)).toEqual(["GET /sidecar/keys"]);
+      expect(requests(ours)).toEqual(["GET /sidecar/keys", "GET /sidecar/keys", "GET /sidecar/keys"]);
     });
 
     it("nothing anywhere: the source fails saying where it looked", async () => {

@@ -289,6 +289,88 @@ receivers: [{ name: hook, type: webhook, url: "https://hooks.example.com/x" }]`,
   });
 });
 
+describe("IAM securitytokens that throttles or fails", () => {
+  const temporary = new TemporaryKeys();
+  const iam = iamSimulator({
+    accounts: [{ ...KEYS, domainId: BASE_DOMAIN }],
+    agencies: [{ domainId: MEMBER_DOMAIN, agencyName: AGENCY, trusts: [BASE_DOMAIN] }],
+    temporary,
+  });
+  const http = new HttpClient();
+  let source: ScmSource;
+  let agency: { agencyName: string; domainId: string; endpoint: string };
+
+  beforeAll(async () => {
+    const url = await iam.listen();
+    agency = { agencyName: AGENCY, domainId: MEMBER_DOMAIN, endpoint: url };
+    const config = await parseConfig(
+      `sources:
+  - name: hw
+    type: huawei-scm
+    endpoint: https://scm.ap-southeast-1.myhuaweicloud.com
+    credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+receivers: [{ name: hook, type: webhook, url: "https://hooks.example.com/x" }]`,
+      "t.yml",
+    );
+    source = config.sources[0] as ScmSource;
+  });
+  afterAll(async () => {
+    await http.close();
+    await iam.close();
+  });
+
+  /** Asks IAM for the agency's keys once, with a provider of its own (none kept from an earlier test). */
+  async function assume() {
+    const stats = newCallStats();
+    const provider = new AgencyCredentials(agency, baseCredential(source));
+    const context = { http, stats, previous: new Map(), warn: () => undefined };
+    const keys = await provider.get(source, context).catch((error: unknown) => error as Error);
+    return { keys, stats };
+  }
+
+  it.each([
+    ["429 APIGW.0308", "throttle" as const],
+    ["a 5xx", "5xx" as const],
+  ])("answering %s is retried, and the keys obtained", async (_what, fault) => {
+    const issued = iam.issued.length;
+    iam.inject(fault, 2);
+    const { keys, stats } = await assume();
+    expect(keys).toMatchObject({ kind: "aksk", securityToken: expect.any(String) });
+    expect(stats.retries).toBe(2);
+    expect(iam.issued).toHaveLength(issued + 1);
+  });
+
+  it.each([
+    [
+      "429 APIGW.0308",
+      "throttle" as const,
+      /HTTP 429 APIGW\.0308 \(The throttling threshold has been reached\)/,
+    ],
+    ["a 5xx", "5xx" as const, /HTTP 500 IAM\.0006 \(System error\)/],
+  ])(
+    "answering %s every time fails naming the source, agency and call, after the retries",
+    async (_what, fault, answer) => {
+      iam.injectAlways(fault);
+      try {
+        const { keys, stats } = await assume();
+        expect(keys).toBeInstanceOf(Error);
+        const { message } = keys as Error;
+        expect(message).toMatch(
+          new RegExp(
+            `^hw: could not assume agency ${AGENCY} in domain ${MEMBER_DOMAIN}: CreateTemporaryAccessKeyByAgency failed: `,
+          ),
+        );
+        expect(message).toMatch(answer);
+        expect(message).toMatch(/\[request id \w+\] after 4 attempts/);
+        expect(message).not.toContain(KEYS.secretKey);
+        expect(stats.retries).toBe(3);
+      } finally {
+        iam.injectAlways(undefined);
+      }
+    },
+  );
+});
+
 describe("the SDK's environment variables, when a source names no keys", () => {
   afterEach(() => {
     vi.unstubAllEnvs();

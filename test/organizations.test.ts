@@ -1,10 +1,15 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
+import { mkdtemp, rm as removeFiles, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { dispatchHandler } from "../functions/dispatch.js";
 import type { Runtime } from "../functions/runtime.js";
 import { sweepHandler } from "../functions/sweep.js";
+import type { Output } from "../lib/cli/output.js";
+import { validateCommand } from "../lib/cli/validate.js";
 import { parseConfig } from "../lib/config/load.js";
 import type { Config } from "../lib/config/schema.js";
 import { makeRedactor, secretValues } from "../lib/config/secrets.js";
@@ -100,6 +105,7 @@ receivers:
   - { name: payments, type: slack, webhookUrl: "${urls.slack}/payments" }
 routes:
   - { match: { account: prod-pay }, receivers: [payments] }
+  - { match: { account: acquired-co }, receivers: [payments] }
 defaultReceivers: [ops]
 `;
 
@@ -185,6 +191,35 @@ defaultReceivers: [ops]
     expect(exercisedContracts()).toContain("aliyun.resourcemanager.ListAccounts");
   });
 
+  it("validate lists the organization and assumes the role in its first members, naming one that refuses", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "certwatch-org-"));
+    const file = join(dir, "certwatch.yml");
+    await writeFile(file, yaml());
+    // The member without the role comes first in the directory: it is among those checked.
+    directory.splice(directory.indexOf(NO_ROLE), 1);
+    directory.unshift(NO_ROLE);
+    const stdout: string[] = [];
+    const output: Output = { out: (line) => stdout.push(line), err: () => undefined, isTTY: false };
+    try {
+      const code = await validateCommand({ config: file }, output);
+      const text = stdout.join("\n");
+      const listed = /org +ok +lists (\d+) selected members; (\d+) more not checked here/.exec(text);
+      expect(Number(listed?.[1]) - Number(listed?.[2])).toBe(3);
+      expect(text).toMatch(
+        new RegExp(
+          `${unit(NO_ROLE)} +FAILED AssumeRole acs:ram::${NO_ROLE.AccountId}:role/${ROLE}.*no such role in that account; create it there`,
+        ),
+      );
+      for (const account of [A, B])
+        expect(text).toMatch(new RegExp(`${unit(account)} +ok +credentials accepted`));
+      expect(code).toBe(1);
+    } finally {
+      directory.splice(directory.indexOf(NO_ROLE), 1);
+      directory.splice(3, 0, NO_ROLE);
+      await removeFiles(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a member that joins is swept on the next run; keys still valid are not asked for again", async () => {
     directory.push(LATER);
     const summary = await sweep(at(1));
@@ -193,6 +228,9 @@ defaultReceivers: [ops]
       inventories.get(LATER.AccountId)?.sslCertificates?.length as number,
     );
     for (const account of [A, B, C, LATER]) expect(sts.issuedFor(account.AccountId)).toBe(1);
+    // The member without the role failed twice: certwatch says it cannot see it, routed by its account's labels.
+    const blind = summary.alerts.find((alert) => alert.fingerprint === `source-health:${unit(NO_ROLE)}`);
+    expect(blind?.receivers).toEqual(["payments"]);
   });
 
   it("a directory that cannot be listed fails the source as one unit, and nothing of any member is taken as missing", async () => {
@@ -256,7 +294,9 @@ defaultReceivers: [ops]
     const expiring = inventories.get(C.AccountId)?.sslCertificates?.[0];
     if (expiring) expiring.NotAfter = at(3).getTime() + 3 * 86_400_000;
     const announced = await sweep(at(3));
-    expect(announced.alerts.some((alert) => alert.source === unit(C) && alert.transition === "new")).toBe(true);
+    expect(announced.alerts.some((alert) => alert.source === unit(C) && alert.transition === "new")).toBe(
+      true,
+    );
     const kept = await storedOf(C);
     const open = kept.reduce((sum, object) => sum + Object.keys(object.alerts).length, 0);
     expect(open).toBeGreaterThan(0);
@@ -308,9 +348,9 @@ defaultReceivers: [ops]
     }
     const again = await sweep(at(9));
     expect(again.sources.find((report) => report.name === unit(A))).toMatchObject({ ok: true, gone: 0 });
-    expect(again.alerts.filter((alert) => alert.source === unit(A) && alert.transition === "resolved")).toEqual(
-      [],
-    );
+    expect(
+      again.alerts.filter((alert) => alert.source === unit(A) && alert.transition === "resolved"),
+    ).toEqual([]);
     expect((await store.members.list("org")).get(A.AccountId)?.missingSince).toBeUndefined();
   });
 
@@ -566,7 +606,9 @@ receivers:
     );
     // prod-api, no longer selected, is kept as last seen for now, and the discovery says so.
     const discovery = summary.sources.find((report) => report.name === "hw");
-    expect(discovery?.warnings.join("\n")).toMatch(/account 0b2c0000000000000000000000api001 \(prod-api\) is not in/);
+    expect(discovery?.warnings.join("\n")).toMatch(
+      /account 0b2c0000000000000000000000api001 \(prod-api\) is not in/,
+    );
     for (const account of [WEB, API, DATA]) expect(issuedFor(account)).toBe(1);
   });
 
@@ -598,5 +640,155 @@ receivers:
     }
     const stored = [...(await store.loadObjects(unit(WEB))).values()];
     expect(stored.every((object) => !object.missingSince)).toBe(true);
+  });
+});
+
+describe("organizations: a management role assumed first (role chaining), and a directory that answers wrong", () => {
+  const NOW_CHAIN = new Date();
+  /** The monitoring account's RAM user: trusted by the management account's role, and by nothing else. */
+  const USER = { accessKey: "LTAI5tCHAINBASEUSER01", secretKey: "chain-base-user-secret-01" };
+  const MANAGEMENT = "1900000000000000";
+  const MANAGEMENT_ROLE = `acs:ram::${MANAGEMENT}:role/certwatch-org-reader`;
+  const MEMBERS = [
+    { AccountId: "1900000000000001", DisplayName: "chain-shop" },
+    { AccountId: "1900000000000002", DisplayName: "chain-pay" },
+  ];
+  const memberRole = (member: { AccountId: string }) =>
+    `acs:ram::${member.AccountId}:role/ResourceDirectoryAccountAccessRole`;
+  // Each member's role trusts the management role: only its sessions may assume it.
+  const sts = new StsSimulator({
+    users: [USER],
+    roles: [
+      { arn: MANAGEMENT_ROLE, trusted: [USER.accessKey] },
+      ...MEMBERS.map((member) => ({ arn: memberRole(member), trusted: [MANAGEMENT_ROLE] })),
+    ],
+  });
+  // The directory answers the management role's sessions, not the user's own keys.
+  const rm = new ResourceManagerSimulator({
+    users: [],
+    accounts: [...MEMBERS],
+    roles: { issuer: sts, arns: [MANAGEMENT_ROLE] },
+  });
+  const inventories = new Map<string, MemberInventory>(
+    MEMBERS.map((member, index) => [
+      member.AccountId,
+      { sslCertificates: sslCertificateFleet({ count: 3 + index, now: NOW_CHAIN, seed: 70 + index }) },
+    ]),
+  );
+  const cas = new CasSimulator({
+    credentials: { accessKey: "LTAI5tCHAINUNUSEDKEY1", secretKey: "chain-unused-secret-0001" },
+    temporaryKeys: sts,
+    members: inventories,
+    now: NOW_CHAIN,
+  });
+  const slack = new SlackReceiverSim();
+  const http = new HttpClient();
+  let dynamo: EmbeddedDynamo;
+  let store: Store;
+  let config: Config;
+
+  beforeAll(async () => {
+    forgetAliyunCredentials();
+    const [casUrl, stsUrl, rmUrl, slackUrl] = await Promise.all([
+      cas.listen(),
+      sts.listen(),
+      rm.listen(),
+      slack.listen(),
+    ]);
+    dynamo = await startEmbeddedDynamo();
+    store = new Store({ table: "certwatch-chain", endpoint: dynamo.endpoint, historyDays: 90 });
+    await store.ensureTable();
+    config = await parseConfig(
+      `
+sources:
+  - name: chain
+    type: aliyun-ssl-certificates
+    endpoint: ${casUrl}
+    timeout: 2s
+    credentials:
+      accessKey: ${USER.accessKey}
+      secretKey: ${USER.secretKey}
+      assumeRole: { roleArn: "${MANAGEMENT_ROLE}", endpoint: "${stsUrl}" }
+    accounts:
+      from: resource-directory
+      endpoint: ${rmUrl}
+      stsEndpoint: ${stsUrl}
+receivers:
+  - { name: ops, type: slack, webhookUrl: "${slackUrl}" }
+`,
+      "chain.yml",
+    );
+  });
+  afterAll(async () => {
+    store.close();
+    await http.close();
+    await Promise.all([cas.close(), sts.close(), rm.close(), slack.close(), dynamo.close()]);
+  });
+
+  const sweep = (minutes: number) =>
+    runSweep({ config, store, http, now: new Date(NOW_CHAIN.getTime() + minutes * 60_000) });
+
+  it("the management role is assumed with the user's keys, lists the directory, then assumes each member's role", async () => {
+    const directoryCallers: string[] = [];
+    const stop = observeExchanges((exchange) => {
+      if (exchange.service !== "aliyun.resourcemanager") return;
+      const caller = /Credential=([^,]+),/.exec(String(exchange.request.headers.authorization))?.[1];
+      if (caller) directoryCallers.push(caller);
+    });
+    let summary;
+    try {
+      summary = await sweep(0);
+    } finally {
+      stop();
+    }
+    const swept = summary.sources.filter((report) => report.name.startsWith("chain."));
+    expect(swept.map((report) => [report.name, report.ok, report.error]).sort()).toEqual(
+      MEMBERS.map((member) => [`chain.${member.AccountId}`, true, undefined]),
+    );
+    for (const member of MEMBERS) {
+      const stored = [...(await store.loadObjects(`chain.${member.AccountId}`)).values()];
+      expect(stored).toHaveLength(inventories.get(member.AccountId)?.sslCertificates?.length as number);
+      expect(sts.issuedFor(member.AccountId)).toBe(1);
+    }
+    expect(directoryCallers.length).toBeGreaterThan(0);
+    expect(directoryCallers.every((caller) => sts.roleOf(caller) === MANAGEMENT_ROLE)).toBe(true);
+    expect(sts.issuedFor(MANAGEMENT)).toBe(1);
+  });
+
+  it("keys that run out mid-life, the management role's and the members', are renewed once each: no failure", async () => {
+    sts.advance(3_601_000);
+    const summary = await sweep(1);
+    const swept = summary.sources.filter((report) => report.name.startsWith("chain."));
+    expect(swept.map((report) => [report.name, report.ok, report.error]).sort()).toEqual(
+      MEMBERS.map((member) => [`chain.${member.AccountId}`, true, undefined]),
+    );
+    expect(sts.issuedFor(MANAGEMENT)).toBe(2);
+    for (const member of MEMBERS) expect(sts.issuedFor(member.AccountId)).toBe(2);
+  });
+
+  it("a throttled ListAccounts is retried, then fails the organization as one unit naming the call", async () => {
+    rm.injectAlways("throttle");
+    try {
+      const summary = await sweep(2);
+      expect(summary.sources.map((report) => [report.name, report.ok])).toEqual([["chain", false]]);
+      expect(summary.sources[0]?.error).toMatch(
+        /could not be listed: ListAccounts failed: HTTP 400 Throttling\.User .*after 4 attempts/,
+      );
+    } finally {
+      rm.injectAlways(undefined);
+    }
+  });
+
+  it("a ListAccounts answer with a member without its id fails the organization as one unit naming the field", async () => {
+    rm.injectAlways("malformed");
+    try {
+      const summary = await sweep(3);
+      expect(summary.sources.map((report) => [report.name, report.ok])).toEqual([["chain", false]]);
+      expect(summary.sources[0]?.error).toMatch(
+        /ListAccounts returned a malformed page: page 1: Accounts\.Account\[0\]\.AccountId is not an account id/,
+      );
+    } finally {
+      rm.injectAlways(undefined);
+    }
   });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { classifyAliyunError } from "../lib/sources/aliyun/client.js";
-import { numberedPages, type WalkRules } from "../lib/sources/paging.js";
+import { SweepLimitError } from "../lib/sources/http.js";
+import {
+  type MarkerPagesOptions,
+  markerPages,
+  numberedPages,
+  type WalkRules,
+} from "../lib/sources/paging.js";
 
 type Item = { id: string };
 
@@ -113,6 +119,190 @@ describe("numbered-page walker", () => {
     );
     // The first page, then no more than the pages in flight at once.
     expect(asked.length).toBeLessThanOrEqual(4);
+  });
+});
+
+/** A marker-paged page as Huawei answers it: the list and `page_info.next_marker` (null on the last page). */
+type MarkerAnswer = Record<string, unknown>;
+const page = (ids: string[], next: string | null): MarkerAnswer => ({
+  things: ids.map((id) => ({ thing_id: id })),
+  page_info: { next_marker: next, current_count: ids.length },
+});
+
+/** Serves `answers` by marker (`undefined` for the first page), recording each query asked. */
+function markerListing(
+  answers: Map<string | undefined, MarkerAnswer>,
+  options: Partial<MarkerPagesOptions<Item>> & { asked?: { limit: number; marker?: string }[] } = {},
+) {
+  return markerPages<Item>({
+    call: "ListThings",
+    field: "things",
+    limit: 2,
+    maxPages: 100,
+    read: (entry, field) => {
+      if (typeof entry.thing_id !== "string") throw new Error(`${field}.thing_id is missing`);
+      return { id: entry.thing_id };
+    },
+    idOf: (item) => item.id,
+    fetch: async (query) => {
+      options.asked?.push(query);
+      return answers.get(query.marker);
+    },
+    ...options,
+  });
+}
+
+async function drainMarkers(pages: AsyncGenerator<{ items: Item[] }>): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const { items } of pages) ids.push(...items.map((item) => item.id));
+  return ids;
+}
+
+describe("marker-page walker", () => {
+  it("asks limit, then limit and each next_marker, until next_marker is null; a page at a time", async () => {
+    const asked: { limit: number; marker?: string }[] = [];
+    const answers = new Map([
+      [undefined, page(["a", "b"], "m-2")],
+      ["m-2", page(["c", "d"], "m-3")],
+      ["m-3", page(["e"], null)],
+    ]);
+    const fields: string[] = [];
+    const walk = markerListing(answers, { asked, where: "instance ic-1" });
+    for await (const { items, field } of walk) {
+      // Streamed: each page is yielded before the next one is asked for.
+      expect(asked).toHaveLength(fields.length + 1);
+      fields.push(`${field}: ${items.map((item) => item.id).join(",")}`);
+    }
+    expect(asked).toEqual([{ limit: 2 }, { limit: 2, marker: "m-2" }, { limit: 2, marker: "m-3" }]);
+    expect(fields).toEqual([
+      "instance ic-1: things: a,b",
+      "instance ic-1 page 2: things: c,d",
+      "instance ic-1 page 3: things: e",
+    ]);
+  });
+
+  it("takes an empty or absent next_marker, or absent page_info, as the last page", async () => {
+    expect(await drainMarkers(markerListing(new Map([[undefined, page(["a"], "")]])))).toEqual(["a"]);
+    expect(await drainMarkers(markerListing(new Map([[undefined, { things: [], page_info: {} }]])))).toEqual(
+      [],
+    );
+    expect(
+      await drainMarkers(markerListing(new Map([[undefined, { things: [{ thing_id: "a" }] }]]))),
+    ).toEqual(["a"]);
+  });
+
+  it("with requirePageInfo, refuses a page without page_info, naming the page and the field", async () => {
+    const answers = new Map([
+      [undefined, page(["a", "b"], "m-2")],
+      ["m-2", { things: [{ thing_id: "c" }] }],
+    ]);
+    await expect(drainMarkers(markerListing(answers, { requirePageInfo: true }))).rejects.toThrow(
+      "ListThings returned a malformed page: page 2: page_info is missing or not an object",
+    );
+  });
+
+  it("refuses a next_marker this listing already returned, without asking for it again", async () => {
+    const asked: { limit: number; marker?: string }[] = [];
+    const answers = new Map([
+      [undefined, page(["a", "b"], "m-2")],
+      ["m-2", page(["c", "d"], "m-2")],
+    ]);
+    await expect(drainMarkers(markerListing(answers, { asked }))).rejects.toThrow(
+      'ListThings returned a malformed page: page 2: page_info.next_marker repeats "m-2", a marker this listing already returned; stopped instead of looping',
+    );
+    expect(asked).toHaveLength(2);
+  });
+
+  it("refuses a next_marker after an empty page", async () => {
+    const answers = new Map([
+      [undefined, page(["a", "b"], "m-2")],
+      ["m-2", page([], "m-3")],
+    ]);
+    await expect(drainMarkers(markerListing(answers))).rejects.toThrow(
+      "ListThings returned a malformed page: page 2: things is empty but next_marker is set",
+    );
+  });
+
+  it("refuses a page that only repeats entries already served, under a new marker", async () => {
+    const answers = new Map([
+      [undefined, page(["a", "b"], "m-2")],
+      ["m-2", page(["a", "b"], "m-3")],
+    ]);
+    await expect(drainMarkers(markerListing(answers))).rejects.toThrow(
+      "ListThings returned a malformed page: page 2: things repeats entries of an earlier page",
+    );
+  });
+
+  it("tells an entry served again beside new ones as unsettled, once; a caller may refuse it by throwing", async () => {
+    const answers = new Map([
+      [undefined, page(["a", "b"], "m-2")],
+      ["m-2", page(["b", "c"], "m-3")],
+      ["m-3", page(["c", "d"], null)],
+    ]);
+    const reasons: string[] = [];
+    expect(
+      await drainMarkers(markerListing(answers, { unsettled: (reason) => reasons.push(reason) })),
+    ).toEqual(["a", "b", "b", "c", "c", "d"]);
+    expect(reasons).toEqual([
+      "ListThings: page 2: things serves entry b again, after an earlier page did; the listing changed while it was paged",
+    ]);
+    const refusing = markerListing(answers, {
+      unsettled: (reason) => {
+        throw new Error(reason);
+      },
+    });
+    await expect(drainMarkers(refusing)).rejects.toThrow("page 2: things serves entry b again");
+  });
+
+  it("stops once it has fetched maxPages pages while next_marker still says there are more", async () => {
+    const asked: { limit: number; marker?: string }[] = [];
+    let served = 0;
+    const endless = markerPages<Item>({
+      call: "ListThings",
+      field: "things",
+      limit: 2,
+      maxPages: 3,
+      where: "instance ic-1",
+      read: (entry) => ({ id: String(entry.thing_id) }),
+      idOf: (item) => item.id,
+      fetch: async (query) => {
+        asked.push(query);
+        served++;
+        return page([`t-${served}`], `m-${served + 1}`);
+      },
+    });
+    const error = await drainMarkers(endless).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SweepLimitError);
+    expect((error as Error).message).toBe(
+      "ListThings: instance ic-1: 3 pages fetched and next_marker still says there are more, the source's maxPages (raise it if the estate is really that big)",
+    );
+    expect(asked).toHaveLength(3);
+  });
+
+  it("refuses a page larger than the limit, a missing list, an entry that is not an object, a malformed page_info", async () => {
+    const refused = async (answer: MarkerAnswer) =>
+      drainMarkers(markerListing(new Map([[undefined, answer]]))).catch(
+        (error: unknown) => (error as Error).message,
+      );
+    expect(await refused(page(["a", "b", "c"], null))).toBe(
+      "ListThings returned a malformed page: page 1: things has 3 entries, more than the limit of 2",
+    );
+    expect(await refused({ page_info: { next_marker: null } })).toBe(
+      "ListThings returned a malformed page: page 1: things is missing or not a list",
+    );
+    expect(await refused({ things: ["a"], page_info: { next_marker: null } })).toBe(
+      "ListThings returned a malformed page: page 1: things[0] is not an object",
+    );
+    expect(await refused({ things: [{ thing_id: "a" }], page_info: { next_marker: 7 } })).toBe(
+      "ListThings returned a malformed page: page 1: page_info.next_marker is 7, not a string",
+    );
+    expect(await refused({ things: [{ thing_id: "a" }], page_info: "more" })).toBe(
+      "ListThings returned a malformed page: page 1: page_info is missing or not an object",
+    );
+    // The reader is told which entry it reads.
+    expect(await refused({ things: [{ thing_id: "a" }, {}], page_info: { next_marker: null } })).toBe(
+      "page 1: things[1].thing_id is missing",
+    );
   });
 });
 

@@ -1,15 +1,14 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { SourceConfig } from "../config/schema.js";
 import type { MemberAccount } from "../config/units.js";
-import { classifyAliyunError, rpcQuery } from "./aliyun/client.js";
+import { aliyunRpc } from "./aliyun/client.js";
 import { organizationCredentialsFor } from "./aliyun/credentials/index.js";
-import { signCall } from "./aliyun/signer.js";
 import { globMatches } from "../model/match.js";
 import { type HttpClient, IncompleteListingError, MalformedResponseError, newCallStats } from "./http.js";
 import { classifyHuaweiError } from "./huawei/client.js";
 import { baseCredential, ENV, usesEnvironment } from "./huawei/credentials.js";
-import { signRequest } from "./huawei/signer.js";
-import { listOf, numberedPages, totalOf } from "./paging.js";
+import { authorizedHeaders } from "./huawei/signer.js";
+import { listOf, markerPages, numberedPages, totalOf } from "./paging.js";
 import { DEFAULT_MAX_PAGES } from "./scope.js";
 
 /*
@@ -41,6 +40,7 @@ type HuaweiSource = Extract<SourceConfig, { type: `huawei-${string}` }>;
 /** Organizations ListAccounts' default page (vendor-contracts.json `huawei.organizations.ListAccounts`: 1..2000). */
 const HUAWEI_PAGE_SIZE = 200;
 const HUAWEI_ACCOUNTS_PATH = "/v1/organizations/accounts";
+const ORGANIZATIONS_LIST_ACCOUNTS = "ListAccounts";
 
 /** Whether `include`/`exclude` pick a member, by its id or its name. */
 export function accountSelected(
@@ -75,28 +75,18 @@ export async function listDirectoryAccounts(source: AliyunSource, io: DiscoveryI
       throw new IncompleteListingError(call, reason);
     },
     fetch: async (page) => {
-      const keys = await credentials.get(credentialIo);
-      const url = new URL("/", accounts.endpoint);
-      url.search = rpcQuery({ PageNumber: page, PageSize: PAGE_SIZE });
-      const body = ((await io.http.call({
-        call,
-        limiter,
-        stats,
-        signal: io.signal,
-        redact: io.redact,
-        timeoutMs,
-        classifyError: classifyAliyunError,
-        prepare: () => ({
-          method: "POST",
-          url,
-          headers: signCall(
-            { action: call, version: RESOURCE_MANAGER_VERSION, method: "POST", url },
-            keys,
-            new Date(),
-            randomUUID(),
-          ),
-        }),
-      })) ?? {}) as Record<string, unknown>;
+      const body = await aliyunRpc(
+        {
+          call,
+          action: call,
+          version: RESOURCE_MANAGER_VERSION,
+          endpoint: accounts.endpoint,
+          params: { PageNumber: page, PageSize: PAGE_SIZE },
+          limiter,
+        },
+        credentials,
+        credentialIo,
+      );
       const where = `page ${page}: `;
       const wrapper = (body.Accounts ?? {}) as Record<string, unknown>;
       return {
@@ -125,10 +115,30 @@ export async function listDirectoryAccounts(source: AliyunSource, io: DiscoveryI
   return found;
 }
 
+/** One entry of Organizations ListAccounts; its `status` decides whether the member is swept. */
+function readOrganizationAccount(
+  entry: Record<string, unknown>,
+  field: string,
+): MemberAccount & { status: string } {
+  const { id, name, status } = entry;
+  if (typeof id !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    throw new MalformedResponseError(ORGANIZATIONS_LIST_ACCOUNTS, `${field}.id`, "is not an account id");
+  }
+  if (typeof status !== "string") {
+    throw new MalformedResponseError(
+      ORGANIZATIONS_LIST_ACCOUNTS,
+      `${field}.status`,
+      "is missing or not a string",
+    );
+  }
+  // The SDK writes the status in lower case, one documentation page in upper case.
+  return { id, name: typeof name === "string" && name ? name : id, status: status.toLowerCase() };
+}
+
 /**
  * Every active member of the Huawei Organization the source's own keys administer (Organizations `ListAccounts`,
- * `limit`/`marker` until `page_info.next_marker` is null). A global service: scoped by X-Domain-Id, the source's
- * `domainId` (the management account) or the SDK's HUAWEICLOUD_SDK_DOMAIN_ID with keys from the environment.
+ * walked by markerPages). A global service: scoped by X-Domain-Id, the source's `domainId` (the management account)
+ * or the SDK's HUAWEICLOUD_SDK_DOMAIN_ID with keys from the environment.
  * Suspended members and those pending closure are not swept: their agencies cannot be assumed.
  */
 export async function listOrganizationAccounts(
@@ -142,79 +152,52 @@ export async function listOrganizationAccounts(
   const domainId =
     ("domainId" in source ? source.domainId : undefined) ??
     (usesEnvironment(source) ? process.env[ENV.domainId] || undefined : undefined);
-  const call = "ListAccounts";
-  const timeoutMs = 20_000;
+  const call = ORGANIZATIONS_LIST_ACCOUNTS;
   const scope = `huawei-org-${createHash("sha256").update(accounts.endpoint).update(source.configuredName).digest("hex").slice(0, 16)}`;
   const limiter = io.http.limiterFor(scope, 5, 2);
-  const maxPages = source.maxPages ?? DEFAULT_MAX_PAGES;
-  const found: MemberAccount[] = [];
-  const seen = new Set<string>();
-  const markers = new Set<string>();
-  let marker: string | undefined;
-  for (let page = 1; ; page++) {
-    if (page > maxPages) {
-      throw new MalformedResponseError(call, `page ${page}`, `is past maxPages (${maxPages}); stopped`);
-    }
-    const url = new URL(HUAWEI_ACCOUNTS_PATH, accounts.endpoint);
-    url.searchParams.set("limit", String(HUAWEI_PAGE_SIZE));
-    if (marker) url.searchParams.set("marker", marker);
-    const body = ((await io.http.call({
-      call,
-      limiter,
-      stats,
-      signal: io.signal,
-      redact: io.redact,
-      timeoutMs,
-      classifyError: classifyHuaweiError,
-      prepare: () => {
-        const headers: Record<string, string> = { "Content-Type": "application/json" };
-        if (domainId) headers["X-Domain-Id"] = domainId;
-        if (credential.kind === "token")
-          return { method: "GET", url, headers: { ...headers, "X-Auth-Token": credential.token } };
-        if (credential.securityToken) headers["X-Security-Token"] = credential.securityToken;
-        return {
+  const pages = markerPages({
+    call,
+    field: "accounts",
+    limit: HUAWEI_PAGE_SIZE,
+    maxPages: source.maxPages ?? DEFAULT_MAX_PAGES,
+    // A page that cannot say whether members follow would leave them unswept, unheard.
+    requirePageInfo: true,
+    read: readOrganizationAccount,
+    idOf: (account) => account.id,
+    // A member served twice means the Organization changed while paged, and one may have been stepped over: the
+    // organization fails as one unit, as a Resource Directory does. The reason starts with the call's name, which
+    // the error adds.
+    unsettled: (reason) => {
+      throw new IncompleteListingError(call, reason.slice(`${call}: `.length));
+    },
+    fetch: (query) => {
+      const url = new URL(HUAWEI_ACCOUNTS_PATH, accounts.endpoint);
+      for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
+      const headers = {
+        "Content-Type": "application/json",
+        ...(domainId ? { "X-Domain-Id": domainId } : {}),
+      };
+      return io.http.call({
+        call,
+        limiter,
+        stats,
+        signal: io.signal,
+        redact: io.redact,
+        timeoutMs: 20_000,
+        classifyError: classifyHuaweiError,
+        prepare: () => ({
           method: "GET",
           url,
-          headers: signRequest({ method: "GET", url, headers }, credential, new Date()),
-        };
-      },
-    })) ?? {}) as Record<string, unknown>;
-    const where = `page ${page}: `;
-    const list = body.accounts ?? [];
-    if (!Array.isArray(list)) throw new MalformedResponseError(call, `${where}accounts`, "is not a list");
-    list.forEach((raw: unknown, index) => {
-      const entry = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
-      const id = entry.id;
-      if (typeof id !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
-        throw new MalformedResponseError(call, `${where}accounts[${index}].id`, "is not an account id");
-      }
-      if (seen.has(id)) {
-        throw new MalformedResponseError(call, `${where}accounts[${index}].id`, `${id} was already listed`);
-      }
-      seen.add(id);
-      const name = typeof entry.name === "string" && entry.name ? entry.name : id;
-      const status = typeof entry.status === "string" ? entry.status.toLowerCase() : "";
-      if (status === "active") found.push({ id, name });
-    });
-    const pageInfo = body.page_info;
-    const next =
-      typeof pageInfo === "object" && pageInfo !== null
-        ? (pageInfo as Record<string, unknown>).next_marker
-        : undefined;
-    if (next === undefined || next === null || next === "") return found;
-    if (typeof next !== "string") {
-      throw new MalformedResponseError(call, `${where}page_info.next_marker`, "is not a string");
-    }
-    if (markers.has(next) || list.length === 0) {
-      throw new MalformedResponseError(
-        call,
-        `${where}page_info.next_marker`,
-        "repeats a marker, or follows an empty page; stopped instead of looping",
-      );
-    }
-    markers.add(next);
-    marker = next;
+          headers: authorizedHeaders({ method: "GET", url, headers }, credential),
+        }),
+      });
+    },
+  });
+  const found: MemberAccount[] = [];
+  for await (const { items } of pages) {
+    for (const { id, name, status } of items) if (status === "active") found.push({ id, name });
   }
+  return found;
 }
 
 /** The members an organization source sweeps: discovered now, filtered by `include`/`exclude`. */

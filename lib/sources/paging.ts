@@ -152,3 +152,113 @@ export function listOf(body: Record<string, unknown>, call: string, field: strin
     throw new MalformedResponseError(call, `${where}${field}`, "is missing or not a list");
   return value;
 }
+
+type Entry = Record<string, unknown>;
+
+export interface MarkerPagesOptions<T> extends WalkRules {
+  call: string;
+  /** The list field of each page, e.g. `accounts`. */
+  field: string;
+  /** The `limit` asked for; a page holding more is malformed. */
+  limit: number;
+  /** Fetches one page: `{ limit }` for the first, `{ limit, marker }` for the rest. */
+  fetch: (query: { limit: number; marker?: string }) => Promise<unknown>;
+  /** Reads one entry, naming `field` (e.g. `page 2: accounts[3]`) in what it throws. */
+  read: (entry: Entry, field: string) => T;
+  /** Identifies an entry, to catch a listing that serves the same entries again. */
+  idOf: (item: T) => string;
+  /** Names the listing in errors, e.g. `instance ic-1`; pages after the first add `page n`. */
+  where?: string;
+  /**
+   * Whether a page without `page_info` is malformed, instead of the last page: where an entry left unlisted
+   * would go unheard (an Organization's member, never swept), an end the vendor did not state is not taken.
+   */
+  requirePageInfo?: boolean;
+}
+
+/** What one page of a marker walk yields: its entries, read, and the name of its list field for errors. */
+export interface MarkerPage<T> {
+  items: T[];
+  /** E.g. `app-ins-0001 page 2: application_instance_certificates`. */
+  field: string;
+}
+
+/** `page_info.next_marker`: a non-empty string means more pages; null, absent or empty means the last page. */
+function nextMarkerOf(body: Entry, call: string, where: string, required: boolean): string | undefined {
+  const pageInfo = body.page_info;
+  if (typeof pageInfo !== "object" || pageInfo === null || Array.isArray(pageInfo)) {
+    if (required || pageInfo !== undefined) {
+      throw new MalformedResponseError(call, `${where}: page_info`, "is missing or not an object");
+    }
+    return undefined;
+  }
+  const next = (pageInfo as Entry).next_marker;
+  if (next === undefined || next === null || next === "") return undefined;
+  if (typeof next !== "string") {
+    throw new MalformedResponseError(
+      call,
+      `${where}: page_info.next_marker`,
+      `is ${JSON.stringify(next)}, not a string`,
+    );
+  }
+  return next;
+}
+
+/**
+ * Walks a listing paged by marker (`limit`/`marker`, until `page_info.next_marker` is null), one page in memory at
+ * a time, yielding each page as it comes. With no total to check against, the walk fails rather than loop or take
+ * a broken listing for the inventory: a next_marker already returned, a next_marker after an empty page, a page
+ * larger than the limit or only repeating entries already served, or more than `maxPages` pages. An entry served
+ * again beside new ones is told as `unsettled` (ServedIds).
+ */
+export async function* markerPages<T>(options: MarkerPagesOptions<T>): AsyncGenerator<MarkerPage<T>> {
+  const { call, field, limit } = options;
+  const served = new ServedIds(call, options.unsettled);
+  const markers = new Set<string>();
+  const label = (page: number) =>
+    options.where ? (page === 1 ? options.where : `${options.where} page ${page}`) : `page ${page}`;
+  let marker: string | undefined;
+  for (let page = 1; ; page++) {
+    const answer = await options.fetch(marker === undefined ? { limit } : { limit, marker });
+    const body = (typeof answer === "object" && answer !== null ? answer : {}) as Entry;
+    const where = label(page);
+    const listField = `${where}: ${field}`;
+    const list = listOf(body, call, field, `${where}: `);
+    if (list.length > limit) {
+      throw new MalformedResponseError(
+        call,
+        listField,
+        `has ${list.length} entries, more than the limit of ${limit}`,
+      );
+    }
+    const items = list.map((entry, index) => {
+      if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+        throw new MalformedResponseError(call, `${listField}[${index}]`, "is not an object");
+      }
+      return options.read(entry as Entry, `${listField}[${index}]`);
+    });
+    const next = nextMarkerOf(body, call, where, options.requirePageInfo ?? false);
+    if (next !== undefined && markers.has(next)) {
+      throw new MalformedResponseError(
+        call,
+        `${where}: page_info.next_marker`,
+        `repeats ${JSON.stringify(next)}, a marker this listing already returned; stopped instead of looping`,
+      );
+    }
+    // Empty pages that keep promising more would pass every other guard, forever.
+    if (next !== undefined && items.length === 0) {
+      throw new MalformedResponseError(call, listField, "is empty but next_marker is set");
+    }
+    served.add(items.map(options.idOf), listField);
+    yield { items, field: listField };
+    if (next === undefined) return;
+    if (page >= options.maxPages) {
+      throw new SweepLimitError(
+        `${call}: ${options.where ? `${options.where}: ` : ""}${page.toLocaleString("en-US")} pages fetched and ` +
+          "next_marker still says there are more, the source's maxPages (raise it if the estate is really that big)",
+      );
+    }
+    markers.add(next);
+    marker = next;
+  }
+}

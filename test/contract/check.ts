@@ -26,6 +26,8 @@ export interface Contract {
   path: string | null;
   style: "rpc" | "rest";
   auth_scope?: { scope?: string; credentials?: string };
+  /** False for an anonymous call (no signature, no AccessKey): the common signing parameters are not expected. */
+  signed?: boolean;
   request: Record<string, ParamSpec>;
   response: Record<string, FieldSpec>;
 }
@@ -46,6 +48,12 @@ export const defaultContractsPath = fileURLToPath(
   new URL("../../../shared/reference/vendor-contracts.json", import.meta.url),
 );
 
+/**
+ * Calls certwatch makes that the shared contract lacks, taken from the vendor's own packages; each entry's `source`
+ * names the package, version and model it came from. The shared contract wins when it gains the same key.
+ */
+export const supplementPath = fileURLToPath(new URL("./supplement.json", import.meta.url));
+
 export function loadContracts(path?: string): Contracts {
   const fromEnv = !path && !!process.env[CONTRACTS_ENV];
   const file = path ?? (process.env[CONTRACTS_ENV] || defaultContractsPath);
@@ -63,7 +71,9 @@ export function loadContracts(path?: string): Contracts {
   }
   const contracts: unknown = JSON.parse(text);
   if (!isRecord(contracts)) throw new Error(`${file} is not a JSON object of contracts`);
-  return contracts as unknown as Contracts;
+  const supplement: unknown = JSON.parse(readFileSync(supplementPath, "utf8"));
+  if (!isRecord(supplement)) throw new Error(`${supplementPath} is not a JSON object of contracts`);
+  return { ...supplement, ...contracts } as unknown as Contracts;
 }
 
 /**
@@ -171,11 +181,19 @@ function matchAliyun(contracts: Contracts, exchange: Exchange): Match {
   }
   // Alibaba canonicalizes a space as %20 and signs that; a raw '+' means the query was form-encoded.
   if (request.url.search.includes("+")) problems.push("the query sends a space as '+'; the vendor signs %20");
-  // RPC parameters travel in the query (`in: query` throughout the contract); a body would carry unchecked ones.
-  if (request.body !== "")
+  // RPC parameters travel in the query (`in: query` throughout the shared contract); a body would carry unchecked
+  // ones, unless the call takes a form body (`in: formData`, as AssumeRoleWithOIDC in the supplement).
+  const takesForm = Object.values(contract.request).some((spec) => spec.in === "formData");
+  if (takesForm) {
+    const form = parseQuery(request.body, problems);
+    checkQuery(form, contract.request, problems, "formData", "form field");
+  } else if (request.body !== "") {
     problems.push("the request has a body; the contract's parameters all travel in the query");
-  // The legacy V1 signature travels as common query parameters; V3 moves it into x-acs-* headers.
-  const common = v3 ? {} : plainParams(contracts["aliyun._common.rpc"]?.request ?? {});
+  }
+  // The legacy V1 signature travels as common query parameters; V3 moves it into x-acs-* headers; an anonymous
+  // call has none.
+  const common =
+    v3 || contract.signed === false ? {} : plainParams(contracts["aliyun._common.rpc"]?.request ?? {});
   checkQuery(query, { ...common, ...contract.request }, problems);
   return { call: action, contract: key, problems };
 }
@@ -270,32 +288,34 @@ function plainParams(specs: Record<string, ParamSpec>): Record<string, ParamSpec
   return Object.fromEntries(Object.entries(specs).filter(([name]) => /^\w+$/.test(name)));
 }
 
-function checkQuery(params: QueryParam[], specs: Record<string, ParamSpec>, problems: string[]): void {
+/** Holds parameters to their specs at one place: the query, or a form body (`formData`). */
+function checkQuery(
+  params: QueryParam[],
+  specs: Record<string, ParamSpec>,
+  problems: string[],
+  where = "query",
+  what = "query parameter",
+): void {
   const sent = new Set<string>();
   const names = new Set<string>();
   for (const { name, value } of params) {
-    if (names.has(name)) problems.push(`query parameter ${name} is sent more than once`);
+    if (names.has(name)) problems.push(`${what} ${name} is sent more than once`);
     names.add(name);
     const { path, element } = paramPath(name);
     sent.add(path);
     const spec = specs[path];
-    if (!spec || spec.in !== "query") {
-      problems.push(`query parameter ${name} is not in the contract`);
+    if (!spec || spec.in !== where) {
+      problems.push(`${what} ${name} is not in the contract`);
       continue;
     }
     const elementType = /^array<(.+)>$/.exec(spec.type)?.[1];
     // A whole list sent as one value (CAS CertIds as a JSON array string) is not checked item by item.
     if (elementType && !element) continue;
-    checkValue(
-      `query parameter ${name}`,
-      elementType ? { ...spec, type: elementType } : spec,
-      value,
-      problems,
-    );
+    checkValue(`${what} ${name}`, elementType ? { ...spec, type: elementType } : spec, value, problems);
   }
   for (const [name, spec] of Object.entries(specs)) {
-    if (spec.in === "query" && spec.required && !sent.has(name)) {
-      problems.push(`required query parameter ${name} is missing`);
+    if (spec.in === where && spec.required && !sent.has(name)) {
+      problems.push(`required ${what} ${name} is missing`);
     }
   }
 }

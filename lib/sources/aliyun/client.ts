@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
 import type { SourceConfig } from "../../config/schema.js";
 import { encodeRfc3986 } from "../encoding.js";
-import type { Limiter, ResponseHeaders, VendorError } from "../http.js";
+import { ApiError, type Limiter, type ResponseHeaders, type VendorError } from "../http.js";
 import { listOf, numberedPages, totalOf } from "../paging.js";
 import { pacingOf, walkRulesOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import {
   type AliyunKeys,
+  type CredentialIo,
   type CredentialSource,
   credentialsFor,
-  isExpiredToken,
 } from "./credentials/index.js";
 import { signCall } from "./signer.js";
 
@@ -104,6 +104,76 @@ export function rpcQuery(params: Record<string, string | number>): string {
     .join("&");
 }
 
+/** The answer's code that means temporary keys ran out: their owner gets new ones once, then the call is retried. */
+export const EXPIRED_TOKEN = "InvalidSecurityToken.Expired";
+
+export function isExpiredToken(error: unknown): boolean {
+  return error instanceof ApiError && error.detail.code === EXPIRED_TOKEN;
+}
+
+/** One Alibaba RPC call: what to send, where, and against which budget. */
+export interface AliyunRpcCall {
+  /** Names the call in errors: the action, or more (`AssumeRole <role ARN>`). */
+  call: string;
+  action: string;
+  version: string;
+  endpoint: string;
+  params: Record<string, string | number>;
+  limiter: Limiter;
+  /** A write that must not be sent twice (see `CallOptions.once`). */
+  once?: boolean;
+}
+
+/**
+ * Every Alibaba RPC call certwatch signs goes through here: signed with ACS3-HMAC-SHA256 afresh for each attempt,
+ * sent through the shared HTTP client (its pacing and retries), errors read as Alibaba words them. Temporary keys
+ * refused as expired (`InvalidSecurityToken.Expired`) are renewed once and the call is sent again: a refused
+ * signature took no effect, so even a write may be.
+ */
+export async function aliyunRpc(
+  rpc: AliyunRpcCall,
+  credentials: CredentialSource,
+  io: CredentialIo,
+): Promise<Record<string, unknown>> {
+  const keys = await credentials.get(io);
+  try {
+    return await sendSigned(rpc, keys, io);
+  } catch (error) {
+    if (!isExpiredToken(error) || !credentials.renew) throw error;
+    return sendSigned(rpc, await credentials.renew(io, keys), io);
+  }
+}
+
+async function sendSigned(
+  rpc: AliyunRpcCall,
+  keys: AliyunKeys,
+  io: CredentialIo,
+): Promise<Record<string, unknown>> {
+  const url = new URL("/", rpc.endpoint);
+  url.search = rpcQuery(rpc.params);
+  const body = await io.http.call({
+    call: rpc.call,
+    limiter: rpc.limiter,
+    stats: io.stats,
+    signal: io.signal,
+    redact: io.redact,
+    timeoutMs: io.timeoutMs,
+    classifyError: classifyAliyunError,
+    once: rpc.once,
+    prepare: () => ({
+      method: "POST",
+      url,
+      headers: signCall(
+        { action: rpc.action, version: rpc.version, method: "POST", url },
+        keys,
+        new Date(),
+        randomUUID(),
+      ),
+    }),
+  });
+  return (body ?? {}) as Record<string, unknown>;
+}
+
 /**
  * RPC calls against Alibaba Cloud CAS, signed with ACS3-HMAC-SHA256. Every source using the same AccessKey shares
  * one limiter, so together they stay inside the account's budget (10 calls per second unless configured).
@@ -155,60 +225,30 @@ export class AliyunClient {
     return this.credentials.description;
   }
 
-  /**
-   * `once`: a write that must not be sent twice (see `CallOptions.once`). Temporary keys refused as expired
-   * (`InvalidSecurityToken.Expired`) are renewed once and the call is sent again with the new ones.
-   */
-  async rpc(
+  /** `once`: a write that must not be sent twice (see `CallOptions.once`). */
+  rpc(
     action: CasAction,
     params: Record<string, string | number>,
     options: { once?: boolean } = {},
   ): Promise<Record<string, unknown>> {
-    const io = {
-      http: this.context.http,
-      stats: this.context.stats,
-      signal: this.context.signal,
-      redact: this.context.redact,
-      timeoutMs: this.timeoutMs,
-    };
-    const keys = await this.credentials.get(io);
-    try {
-      return await this.send(action, params, options, keys);
-    } catch (error) {
-      // A refused signature took no effect, so even a write may be sent again.
-      if (!isExpiredToken(error) || !this.credentials.renew) throw error;
-      return this.send(action, params, options, await this.credentials.renew(io, keys));
-    }
-  }
-
-  private async send(
-    action: CasAction,
-    params: Record<string, string | number>,
-    options: { once?: boolean },
-    keys: AliyunKeys,
-  ): Promise<Record<string, unknown>> {
-    const url = new URL("/", this.source.endpoint);
-    url.search = rpcQuery(params);
-    const body = await this.context.http.call({
-      call: action,
-      limiter: this.limiter,
-      stats: this.context.stats,
-      signal: this.context.signal,
-      redact: this.context.redact,
-      timeoutMs: this.timeoutMs,
-      classifyError: classifyAliyunError,
-      once: options.once,
-      prepare: () => ({
-        method: "POST",
-        url,
-        headers: signCall(
-          { action, version: CAS_VERSIONS[action], method: "POST", url },
-          keys,
-          new Date(),
-          randomUUID(),
-        ),
-      }),
-    });
-    return (body ?? {}) as Record<string, unknown>;
+    return aliyunRpc(
+      {
+        call: action,
+        action,
+        version: CAS_VERSIONS[action],
+        endpoint: this.source.endpoint,
+        params,
+        limiter: this.limiter,
+        once: options.once,
+      },
+      this.credentials,
+      {
+        http: this.context.http,
+        stats: this.context.stats,
+        signal: this.context.signal,
+        redact: this.context.redact,
+        timeoutMs: this.timeoutMs,
+      },
+    );
   }
 }

@@ -11,7 +11,7 @@ import {
   memberAgency,
   scopeOf,
 } from "./credentials.js";
-import { signRequest } from "./signer.js";
+import { authorizedHeaders } from "./signer.js";
 
 type HuaweiSource = Extract<SourceConfig, { type: `huawei-${string}` }>;
 
@@ -165,11 +165,7 @@ export class HuaweiClient {
   }
 
   private headers(url: URL, credential: HuaweiCredential): Record<string, string> {
-    const base = { "Content-Type": "application/json", ...scopeHeaders(this.source) };
-    if (credential.kind === "token") return { ...base, "X-Auth-Token": credential.token };
-    const signed: Record<string, string> = credential.securityToken
-      ? { ...base, "X-Security-Token": credential.securityToken }
-      : base;
-    return signRequest({ method: "GET", url, headers: signed }, credential, new Date());
+    const headers = { "Content-Type": "application/json", ...scopeHeaders(this.source) };
+    return authorizedHeaders({ method: "GET", url, headers }, credential);
   }
 }

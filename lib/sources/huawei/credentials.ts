@@ -5,7 +5,7 @@ import { ApiError, type HttpClient } from "../http.js";
 import { pacingOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import { classifyHuaweiError } from "./client.js";
-import { signRequest } from "./signer.js";
+import { authorizedHeaders } from "./signer.js";
 
 type HuaweiSource = Extract<SourceConfig, { type: `huawei-${string}` }>;
 type Agency = NonNullable<HuaweiSource["credentials"]["assumeAgency"]>;
@@ -235,7 +235,15 @@ export class AgencyCredentials {
         redact: context.redact,
         timeoutMs,
         classifyError: classifyHuaweiError,
-        prepare: () => ({ method: "POST", url, headers: this.headers(url, body), body }),
+        prepare: () => ({
+          method: "POST",
+          url,
+          headers: authorizedHeaders(
+            { method: "POST", url, headers: { "Content-Type": "application/json" }, body },
+            this.base,
+          ),
+          body,
+        }),
       });
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
@@ -253,13 +261,6 @@ export class AgencyCredentials {
     const credential = readCredential(answer, this.clock());
     this.current = credential;
     return credential;
-  }
-
-  private headers(url: URL, body: string): Record<string, string> {
-    const base = { "Content-Type": "application/json" };
-    if (this.base.kind === "token") return { ...base, "X-Auth-Token": this.base.token };
-    const headers = this.base.securityToken ? { ...base, "X-Security-Token": this.base.securityToken } : base;
-    return signRequest({ method: "POST", url, headers, body }, this.base, new Date());
   }
 }
 

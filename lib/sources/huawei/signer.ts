@@ -1,4 +1,5 @@
 import { encodeRfc3986, hmacSha256Hex, sha256Hex } from "../encoding.js";
+import type { HuaweiCredential } from "./credentials.js";
 
 /** Huawei APIG AK/SK signing, `SDK-HMAC-SHA256`. */
 export const ALGORITHM = "SDK-HMAC-SHA256";
@@ -71,4 +72,20 @@ export function signRequest(
     ...headers,
     Authorization: `${ALGORITHM} Access=${credentials.accessKey}, SignedHeaders=${signedHeaders}, Signature=${sig}`,
   };
+}
+
+/**
+ * The headers of a call made with `credential`: an IAM token goes in X-Auth-Token unsigned; AK/SK keys sign the
+ * request, with the security token of temporary keys in X-Security-Token (signed too, as the SDK does).
+ */
+export function authorizedHeaders(
+  request: SignableRequest,
+  credential: HuaweiCredential,
+  now = new Date(),
+): Record<string, string> {
+  if (credential.kind === "token") return { ...request.headers, "X-Auth-Token": credential.token };
+  const headers = credential.securityToken
+    ? { ...request.headers, "X-Security-Token": credential.securityToken }
+    : request.headers;
+  return signRequest({ ...request, headers }, credential, now);
 }

@@ -1,8 +1,10 @@
 import { fromCliConfig } from "./cli-config.js";
 import { fromEcsMetadata } from "./ecs-metadata.js";
-import { fromEnvironment, oidcRoleSkipped } from "./env.js";
+import { fromEnvironment } from "./env.js";
+import { fromOidcRole } from "./oidc.js";
 import { fromCredentialsFile } from "./profile-file.js";
 import type { AliyunKeys, CredentialIo, CredentialSource } from "./types.js";
+import { fromCredentialsUri } from "./uri.js";
 
 /** A link of the chain: its name for errors, and its keys' source when it has one. */
 interface Link {
@@ -11,23 +13,17 @@ interface Link {
 }
 
 /**
- * The order of the vendor's default chain (@alibabacloud/credentials, `DefaultCredentialsProvider`): the
- * environment, the OIDC role, the CLI's config.json, the credentials file, the ECS instance's RAM role.
+ * The order of the vendor's default chain (@alicloud/credentials 2.4.7, `providers/default.js`): the environment,
+ * the OIDC role, the CLI's config.json, the credentials file, the ECS instance's RAM role, the credentials URI.
  */
 function links(env: NodeJS.ProcessEnv, home: string | undefined): Link[] {
   return [
     { name: "environment", open: () => fromEnvironment(env) },
-    {
-      name: "OIDC role",
-      open: () => {
-        const skipped = oidcRoleSkipped(env);
-        if (skipped) throw new Error(skipped);
-        return undefined;
-      },
-    },
+    { name: "OIDC role", open: () => fromOidcRole(env) },
     { name: "~/.aliyun/config.json", open: () => fromCliConfig(env, home) },
     { name: "~/.alibabacloud/credentials", open: () => fromCredentialsFile(env, home) },
     { name: "ECS instance metadata", open: () => fromEcsMetadata(env) },
+    { name: "ALIBABA_CLOUD_CREDENTIALS_URI", open: () => fromCredentialsUri(env) },
   ];
 }
 
@@ -78,7 +74,8 @@ export class DefaultChain implements CredentialSource {
     }
     throw new Error(
       "no Alibaba Cloud credentials: the source gives no keys and the vendor's chain found none (environment " +
-        "ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, ~/.aliyun/config.json, ~/.alibabacloud/credentials, ECS RAM role)" +
+        "ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, the OIDC role ALIBABA_CLOUD_ROLE_ARN/OIDC_PROVIDER_ARN/OIDC_TOKEN_FILE, " +
+        "~/.aliyun/config.json, ~/.alibabacloud/credentials, ECS RAM role, ALIBABA_CLOUD_CREDENTIALS_URI)" +
         (reasons.length > 0 ? `; ${reasons.join("; ")}` : ""),
     );
   }

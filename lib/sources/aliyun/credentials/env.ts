@@ -18,13 +18,3 @@ export function fromEnvironment(env: NodeJS.ProcessEnv = process.env): Credentia
     `from the ALIBABA_CLOUD_ACCESS_KEY_* environment variables${securityToken ? " (with a security token)" : ""}`,
   );
 }
-
-/**
- * The OIDC role (`ALIBABA_CLOUD_ROLE_ARN`, `ALIBABA_CLOUD_OIDC_PROVIDER_ARN`, `ALIBABA_CLOUD_OIDC_TOKEN_FILE`) needs
- * STS AssumeRoleWithOIDC, which vendor-contracts.json does not describe: it is recognised and skipped, saying so.
- */
-export function oidcRoleSkipped(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const set = ["ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "ALIBABA_CLOUD_OIDC_TOKEN_FILE"];
-  if (!set.every((name) => env[name])) return undefined;
-  return "the OIDC role (ALIBABA_CLOUD_OIDC_*) is not supported: STS AssumeRoleWithOIDC is not in certwatch's vendor contract";
-}

@@ -5,7 +5,7 @@ import { DefaultChain } from "./chain.js";
 import { assumedRole } from "./sts.js";
 import { type CredentialSource, fixedKeys } from "./types.js";
 
-export { isExpiredToken } from "./sts.js";
+// Where it was imported from before `aliyunRpc` took over the renewal (lib/sources/aliyun/private-ca.ts still is).
 export type { AliyunKeys, CredentialIo, CredentialSource } from "./types.js";
 
 type AliyunSource = Extract<SourceConfig, { type: `aliyun-${string}` }>;
@@ -20,10 +20,13 @@ function keyOf(parts: unknown[]): string {
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
 }
 
+/** certwatch's own settings the chain reads, which point its vendor calls elsewhere (tests, a proxy). */
+const CERTWATCH_CHAIN_SETTINGS = ["CERTWATCH_ECS_METADATA_URL", "CERTWATCH_STS_ENDPOINT"];
+
 /** What the chain reads, so that a changed environment or home is a different chain. */
 function chainFingerprint(env: NodeJS.ProcessEnv, home: string): unknown[] {
   const names = Object.keys(env)
-    .filter((name) => name.startsWith("ALIBABA_CLOUD_") || name === "CERTWATCH_ECS_METADATA_URL")
+    .filter((name) => name.startsWith("ALIBABA_CLOUD_") || CERTWATCH_CHAIN_SETTINGS.includes(name))
     .sort();
   return [home, ...names.map((name) => [name, env[name]])];
 }
