@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
-import { registerRuntimeSecret } from "../../../config/secrets.js";
 import { aliyunRpc } from "../client.js";
-import { type AliyunKeys, type CredentialSource, expirationOf, RenewingKeys } from "./types.js";
+import { type AliyunKeys, type CredentialSource, RenewingKeys, temporaryKeysOf } from "./types.js";
 
 export const STS_VERSION = "2015-04-01";
 export const DEFAULT_STS_ENDPOINT = "https://sts.aliyuncs.com";
@@ -15,26 +14,9 @@ export interface RoleToAssume {
   endpoint?: string;
 }
 
-/**
- * The temporary keys of an STS answer (`Credentials {AccessKeyId, AccessKeySecret, SecurityToken, Expiration}`,
- * the same in AssumeRole and AssumeRoleWithOIDC), registered as secrets before anything else may print them.
- */
+/** The temporary keys of an STS answer (`Credentials`, the same in AssumeRole and AssumeRoleWithOIDC). */
 export function stsCredentialsOf(body: Record<string, unknown>, call: string): AliyunKeys {
-  const credentials = (body.Credentials ?? {}) as Record<string, unknown>;
-  const field = (name: string): string => {
-    const value = credentials[name];
-    if (typeof value !== "string" || value === "") {
-      throw new Error(`${call} returned a malformed answer: Credentials.${name} is missing`);
-    }
-    return value;
-  };
-  const keys = {
-    accessKey: field("AccessKeyId"),
-    secretKey: field("AccessKeySecret"),
-    securityToken: field("SecurityToken"),
-  };
-  registerRuntimeSecret(keys.secretKey, keys.securityToken);
-  return { ...keys, expiresAt: expirationOf(credentials.Expiration, `${call}: Credentials`) };
+  return temporaryKeysOf((body.Credentials ?? {}) as Record<string, unknown>, call, "Credentials.");
 }
 
 /**

@@ -1,3 +1,4 @@
+import { registerRuntimeSecret } from "../../../config/secrets.js";
 import type { CallStats, HttpClient } from "../../http.js";
 
 /** An AccessKey pair, with the security token and end of life of temporary keys. */
@@ -93,4 +94,25 @@ export function expirationOf(value: unknown, where: string): number {
   const at = typeof value === "string" && /Z$/.test(value) ? Date.parse(value) : NaN;
   if (Number.isNaN(at)) throw new Error(`${where}: Expiration is not a UTC ISO 8601 time`);
   return at;
+}
+
+/**
+ * Temporary keys as every vendor answer that serves them holds them (`AccessKeyId`, `AccessKeySecret`,
+ * `SecurityToken`, `Expiration`; under `path` in the answer), registered as secrets before anything may print them.
+ */
+export function temporaryKeysOf(fields: Record<string, unknown>, call: string, path = ""): AliyunKeys {
+  const field = (name: string): string => {
+    const value = fields[name];
+    if (typeof value !== "string" || value === "") {
+      throw new Error(`${call} returned a malformed answer: ${path}${name} is missing or not a string`);
+    }
+    return value;
+  };
+  const keys = {
+    accessKey: field("AccessKeyId"),
+    secretKey: field("AccessKeySecret"),
+    securityToken: field("SecurityToken"),
+  };
+  registerRuntimeSecret(keys.secretKey, keys.securityToken);
+  return { ...keys, expiresAt: expirationOf(fields.Expiration, `${call}: ${path}`.replace(/[.: ]+$/, "")) };
 }

@@ -1,12 +1,11 @@
 import { createHash } from "node:crypto";
-import { registerRuntimeSecret } from "../../../config/secrets.js";
 import type { VendorError } from "../../http.js";
 import {
   type AliyunKeys,
   type CredentialIo,
   type CredentialSource,
-  expirationOf,
   RenewingKeys,
+  temporaryKeysOf,
 } from "./types.js";
 
 /** Names the call in errors. The URI itself is not shown: it may carry a token of its own. */
@@ -30,20 +29,7 @@ async function fetchKeys(url: URL, io: CredentialIo): Promise<AliyunKeys> {
     classifyError: classifyUriError,
     prepare: () => ({ method: "GET", url, headers: {} }),
   })) as Record<string, unknown>;
-  const field = (name: string): string => {
-    const value = body[name];
-    if (typeof value !== "string" || value === "") {
-      throw new Error(`${CALL} returned a malformed answer: ${name} is missing or not a string`);
-    }
-    return value;
-  };
-  const keys = {
-    accessKey: field("AccessKeyId"),
-    secretKey: field("AccessKeySecret"),
-    securityToken: field("SecurityToken"),
-  };
-  registerRuntimeSecret(keys.secretKey, keys.securityToken);
-  return { ...keys, expiresAt: expirationOf(body.Expiration, CALL) };
+  return temporaryKeysOf(body, CALL);
 }
 
 /**
