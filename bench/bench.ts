@@ -13,10 +13,14 @@ import { createRequire } from "node:module";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { promisify, parseArgs } from "node:util";
 import { parseConfig } from "../lib/config/load.js";
+import { configSchema } from "../lib/config/schema.js";
 import { HOUR_MS } from "../lib/model/time.js";
-import { HttpClient } from "../lib/sources/http.js";
+import { HttpClient, newCallStats } from "../lib/sources/http.js";
+import { collectEndpoints } from "../lib/sources/tls/endpoints.js";
+import { DEFAULT_PROBE_CONCURRENCY } from "../lib/sources/tls/probe.js";
 import { type OpenedStore, openStore } from "../lib/store/open.js";
 import { Store } from "../lib/store/store.js";
 import { type RunSummary, runSweep } from "../lib/sweep.js";
@@ -43,13 +47,16 @@ const { values: flags } = parseArgs({
     "huawei-qps": { type: "string", default: "10" },
     "no-bundles": { type: "boolean", default: false },
     "in-process-store": { type: "boolean", default: false },
+    "tls-probes": { type: "string", default: "2000" },
+    "tls-only": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (flags.help) {
   console.log(
     "npm run bench -- [--scm N] [--ic-apps N] [--ic-certs N] [--client N] [--jobs N] [--workers N] [--orders N]\n" +
-      "                 [--latency MS] [--aliyun-qps Q] [--huawei-qps Q] [--no-bundles] [--in-process-store]",
+      "                 [--latency MS] [--aliyun-qps Q] [--huawei-qps Q] [--no-bundles] [--in-process-store]\n" +
+      "                 [--tls-probes N (0: none)] [--tls-only (the probe figure alone)]",
   );
   process.exit(0);
 }
@@ -253,7 +260,88 @@ function sweepFigures(
 const pad = (value: string | number, width: number) => String(value).padStart(width);
 const fixed = (value: number, digits = 1) => value.toFixed(digits);
 
+/**
+ * A TLS site (sim/tls-site.ts) serving one wildcard chain to every SNI name, in a worker thread: the probes are
+ * measured, not the server's share of one event loop.
+ */
+async function startTlsSiteWorker(): Promise<{ port: number; stop: () => Promise<number> }> {
+  const site = new URL("../sim/tls-site.js", import.meta.url).href;
+  const worker = new Worker(
+    `const { parentPort } = require("node:worker_threads");
+     import(${JSON.stringify(site)}).then(async ({ makeCa, makeLeaf, TlsSite }) => {
+       const now = new Date();
+       const { intermediate } = makeCa(now);
+       const leaf = makeLeaf(now, ["*.bench.test"], 90, intermediate);
+       const running = await new TlsSite().serve("*", [leaf, intermediate]).start();
+       parentPort.postMessage(running.port);
+     });`,
+    { eval: true },
+  );
+  const [port] = (await once(worker, "message")) as [number];
+  return { port, stop: () => worker.terminate() };
+}
+
+/**
+ * Probe throughput: `count` endpoints, one SNI name each, on one local TLS server, through the tls-endpoints
+ * collector at its default concurrency: handshake, chain walk and certificate facts, no network latency.
+ */
+async function tlsProbeThroughput(count: number) {
+  const site = await startTlsSiteWorker();
+  try {
+    const config = configSchema.parse({
+      sources: [
+        {
+          name: "bench-edge",
+          type: "tls-endpoints",
+          endpoints: Array.from({ length: count }, (_, index) => ({
+            host: `e${index}.bench.test`,
+            port: site.port,
+            connectTo: "127.0.0.1",
+          })),
+        },
+      ],
+      receivers: [{ name: "none", type: "slack", webhookUrl: "https://hooks.slack.com/services/T/B/C" }],
+    });
+    const [source] = config.sources;
+    if (source?.type !== "tls-endpoints") throw new Error("bench: the tls-endpoints source did not parse");
+    const context = {
+      http: new HttpClient(),
+      stats: newCallStats(),
+      previous: new Map(),
+      warn: () => undefined,
+    };
+    let failed = 0;
+    const started = Date.now();
+    for await (const observation of collectEndpoints(source, context)) {
+      if (observation.status === "failed") failed++;
+    }
+    const wallS = (Date.now() - started) / 1000;
+    await context.http.close();
+    return {
+      endpoints: count,
+      concurrency: DEFAULT_PROBE_CONCURRENCY,
+      wallS,
+      perSecond: count / wallS,
+      failed,
+    };
+  } finally {
+    await site.stop();
+  }
+}
+
+function tlsProbeLine(figures: Awaited<ReturnType<typeof tlsProbeThroughput>>): string {
+  return (
+    `tls probes: ${figures.endpoints} endpoints on one local TLS server in ${fixed(figures.wallS)} s at the default ` +
+    `concurrency (${figures.concurrency}): ${fixed(figures.perSecond, 0)} endpoints/second, ${figures.failed} failed`
+  );
+}
+
 async function main(): Promise<void> {
+  const tlsProbes = num("tls-probes") > 0 ? await tlsProbeThroughput(num("tls-probes")) : undefined;
+  if (flags["tls-only"]) {
+    console.log(tlsProbes ? tlsProbeLine(tlsProbes) : "--tls-only with --tls-probes 0: nothing to measure");
+    return;
+  }
   const now = new Date();
   const dir = await mkdtemp(join(tmpdir(), "certwatch-bench-"));
   const probe = new MemoryProbe();
@@ -388,6 +476,7 @@ receivers:
     store: flags["in-process-store"] ? "dynalite in this process" : "dynalite in a child process",
     storeProcessPeakRssMB: storeRssMB ?? 0,
     bundles,
+    tlsProbes,
     targets: {
       wallRatio: 1.1,
       // Per source, its sweep record and its LAST record (the last one written, read as its previous sweep).
@@ -449,6 +538,7 @@ receivers:
       )
       .join(", ")}`,
   );
+  if (tlsProbes) out(tlsProbeLine(tlsProbes));
   const results = resolve("bench/results");
   await mkdir(results, { recursive: true });
   const file = join(results, `bench-${now.toISOString().replace(/[:.]/g, "-")}.json`);

@@ -378,7 +378,8 @@ export async function remediate(
   let acks: ReadonlyMap<string, Ack> | undefined;
   for (const source of options.sources) {
     // An organization's discovery unit and a retiring member hold no jobs of their own to repair.
-    if (source.type !== "aliyun-deployment-jobs" || source.discovery || source.leftOrganization !== undefined) continue;
+    if (source.type !== "aliyun-deployment-jobs" || source.discovery || source.leftOrganization !== undefined)
+      continue;
     try {
       acks ??= await store.acks(now);
       const [stored, redeploys] = await Promise.all([

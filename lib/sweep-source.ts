@@ -1,6 +1,15 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Config, SourceConfig } from "./config/schema.js";
 import { endpointMoved } from "./config/units.js";
+import {
+  addDependents,
+  type InventoryView,
+  inventoryForEndpoints,
+  newerThanServed,
+  notInInventory,
+  readsOtherSources,
+  updateIndexes,
+} from "./cross-source.js";
 import { diffInventory, type Listing } from "./diff.js";
 import type { Ack, Alert, GoneObject, Observation, StoredObject } from "./model/types.js";
 import type { Receiver } from "./notify/receiver.js";
@@ -90,6 +99,7 @@ export interface SourceOutcome extends News {
 }
 
 function providerOf(source: SourceConfig): Observation["labels"]["provider"] {
+  if (source.type === "tls-endpoints") return "tls";
   return source.type.startsWith("huawei") ? "huawei" : "aliyun";
 }
 
@@ -180,6 +190,7 @@ async function sweepSource(
     total: (count) => {
       total = (total ?? 0) + count;
     },
+    inventoryHostnames: () => store.hostnames.all(),
   };
   // An organization's discovery unit and a retiring member's units are swept with no listing of their own: what
   // they know came from the organization's listing (lib/organizations.ts).
@@ -194,6 +205,7 @@ async function sweepSource(
         seen.set(observation.key, storedShape(observation));
         options.onProgress?.(source.name, progress());
       }
+      await addDependents(seen, store, source.name);
     }
   } catch (caught) {
     error = redact(describeError(caught));
@@ -234,11 +246,24 @@ async function sweepSource(
     outcome.acknowledged.push(...evaluation.acknowledged);
   };
   const replacementOf = replacementFinder(current.values());
+  const inventoryOf = await inventoryForEndpoints(
+    [...current.values()].map((object) => object.observation),
+    store,
+  ).catch((caught: unknown) => {
+    warnings.push(
+      redact(`the inventory could not be read to compare with what is served: ${describeError(caught)}`),
+    );
+    return new Map<string, InventoryView>();
+  });
   // A run behind a recorded one judges nothing about objects: at its earlier instant it would resolve what the later
   // run announced. Only the source's own health is recorded.
   const judged = earlierRun === undefined ? current : new Map<string, StoredObject>();
   for (const [key, object] of judged) {
-    const evaluation = evaluateObject(object, context, { replacement: replacementOf(object.observation) });
+    const evaluation = evaluateObject(object, context, {
+      replacement: replacementOf(object.observation),
+      newer: newerThanServed(object.observation, inventoryOf.get(key)),
+      notInInventory: notInInventory(source, object.observation, inventoryOf.get(key)),
+    });
     collect(evaluation);
     if (!isDeepStrictEqual(evaluation.state, { alerts: object.alerts, resolved: object.resolved ?? {} })) {
       current.set(key, { ...object, ...evaluation.state });
@@ -340,6 +365,7 @@ async function sweepSource(
         },
         now,
       );
+      await updateIndexes(store, source.name, stored, current, changedKeys, diff.gone);
       if (sweep.ok && diff.added + diff.changed + gone.length > 0) {
         await store.writeSnapshot(
           source.name,
@@ -420,11 +446,18 @@ export async function sweepSources(
   );
   const refused = problems.find((problem) => problem !== undefined);
   if (refused && options.earlierRun !== "fail-source") throw new RunOrderError(refused);
-  return Promise.all(
-    sources.map((source, index) =>
-      sweepSource(source, options, runId, acks, lastSweeps[index], problems[index]),
-    ),
-  );
+  const sweep = (index: number) =>
+    sweepSource(sources[index] as SourceConfig, options, runId, acks, lastSweeps[index], problems[index]);
+  // Sources that read what others hold (a CA's dependents) are swept once those others are written, so that even a
+  // first run tells the counts.
+  const indexes = sources.map((_, index) => index);
+  const readers = indexes.filter((index) => readsOtherSources(sources[index] as SourceConfig));
+  const outcomes = new Map<number, SourceOutcome>();
+  for (const wave of [indexes.filter((index) => !readers.includes(index)), readers]) {
+    const done = await Promise.all(wave.map(sweep));
+    wave.forEach((index, position) => outcomes.set(index, done[position] as SourceOutcome));
+  }
+  return indexes.map((index) => outcomes.get(index) as SourceOutcome);
 }
 
 /** Watches sources not swept by this run (staleness), from their last sweep records. */

@@ -17,6 +17,8 @@ export interface CasSimulatorOptions extends FaultOptions {
   clientCertificates?: ClientCertificateRecord[];
   deploymentJobs?: DeploymentJobRecord[];
   sslCertificates?: SslCertificateRecord[];
+  /** Private CAs, root and subordinate, as DescribeCACertificateList serves them. */
+  caCertificates?: CaCertificateRecord[];
   /** The instant CAS takes for now when it sorts certificates into valid, about to expire and expired. */
   now?: Date;
   /**
@@ -30,8 +32,29 @@ export interface CasSimulatorOptions extends FaultOptions {
 /** What one member account holds in CAS. */
 export type MemberInventory = Pick<
   CasSimulatorOptions,
-  "clientCertificates" | "deploymentJobs" | "sslCertificates"
+  "clientCertificates" | "deploymentJobs" | "sslCertificates" | "caCertificates"
 >;
+
+/**
+ * A private CA as DescribeCACertificateList (2020-06-30) returns it: the contract's fields, validity in epoch ms.
+ * A root CA carries no ParentIdentifier here: the contract does not say what CAS sends for one.
+ */
+export interface CaCertificateRecord {
+  Identifier: string;
+  ParentIdentifier?: string;
+  CertificateType: "ROOT" | "SUB_ROOT";
+  Status: "ISSUE" | "REVOKE";
+  CommonName: string;
+  SubjectDN: string;
+  SerialNumber: string;
+  Algorithm: "RSA" | "ECC" | "SM2";
+  KeySize: number;
+  SignAlgorithm: string;
+  BeforeDate: number;
+  AfterDate: number;
+  Years: number;
+  ResourceGroupId?: string;
+}
 
 /**
  * The API version each served action lives in (vendor-contracts.json `aliyun.cas.*`). CAS answers an action sent
@@ -40,6 +63,7 @@ export type MemberInventory = Pick<
 const VERSIONS: Record<string, string> = {
   ListClientCertificate: "2020-06-30",
   DescribeClientCertificateStatus: "2020-06-30",
+  DescribeCACertificateList: "2020-06-30",
   ListUserCertificateOrder: "2020-04-07",
   ListCertificates: "2020-04-07",
   ListDeploymentJob: "2020-04-07",
@@ -533,8 +557,52 @@ export class CasSimulator extends SimServer {
     });
   }
 
+  /**
+   * `DescribeCACertificateList` (2020-06-30): CurrentPage/ShowSize (default 20) with TotalCount and PageCount. Its
+   * filters (CaStatus, CertType, ValidStatus, IssuerType, Identifier, ResourceGroupId) have no documented default:
+   * absent, nothing is filtered. Every CA here is issued by CAS itself (IssuerType local); none is forbidden.
+   */
+  private describeCaCertificateList(params: URLSearchParams): SimAnswer {
+    const enums: Record<string, string[]> = {
+      CaStatus: ["issue", "forbidden", "revoke"],
+      CertType: ["root", "subRoot", "externalCa"],
+      ValidStatus: ["valid", "notValid"],
+      IssuerType: ["local", "iTrusChina", "external"],
+    };
+    for (const [name, allowed] of Object.entries(enums)) {
+      const value = params.get(name);
+      if (value !== null && !allowed.includes(value))
+        return casError(400, "InvalidParameter", `Specified parameter ${name} is not valid.`);
+    }
+    const paged = paging(params, 20);
+    if ("status" in paged) return paged;
+    const now = (this.now ?? new Date()).getTime();
+    const wanted: Record<string, (ca: CaCertificateRecord) => boolean> = {
+      CaStatus: (ca) => ({ issue: "ISSUE", revoke: "REVOKE" })[params.get("CaStatus") ?? ""] === ca.Status,
+      CertType: (ca) =>
+        ({ root: "ROOT", subRoot: "SUB_ROOT" })[params.get("CertType") ?? ""] === ca.CertificateType,
+      ValidStatus: (ca) =>
+        (ca.BeforeDate <= now && now < ca.AfterDate) === (params.get("ValidStatus") === "valid"),
+      IssuerType: () => params.get("IssuerType") === "local",
+      Identifier: (ca) => ca.Identifier === params.get("Identifier"),
+      ResourceGroupId: (ca) => ca.ResourceGroupId === params.get("ResourceGroupId"),
+    };
+    const all = (this.fleet.caCertificates ?? []).filter((ca) =>
+      Object.entries(wanted).every(([name, test]) => params.get(name) === null || test(ca)),
+    );
+    return ok({
+      TotalCount: all.length,
+      PageCount: Math.ceil(all.length / paged.size),
+      CurrentPage: paged.page,
+      ShowSize: paged.size,
+      CertificateList: this.slice(all, paged.page, paged.size),
+    });
+  }
+
   private answer(action: string, params: URLSearchParams): SimAnswer {
     switch (action) {
+      case "DescribeCACertificateList":
+        return this.describeCaCertificateList(params);
       case "ListClientCertificate": {
         const paged = paging(params, 20);
         if ("status" in paged) return paged;

@@ -17,6 +17,8 @@ export interface ClientCertificateRecord {
   Algorithm: string;
   KeySize: number;
   ParentIdentifier: string;
+  /** The certificate's PEM; the fleet leaves it out, tests set one for the content checks to read. */
+  X509Certificate?: string;
   /** Served only by DescribeClientCertificateStatus. */
   revocation: { Status: "good" | "revoked" | "unknown"; RevokeTime?: number | string };
 }

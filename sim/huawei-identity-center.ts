@@ -8,6 +8,7 @@ import {
   seededRandom,
   TokenBucket,
 } from "./server.js";
+import { makeCertificate, makeKey } from "./tls-site.js";
 
 /** A certificate as ListApplicationInstanceCertificates returns it. */
 export interface IdentityCenterCertificate {
@@ -234,15 +235,26 @@ export function identityCenterFleet(options: IdentityCenterFleetOptions): Identi
   const now = options.now.getTime();
   const hex = (length: number) =>
     Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join("");
-  const certificate = (status: string, expiry: number): IdentityCenterCertificate => ({
-    certificate_id: `cer-${hex(8)}-${hex(4)}-4${hex(3)}-8${hex(3)}-${hex(12)}`,
-    algorithm: "SHA256withRSA",
-    key_size: "3072",
-    issue_date: Math.round(expiry - 365 * DAY_MS),
-    expiry_date: Math.round(expiry),
-    status,
-    certificate: `-----BEGIN CERTIFICATE-----\nMIIE${hex(40)}\n-----END CERTIFICATE-----`,
-  });
+  // Real PEMs, for the content checks to read; one EC key signs them all, quickly enough for the benchmark's fleet.
+  const key = makeKey("ec");
+  const certificate = (status: string, expiry: number): IdentityCenterCertificate => {
+    const issued = Math.round(expiry - 365 * DAY_MS);
+    return {
+      certificate_id: `cer-${hex(8)}-${hex(4)}-4${hex(3)}-8${hex(3)}-${hex(12)}`,
+      algorithm: "SHA256withECDSA",
+      key_size: "256",
+      issue_date: issued,
+      expiry_date: Math.round(expiry),
+      status,
+      certificate: makeCertificate({
+        // Forty draws, as the placeholder PEM this replaced took: seeded fleets keep their ids and expiries.
+        commonName: `SAML signing ${hex(40)}`,
+        notBefore: new Date(issued),
+        notAfter: new Date(Math.round(expiry)),
+        key,
+      }).pem,
+    };
+  };
 
   const applications = Array.from({ length: options.applications }, (_, index) => {
     const n = String(index + 1).padStart(4, "0");

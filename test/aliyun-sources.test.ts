@@ -14,6 +14,7 @@ import {
   sslCertificateFleet,
 } from "../sim/aliyun-fleet.js";
 import { observeExchanges } from "../sim/server.js";
+import { makeCertificate, makeKey } from "../sim/tls-site.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
 import { deliberately } from "./contract/setup.js";
@@ -644,5 +645,102 @@ describe("CAS objects missing from a listing", () => {
     } finally {
       await rig.stop();
     }
+  });
+});
+
+describe("content checks on the X509Certificate of CAS client certificates", () => {
+  const dns = (...names: string[]) => names.map((name) => ({ Type: 2, Value: name }));
+  /** A good client certificate, far from expiry, whose listing names `sans`; `pem` as the test makes it. */
+  const record = (
+    n: number,
+    sans: { Type: number; Value: string }[],
+    pem: string,
+  ): ClientCertificateRecord => ({
+    Identifier: `client-content-${n}`,
+    SerialNumber: `7a${String(n).padStart(30, "0")}`,
+    CommonName: `device-${n}.iot.example.com`,
+    Sans: JSON.stringify(sans),
+    BeforeDate: NOW.getTime() - DAY,
+    AfterDate: NOW.getTime() + 300 * DAY,
+    Status: "ISSUE",
+    CertificateType: "CLIENT",
+    Algorithm: "RSA",
+    KeySize: 2048,
+    ParentIdentifier: "sub-ca-0001",
+    X509Certificate: pem,
+    revocation: { Status: "good" },
+  });
+  const pemOf = (dnsNames: string[], options: { rsaBits?: number; hash?: "sha1" } = {}) =>
+    makeCertificate({
+      // The common name is not among the SANs, as Alibaba's private CA issues them: it is no disagreement.
+      commonName: "device.iot.example.com",
+      dnsNames,
+      notBefore: new Date(NOW.getTime() - DAY),
+      notAfter: new Date(NOW.getTime() + 300 * DAY),
+      key: makeKey(options.rsaBits ? { rsa: options.rsaBits } : "ec"),
+      hash: options.hash,
+    }).pem;
+  const weak = record(
+    1,
+    dns("a.backup.example.com"),
+    pemOf(["a.backup.example.com"], { rsaBits: 1024, hash: "sha1" }),
+  );
+  const disagreeing = record(
+    2,
+    [...dns("b.backup.example.com"), { Type: 7, Value: "10.0.0.2" }],
+    pemOf(["b.backup.example.com", "c.backup.example.com"]),
+  );
+  const unreadable = record(3, [], "-----BEGIN CERTIFICATE-----\nMIIE\n-----END CERTIFICATE-----");
+  const renewed = record(4, dns("a.backup.example.com"), pemOf(["a.backup.example.com"]));
+  const clientCertificates = [weak, disagreeing, unreadable];
+  const rig = new CasRig(new CasSimulator({ credentials: KEYS, clientCertificates, now: NOW }));
+  const key = (certificate: ClientCertificateRecord) =>
+    `ali-pki/client-certificate/${certificate.Identifier}`;
+
+  beforeAll(async () => {
+    await rig.start();
+  });
+  afterAll(async () => {
+    await rig.stop();
+  });
+
+  it("warns on a weak key, a SHA-1 signature and SANs the listing does not name; an unreadable PEM is a warning", async () => {
+    const summary = await rig.sweep(NOW, ["ali-pki"]);
+    expect(summary.exitCode).toBe(0);
+    expect(summary.alerts.map((a) => [a.fingerprint, a.severity, a.transition]).sort()).toEqual([
+      [`san-mismatch:${key(disagreeing)}`, "warning", "new"],
+      [`sha1-signature:${key(weak)}`, "warning", "new"],
+      [`weak-key:${key(weak)}`, "warning", "new"],
+    ]);
+    expect(summary.alerts.find((a) => a.fingerprint.startsWith("san-mismatch:"))?.summary).toBe(
+      "SANs disagree with the listed domains (listed but not in the certificate: 10.0.0.2; in the certificate but not listed: c.backup.example.com)",
+    );
+    expect(summary.sources[0]?.warnings).toEqual([
+      expect.stringMatching(
+        /^ListClientCertificate: page 1: CertificateList\[2\]\.X509Certificate of client certificate client-content-3: not a readable X\.509 certificate: .+; its key, signature and SANs are not checked$/,
+      ),
+    ]);
+    const stored = await rig.store.loadObjects("ali-pki");
+    expect(stored.get(key(disagreeing))?.observation.details).toMatchObject({
+      keyType: "ec",
+      signatureAlgorithm: "ecdsa-with-SHA256",
+      sansNotInCertificate: "10.0.0.2",
+      sansNotListed: "c.backup.example.com",
+    });
+    expect(JSON.stringify([...stored.values()])).not.toContain("BEGIN CERTIFICATE");
+  });
+
+  it("an unchanged certificate does not alert again", async () => {
+    const summary = await rig.sweep(new Date(NOW.getTime() + HOUR), ["ali-pki"]);
+    expect(summary.alerts).toEqual([]);
+  });
+
+  it("a renewed certificate with a good key in place of the weak one resolves its warnings and raises none", async () => {
+    clientCertificates.splice(clientCertificates.indexOf(weak), 1, renewed);
+    const summary = await rig.sweep(new Date(NOW.getTime() + 2 * HOUR), ["ali-pki"]);
+    expect(summary.alerts.map((a) => [a.fingerprint, a.transition]).sort()).toEqual([
+      [`sha1-signature:${key(weak)}`, "resolved"],
+      [`weak-key:${key(weak)}`, "resolved"],
+    ]);
   });
 });

@@ -282,11 +282,17 @@ describe("certwatch CLI", () => {
       }
       expect(demo.stdout).toContain("WHAT THE ON-CALL ENGINEER RECEIVES");
       expect(demo.stdout).toMatch(/A second sweep an hour later found 0 new alerts and sent 0 messages/);
+      // One of the demo's sites still serves what SCM has renewed: said in the output, the digest and the report.
+      expect(demo.stdout).toMatch(
+        /What a site really serves, .*: renewed but not deployed: serves CN=svc-\d+\.example\.com, valid until .* while source hw-scm holds/,
+      );
       const email = await readFile(join(home, ".certwatch/demo/email.html"), "utf8");
       expect(email).toContain("<table");
       expect(email).toMatch(/cert-\d{5}/);
       const page = await readFile(join(home, ".certwatch/demo/report.html"), "utf8");
       expect(page).toContain('<table id="inventory">');
+      expect(page).toMatch(/<table id="endpoints">.*renewed but not deployed/s);
+      expect(email).toContain("renewed but not deployed");
 
       // The last lines, which CI shows, are the next commands.
       const config = ".certwatch/demo/certwatch.yml";

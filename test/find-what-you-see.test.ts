@@ -9,6 +9,7 @@ import { type IdentityCenterFleet, identityCenterSimulator } from "../sim/huawei
 import { scmSimulator } from "../sim/huawei-scm.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
+import { makeCertificate } from "../sim/tls-site.js";
 import { KEYS } from "./harness.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
@@ -46,12 +47,16 @@ const SCM = [
 
 const samlCertificate = (id: string, status: string, days: number) => ({
   certificate_id: id,
-  algorithm: "SHA256withRSA",
-  key_size: "3072",
+  algorithm: "SHA256withECDSA",
+  key_size: "256",
   issue_date: NOW.getTime() + (days - 365) * DAY_MS,
   expiry_date: NOW.getTime() + days * DAY_MS,
   status,
-  certificate: "-----BEGIN CERTIFICATE-----\nMIIE\n-----END CERTIFICATE-----",
+  certificate: makeCertificate({
+    commonName: `SAML signing ${id}`,
+    notBefore: new Date(NOW.getTime() + (days - 365) * DAY_MS),
+    notAfter: new Date(NOW.getTime() + days * DAY_MS),
+  }).pem,
 });
 
 /** A SAML application whose active certificate expires in 20 days, beside an inactive one that expired a year ago. */

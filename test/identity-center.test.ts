@@ -15,6 +15,7 @@ import {
   identityCenterSimulator,
 } from "../sim/huawei-identity-center.js";
 import { type Exchange, observeExchanges, SimServer } from "../sim/server.js";
+import { makeCertificate, makeKey } from "../sim/tls-site.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
 import { deliberately } from "./contract/setup.js";
@@ -553,5 +554,117 @@ describe("Identity Center scope and refusals", () => {
       /^ListApplicationInstances failed: HTTP 403 IIC\.1000 \(No permission for the action; the gateway explains the denial in an encoded_authorization_message \(\d+ characters\)\)/,
     );
     expect((error as Error).message).toMatch(new RegExp(`\\[request id ${body.request_id}\\]$`));
+  });
+});
+
+describe("Identity Center content checks on the certificate PEM", () => {
+  const pemOf = (options: { rsaBits?: number; hash?: "sha1" | "sha256"; days: number }) =>
+    makeCertificate({
+      commonName: "SAML signing",
+      notBefore: new Date(NOW.getTime() - DAY),
+      notAfter: new Date(NOW.getTime() + options.days * DAY),
+      key: makeKey(options.rsaBits ? { rsa: options.rsaBits } : "ec"),
+      hash: options.hash,
+    }).pem;
+  const samlCertificate = (id: string, status: string, days: number, certificate: string) => ({
+    certificate_id: id,
+    algorithm: "SHA256withRSA",
+    key_size: "2048",
+    issue_date: NOW.getTime() - DAY,
+    expiry_date: NOW.getTime() + days * DAY,
+    status,
+    certificate,
+  });
+  // Far from expiry, so that only the content checks speak.
+  const weak = samlCertificate("cer-weak", "ACTIVE", 200, pemOf({ rsaBits: 1024, hash: "sha1", days: 200 }));
+  const renewed = samlCertificate("cer-renewed", "INACTIVE", 565, pemOf({ days: 565 }));
+  const unreadable = samlCertificate(
+    "cer-unreadable",
+    "ACTIVE",
+    300,
+    "-----BEGIN CERTIFICATE-----\nMIIE\n-----END CERTIFICATE-----",
+  );
+  const fleet: IdentityCenterFleet = {
+    instanceId: "ins-0123456789abcdef",
+    applications: [
+      {
+        application_instance_id: "app-ins-0001",
+        name: "jira-saml",
+        status: "ENABLED",
+        certificates: [weak, renewed],
+      },
+      {
+        application_instance_id: "app-ins-0002",
+        name: "wiki-saml",
+        status: "ENABLED",
+        certificates: [unreadable],
+      },
+    ],
+  };
+  const rig = new IdentityCenterRig(fleet);
+  const weakKey = "hw-sso/certificate/app-ins-0001/cer-weak";
+
+  beforeAll(async () => {
+    await rig.start();
+  });
+  afterAll(async () => {
+    await rig.stop();
+  });
+
+  it("each check is off by config: nothing is said about the weak certificate", async () => {
+    const { contentChecks } = rig.config.alerts;
+    rig.config.alerts.contentChecks = { weakRsaKey: false, sha1Signature: false, sanMismatch: false };
+    const summary = await rig.sweep(NOW, { dryRun: true, receivers: [] }).finally(() => {
+      rig.config.alerts.contentChecks = contentChecks;
+    });
+    expect(summary.exitCode).toBe(0);
+    expect(summary.alerts).toEqual([]);
+  });
+
+  it("warns once on an RSA 1024 key and a SHA-1 signature, keeping facts and not the PEM; an unreadable PEM is a warning", async () => {
+    const summary = await rig.sweep(NOW);
+    expect(summary.exitCode).toBe(0);
+    expect(summary.alerts.map((a) => [a.fingerprint, a.severity, a.transition])).toEqual(
+      expect.arrayContaining([
+        [`weak-key:${weakKey}`, "warning", "new"],
+        [`sha1-signature:${weakKey}`, "warning", "new"],
+      ]),
+    );
+    expect(summary.alerts).toHaveLength(2);
+    expect(summary.alerts.find((a) => a.fingerprint.startsWith("weak-key:"))?.summary).toMatch(
+      /^RSA key of 1024 bits, under 2048/,
+    );
+    expect(summary.sources[0]?.warnings).toEqual([
+      expect.stringMatching(
+        /^ListApplicationInstanceCertificates: app-ins-0002: application_instance_certificates\[0\]\.certificate of certificate cer-unreadable: not a readable X\.509 certificate: .+; its key, signature and SANs are not checked$/,
+      ),
+    ]);
+    const stored = await rig.store.loadObjects("hw-sso");
+    const observation = stored.get(weakKey)?.observation;
+    expect(observation?.details).toMatchObject({
+      keyType: "rsa",
+      keyBits: "1024",
+      signatureAlgorithm: "sha1WithRSAEncryption",
+    });
+    expect(observation?.details?.sha256Fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(JSON.stringify([...stored.values()])).not.toContain("BEGIN CERTIFICATE");
+  });
+
+  it("an unchanged certificate does not alert again", async () => {
+    const summary = await rig.sweep(new Date(NOW.getTime() + HOUR));
+    expect(summary.exitCode).toBe(0);
+    expect(summary.alerts).toEqual([]);
+  });
+
+  it("activating the renewed certificate with a good key resolves both warnings, and it raises none", async () => {
+    weak.status = "INACTIVE";
+    renewed.status = "ACTIVE";
+    const summary = await rig.sweep(new Date(NOW.getTime() + 2 * HOUR));
+    expect(summary.alerts.map((a) => [a.fingerprint, a.transition]).sort()).toEqual([
+      [`sha1-signature:${weakKey}`, "resolved"],
+      [`weak-key:${weakKey}`, "resolved"],
+    ]);
+    const again = await rig.sweep(new Date(NOW.getTime() + 3 * HOUR));
+    expect(again.alerts).toEqual([]);
   });
 });

@@ -2,14 +2,15 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { CasSimulator } from "../../sim/aliyun-cas.js";
 import { clientCertificateFleet, deploymentFleet, sslCertificateFleet } from "../../sim/aliyun-fleet.js";
-import { scmFleet } from "../../sim/fleet.js";
+import { type ScmCertificate, scmFleet } from "../../sim/fleet.js";
 import { identityCenterFleet, identityCenterSimulator } from "../../sim/huawei-identity-center.js";
 import { scmSimulator } from "../../sim/huawei-scm.js";
 import { SlackReceiverSim } from "../../sim/slack.js";
 import { SmtpSink } from "../../sim/smtp.js";
+import { makeCa, makeLeaf, TlsSite } from "../../sim/tls-site.js";
 import { parseConfig } from "../config/load.js";
 import { shellWord } from "../model/text.js";
-import { HOUR_MS } from "../model/time.js";
+import { DAY_MS, HOUR_MS, parseLocalTime } from "../model/time.js";
 import { renderHtml } from "../report/html.js";
 import { type ReportRow, readInventory } from "../report/inventory.js";
 import { HttpClient } from "../sources/http.js";
@@ -43,9 +44,38 @@ function exploredAlert(alerts: AlertReport[], rows: ReportRow[]): AlertReport | 
   );
 }
 
+/** How many of the SCM fleet's live certificates the demo's TLS server serves; the first one serves its old one. */
+const SERVED = 3;
+
+/** When an SCM certificate of the demo fleet ends: its expire_time is China wall-clock time, as SCM's. */
+function expiryOf(certificate: ScmCertificate): number {
+  return Date.parse(parseLocalTime(certificate.expire_time, "+08:00") ?? "");
+}
+
 /**
- * Runs the real pipeline against local stand-ins: the SCM simulator with a few hundred certificates, a Slack
- * webhook receiver and an SMTP server. Shows what an on-call engineer would receive, then shows that a second
+ * A TLS server on 127.0.0.1 standing for the sites of a few SCM certificates: the first still serves the certificate
+ * its renewal replaced (renewed but not deployed), the others serve what SCM holds.
+ */
+function demoSite(certificates: ScmCertificate[], now: Date): { server: TlsSite; hosts: string[] } {
+  const live = certificates.filter(
+    (certificate) =>
+      certificate.status === "ISSUED" &&
+      !certificate.domain.startsWith("*") &&
+      expiryOf(certificate) - now.getTime() > 60 * DAY_MS,
+  );
+  const { intermediate } = makeCa(now);
+  const server = new TlsSite();
+  const hosts = live.slice(0, SERVED).map((certificate, index) => {
+    const days = index === 0 ? 9 : (expiryOf(certificate) - now.getTime()) / DAY_MS;
+    server.serve(certificate.domain, [makeLeaf(now, [certificate.domain], days, intermediate), intermediate]);
+    return certificate.domain;
+  });
+  return { server, hosts };
+}
+
+/**
+ * Runs the real pipeline against local stand-ins: the SCM simulator with a few hundred certificates, the other
+ * clouds' simulators, a TLS server for a few of the certificates' sites, a Slack webhook receiver and an SMTP server. Shows what an on-call engineer would receive, then shows that a second
  * sweep stays quiet. Leaves its config, store and HTML report in DEMO_DIR, and ends with the commands that explore
  * them.
  */
@@ -54,8 +84,9 @@ export async function demoCommand(output: Output): Promise<number> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const now = new Date();
+  const scmCertificates = scmFleet({ count: FLEET_SIZE, now });
   const scm = scmSimulator({
-    certificates: scmFleet({ count: FLEET_SIZE, now }),
+    certificates: scmCertificates,
     credentials: HUAWEI_KEYS,
     latencyMs: 20,
   });
@@ -76,13 +107,18 @@ export async function demoCommand(output: Output): Promise<number> {
   });
   const slack = new SlackReceiverSim();
   const smtp = new SmtpSink();
+  const site = demoSite(scmCertificates, now);
   const [scmUrl, icUrl, casUrl, slackUrl, smtpPort] = await Promise.all([
     scm.listen(),
     identityCenter.listen(),
     cas.listen(),
     slack.listen(),
     smtp.listen(),
+    site.server.start(),
   ]);
+  const endpoints = site.hosts
+    .map((host) => `{ host: ${host}, port: ${site.server.port}, connectTo: 127.0.0.1 }`)
+    .join(", ");
   const http = new HttpClient();
   const huawei = `{ accessKey: ${HUAWEI_KEYS.accessKey}, secretKey: ${HUAWEI_KEYS.secretKey} }`;
   const aliyun = `{ accessKey: ${ALIYUN_KEYS.accessKey}, secretKey: ${ALIYUN_KEYS.secretKey} }`;
@@ -94,6 +130,7 @@ sources:
   - { name: ali-pki, type: aliyun-client-certificates, endpoint: "${casUrl}", credentials: ${aliyun} }
   - { name: ali-deploy, type: aliyun-deployment-jobs, endpoint: "${casUrl}", credentials: ${aliyun} }
   - { name: ali-ssl, type: aliyun-ssl-certificates, endpoint: "${casUrl}", credentials: ${aliyun} }
+  - { name: edge, type: tls-endpoints, endpoints: [${endpoints}], retries: 0 }
 receivers:
   - { name: demo-slack, type: slack, webhookUrl: "${slackUrl}" }
   - name: demo-mail
@@ -109,7 +146,7 @@ receivers:
   try {
     output.out(
       "Demo: simulated Huawei Cloud (SCM, Identity Center) and Alibaba Cloud (CAS certificates, private CA, " +
-        "deployment jobs) accounts on 127.0.0.1",
+        "deployment jobs) accounts, and sites serving some of their certificates, on 127.0.0.1",
     );
     output.out("");
     const first = await runSweep({ config, store: opened.store, http, now, purgeHistory: true });
@@ -155,6 +192,11 @@ receivers:
     const report = join(DEMO_DIR, "report.html");
     await writeFile(report, renderHtml(inventory));
     output.out(`The whole inventory, ${inventory.rows.length} objects: open ${report} in a browser.`);
+    for (const alert of first.alerts.filter((candidate) =>
+      candidate.fingerprint.startsWith("not-deployed:"),
+    )) {
+      output.out(`What a site really serves, beside the inventory (its Endpoints table): ${alert.summary}`);
+    }
     output.out(
       `Try it on your own account: copy certwatch.example.yml to certwatch.yml, then \`npx certwatch validate\`.`,
     );
@@ -174,6 +216,13 @@ receivers:
   } finally {
     await http.close();
     await opened.close();
-    await Promise.all([scm.close(), identityCenter.close(), cas.close(), slack.close(), smtp.close()]);
+    await Promise.all([
+      scm.close(),
+      identityCenter.close(),
+      cas.close(),
+      slack.close(),
+      smtp.close(),
+      site.server.close(),
+    ]);
   }
 }

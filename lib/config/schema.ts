@@ -243,12 +243,75 @@ const aliyunSslCertificates = z.strictObject({
   type: z.literal("aliyun-ssl-certificates"),
 });
 
+/** Alibaba private CAs, root and subordinate (lib/sources/aliyun/private-ca.ts). */
+const aliyunPrivateCa = z.strictObject({
+  ...aliyunCommon,
+  type: z.literal("aliyun-private-ca"),
+  resourceGroupId: z.string().min(1).optional(),
+});
+
+/** Huawei CCM private CAs and the private certificates they issued (lib/sources/huawei/private-ca.ts). */
+const huaweiPrivateCa = z.strictObject({
+  ...sourceCommon,
+  credentials: huaweiCredentials.prefault({}),
+  accounts: huaweiAccounts.optional(),
+  type: z.literal("huawei-private-ca"),
+  /** Sent as X-Domain-Id: CCM takes global credentials only, so never a project. */
+  domainId: z.string().min(1).optional(),
+  /** A label only; nothing about a region is read from the endpoint. */
+  region: z.string().min(1).optional(),
+});
+
+/** A host to probe: a DNS name or an IP address, nothing else (no scheme, no port: `{ host, port }` for that). */
+const probeHost = z
+  .string()
+  .regex(
+    /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/,
+    "a host name or IP address, without scheme or port (write { host, port } for a port other than 443)",
+  );
+
+/** One endpoint whose served certificate is watched: `www.example.com`, or where and how to reach it. */
+const tlsEndpoint = z.union([
+  probeHost,
+  z.strictObject({
+    host: probeHost,
+    port: z.number().int().min(1).max(65_535).default(443),
+    /** The SNI name sent and checked against the certificate; `host` unless given. */
+    serverName: probeHost.optional(),
+    /** Connect to this address instead of resolving `host` (one node behind a load balancer, say). */
+    connectTo: probeHost.optional(),
+  }),
+]);
+
+const tlsEndpoints = z.strictObject({
+  name: sourceCommon.name,
+  labels: sourceCommon.labels,
+  timeBudget: sourceCommon.timeBudget,
+  type: z.literal("tls-endpoints"),
+  endpoints: z.array(tlsEndpoint).min(1).optional(),
+  /** Also probe every hostname the inventories hold (wildcards skipped). */
+  fromInventory: z.boolean().default(false),
+  /** The port the inventories' hostnames are probed on (`fromInventory`). */
+  inventoryPort: z.number().int().min(1).max(65535).default(443),
+  /** `alert`: a served certificate that no inventory holds for the endpoint's name is a warning of its own. */
+  notInInventory: z.enum(["alert", "ignore"]).default("ignore"),
+  /** Handshakes in flight at once; `DEFAULT_PROBE_CONCURRENCY` (lib/sources/tls/probe.ts) says why 16. */
+  concurrency: z.number().int().positive().max(256).optional(),
+  /** How long one handshake may take, connecting included; 10s unless given. */
+  timeout: duration.optional(),
+  /** Handshakes tried again after a failure, with a growing pause between them. */
+  retries: z.number().int().min(0).max(5).default(2),
+});
+
 const source = z.discriminatedUnion("type", [
   huaweiScm,
   huaweiIdentityCenter,
   aliyunClientCertificates,
   aliyunDeploymentJobs,
   aliyunSslCertificates,
+  aliyunPrivateCa,
+  huaweiPrivateCa,
+  tlsEndpoints,
 ]);
 
 const matcher = z.strictObject({
@@ -362,6 +425,48 @@ const receiver = z.discriminatedUnion("type", [
   webhookReceiver,
 ]);
 
+/** Something to probe, and each endpoint once: the same one twice would be probed, and announced, twice. */
+function checkTlsEndpoints(
+  source: z.output<typeof tlsEndpoints>,
+  path: (string | number)[],
+  ctx: z.RefinementCtx,
+): void {
+  if (!source.endpoints && !source.fromInventory) {
+    ctx.addIssue({
+      code: "custom",
+      path: [...path, "endpoints"],
+      message: "nothing to probe: list endpoints, or set fromInventory: true",
+    });
+  }
+  const seen = new Map<string, number>();
+  source.endpoints?.forEach((entry, at) => {
+    const target = tlsTarget(entry);
+    const same = `${target.host}:${target.port}/${target.serverName}@${target.connectTo ?? ""}`.toLowerCase();
+    const earlier = seen.get(same);
+    if (earlier !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [...path, "endpoints", at],
+        message: `the same endpoint as endpoints[${earlier}]: it would be probed, and announced, twice`,
+      });
+    }
+    seen.set(same, at);
+  });
+}
+
+/** An endpoint as written, with its defaults filled in: port 443, the host as the SNI name. */
+export function tlsTarget(entry: z.output<typeof tlsEndpoint>): TlsTarget {
+  const target = typeof entry === "string" ? { host: entry, port: 443 } : entry;
+  return { ...target, serverName: target.serverName ?? target.host };
+}
+
+export interface TlsTarget {
+  host: string;
+  port: number;
+  serverName: string;
+  connectTo?: string;
+}
+
 /** The config as written; `configSchema` expands each source into its sweep units. */
 const writtenConfig = z
   .strictObject({
@@ -392,6 +497,17 @@ const writtenConfig = z
         staleAfter: duration.optional(),
         /** Accept a source's inventory falling to zero or by more than half in one sweep as real. */
         trustInventoryDrops: z.boolean().default(false),
+        /** Warnings about what a certificate holds, wherever its PEM is at hand (lib/rules/content.ts); each on. */
+        contentChecks: z
+          .strictObject({
+            /** RSA keys under 2048 bits. */
+            weakRsaKey: z.boolean().default(true),
+            /** Certificates signed with SHA-1. */
+            sha1Signature: z.boolean().default(true),
+            /** SANs that disagree with the domains the source lists for the certificate. */
+            sanMismatch: z.boolean().default(true),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /** Acting on what a sweep finds; `certwatch redeploy` honours `window` whether or not automation is on. */
@@ -453,6 +569,10 @@ const writtenConfig = z
       "sources",
     );
     config.sources.forEach((source, index) => {
+      if (source.type === "tls-endpoints") {
+        checkTlsEndpoints(source, ["sources", index], ctx);
+        return;
+      }
       if ((source.endpoint === undefined) === (source.endpoints === undefined)) {
         ctx.addIssue({
           code: "custom",
@@ -547,4 +667,5 @@ export type WecomReceiverConfig = Extract<ReceiverConfig, { type: "wecom" }>;
 export type WebhookReceiverConfig = Extract<ReceiverConfig, { type: "webhook" }>;
 export type AlertsConfig = Config["alerts"];
 export type DeploymentJobsSourceConfig = Extract<SourceConfig, { type: "aliyun-deployment-jobs" }>;
+export type TlsEndpointsSourceConfig = Extract<SourceConfig, { type: "tls-endpoints" }>;
 export type Matcher = z.infer<typeof matcher>;

@@ -6,7 +6,7 @@ import type { WrittenSource } from "./schema.js";
  * config.
  */
 export type SweepUnit<S = WrittenSource> = S extends unknown
-  ? Omit<S, "endpoint" | "endpoints"> & {
+  ? UnitOf<S> & {
       endpoint: string;
       configuredName: string;
       /** The organization member this unit sweeps (`accounts`), once expanded at run time (lib/sources/accounts.ts). */
@@ -19,6 +19,24 @@ export type SweepUnit<S = WrittenSource> = S extends unknown
       leftOrganization?: string;
     }
   : never;
+
+/**
+ * What a unit keeps of its source: all but the sites it is split by. A tls-endpoints source's `endpoints` are the
+ * hosts it probes, all in its one unit, so it keeps them.
+ */
+type UnitOf<S> = S extends { type: "tls-endpoints" }
+  ? Omit<S, "endpoint"> & NoCloudApi
+  : Omit<S, "endpoint" | "endpoints">;
+
+/**
+ * A tls-endpoints unit calls no cloud API: it has no credentials, call budget or page cap. Said so in its type, so that
+ * code reading those off any unit (secrets, call scopes) finds them empty rather than missing.
+ */
+interface NoCloudApi {
+  credentials: { accessKey?: undefined; secretKey?: undefined; securityToken?: undefined };
+  qps?: undefined;
+  maxPages?: undefined;
+}
 
 /** One member of an organization, as discovery found it. */
 export interface MemberAccount {
@@ -49,6 +67,11 @@ export function accountUnit<
 
 /** A source's sweep units, one per endpoint, each labelled with its endpoint's region when the config gives one. */
 export function sweepUnits(source: WrittenSource): SweepUnit[] {
+  if (source.type === "tls-endpoints") {
+    // One unit for all its hosts. Its `endpoint` only names the unit's place, and stays put whatever hosts are
+    // added or removed, so that its stored endpoints are never handed to another unit (see endpointMoved).
+    return [{ ...source, credentials: {}, configuredName: source.name, endpoint: `tls://${source.name}` }];
+  }
   const { endpoint, endpoints, ...rest } = source;
   const entries = endpoints ?? (endpoint === undefined ? [] : [endpoint]);
   return entries.map((entry, index) => {

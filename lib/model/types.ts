@@ -5,7 +5,14 @@
  * for the subject of a redeploy notice: the job certwatch created, or the job whose redeploy did not go through.
  */
 export type ObjectKind =
-  "certificate" | "client-certificate" | "deployment-task" | "deployment-job" | "source";
+  | "certificate"
+  | "client-certificate"
+  | "certificate-authority"
+  | "deployment-task"
+  | "deployment-job"
+  | "source"
+  /** A host and port probed over TLS: what it serves, and whether the handshake works. */
+  | "endpoint";
 
 export type Status =
   | "active"
@@ -22,7 +29,8 @@ export type Severity = "critical" | "warning" | "info";
 
 export interface Labels {
   source: string;
-  provider: "huawei" | "aliyun";
+  /** `tls`: what an endpoint serves, seen by certwatch itself rather than through a cloud's API. */
+  provider: "huawei" | "aliyun" | "tls";
   account?: string;
   region?: string;
   product?: string;
@@ -46,7 +54,10 @@ export interface Observation {
   updatedAt?: string;
   /** An inactive certificate waiting to replace this one (Identity Center): the fix is to activate it. */
   successor?: { nativeId: string; notAfter: string };
-  /** Vendor facts worth showing in a message (job id, resource, certificate id); never used for matching. */
+  /**
+   * Vendor facts worth showing in a message (job id, resource, certificate id); never used for matching. A CA's
+   * `dependents` is how many known certificates chain to it, in decimal; absent when its source cannot tell.
+   */
   details?: Record<string, string>;
   labels: Labels;
 }

@@ -1,5 +1,5 @@
 import { shellWord } from "../model/text.js";
-import type { Alert, ObjectKind, Severity } from "../model/types.js";
+import type { Alert, ObjectKind, Observation, Severity } from "../model/types.js";
 
 /** Every word a receiver shows a person, per language. Rules keep their English summaries for logs and the CLI. */
 export type Language = "en" | "zh-CN";
@@ -33,6 +33,7 @@ const redeployCommand = (alert: Alert) => {
 /** A redeploy notice whose job exists (scheduled or not) rather than one that was refused. */
 const redeployCreated = (alert: Alert) => alert.stage === "pending" || alert.stage === "editing";
 const dateOf = (iso: string | undefined) => iso?.slice(0, 10) ?? "?";
+const isAuthority = (alert: Alert) => alert.object.kind === "certificate-authority";
 const minuteOf = (iso: string) => `${iso.slice(0, 16).replace("T", " ")} UTC`;
 
 const en: Messages = {
@@ -58,11 +59,29 @@ const en: Messages = {
       case "stale":
         return "check that the scheduled sweep runs and can reach the source";
       case "revocation":
-        return "replace the certificate wherever it is deployed";
+        return isAuthority(alert)
+          ? "replace the CA and reissue every certificate it signed"
+          : "replace the certificate wherever it is deployed";
       case "deployment":
         return alert.stage === "stuck"
           ? `check deployment job ${details?.jobId} in the CAS console`
           : `fix the cause, then redeploy the failed workers: ${redeployCommand(alert)}`;
+      case "not-deployed":
+        return "deploy the newer certificate to this endpoint (its load balancer, CDN or gateway), then check it serves it";
+      case "not-in-inventory":
+        return "add the account that holds it as a source, so that its renewal is watched; or leave it, if another tool watches it";
+      case "chain-expiry":
+        return "deploy the certificate with its current intermediate (the full chain your CA issues now)";
+      case "hostname":
+        return "deploy a certificate that names this host, or fix the endpoint's SNI mapping";
+      case "handshake":
+        return "check that the endpoint is up and reachable from certwatch on this port, and serves TLS";
+      case "weak-key":
+        return "reissue the certificate with an RSA key of 2048 bits or more (or EC) and deploy it";
+      case "sha1-signature":
+        return "reissue the certificate with a SHA-256 signature and deploy it";
+      case "san-mismatch":
+        return "check which names the certificate should hold, then reissue it or correct the listing";
       case "redeploy":
         if (alert.stage === "pending")
           return `nothing to do: the failed-worker alerts resolve when job ${details?.jobId} succeeds`;
@@ -74,6 +93,11 @@ const en: Messages = {
     if (successor) {
       return `activate the new one: inactive certificate ${successor.nativeId} is valid until ${dateOf(successor.notAfter)}`;
     }
+    if (isAuthority(alert)) {
+      return alert.stage === "expired"
+        ? "replace the CA and reissue every certificate it signed; they are failing now"
+        : "renew the CA, or create a new one, and reissue the certificates it signed before it expires";
+    }
     return alert.stage === "expired"
       ? "renew or replace it now; clients are failing"
       : "renew the certificate and deploy the new one";
@@ -81,9 +105,11 @@ const en: Messages = {
   kind: {
     certificate: "certificate",
     "client-certificate": "client certificate",
+    "certificate-authority": "certificate authority",
     "deployment-task": "deployment worker",
     "deployment-job": "deployment job",
     source: "source",
+    endpoint: "endpoint",
   },
   detail: {
     job: "job",
@@ -105,6 +131,13 @@ const en: Messages = {
   },
   test: { title: "certwatch test message", body: "This receiver works. No action needed." },
 };
+
+/** What a CA takes with it, as `dependentsClause` (lib/rules/expiry.ts) says it in English. */
+function zhDependents(object: Observation): string {
+  const text = object.details?.dependents;
+  if (text === undefined || !/^\d+$/.test(text)) return "它签发的所有证书将随之失效";
+  return text === "0" ? "certwatch 未发现依赖它的证书" : `已知 ${text} 个证书依赖它`;
+}
 
 function zhSpan(alert: Alert): string {
   const days = alert.daysLeft ?? 0;
@@ -155,8 +188,25 @@ const zhCN: Messages = {
       text = `certwatch 无法读取此来源：连续 ${details.failures ?? "多"} 次扫描失败；最近错误：${object.rawStatus}`;
     } else if (alert.rule === "stale") {
       text = `自 ${details.lastSuccessAt ?? "?"} 以来没有成功的扫描`;
+    } else if (alert.rule === "chain-expiry") {
+      text = `提供的证书链中有中间证书先于该证书（${dateOf(object.notAfter)}）过期`;
+    } else if (alert.rule === "hostname") {
+      text = `提供的证书不包含主机名 ${details.serverName ?? details.host ?? "?"}`;
+    } else if (alert.rule === "handshake") {
+      text = `连续 ${details.failures ?? "多"} 次 TLS 握手失败；最近错误：${details.error ?? "?"}`;
+    } else if (alert.rule === "weak-key") {
+      text = "证书的 RSA 密钥短于 2048 位";
+    } else if (alert.rule === "sha1-signature") {
+      text = "证书使用 SHA-1 签名";
+    } else if (alert.rule === "san-mismatch") {
+      text = "证书的 SAN 与列出的域名不一致";
     } else {
       text = alert.summary;
+    }
+    const caNews =
+      alert.transition !== "resolved" && (alert.rule === "expiry" || alert.rule === "revocation");
+    if (object.kind === "certificate-authority" && caNews) {
+      text = `${text}；${zhDependents(object)}`;
     }
     if (alert.staleSince) return `${text}（来源不可达：数据截至 ${minuteOf(alert.staleSince)}）`;
     if (alert.missingSince)
@@ -172,11 +222,27 @@ const zhCN: Messages = {
       case "stale":
         return "检查定时扫描是否在运行并能访问该来源";
       case "revocation":
-        return "在所有部署位置更换该证书";
+        return isAuthority(alert) ? "更换该 CA，并重新签发它签发过的所有证书" : "在所有部署位置更换该证书";
       case "deployment":
         return alert.stage === "stuck"
           ? `在证书管理控制台检查部署任务 ${details?.jobId}`
           : `排除原因后，重新部署失败的部分：${redeployCommand(alert)}`;
+      case "not-deployed":
+        return "将较新的证书部署到该端点（负载均衡、CDN 或网关），并确认其已生效";
+      case "not-in-inventory":
+        return "将持有该证书的账号添加为数据源，以便监控其续期；如已有其他工具监控，可忽略";
+      case "chain-expiry":
+        return "部署证书时附上 CA 当前签发的完整中间证书链";
+      case "hostname":
+        return "部署包含此主机名的证书，或修正该端点的 SNI 配置";
+      case "handshake":
+        return "检查该端点是否在线、certwatch 能否访问此端口，以及是否提供 TLS";
+      case "weak-key":
+        return "使用 2048 位或以上的 RSA 密钥（或 EC 密钥）重新签发并部署证书";
+      case "sha1-signature":
+        return "使用 SHA-256 签名重新签发并部署证书";
+      case "san-mismatch":
+        return "核对证书应包含的域名，然后重新签发证书或更正列表";
       case "redeploy":
         if (alert.stage === "pending") return `无需处理：任务 ${details?.jobId} 成功后，失败告警会自动恢复`;
         if (alert.stage === "editing") return `启动任务 ${details?.jobId}：${redeployCommand(alert)}`;
@@ -186,14 +252,21 @@ const zhCN: Messages = {
     }
     if (successor)
       return `启用新证书：未启用的证书 ${successor.nativeId} 有效期至 ${dateOf(successor.notAfter)}`;
+    if (isAuthority(alert)) {
+      return alert.stage === "expired"
+        ? "更换该 CA，并重新签发它签发过的所有证书；这些证书现在已无法使用"
+        : "在 CA 过期前续期或新建 CA，并重新签发它签发过的证书";
+    }
     return alert.stage === "expired" ? "立即续期或更换，客户端正在报错" : "续期证书并部署新证书";
   },
   kind: {
     certificate: "证书",
     "client-certificate": "客户端证书",
+    "certificate-authority": "证书颁发机构",
     "deployment-task": "部署任务",
     "deployment-job": "部署作业",
     source: "来源",
+    endpoint: "端点",
   },
   detail: { job: "任务", resource: "资源", certificate: "证书", application: "应用", issuer: "签发者" },
   source: (name) => `来源 ${name}`,

@@ -1,3 +1,4 @@
+import { servedDetails } from "../sources/tls/served.js";
 import { fit, oneLine } from "../model/text.js";
 import { DAY_MS } from "../model/time.js";
 import { escapeHtml } from "../notify/digest.js";
@@ -89,6 +90,39 @@ function healthTable(inventory: Inventory): string {
     return `<tr${failed}>${cells.map((cell) => `<td>${cellText(cell)}</td>`).join("")}</tr>`;
   });
   return `<table><thead><tr><th>source</th><th>type</th><th>last sweep</th><th>last good sweep</th><th>last error</th></tr></thead><tbody>${body.join("")}</tbody></table>`;
+}
+
+/**
+ * What each endpoint serves beside the newest certificate the inventories hold for its name: where the second
+ * outlives the first, the renewal has not been deployed there.
+ */
+function endpointsTable(inventory: Inventory): string {
+  const endpoints = inventory.rows.filter((row) => row.kind === "endpoint");
+  if (endpoints.length === 0) return "";
+  const body = endpoints.map((row) => {
+    const served = servedDetails(row);
+    const newest = row.inventoryNewest;
+    const behind = newest?.notAfter && row.notAfter && newest.notAfter > row.notAfter;
+    const state =
+      row.status === "failed"
+        ? `handshake failing: ${row.details?.error ?? "unknown error"}`
+        : behind
+          ? "renewed but not deployed"
+          : newest
+            ? "serves the newest"
+            : "no inventory certificate for this name";
+    const cells = [
+      row.name,
+      served ? `${served.leaf.subject}, until ${served.leaf.notAfter.slice(0, 10)}` : "-",
+      newest
+        ? `${newest.name} (${newest.nativeId}) in ${newest.source}, until ${newest.notAfter?.slice(0, 10) ?? "-"}`
+        : "-",
+      state,
+    ];
+    return `<tr class="${row.severity}">${cells.map((cell) => `<td>${cellText(cell)}</td>`).join("")}</tr>`;
+  });
+  return `<h2>Endpoints: what is served, and what the inventory holds</h2>
+<div class="scroll"><table id="endpoints"><thead><tr><th>endpoint</th><th>serves</th><th>newest in the inventory</th><th>state</th></tr></thead><tbody>${body.join("")}</tbody></table></div>`;
 }
 
 /** Header title, sort type, and cell (text, sort value) per column of the inventory table. */
@@ -191,6 +225,7 @@ ${timeline(inventory)}
 <div class="scroll">${countsTable(inventory)}</div>
 <h2>Source health</h2>
 <div class="scroll">${healthTable(inventory)}</div>
+${endpointsTable(inventory)}
 <h2>Inventory</h2>
 <input id="filter" type="search" placeholder="filter: name, domain, source, status" aria-label="filter the inventory">
 <div class="scroll">${inventoryTable(inventory)}</div>

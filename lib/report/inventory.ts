@@ -1,8 +1,15 @@
 import type { Config } from "../config/schema.js";
+import {
+  type InventoryView,
+  inventoryForEndpoints,
+  newerThanServed,
+  notInInventory,
+} from "../cross-source.js";
 import { DAY_MS, daysLeft } from "../model/time.js";
 import { type ObjectKind, type Observation, type Severity, severityRank } from "../model/types.js";
-import { evaluateObject } from "../rules/evaluate.js";
+import { evaluateObject, type ObjectFacts } from "../rules/evaluate.js";
 import { replacementFinder } from "../rules/replacement.js";
+import type { IndexedCertificate } from "../store/hostnames.js";
 import type { Store, SweepRecord } from "../store/store.js";
 
 /** `ok`: no rule fires on the object right now. */
@@ -11,7 +18,13 @@ export type RowSeverity = Severity | "ok";
 export const ROW_SEVERITIES: RowSeverity[] = ["critical", "warning", "info", "ok"];
 
 /** Kinds an inventory holds; `source` objects exist only inside alerts about certwatch itself. */
-export const INVENTORY_KINDS: ObjectKind[] = ["certificate", "client-certificate", "deployment-task"];
+export const INVENTORY_KINDS: ObjectKind[] = [
+  "certificate",
+  "client-certificate",
+  "certificate-authority",
+  "deployment-task",
+  "endpoint",
+];
 
 /** One object as the report shows it: everything observed, plus what the rules make of it now. */
 export interface ReportRow extends Observation {
@@ -20,6 +33,8 @@ export interface ReportRow extends Observation {
   daysLeft?: number;
   /** The native id of what took this object's place, as a sweep sees it: it no longer alerts. */
   replacedBy?: string;
+  /** An endpoint's: the newest live inventory certificate for its name, shown beside what it serves. */
+  inventoryNewest?: IndexedCertificate;
 }
 
 export interface SourceState {
@@ -46,16 +61,11 @@ export interface InventoryFilter {
  * things, not what is news. Silenced alerts count, a silence only holds back messages; a replaced object does not
  * alert, as in a sweep.
  */
-function severityOf(
-  observation: Observation,
-  now: Date,
-  config: Config,
-  replacement: Observation | undefined,
-): RowSeverity {
+function severityOf(observation: Observation, now: Date, config: Config, facts: ObjectFacts): RowSeverity {
   const evaluation = evaluateObject(
     { observation, alerts: {}, firstSeenAt: "", changedAt: "" },
     { now, config, acks: new Map() },
-    { replacement },
+    facts,
   );
   const results = [...evaluation.alerts, ...evaluation.silenced.map((held) => held.alert)];
   return (
@@ -94,7 +104,11 @@ export async function readInventory(
       : [new Map(), undefined];
     sources.push({ name: source.name, type: source.type, lastSweep });
     const replacementOf = replacementFinder(objects.values());
-    for (const { observation } of objects.values()) {
+    const observations = [...objects.values()].map((object) => object.observation);
+    const inventoryOf = exists
+      ? await inventoryForEndpoints(observations, store)
+      : new Map<string, InventoryView>();
+    for (const observation of observations) {
       if (filter.kind && observation.kind !== filter.kind) continue;
       const remainingMs = observation.notAfter ? Date.parse(observation.notAfter) - now.getTime() : undefined;
       if (
@@ -103,11 +117,18 @@ export async function readInventory(
       )
         continue;
       const replacement = replacementOf(observation);
+      const view = inventoryOf.get(observation.key);
+      const facts = {
+        replacement,
+        newer: newerThanServed(observation, view),
+        notInInventory: notInInventory(source, observation, view),
+      };
       rows.push({
         ...observation,
-        severity: severityOf(observation, now, config, replacement),
+        severity: severityOf(observation, now, config, facts),
         ...(observation.notAfter ? { daysLeft: daysLeft(observation.notAfter, now) } : {}),
         ...(replacement ? { replacedBy: replacement.nativeId } : {}),
+        ...(view?.newest ? { inventoryNewest: view.newest } : {}),
       });
     }
   }

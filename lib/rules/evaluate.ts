@@ -1,5 +1,6 @@
 import type { Config } from "../config/schema.js";
 import { configuredUnitOf } from "../config/units.js";
+import type { IndexedCertificate } from "../store/hostnames.js";
 import { matches } from "../model/match.js";
 import { DAY_MS, parseDuration } from "../model/time.js";
 import type {
@@ -11,8 +12,11 @@ import type {
   RuleResult,
   StoredObject,
 } from "../model/types.js";
+import { pemFactsOf } from "../sources/pem-facts.js";
+import { contentResults } from "./content.js";
 import { deploymentAlert } from "./deployment.js";
 import { expiryAlert, revocationAlert, stageRank } from "./expiry.js";
+import { endpointResults } from "./served.js";
 
 export interface EvaluateContext {
   now: Date;
@@ -75,6 +79,8 @@ function decide(
   context: EvaluateContext,
   resolution: (rule: string, mark: AlertMark) => RuleResult,
   held: ReadonlySet<string> = new Set(),
+  /** Rules that are independent of one another on this object: each one's fix is news whatever else fires. */
+  independent = false,
 ): Evaluation {
   const { now, config } = context;
   const marks = { ...previous.alerts };
@@ -139,7 +145,7 @@ function decide(
     const generation = resolved[rule] ?? 0;
     resolved[rule] = generation + 1;
     // While another rule fires on the object the old one is superseded (an expiry by a revocation), not fixed.
-    if (results.length === 0) {
+    if (results.length === 0 || independent) {
       evaluation.alerts.push({
         ...resolution(rule, before),
         // The severity it was announced with, so that routes by severity send the all-clear where the alarm went.
@@ -155,12 +161,25 @@ function decide(
   return evaluation;
 }
 
-function objectResults(observation: Observation, context: EvaluateContext): RuleResult[] {
+/**
+ * Whether what a certificate holds still matters: it is in use (neither inactive, revoked nor past its end). So an
+ * Identity Center rotation, or a revocation, ends a content warning about the certificate it retires.
+ */
+function inUse(observation: Observation, now: Date): boolean {
+  const live = observation.status === "active" || observation.status === "unknown";
+  return live && !(observation.notAfter && Date.parse(observation.notAfter) <= now.getTime());
+}
+
+function objectResults(observation: Observation, context: EvaluateContext, facts: ObjectFacts): RuleResult[] {
   const { now, config } = context;
+  if (observation.kind === "endpoint") return endpointResults(observation, now, config.alerts, facts);
+  // Inventories whose source returned a PEM keep its facts (lib/sources/pem-facts.ts), never the PEM.
+  const pem = pemFactsOf(observation);
   return [
     expiryAlert(observation, now, config.alerts),
     revocationAlert(observation),
     deploymentAlert(observation, now, config.alerts, stuckAfterMs(config, observation.labels.source)),
+    ...(pem && inUse(observation, now) ? contentResults(observation, pem, config.alerts) : []),
   ].filter((result): result is RuleResult => result !== undefined);
 }
 
@@ -174,6 +193,9 @@ function resolvedBecause(observation: Observation, facts: ObjectFacts): string {
   if (replacement) {
     return `replaced by ${replacement.name} (${replacement.nativeId}), valid until ${replacement.notAfter?.slice(0, 10)}`;
   }
+  if (observation.kind === "endpoint" && observation.status === "active") {
+    return `the endpoint answers and serves a certificate valid until ${observation.notAfter?.slice(0, 10)}`;
+  }
   if (observation.status === "inactive") return "deactivated, no longer in use";
   if (observation.status === "succeeded") return "deployed successfully";
   return observation.notAfter ? `now valid until ${observation.notAfter.slice(0, 10)}` : "no longer applies";
@@ -186,6 +208,10 @@ export interface ObjectFacts {
   gone?: boolean;
   /** Why it is gone, when more is known than its absence (its account left the organization). */
   goneBecause?: string;
+  /** An endpoint's: the newest inventory certificate for its name, when it outlives what the endpoint serves. */
+  newer?: IndexedCertificate;
+  /** An endpoint's: no inventory holds what it serves, and its source asked to hear of that. */
+  notInInventory?: boolean;
 }
 
 /**
@@ -198,7 +224,7 @@ export function evaluateObject(
   facts: ObjectFacts = {},
 ): Evaluation {
   const { observation } = object;
-  const results = facts.gone || facts.replacement ? [] : objectResults(observation, context);
+  const results = facts.gone || facts.replacement ? [] : objectResults(observation, context, facts);
   const held = facts.gone ? new Set<string>() : heldRules(observation);
   return decide(
     object,
@@ -214,6 +240,8 @@ export function evaluateObject(
       object: observation,
     }),
     held,
+    // An endpoint's rules stand each on its own: a handshake that works again is news while its expiry still fires.
+    observation.kind === "endpoint",
   );
 }
 

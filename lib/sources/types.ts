@@ -26,6 +26,8 @@ export interface CollectContext {
    * several listings of its objects (one per status) tells each, and the counts add up.
    */
   total?: (count: number) => void;
+  /** Every name the inventories' certificates cover (the store's hostname index), for a source that probes them. */
+  inventoryHostnames?: () => AsyncIterable<string>;
 }
 
 /** One API family. Collect streams observations; it throws when the sweep cannot be trusted as complete. */

@@ -3,6 +3,8 @@ import { gunzip, gzip } from "node:zlib";
 import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { Ack, AlertState, GoneObject, Observation, StoredObject } from "../model/types.js";
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient, type WriteRequest } from "./client.js";
+import { Hostnames } from "./hostnames.js";
+import { Issuers } from "./issuers.js";
 import { Ledger } from "./ledger.js";
 import { Members } from "./members.js";
 import { Redeploys } from "./redeploys.js";
@@ -79,6 +81,8 @@ export class Store {
   readonly redeploys: Redeploys;
   readonly runs: Runs;
   readonly members: Members;
+  readonly hostnames: Hostnames;
+  readonly issuers: Issuers;
 
   constructor(options: StoreOptions) {
     this.table = new TableClient(options);
@@ -86,6 +90,8 @@ export class Store {
     this.redeploys = new Redeploys(this.table);
     this.runs = new Runs(this.table);
     this.members = new Members(this.table);
+    this.hostnames = new Hostnames(this.table);
+    this.issuers = new Issuers(this.table);
   }
 
   get usage(): StoreUsage {

@@ -16,6 +16,9 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | SILENCE         | <hash of match, span, reason> | when a config silence given as a span (`3d`) began  |
  * | RUN#<run id>    | RUN                        | a Lambda run: sources dispatched, deadline, swept (TTL)   |
  * | ORG#<source>    | <account id>               | a member of an organization, as its discoveries found it  |
+ * | HOST#<hostname> | <object key>               | an inventory certificate covering that name (exact or `*.`) |
+ * | HOSTNAMES#<0-f> | <hostname>                 | a name some inventory certificate covers (16 shards)      |
+ * | ISSUER#<ca id>  | <source>                   | how many certificates in force of that source the CA issued |
  *
  * The `pending` index is sparse: only ledger items waiting to be sent carry `pendingFor`.
  */
@@ -41,6 +44,9 @@ export const keys = {
   run: (runId: string) => `RUN#${runId}`,
   runProgress: "RUN",
   organization: (source: string) => `ORG#${source}`,
+  hostname: (hostname: string) => `HOST#${hostname}`,
+  hostnames: (shard: string) => `HOSTNAMES#${shard}`,
+  issuer: (issuer: string) => `ISSUER#${issuer}`,
 };
 
 export function tableDefinition(tableName: string): CreateTableCommandInput {

@@ -12,6 +12,7 @@ import {
 } from "../fields.js";
 import { MalformedResponseError } from "../http.js";
 import { listOf, totalOf } from "../paging.js";
+import { pemDetails, readPem } from "../pem-facts.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { AliyunClient, casRegionOf } from "./client.js";
 
@@ -85,6 +86,9 @@ function toObservation(
       ? optionalInstant(state.RevokeTime, STATUS, `${where}.RevokeTime`)
       : undefined;
   const commonName = optionalText(raw.CommonName);
+  const pem = optionalText(raw.X509Certificate);
+  const facts =
+    pem && readPem(pem, `${LIST}: ${listed.where}.X509Certificate of client certificate ${identifier}`, warn);
   return {
     key: objectKey(source.name, "client-certificate", identifier),
     kind: "client-certificate",
@@ -102,6 +106,9 @@ function toObservation(
       ...(optionalText(raw.ParentIdentifier) ? { issuer: String(raw.ParentIdentifier) } : {}),
       ...(sans.email.length > 0 ? { emails: sans.email.join(", ") } : {}),
       ...(sans.uri.length > 0 ? { uris: sans.uri.join(", ") } : {}),
+      // The PEM's SANs against the listed ones (not the common name, which a SAN need not repeat); a listing that
+      // left names out cannot be compared.
+      ...(facts ? pemDetails(facts, sans.dropped > 0 ? undefined : [...sans.dns, ...sans.ip]) : {}),
     },
     labels: {
       ...source.labels,

@@ -2,8 +2,9 @@ import type { SourceConfig } from "../../config/schema.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
 import { mapInOrder } from "../concurrency.js";
 import { optionalInstant, optionalText, requiredText } from "../fields.js";
-import { MalformedResponseError, SweepLimitError } from "../http.js";
-import { listOf, ServedIds, type WalkRules } from "../paging.js";
+import { MalformedResponseError } from "../http.js";
+import { type MarkerPage, markerPages, type MarkerPagesOptions, type WalkRules } from "../paging.js";
+import { pemDetails, readPem } from "../pem-facts.js";
 import { walkRulesOf } from "../scope.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { HuaweiClient } from "./client.js";
@@ -30,123 +31,59 @@ interface Certificate {
   notAfter: string;
   algorithm?: string;
   keySize?: string;
+  /** What the content checks need of the `certificate` PEM, read as the page is: the PEM itself is not kept. */
+  pemDetails?: Record<string, string>;
 }
 
-/** One marker-paged listing: which call, where, which list field, and how to name it in errors. */
-interface Listing {
-  call: string;
+/** One marker-paged listing: which call, where, which list field, how to read an entry and name it in errors. */
+interface Listing<T> extends Pick<MarkerPagesOptions<T>, "call" | "field" | "where" | "read" | "idOf"> {
   path: string;
-  field: string;
-  /** The field that identifies an entry, to catch a listing that serves the same entries again. */
-  idField: string;
-  where: string;
 }
 
 type Entry = Record<string, unknown>;
 
-function applicationsListing(source: IdentityCenterSource): Listing {
+function applicationsListing(source: IdentityCenterSource): Listing<ApplicationInstance> {
   return {
     call: LIST_APPLICATIONS,
     path: `/v1/instances/${encodeURIComponent(source.instanceId)}/application-instances`,
     field: "application_instances",
-    idField: "application_instance_id",
     where: `instance ${source.instanceId}`,
+    read: (raw, field) => ({
+      id: requiredText(raw.application_instance_id, LIST_APPLICATIONS, `${field}.application_instance_id`),
+      name: optionalText(raw.name),
+    }),
+    idOf: (application) => application.id,
   };
 }
 
-function certificatesListing(source: IdentityCenterSource, applicationId: string): Listing {
+function certificatesListing(
+  source: IdentityCenterSource,
+  applicationId: string,
+  warn: (message: string) => void,
+): Listing<Certificate> {
   return {
     call: LIST_CERTIFICATES,
     path: `${applicationsListing(source).path}/${encodeURIComponent(applicationId)}/certificates`,
     field: "application_instance_certificates",
-    idField: "certificate_id",
     where: applicationId,
+    read: (raw, field) => readCertificate(raw, field, warn),
+    idOf: (certificate) => certificate.id,
   };
 }
 
-function readEntries(body: unknown, listing: Listing, where: string, limit: number): Entry[] {
-  const record = (typeof body === "object" && body !== null ? body : {}) as Entry;
-  const list = listOf(record, listing.call, listing.field, `${where}: `);
-  const field = `${where}: ${listing.field}`;
-  if (list.length > limit) {
-    throw new MalformedResponseError(
-      listing.call,
-      field,
-      `has ${list.length} entries, more than the limit of ${limit}`,
-    );
-  }
-  list.forEach((entry, index) => {
-    if (typeof entry !== "object" || entry === null)
-      throw new MalformedResponseError(listing.call, `${field}[${index}]`, "is not an object");
-  });
-  return list as Entry[];
-}
-
-/** `page_info.next_marker`: a non-empty string means more pages; null, absent or empty means the last page. */
-function readNextMarker(body: unknown, listing: Listing, where: string): string | undefined {
-  const pageInfo = (body as Entry).page_info;
-  const next =
-    typeof pageInfo === "object" && pageInfo !== null ? (pageInfo as Entry).next_marker : undefined;
-  if (next === undefined || next === null || next === "") return undefined;
-  if (typeof next !== "string") {
-    throw new MalformedResponseError(
-      listing.call,
-      `${where}: page_info.next_marker`,
-      `is ${JSON.stringify(next)}, not a string`,
-    );
-  }
-  return next;
-}
-
-/**
- * Pages one marker-paged listing, one page in memory at a time. A next_marker this listing already returned, or
- * a page of entries it already served, means the vendor is going round in circles: the sweep fails, never loops.
- * Without a total, the walk is bounded by `maxPages` pages fetched; an entry served again is told as `unsettled`.
- */
-async function* pages(
+/** Pages one listing (markerPages), one page in memory at a time, bounded by the source's `maxPages`. */
+function pages<T>(
   client: HuaweiClient,
-  listing: Listing,
+  listing: Listing<T>,
   rules: WalkRules,
   limit = PAGE_SIZE,
-): AsyncGenerator<{ entries: Entry[]; where: string }> {
-  const markers = new Set<string>();
-  const served = new ServedIds(listing.call, rules.unsettled);
-  let marker: string | undefined;
-  for (let page = 1; ; page++) {
-    const body = await client.get(listing.call, listing.path, marker ? { limit, marker } : { limit });
-    const where = page === 1 ? listing.where : `${listing.where} page ${page}`;
-    const entries = readEntries(body, listing, where, limit);
-    const next = readNextMarker(body, listing, where);
-    if (next !== undefined && markers.has(next)) {
-      throw new MalformedResponseError(
-        listing.call,
-        `${where}: page_info.next_marker`,
-        `repeats ${JSON.stringify(next)}, a marker this listing already returned; stopped instead of looping`,
-      );
-    }
-    if (next !== undefined && entries.length === 0) {
-      // Empty pages that keep promising more would pass every other guard, forever.
-      throw new MalformedResponseError(
-        listing.call,
-        `${where}: ${listing.field}`,
-        "is empty but next_marker is set",
-      );
-    }
-    served.add(
-      entries.map((entry) => optionalText(entry[listing.idField]) ?? ""),
-      `${where}: ${listing.field}`,
-    );
-    yield { entries, where };
-    if (next === undefined) return;
-    if (page >= rules.maxPages) {
-      throw new SweepLimitError(
-        `${listing.call}: ${listing.where}: ${page.toLocaleString("en-US")} pages fetched and next_marker still ` +
-          `says there are more, the source's maxPages (raise it if the estate is really that big)`,
-      );
-    }
-    markers.add(next);
-    marker = next;
-  }
+): AsyncGenerator<MarkerPage<T>> {
+  return markerPages({
+    ...rules,
+    ...listing,
+    limit,
+    fetch: (query) => client.get(listing.call, listing.path, query),
+  });
 }
 
 async function applicationInstances(
@@ -156,17 +93,7 @@ async function applicationInstances(
 ): Promise<ApplicationInstance[]> {
   if (source.applicationInstanceIds) return source.applicationInstanceIds.map((id) => ({ id }));
   const found: ApplicationInstance[] = [];
-  for await (const { entries, where } of pages(client, applicationsListing(source), rules)) {
-    entries.forEach((raw, index) => {
-      const field = `${where}: application_instances[${index}]`;
-      const id = requiredText(
-        raw.application_instance_id,
-        LIST_APPLICATIONS,
-        `${field}.application_instance_id`,
-      );
-      found.push({ id, name: optionalText(raw.name) });
-    });
-  }
+  for await (const { items } of pages(client, applicationsListing(source), rules)) found.push(...items);
   return found;
 }
 
@@ -182,6 +109,8 @@ function readCertificate(raw: Entry, field: string, warn: (message: string) => v
     );
     status = "unknown";
   }
+  const pem = optionalText(raw.certificate);
+  const facts = pem && readPem(pem, `${LIST_CERTIFICATES}: ${field}.certificate of certificate ${id}`, warn);
   return {
     id,
     status,
@@ -190,6 +119,8 @@ function readCertificate(raw: Entry, field: string, warn: (message: string) => v
     notAfter,
     algorithm: optionalText(raw.algorithm),
     keySize: optionalText(raw.key_size),
+    // SAML signing certificates name no domains: there is nothing to compare their SANs with.
+    ...(facts ? { pemDetails: pemDetails(facts, []) } : {}),
   };
 }
 
@@ -216,6 +147,7 @@ function toObservation(
   if (application.name) details.application = application.name;
   if (certificate.algorithm) details.algorithm = certificate.algorithm;
   if (certificate.keySize) details.keySize = certificate.keySize;
+  Object.assign(details, certificate.pemDetails);
   return {
     key: objectKey(source.name, "certificate", nativeId),
     kind: "certificate",
@@ -249,13 +181,10 @@ async function collectApplication(
   application: ApplicationInstance,
   context: CollectContext,
 ): Promise<Observation[]> {
-  const listing = certificatesListing(source, application.id);
+  const listing = certificatesListing(source, application.id, context.warn);
   const certificates: Certificate[] = [];
-  for await (const { entries, where } of pages(client, listing, walkRulesOf(source, context))) {
-    entries.forEach((raw, index) => {
-      certificates.push(readCertificate(raw, `${where}: ${listing.field}[${index}]`, context.warn));
-    });
-  }
+  for await (const { items } of pages(client, listing, walkRulesOf(source, context)))
+    certificates.push(...items);
   return certificates.map((certificate) =>
     toObservation(certificate, successorOf(certificate, certificates), application, source),
   );
@@ -281,8 +210,12 @@ export const huaweiIdentityCenter: SourceDriver<"huawei-identity-center"> = {
   async verify(source: IdentityCenterSource, context: CollectContext) {
     const client = new HuaweiClient(source, context);
     const [first] = source.applicationInstanceIds ?? [];
-    const listing = first ? certificatesListing(source, first) : applicationsListing(source);
-    await pages(client, listing, walkRulesOf(source, context), 1).next();
+    const rules = walkRulesOf(source, context);
+    await (
+      first
+        ? pages(client, certificatesListing(source, first, context.warn), rules, 1)
+        : pages(client, applicationsListing(source), rules, 1)
+    ).next();
     return `credentials accepted; instance ${source.instanceId} reachable`;
   },
 };

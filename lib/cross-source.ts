@@ -1,0 +1,127 @@
+import type { SourceConfig } from "./config/schema.js";
+import type { Observation, StoredObject } from "./model/types.js";
+import type { IndexedCertificate } from "./store/hostnames.js";
+import { countByIssuer } from "./store/issuers.js";
+import type { Store } from "./store/store.js";
+
+/*
+ * What one source's sweep keeps for others and reads from them, through the store's indexes, never by loading
+ * another source's objects: the certificates each CA issued, and the inventory certificates by hostname.
+ */
+
+/** Whether a source's sweep reads what other sources' sweeps write (see `sweepSources`). */
+export function readsOtherSources(source: SourceConfig): boolean {
+  return source.type === "aliyun-private-ca" || source.type === "tls-endpoints";
+}
+
+/** Hostname look-ups in flight at once: one query or two each (exact and wildcard). */
+const LOOKUPS_AT_ONCE = 16;
+
+/** How close an inventory certificate's end must be to the served one's to be taken as the same certificate. */
+const SAME_CERTIFICATE_MS = 86_400_000;
+
+/** What the inventories hold for an endpoint's name, beside what the endpoint serves. */
+export interface InventoryView {
+  /** The newest live inventory certificate covering the name. */
+  newest?: IndexedCertificate;
+  /** Whether a live inventory certificate for the name ends when the served one does: the inventory knows it. */
+  knowsServed: boolean;
+}
+
+/** For each endpoint that serves a certificate, what the inventories hold for its name (the store's hostname index). */
+export async function inventoryForEndpoints(
+  endpoints: Iterable<Observation>,
+  store: Store,
+): Promise<Map<string, InventoryView>> {
+  const views = new Map<string, InventoryView>();
+  const serving = [...endpoints].filter(
+    (observation) => observation.kind === "endpoint" && observation.notAfter,
+  );
+  for (let start = 0; start < serving.length; start += LOOKUPS_AT_ONCE) {
+    await Promise.all(
+      serving.slice(start, start + LOOKUPS_AT_ONCE).map(async (endpoint) => {
+        const hostname = endpoint.details?.serverName ?? endpoint.details?.host;
+        if (!hostname) return;
+        const served = Date.parse(endpoint.notAfter ?? "");
+        const live = (await store.hostnames.covering(hostname))
+          .filter((candidate) => candidate.status === "active" && candidate.notAfter)
+          .sort((a, b) => Date.parse(b.notAfter ?? "") - Date.parse(a.notAfter ?? ""));
+        views.set(endpoint.key, {
+          ...(live[0] ? { newest: live[0] } : {}),
+          knowsServed: live.some(
+            (candidate) => Math.abs(Date.parse(candidate.notAfter ?? "") - served) <= SAME_CERTIFICATE_MS,
+          ),
+        });
+      }),
+    );
+  }
+  return views;
+}
+
+/** The inventory certificate an endpoint should serve instead, when the newest for its name outlives what it serves. */
+export function newerThanServed(
+  endpoint: Observation,
+  view: InventoryView | undefined,
+): IndexedCertificate | undefined {
+  const newest = view?.newest;
+  if (!newest?.notAfter || !endpoint.notAfter) return undefined;
+  return Date.parse(newest.notAfter) > Date.parse(endpoint.notAfter) ? newest : undefined;
+}
+
+/**
+ * Whether an endpoint serves a certificate no inventory holds for its name, when its source asks to hear of that
+ * (`notInInventory: alert`). One the inventory has replaced is "renewed but not deployed" instead, not both.
+ */
+export function notInInventory(
+  source: SourceConfig,
+  endpoint: Observation,
+  view: InventoryView | undefined,
+): boolean {
+  if (source.type !== "tls-endpoints" || source.notInInventory !== "alert" || !view) return false;
+  return !view.knowsServed && newerThanServed(endpoint, view) === undefined;
+}
+
+/**
+ * A CA whose collector could not count what it issued (Alibaba's private CAs: their client certificates are another
+ * source's) takes the count the store's issuer index holds for other sources, plus what this sweep itself saw it
+ * issue (its subordinate CAs), so that even a first sweep counts them.
+ */
+export async function addDependents(
+  seen: Map<string, Observation>,
+  store: Store,
+  source: string,
+): Promise<void> {
+  const authorities = [...seen.values()].filter(
+    (observation) =>
+      observation.kind === "certificate-authority" && observation.details?.dependents === undefined,
+  );
+  if (authorities.length === 0) return;
+  const issuedHere = countByIssuer(seen.values());
+  for (const authority of authorities) {
+    const elsewhere = await store.issuers.dependents(authority.nativeId, source);
+    const here = issuedHere.get(authority.nativeId);
+    if (elsewhere === undefined && here === undefined) continue;
+    authority.details = { ...authority.details, dependents: String((elsewhere ?? 0) + (here ?? 0)) };
+  }
+}
+
+/** Keeps the store's indexes in step with what a sweep wrote: only what changed is written. */
+export async function updateIndexes(
+  store: Store,
+  source: string,
+  before: ReadonlyMap<string, StoredObject>,
+  after: ReadonlyMap<string, StoredObject>,
+  changedKeys: Iterable<string>,
+  gone: readonly StoredObject[],
+): Promise<void> {
+  await store.hostnames.update([
+    ...[...changedKeys].map((key) => ({
+      before: before.get(key)?.observation,
+      after: after.get(key)?.observation,
+    })),
+    ...gone.map((object) => ({ before: object.observation })),
+  ]);
+  const observations = (objects: ReadonlyMap<string, StoredObject>) =>
+    [...objects.values()].map((object) => object.observation);
+  await store.issuers.update(source, countByIssuer(observations(before)), countByIssuer(observations(after)));
+}

@@ -1,0 +1,139 @@
+import { createHash } from "node:crypto";
+import type { Observation } from "../model/types.js";
+import type { TableClient, WriteRequest } from "./client.js";
+import { keys } from "./table.js";
+
+/** An inventory certificate as the hostname index holds it: enough to compare with what an endpoint serves. */
+export interface IndexedCertificate {
+  /** The name it covers as listed: `www.example.com` or `*.example.com`. */
+  hostname: string;
+  key: string;
+  source: string;
+  nativeId: string;
+  name: string;
+  status: Observation["status"];
+  notAfter?: string;
+}
+
+/** One change of an object, as a sweep wrote it: absent before when new, absent after when gone. */
+export interface ObjectChange {
+  before?: Observation;
+  after?: Observation;
+}
+
+/** The list of names is spread over this many partitions, so that a first sweep of many names is not throttled. */
+const HOSTNAME_SHARDS = 16;
+
+/** The list-of-names item for `hostname`, in its shard. */
+function listed(hostname: string): { pk: string; sk: string } {
+  const shard = (createHash("sha256").update(hostname).digest()[0] ?? 0) % HOSTNAME_SHARDS;
+  return { pk: keys.hostnames(shard.toString(16)), sk: hostname };
+}
+
+/** A batch write may not name one item twice: two certificates covering one new name list it once. */
+function dedupe(requests: WriteRequest[]): WriteRequest[] {
+  const byItem = new Map<string, WriteRequest>();
+  for (const request of requests) {
+    const { pk, sk } = "PutRequest" in request ? request.PutRequest.Item : request.DeleteRequest.Key;
+    byItem.set(`${String(pk)}\u0000${String(sk)}`, request);
+  }
+  return [...byItem.values()];
+}
+
+/** Only inventory certificates are served by endpoints; client certificates, CAs and jobs are not indexed. */
+function indexed(observation: Observation | undefined): observation is Observation {
+  return observation?.kind === "certificate";
+}
+
+function namesOf(observation: Observation | undefined): Set<string> {
+  return new Set(indexed(observation) ? observation.domains.map((domain) => domain.toLowerCase()) : []);
+}
+
+/** What the index keeps of a certificate; an entry is rewritten only when this changes. */
+function entryOf(observation: Observation): Omit<IndexedCertificate, "hostname"> {
+  return {
+    key: observation.key,
+    source: observation.labels.source,
+    nativeId: observation.nativeId,
+    name: observation.name,
+    status: observation.status,
+    ...(observation.notAfter ? { notAfter: observation.notAfter } : {}),
+  };
+}
+
+/**
+ * The inventories' certificates by the hostnames they cover (exact names and wildcards), kept as sweeps write their
+ * objects, so that what an endpoint serves is compared with the inventory through a look-up per hostname, never by
+ * loading every source. One item per certificate and name; a quiet sweep writes none.
+ */
+export class Hostnames {
+  constructor(private readonly table: TableClient) {}
+
+  async update(changes: readonly ObjectChange[]): Promise<void> {
+    const requests: WriteRequest[] = [];
+    const dropped = new Set<string>();
+    for (const { before, after } of changes) {
+      if (!indexed(before) && !indexed(after)) continue;
+      const key = (after ?? before)?.key ?? "";
+      const kept = namesOf(after);
+      for (const hostname of namesOf(before)) {
+        if (!kept.has(hostname)) {
+          requests.push({ DeleteRequest: { Key: { pk: keys.hostname(hostname), sk: key } } });
+          dropped.add(hostname);
+        }
+      }
+      if (!indexed(after)) continue;
+      const entry = entryOf(after);
+      const unchanged =
+        indexed(before) && JSON.stringify(entryOf(before)) === JSON.stringify(entry)
+          ? namesOf(before)
+          : new Set();
+      for (const hostname of kept) {
+        if (unchanged.has(hostname)) continue;
+        requests.push({ PutRequest: { Item: { pk: keys.hostname(hostname), sk: key, hostname, ...entry } } });
+        if (!unchanged.has(hostname)) requests.push({ PutRequest: { Item: listed(hostname) } });
+      }
+    }
+    await this.table.writeAll(dedupe(requests));
+    // A name no certificate covers any more leaves the list of names, once its last entry is gone.
+    const unlisted: WriteRequest[] = [];
+    for (const hostname of dropped) {
+      const remaining = this.table.query({
+        KeyConditionExpression: "pk = :pk",
+        ExpressionAttributeValues: { ":pk": keys.hostname(hostname) },
+        Limit: 1,
+      });
+      if ((await remaining.next()).done) {
+        const { pk, sk } = listed(hostname);
+        unlisted.push({ DeleteRequest: { Key: { pk, sk } } });
+      }
+      await remaining.return(undefined);
+    }
+    await this.table.writeAll(unlisted);
+  }
+
+  /** Every name some inventory certificate covers, wildcards included, for a source that probes them all. */
+  async *all(): AsyncGenerator<string> {
+    for (let shard = 0; shard < HOSTNAME_SHARDS; shard++) {
+      for await (const item of this.table.queryPrefix(keys.hostnames(shard.toString(16)), "")) {
+        yield String(item.sk);
+      }
+    }
+  }
+
+  /** The inventory certificates covering `hostname`: listed for it exactly, or by the wildcard one label above it. */
+  async covering(hostname: string): Promise<IndexedCertificate[]> {
+    const name = hostname.toLowerCase().replace(/\.$/, "");
+    const names = [name];
+    const dot = name.indexOf(".");
+    if (dot > 0 && name.indexOf(".", dot + 1) > 0) names.push(`*${name.slice(dot)}`);
+    const found: IndexedCertificate[] = [];
+    for (const candidate of names) {
+      for await (const item of this.table.queryPrefix(keys.hostname(candidate), "")) {
+        const { pk: _pk, sk: _sk, ...entry } = item;
+        found.push(entry as unknown as IndexedCertificate);
+      }
+    }
+    return found;
+  }
+}

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import { Store } from "../lib/store/store.js";
+import { observation } from "./fixtures.js";
+
+describe("the hostname index: inventory certificates by the names they cover, kept as sweeps write", () => {
+  let dynamo: EmbeddedDynamo;
+  let store: Store;
+  beforeAll(async () => {
+    dynamo = await startEmbeddedDynamo();
+    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
+    await store.ensureTable();
+  });
+  afterAll(async () => {
+    store.close();
+    await dynamo.close();
+  });
+
+  const names = async (hostname: string) =>
+    (await store.hostnames.covering(hostname)).map((entry) => `${entry.hostname} ${entry.nativeId}`).sort();
+
+  it("finds a certificate by an exact name and by the wildcard one label up, never two labels up", async () => {
+    const exact = observation({ nativeId: "www", domains: ["WWW.shop.example.com", "shop.example.com"] });
+    const wildcard = observation({ nativeId: "wild", domains: ["*.shop.example.com"] });
+    await store.hostnames.update([{ after: exact }, { after: wildcard }]);
+    expect(await names("www.shop.example.com")).toEqual([
+      "*.shop.example.com wild",
+      "www.shop.example.com www",
+    ]);
+    expect(await names("shop.example.com")).toEqual(["shop.example.com www"]);
+    expect(await names("a.b.shop.example.com")).toEqual([]);
+    // A single-label name has no wildcard above it worth asking for.
+    expect(await names("localhost")).toEqual([]);
+  });
+
+  it("a renewal rewrites the entry, a dropped name and a gone certificate leave it, a quiet sweep writes nothing", async () => {
+    const before = observation({ nativeId: "api", domains: ["api.example.com", "old.example.com"] });
+    await store.hostnames.update([{ after: before }]);
+    const renewed = { ...before, domains: ["api.example.com"], notAfter: "2027-12-01T00:00:00.000Z" };
+    await store.hostnames.update([{ before, after: renewed }]);
+    expect((await store.hostnames.covering("api.example.com"))[0]?.notAfter).toBe("2027-12-01T00:00:00.000Z");
+    expect(await names("old.example.com")).toEqual([]);
+
+    const writes = store.usage.writeUnits;
+    await store.hostnames.update([
+      { before: renewed, after: { ...renewed, rawStatus: "changed, not indexed" } },
+    ]);
+    expect(store.usage.writeUnits).toBe(writes);
+
+    await store.hostnames.update([{ before: renewed }]);
+    expect(await names("api.example.com")).toEqual([]);
+  });
+
+  it("indexes only inventory certificates: client certificates, CAs and jobs serve no hostname", async () => {
+    await store.hostnames.update([
+      {
+        after: observation({
+          nativeId: "device",
+          kind: "client-certificate",
+          domains: ["device.example.com"],
+        }),
+      },
+    ]);
+    expect(await names("device.example.com")).toEqual([]);
+  });
+});
