@@ -1,6 +1,6 @@
 import type { SourceConfig } from "./config/schema.js";
 import type { Observation, StoredObject } from "./model/types.js";
-import type { IndexedCertificate } from "./store/hostnames.js";
+import type { IndexedObject } from "./store/hostnames.js";
 import { countByIssuer } from "./store/issuers.js";
 import type { Store } from "./store/store.js";
 
@@ -23,10 +23,15 @@ const SAME_CERTIFICATE_MS = 86_400_000;
 /** What the inventories hold for an endpoint's name, beside what the endpoint serves. */
 export interface InventoryView {
   /** The newest live inventory certificate covering the name. */
-  newest?: IndexedCertificate;
+  newest?: IndexedObject;
   /** Whether a live inventory certificate for the name ends when the served one does: the inventory knows it. */
   knowsServed: boolean;
+  /** The deployment jobs that put a certificate onto a resource of this name, at most MAX_DEPLOYMENTS. */
+  deployments: IndexedObject[];
 }
+
+/** Deployments named in a message: enough to know where to look, not a list to scroll. */
+const MAX_DEPLOYMENTS = 3;
 
 /** For each endpoint that serves a certificate, what the inventories hold for its name (the store's hostname index). */
 export async function inventoryForEndpoints(
@@ -43,11 +48,20 @@ export async function inventoryForEndpoints(
         const hostname = endpoint.details?.serverName ?? endpoint.details?.host;
         if (!hostname) return;
         const served = Date.parse(endpoint.notAfter ?? "");
-        const live = (await store.hostnames.covering(hostname))
-          .filter((candidate) => candidate.status === "active" && candidate.notAfter)
+        const covering = await store.hostnames.covering(hostname);
+        const live = covering
+          .filter(
+            (candidate) =>
+              candidate.kind !== "deployment-task" && candidate.status === "active" && candidate.notAfter,
+          )
           .sort((a, b) => Date.parse(b.notAfter ?? "") - Date.parse(a.notAfter ?? ""));
+        const deployments = covering
+          .filter((candidate) => candidate.kind === "deployment-task" && candidate.jobId)
+          .sort((a, b) => a.key.localeCompare(b.key))
+          .slice(0, MAX_DEPLOYMENTS);
         views.set(endpoint.key, {
           ...(live[0] ? { newest: live[0] } : {}),
+          deployments,
           knowsServed: live.some(
             (candidate) => Math.abs(Date.parse(candidate.notAfter ?? "") - served) <= SAME_CERTIFICATE_MS,
           ),
@@ -62,7 +76,7 @@ export async function inventoryForEndpoints(
 export function newerThanServed(
   endpoint: Observation,
   view: InventoryView | undefined,
-): IndexedCertificate | undefined {
+): IndexedObject | undefined {
   const newest = view?.newest;
   if (!newest?.notAfter || !endpoint.notAfter) return undefined;
   return Date.parse(newest.notAfter) > Date.parse(endpoint.notAfter) ? newest : undefined;

@@ -262,6 +262,7 @@ async function sweepSource(
     const evaluation = evaluateObject(object, context, {
       replacement: replacementOf(object.observation),
       newer: newerThanServed(object.observation, inventoryOf.get(key)),
+      deployments: inventoryOf.get(key)?.deployments,
       notInInventory: notInInventory(source, object.observation, inventoryOf.get(key)),
     });
     collect(evaluation);

@@ -7,6 +7,8 @@ import { HttpClient } from "../lib/sources/http.js";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
 import { runSweep } from "../lib/sweep.js";
+import { CasSimulator } from "../sim/aliyun-cas.js";
+import { type DeploymentJobRecord, deploymentFleet } from "../sim/aliyun-fleet.js";
 import { type ScmCertificate, scmFleet, scmTime } from "../sim/fleet.js";
 import { scmSimulator } from "../sim/huawei-scm.js";
 import { SlackReceiverSim } from "../sim/slack.js";
@@ -16,6 +18,7 @@ const DAY = 86_400_000;
 /** Certificates are made relative to the real clock: the handshake reads it too. */
 const NOW = new Date();
 const KEYS = { accessKey: "HWRENEWEDNOTDEPLOYED1", secretKey: "renewed-not-deployed-secret" };
+const ALIYUN = { accessKey: "LTAI5tRENEWEDNOTDEPL", secretKey: "renewed-not-deployed-aliyun" };
 const HOST = "shop.example.test";
 
 describe("renewed but not deployed: an endpoint still serving what the inventory has replaced", () => {
@@ -38,6 +41,12 @@ describe("renewed but not deployed: an endpoint still serving what the inventory
     expire_time: scmTime(new Date(NOW.getTime() + 380 * DAY)),
   };
   const scm = scmSimulator({ certificates: [renewal], credentials: KEYS });
+  // A CAS job once deployed the old certificate onto the CDN that serves this name.
+  const [job] = deploymentFleet({ jobs: 1, workersPerJob: 1, now: NOW }) as [DeploymentJobRecord];
+  for (const worker of job.workers)
+    Object.assign(worker, { CertDomain: HOST, ResourceDomain: HOST, Status: "success" });
+  Object.assign(job, { Status: "success", CertDomain: HOST });
+  const cas = new CasSimulator({ credentials: ALIYUN, deploymentJobs: [job], now: NOW });
   const slack = new SlackReceiverSim();
   const http = new HttpClient();
   let dynamo: EmbeddedDynamo;
@@ -47,10 +56,12 @@ describe("renewed but not deployed: an endpoint still serving what the inventory
   beforeAll(async () => {
     site.serve(HOST, [old, intermediate]);
     let scmUrl: string;
+    let casUrl: string;
     let slackUrl: string;
-    [, scmUrl, slackUrl, dynamo] = await Promise.all([
+    [, scmUrl, casUrl, slackUrl, dynamo] = await Promise.all([
       site.start(),
       scm.listen(),
+      cas.listen(),
       slack.listen(),
       startEmbeddedDynamo(),
     ]);
@@ -68,6 +79,10 @@ sources:
     type: huawei-scm
     endpoint: ${scmUrl}
     credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+  - name: ali-deploy
+    type: aliyun-deployment-jobs
+    endpoint: ${casUrl}
+    credentials: { accessKey: ${ALIYUN.accessKey}, secretKey: ${ALIYUN.secretKey} }
 receivers:
   - { name: ops, type: slack, webhookUrl: "${slackUrl}" }
 `,
@@ -77,7 +92,7 @@ receivers:
   afterAll(async () => {
     store.close();
     await http.close();
-    await Promise.all([site.close(), scm.close(), slack.close(), dynamo.close()]);
+    await Promise.all([site.close(), scm.close(), cas.close(), slack.close(), dynamo.close()]);
   });
 
   const sweep = (minutes: number) =>
@@ -90,12 +105,19 @@ receivers:
     expect(first.sources.map((report) => [report.name, report.ok])).toEqual([
       ["edge", true],
       ["hw-scm", true],
+      ["ali-deploy", true],
     ]);
     const [alert, ...more] = notDeployed(first.alerts);
     expect(more).toEqual([]);
     expect(alert?.transition).toBe("new");
     expect(alert?.summary).toContain(`renewed but not deployed: serves CN=${HOST}, valid until`);
     expect(alert?.summary).toContain(`source hw-scm holds shop-2027 (scs1700000000777), valid until`);
+    // Where the old one went: the job to run again with the newer certificate.
+    expect(alert?.summary).toMatch(
+      new RegExp(
+        `; for this name, CAS job ${job.Id} deployed shop-0-2026 on \\S+ .*\\(succeeded, source ali-deploy\\)$`,
+      ),
+    );
     expect(JSON.stringify(slack.posts.at(-1)?.body)).toContain("renewed but not deployed");
   });
 

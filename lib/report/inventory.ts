@@ -9,7 +9,7 @@ import { DAY_MS, daysLeft } from "../model/time.js";
 import { type ObjectKind, type Observation, type Severity, severityRank } from "../model/types.js";
 import { evaluateObject, type ObjectFacts } from "../rules/evaluate.js";
 import { replacementFinder } from "../rules/replacement.js";
-import type { IndexedCertificate } from "../store/hostnames.js";
+import type { IndexedObject } from "../store/hostnames.js";
 import type { Store, SweepRecord } from "../store/store.js";
 
 /** `ok`: no rule fires on the object right now. */
@@ -34,7 +34,7 @@ export interface ReportRow extends Observation {
   /** The native id of what took this object's place, as a sweep sees it: it no longer alerts. */
   replacedBy?: string;
   /** An endpoint's: the newest live inventory certificate for its name, shown beside what it serves. */
-  inventoryNewest?: IndexedCertificate;
+  inventoryNewest?: IndexedObject;
 }
 
 export interface SourceState {

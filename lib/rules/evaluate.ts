@@ -1,6 +1,6 @@
 import type { Config } from "../config/schema.js";
 import { configuredUnitOf } from "../config/units.js";
-import type { IndexedCertificate } from "../store/hostnames.js";
+import type { IndexedObject } from "../store/hostnames.js";
 import { matches } from "../model/match.js";
 import { DAY_MS, parseDuration } from "../model/time.js";
 import type {
@@ -209,7 +209,9 @@ export interface ObjectFacts {
   /** Why it is gone, when more is known than its absence (its account left the organization). */
   goneBecause?: string;
   /** An endpoint's: the newest inventory certificate for its name, when it outlives what the endpoint serves. */
-  newer?: IndexedCertificate;
+  newer?: IndexedObject;
+  /** An endpoint's: the deployment jobs onto its name. */
+  deployments?: readonly IndexedObject[];
   /** An endpoint's: no inventory holds what it serves, and its source asked to hear of that. */
   notInInventory?: boolean;
 }

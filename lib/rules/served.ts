@@ -7,7 +7,7 @@ import { isIP } from "node:net";
 import type { AlertsConfig } from "../config/schema.js";
 import { fit } from "../model/text.js";
 import type { Observation, RuleResult } from "../model/types.js";
-import type { IndexedCertificate } from "../store/hostnames.js";
+import type { IndexedObject } from "../store/hostnames.js";
 import { servedDetails } from "../sources/tls/served.js";
 import { contentResults, normalHost } from "./content.js";
 import { expiryAlert } from "./expiry.js";
@@ -121,13 +121,19 @@ function notDeployed(
   observation: Observation,
   now: Date,
   alerts: AlertsConfig,
-  newer: IndexedCertificate | undefined,
+  newer: IndexedObject | undefined,
+  deployments: readonly IndexedObject[] = [],
 ): RuleResult | undefined {
   const served = servedDetails(observation);
   if (!served || !newer?.notAfter) return undefined;
   const near = expiryAlert({ ...observation, status: "active" }, now, alerts);
   const servedName = fit(served.leaf.subject, SUBJECT_IN_SUMMARY);
   const held = fit(`${newer.name} (${newer.nativeId})`, SUBJECT_IN_SUMMARY);
+  // Where the old one was put: the job to update, or to run again with the newer certificate.
+  const where = deployments.map(
+    (deployment) =>
+      `CAS job ${deployment.jobId} deployed ${fit(deployment.name, SUBJECT_IN_SUMMARY)} (${deployment.status}, source ${deployment.source})`,
+  );
   return {
     fingerprint: `not-deployed:${observation.key}`,
     rule: "not-deployed",
@@ -137,7 +143,8 @@ function notDeployed(
     summary:
       `renewed but not deployed: serves ${servedName}, valid until ${served.leaf.notAfter.slice(0, 10)}, while ` +
       `source ${newer.source} holds ${held}, valid until ${newer.notAfter.slice(0, 10)}, for ${newer.hostname}: ` +
-      "deploy the newer certificate to this endpoint",
+      "deploy the newer certificate to this endpoint" +
+      (where.length > 0 ? `; for this name, ${where.join("; ")}` : ""),
     object: observation,
     ...(near?.daysLeft === undefined ? {} : { daysLeft: near.daysLeft }),
   };
@@ -160,9 +167,13 @@ function unknownToInventory(observation: Observation): RuleResult | undefined {
   };
 }
 
-/** What the inventories say of an endpoint (lib/cross-source.ts): a newer certificate, or none like the served one. */
+/**
+ * What the inventories say of an endpoint (lib/cross-source.ts): a newer certificate, the deployments onto its name,
+ * or none like the served one.
+ */
 export interface InventoryFacts {
-  newer?: IndexedCertificate;
+  newer?: IndexedObject;
+  deployments?: readonly IndexedObject[];
   notInInventory?: boolean;
 }
 
@@ -176,7 +187,7 @@ export function endpointResults(
   const served = servedDetails(observation);
   return [
     servedExpiry(observation, now, alerts),
-    notDeployed(observation, now, alerts, inventory.newer),
+    notDeployed(observation, now, alerts, inventory.newer, inventory.deployments),
     inventory.notInInventory ? unknownToInventory(observation) : undefined,
     chainExpiry(observation, now, alerts),
     hostnameNotCovered(observation),

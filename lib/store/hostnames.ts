@@ -3,16 +3,23 @@ import type { Observation } from "../model/types.js";
 import type { TableClient, WriteRequest } from "./client.js";
 import { keys } from "./table.js";
 
-/** An inventory certificate as the hostname index holds it: enough to compare with what an endpoint serves. */
-export interface IndexedCertificate {
+/**
+ * An inventory certificate, or a deployment of one onto a resource, as the hostname index holds it: enough to compare
+ * with what an endpoint serves, and to say where the certificate was deployed.
+ */
+export interface IndexedObject {
   /** The name it covers as listed: `www.example.com` or `*.example.com`. */
   hostname: string;
+  kind: "certificate" | "deployment-task";
   key: string;
   source: string;
   nativeId: string;
   name: string;
   status: Observation["status"];
   notAfter?: string;
+  /** A deployment's job and resource. */
+  jobId?: string;
+  resource?: string;
 }
 
 /** One change of an object, as a sweep wrote it: absent before when new, absent after when gone. */
@@ -40,9 +47,14 @@ function dedupe(requests: WriteRequest[]): WriteRequest[] {
   return [...byItem.values()];
 }
 
-/** Only inventory certificates are served by endpoints; client certificates, CAs and jobs are not indexed. */
-function indexed(observation: Observation | undefined): observation is Observation {
-  return observation?.kind === "certificate";
+/**
+ * Inventory certificates, which endpoints serve, and deployment tasks, which put them there; client certificates and
+ * CAs serve no hostname.
+ */
+function indexed(
+  observation: Observation | undefined,
+): observation is Observation & { kind: IndexedObject["kind"] } {
+  return observation?.kind === "certificate" || observation?.kind === "deployment-task";
 }
 
 function namesOf(observation: Observation | undefined): Set<string> {
@@ -50,8 +62,14 @@ function namesOf(observation: Observation | undefined): Set<string> {
 }
 
 /** What the index keeps of a certificate; an entry is rewritten only when this changes. */
-function entryOf(observation: Observation): Omit<IndexedCertificate, "hostname"> {
+function entryOf(
+  observation: Observation & { kind: IndexedObject["kind"] },
+): Omit<IndexedObject, "hostname"> {
+  const { jobId, resource } = observation.details ?? {};
   return {
+    kind: observation.kind,
+    ...(jobId ? { jobId } : {}),
+    ...(resource ? { resource } : {}),
     key: observation.key,
     source: observation.labels.source,
     nativeId: observation.nativeId,
@@ -122,16 +140,16 @@ export class Hostnames {
   }
 
   /** The inventory certificates covering `hostname`: listed for it exactly, or by the wildcard one label above it. */
-  async covering(hostname: string): Promise<IndexedCertificate[]> {
+  async covering(hostname: string): Promise<IndexedObject[]> {
     const name = hostname.toLowerCase().replace(/\.$/, "");
     const names = [name];
     const dot = name.indexOf(".");
     if (dot > 0 && name.indexOf(".", dot + 1) > 0) names.push(`*${name.slice(dot)}`);
-    const found: IndexedCertificate[] = [];
+    const found: IndexedObject[] = [];
     for (const candidate of names) {
       for await (const item of this.table.queryPrefix(keys.hostname(candidate), "")) {
         const { pk: _pk, sk: _sk, ...entry } = item;
-        found.push(entry as unknown as IndexedCertificate);
+        found.push(entry as unknown as IndexedObject);
       }
     }
     return found;
