@@ -79,7 +79,10 @@ export function newerThanServed(
 ): IndexedObject | undefined {
   const newest = view?.newest;
   if (!newest?.notAfter || !endpoint.notAfter) return undefined;
-  return Date.parse(newest.notAfter) > Date.parse(endpoint.notAfter) ? newest : undefined;
+  // Within a day it is the served certificate itself, read in another zone (SCM's expire_time has none).
+  return Date.parse(newest.notAfter) > Date.parse(endpoint.notAfter) + SAME_CERTIFICATE_MS
+    ? newest
+    : undefined;
 }
 
 /**
@@ -119,23 +122,41 @@ export async function addDependents(
   }
 }
 
-/** Keeps the store's indexes in step with what a sweep wrote: only what changed is written. */
+/**
+ * The version of what the indexes hold. A sweep record without it (a store from before the indexes, or a sweep whose
+ * index write failed) makes the next sweep write the source's whole inventory into them once.
+ */
+export const INDEX_VERSION = 1;
+
+/**
+ * Keeps the store's indexes in step with what a sweep is about to write: only what changed, unless `rebuild` (see
+ * INDEX_VERSION). Written before the objects, so that a sweep cut short after it finds the same changes again.
+ */
 export async function updateIndexes(
   store: Store,
   source: string,
-  before: ReadonlyMap<string, StoredObject>,
-  after: ReadonlyMap<string, StoredObject>,
-  changedKeys: Iterable<string>,
-  gone: readonly StoredObject[],
+  change: {
+    before: ReadonlyMap<string, StoredObject>;
+    after: ReadonlyMap<string, StoredObject>;
+    changedKeys: Iterable<string>;
+    gone: readonly StoredObject[];
+    rebuild: boolean;
+  },
 ): Promise<void> {
+  const before = change.rebuild ? new Map<string, StoredObject>() : change.before;
+  const changedKeys = change.rebuild ? change.after.keys() : change.changedKeys;
   await store.hostnames.update([
     ...[...changedKeys].map((key) => ({
       before: before.get(key)?.observation,
-      after: after.get(key)?.observation,
+      after: change.after.get(key)?.observation,
     })),
-    ...gone.map((object) => ({ before: object.observation })),
+    ...change.gone.map((object) => ({ before: object.observation })),
   ]);
   const observations = (objects: ReadonlyMap<string, StoredObject>) =>
     [...objects.values()].map((object) => object.observation);
-  await store.issuers.update(source, countByIssuer(observations(before)), countByIssuer(observations(after)));
+  await store.issuers.update(
+    source,
+    countByIssuer(observations(before)),
+    countByIssuer(observations(change.after)),
+  );
 }

@@ -28,7 +28,7 @@ export async function dispatchMessages(
   now: Date,
   io: ExpansionIo,
 ): Promise<DispatchMessage[]> {
-  const units = await expandAccounts(config.sources, { ...io, now });
+  const units = await expandAccounts(config.sources, { ...io, now, runId });
   return units.map((unit) => ({
     body: { ...unitRequest(unit), runId, dispatchedAt: now.toISOString() },
     groupId: credentialScope(unit),

@@ -1,6 +1,7 @@
 import type { SourceConfig } from "./config/schema.js";
 import { accountUnit, expandsAtRunTime, type MemberAccount } from "./config/units.js";
 import { oneLine } from "./model/text.js";
+import { earlierRunProblem } from "./run-order.js";
 import { accountSelected, type DiscoveryIo, discoverAccounts } from "./sources/accounts.js";
 import type { Store } from "./store/store.js";
 import type { MemberRecord } from "./store/members.js";
@@ -31,6 +32,8 @@ export interface ExpansionIo extends DiscoveryIo {
   now?: Date;
   /** A dry run reads what was recorded and records nothing. */
   dryRun?: boolean;
+  /** The run discovering: two listings of one run (a dispatch retried) confirm nothing. */
+  runId?: string;
 }
 
 function describe(member: { id: string; name: string }): string {
@@ -58,9 +61,15 @@ async function reconcileMembers(
   const { store } = io;
   if (!store) return { leaving: [], notes: [] };
   const organization = unit.configuredName;
-  const at = (io.now ?? new Date()).toISOString();
+  const now = io.now ?? new Date();
+  const at = now.toISOString();
+  // A run earlier than one already recorded is refused (lib/run-order.ts): it must not change membership either,
+  // or a refused run would make the next real one take a member as gone.
+  const readOnly =
+    io.dryRun === true ||
+    earlierRunProblem(organization, await store.lastSweep(organization), now) !== undefined;
   const record = async (member: MemberRecord) => {
-    if (!io.dryRun) await store.members.put(organization, member);
+    if (!readOnly) await store.members.put(organization, member);
   };
   const known = await store.members.list(organization);
   const notes: string[] = [];
@@ -81,14 +90,16 @@ async function reconcileMembers(
   for (const member of known.values()) {
     if (listed.has(member.id)) continue;
     if (!member.missingSince) {
-      await record({ ...member, missingSince: at });
+      await record({ ...member, missingSince: at, ...(io.runId ? { missingRun: io.runId } : {}) });
       notes.push(
         `${describe(member)} is not in the organization's listing (or no longer selected): not swept, its ` +
           "certificates are kept as last seen; if the next listing lacks it too, it is taken as gone and they resolve",
       );
       continue;
     }
+    if (!member.leftAt && io.runId !== undefined && member.missingRun === io.runId) continue;
     if (!member.leftAt) {
+      if (readOnly) continue;
       await record({ ...member, leftAt: at });
       leaving.push({ ...member, leftAt: at });
       notes.push(
@@ -102,7 +113,7 @@ async function reconcileMembers(
       (last) => last === undefined || (last.ok && last.objects === 0 && last.at >= (member.leftAt ?? "")),
     );
     if (retired) {
-      if (!io.dryRun) await store.members.remove(organization, member.id);
+      if (!readOnly) await store.members.remove(organization, member.id);
     } else {
       leaving.push(member);
     }
@@ -241,4 +252,13 @@ export async function knownUnits(units: readonly SourceConfig[], store: Store): 
     }
   }
   return known;
+}
+
+/**
+ * Whether a retiring unit's member is still recorded as gone from its organization: a retiring message delivered
+ * late (a redrive from the dead-letter queue) must not resolve the objects of a member that has come back.
+ */
+export async function stillLeft(unit: SourceConfig, store: Store): Promise<boolean> {
+  if (!unit.account) return false;
+  return (await store.members.list(unit.configuredName)).get(unit.account.id)?.leftAt !== undefined;
 }

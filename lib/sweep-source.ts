@@ -3,6 +3,7 @@ import type { Config, SourceConfig } from "./config/schema.js";
 import { endpointMoved } from "./config/units.js";
 import {
   addDependents,
+  INDEX_VERSION,
   type InventoryView,
   inventoryForEndpoints,
   newerThanServed,
@@ -11,6 +12,7 @@ import {
   updateIndexes,
 } from "./cross-source.js";
 import { diffInventory, type Listing } from "./diff.js";
+import { stillLeft } from "./organizations.js";
 import type { Ack, Alert, GoneObject, Observation, StoredObject } from "./model/types.js";
 import type { Receiver } from "./notify/receiver.js";
 import { recordNews } from "./notify/route.js";
@@ -20,7 +22,7 @@ import { CLOCK_SKEW_MS, earlierRunProblem, laterRun, latestRunOf, RunOrderError 
 import { withSilenceEnds } from "./silences.js";
 import { withinTimeBudget } from "./sources/budget.js";
 import { timeBudgetOf } from "./sources/scope.js";
-import { type HttpClient, newCallStats } from "./sources/http.js";
+import { type HttpClient, newCallStats, SweepLimitError } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
 import { lookUpMissing } from "./sources/lookup.js";
 import type { CollectContext } from "./sources/types.js";
@@ -208,11 +210,32 @@ async function sweepSource(
       await addDependents(seen, store, source.name);
     }
   } catch (caught) {
-    error = redact(describeError(caught));
+    if (source.type === "tls-endpoints" && caught instanceof SweepLimitError) {
+      // Each endpoint is probed on its own: what the budget allowed is true of each, and a few that never answer
+      // must not blind the source to all the others.
+      unsettled ??=
+        `${timeBudgetOf(source).text}, the source's timeBudget, ran out after ${seen.size} endpoints; those are ` +
+        "kept as probed, the others as they were last seen (raise timeBudget, or lower timeout and retries)";
+    } else {
+      error = redact(describeError(caught));
+    }
   }
   // A failed listing is not used at all; a suspicious drop is used for what it shows, but nothing is taken as missing.
   const fetched = error === undefined;
-  if (listsItself) error ??= suspiciousDrop(config, stored.size, seen.size);
+  // Every endpoint a tls-endpoints source is given yields an observation, answered or not: fewer means fewer were
+  // given (the config or the inventories changed), not an API that lost some.
+  if (listsItself && source.type !== "tls-endpoints")
+    error ??= suspiciousDrop(config, stored.size, seen.size);
+  // An organization's discovery unit lists nothing of its own: objects stored under its name (from before the
+  // source had `accounts`) are kept as last seen, never taken as missing.
+  if (source.discovery && stored.size > 0) {
+    unsettled ??=
+      `${stored.size} objects are stored under ${source.name} itself, from before it stood for an organization; ` +
+      "they are kept, and alert, as last seen (to watch that account's own certificates, give it a source without accounts)";
+  }
+  if (source.leftOrganization !== undefined && !(await stillLeft(source, store).catch(() => false))) {
+    unsettled ??= `${source.account?.id ?? source.name} is in its organization again: nothing of it is resolved`;
+  }
   if (fetched && error === undefined && unsettled !== undefined) {
     warnings.push(redact(`${unsettled}; nothing absent from it is taken as missing this time`));
   }
@@ -357,6 +380,13 @@ async function sweepSource(
   async function saveSweep(): Promise<string | undefined> {
     try {
       outcome.recorded.push(...(await recordNews(outcome.alerts, options)));
+      await updateIndexes(store, source.name, {
+        before: stored,
+        after: current,
+        changedKeys,
+        gone: diff.gone,
+        rebuild: previous?.indexVersion !== INDEX_VERSION,
+      });
       await store.writeObjects(
         source.name,
         {
@@ -366,7 +396,6 @@ async function sweepSource(
         },
         now,
       );
-      await updateIndexes(store, source.name, stored, current, changedKeys, diff.gone);
       if (sweep.ok && diff.added + diff.changed + gone.length > 0) {
         await store.writeSnapshot(
           source.name,
@@ -388,6 +417,7 @@ async function sweepSource(
           failingSince,
           endpoint,
           latestRun,
+          indexVersion: INDEX_VERSION,
         },
         now,
       );

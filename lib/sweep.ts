@@ -173,6 +173,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     store,
     now,
     dryRun: options.dryRun,
+    runId,
   });
   const sources = expanded.filter((source) => only.length === 0 || isNamed(source, only));
   // Sweeping first: a run refused for its instant purges nothing either.

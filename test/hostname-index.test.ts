@@ -1,7 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
+import { newerThanServed } from "../lib/cross-source.js";
+import type { IndexedObject } from "../lib/store/hostnames.js";
 import { observation } from "./fixtures.js";
+
+const entry: IndexedObject = {
+  hostname: "shop.example.com",
+  kind: "certificate",
+  key: "hw/certificate/scs1",
+  source: "hw",
+  nativeId: "scs1",
+  name: "shop",
+  status: "active",
+};
 
 describe("the hostname index: inventory certificates by the names they cover, kept as sweeps write", () => {
   let dynamo: EmbeddedDynamo;
@@ -62,5 +74,23 @@ describe("the hostname index: inventory certificates by the names they cover, ke
       },
     ]);
     expect(await names("device.example.com")).toEqual([]);
+  });
+
+  it("an inventory certificate ending within a day of the served one is that one, read in another zone", () => {
+    const endpoint = observation({
+      nativeId: "shop:443",
+      kind: "endpoint",
+      notAfter: "2027-03-01T00:00:00.000Z",
+    });
+    const held = (notAfter: string) => ({
+      newest: { ...entry, notAfter },
+      knowsServed: true,
+      deployments: [],
+    });
+    // SCM's zone-less expire_time read as UTC instead of China time: 8 hours later, the same certificate.
+    expect(newerThanServed(endpoint, held("2027-03-01T08:00:00.000Z"))).toBeUndefined();
+    expect(newerThanServed(endpoint, held("2027-03-03T00:00:00.000Z"))?.notAfter).toBe(
+      "2027-03-03T00:00:00.000Z",
+    );
   });
 });

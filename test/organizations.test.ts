@@ -354,6 +354,54 @@ defaultReceivers: [ops]
     expect((await store.members.list("org")).get(A.AccountId)?.missingSince).toBeUndefined();
   });
 
+  it("a run refused for its instant, or a second listing of one run, changes no membership", async () => {
+    const before = await store.members.list("org");
+    directory.splice(directory.indexOf(B), 1);
+    try {
+      // Earlier than the runs recorded: refused, and prod-pay's absence is not recorded either.
+      await expect(sweep(at(0.5))).rejects.toThrow(/already recorded, later than this run/);
+      await expect(sweep(at(0.6))).rejects.toThrow(/already recorded/);
+      expect(await store.members.list("org")).toEqual(before);
+      // Two listings by one run (a dispatch retried) find it missing once; they do not confirm that it left.
+      const runId = "one-run-listed-twice";
+      await runSweep({ config, store, http, now: at(10), runId });
+      await runSweep({ config, store, http, now: at(10.1), runId });
+      const member = (await store.members.list("org")).get(B.AccountId);
+      expect(member?.missingSince).toBeDefined();
+      expect(member?.leftAt).toBeUndefined();
+    } finally {
+      directory.push(B);
+    }
+    await sweep(at(10.2));
+    expect((await store.members.list("org")).get(B.AccountId)?.missingSince).toBeUndefined();
+  });
+
+  it("adding accounts to a source that swept one account keeps that account's objects as last seen, saying so", async () => {
+    const single = await parseConfig(yaml().replace(/ {4}accounts:\n(?: {6}.*\n)+/, ""), "single.yml");
+    const name = "org";
+    // Swept as a plain source once, under the organization's own name, in a store of its own.
+    const own = new Store({ table: "converted", endpoint: dynamo.endpoint, historyDays: 90 });
+    await own.ensureTable();
+    try {
+      const first = await runSweep({ config: single, store: own, http, now: at(11) });
+      const kept = first.sources.find((report) => report.name === name)?.objects ?? 0;
+      expect(kept).toBeGreaterThan(0);
+      for (const now of [at(12), at(13)]) {
+        const summary = await runSweep({ config, store: own, http, now });
+        const discovery = summary.sources.find((report) => report.name === name);
+        expect(discovery).toMatchObject({ ok: true, objects: kept, gone: 0 });
+        expect(discovery?.warnings.join("\n")).toMatch(
+          /objects are stored under org itself.*kept, and alert, as last seen/,
+        );
+        expect(
+          summary.alerts.filter((alert) => alert.source === name && alert.transition === "resolved"),
+        ).toEqual([]);
+      }
+    } finally {
+      own.close();
+    }
+  });
+
   it("report and history see every member the organization's last discovery recorded", async () => {
     const units = await knownUnits(config.sources, store);
     expect(units.map((known) => known.name).sort()).toEqual(
@@ -431,6 +479,26 @@ defaultReceivers: [ops]
       ],
     });
     expect(stray.batchItemFailures).toEqual([{ itemIdentifier: "stray" }]);
+    // A retiring message delivered late, for a member that is listed again, resolves nothing of it.
+    const objectsBefore = await storedOf(A);
+    const late = await worker({
+      Records: [
+        {
+          messageId: "late-retire",
+          body: JSON.stringify({
+            source: unit(A),
+            runId: "org-run",
+            dispatchedAt: NOW.toISOString(),
+            account: { id: A.AccountId, name: A.DisplayName },
+            leftOrganization:
+              "account 1000000000000001 (prod-shop) left the organization (confirmed earlier)",
+          }),
+        },
+      ],
+    });
+    expect(late.batchItemFailures).toEqual([]);
+    expect(await storedOf(A)).toEqual(objectsBefore);
+    expect((await store.lastSweep(unit(A)))?.gone).toBe(0);
   });
 });
 

@@ -133,6 +133,24 @@ receivers:
     expect(endpoints).toContain("renewed but not deployed");
   });
 
+  it("an index missing from the store (one from before it, or a write that failed) is written whole once", async () => {
+    const last = await store.lastSweep("hw-scm");
+    if (!last) throw new Error("hw-scm was swept before");
+    const { indexVersion: _version, ...older } = last;
+    await store.updateLastSweep(older);
+    const [object] = (await store.loadObjects("hw-scm")).values();
+    await store.hostnames.update([{ before: object?.observation }]);
+    const certificates = async () =>
+      (await store.hostnames.covering(HOST)).filter((found) => found.kind === "certificate");
+    expect(await certificates()).toEqual([]);
+    const quiet = await sweep(5);
+    expect(quiet.sources.find((report) => report.name === "hw-scm")).toMatchObject({ ok: true, changed: 0 });
+    expect((await store.hostnames.covering(HOST)).map((found) => found.nativeId)).toContain(
+      "scs1700000000777",
+    );
+    expect(notDeployed(quiet.alerts)).toEqual([]);
+  });
+
   it("says it once: a run with nothing new sends nothing", async () => {
     expect(notDeployed((await sweep(10)).alerts)).toEqual([]);
   });

@@ -137,13 +137,15 @@ describe("x509 facts", () => {
     });
   });
 
-  it("bounds hostile names of 100 KB and keeps their text for outputs to neutralise", () => {
+  it("bounds hostile names of 100 KB, on one line", () => {
     const huge = `${HOSTILE}${"x".repeat(100_000)}`;
     const read = certificateFacts(
       makeCertificate({ commonName: huge, dnsNames: [huge], notBefore: NOW, notAfter: NOW }).der,
     );
     expect(read.subject.length).toBeLessThanOrEqual(MAX_NAME_LENGTH);
-    expect(read.subject.startsWith("CN=evil\r\n*bold*")).toBe(true);
+    // Made one line before the cut: the line break is one space, the bidi override dropped.
+    expect(read.subject.startsWith("CN=evil *bold*")).toBe(true);
+    expect(read.subject).not.toMatch(/[\r\n\u202e]/);
     expect(read.dnsNames[0]?.length).toBeLessThanOrEqual(MAX_SAN_LENGTH);
   });
 
@@ -609,4 +611,171 @@ receivers:
       [`handshake:edge/endpoint/down.example.test:${site.port}@127.0.0.1`, "resolved"],
     ]);
   });
+});
+
+describe("tls-endpoints bounds through a whole sweep (dynalite, a Slack receiver)", () => {
+  const site = new TlsSite();
+  const slack = new SlackReceiverSim();
+  const http = new HttpClient();
+  let dynamo: EmbeddedDynamo;
+  let store: Store;
+  let slackUrl: string;
+  let blackhole: Server;
+  let blackholePort = 0;
+  const held: Socket[] = [];
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  const CONTROL = /[\u0000-\u001f\u007f]/;
+
+  beforeAll(async () => {
+    const { intermediate } = makeCa(NOW);
+    site.serve("good.example.test", [makeLeaf(NOW, ["good.example.test"], 3, intermediate), intermediate]);
+    // Accepts the TCP connection and never answers the TLS handshake.
+    blackhole = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => blackhole.listen(0, "127.0.0.1", resolve));
+    const address = blackhole.address();
+    blackholePort = typeof address === "object" && address ? address.port : 0;
+    [, slackUrl, dynamo] = await Promise.all([site.start(), slack.listen(), startEmbeddedDynamo()]);
+    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
+    await store.ensureTable();
+  });
+  afterAll(async () => {
+    for (const socket of held) socket.destroy();
+    store.close();
+    await http.close();
+    await Promise.all([
+      site.close(),
+      slack.close(),
+      dynamo.close(),
+      new Promise<void>((resolve) => blackhole.close(() => resolve())),
+    ]);
+  });
+
+  const sweepConfig = (name: string, source: Record<string, unknown>) =>
+    configSchema.parse({
+      sources: [{ name, type: "tls-endpoints", retries: 0, ...source }],
+      receivers: [{ name: "ops-slack", type: "slack", webhookUrl: slackUrl }],
+    });
+  const sweep = (config: Config, hours: number) =>
+    runSweep({ config, store, http, now: new Date(NOW.getTime() + hours * 3_600_000) });
+
+  it("keeps what a timeBudget cut short probed, keeps the others as last seen, and takes nothing as missing", async () => {
+    const good = { host: "good.example.test", port: site.port, connectTo: "127.0.0.1" };
+    const goodKey = `budget/endpoint/good.example.test:${site.port}@127.0.0.1`;
+    const blackholes = ["a", "b", "c"].map((name) => ({
+      host: `${name}.blackhole.test`,
+      port: blackholePort,
+      connectTo: "127.0.0.1",
+    }));
+    const blackholeKeys = blackholes.map(
+      (target) => `budget/endpoint/${target.host}:${blackholePort}@127.0.0.1`,
+    );
+
+    // First the black holes alone, with a short timeout: stored as failed handshakes.
+    const before = await sweep(sweepConfig("budget", { endpoints: blackholes, timeout: "1s" }), 0);
+    expect(before.sources.map((source) => [source.name, source.ok])).toEqual([["budget", true]]);
+    let objects = await store.loadObjects("budget");
+    expect([...objects.keys()].sort()).toEqual(blackholeKeys);
+
+    // Then a timeout longer than the budget: the good endpoint is done long before the budget runs out.
+    const started = Date.now();
+    const cut = await sweep(
+      sweepConfig("budget", { endpoints: [good, ...blackholes], timeout: "20s", timeBudget: "3s" }),
+      1,
+    );
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const [report] = cut.sources;
+    expect(report).toMatchObject({ name: "budget", ok: true, missing: 0, gone: 0 });
+    expect(report?.error).toBeUndefined();
+    expect(report?.warnings).toHaveLength(1);
+    expect(report?.warnings[0]).toMatch(/^3s, the source's timeBudget, ran out after 1 endpoints/);
+    expect(cut.exitCode).toBe(0);
+    expect(cut.alerts.map((alert) => [alert.fingerprint, alert.transition, alert.severity])).toContainEqual([
+      `expiry:${goodKey}`,
+      "new",
+      "critical",
+    ]);
+    objects = await store.loadObjects("budget");
+    expect(objects.get(goodKey)?.observation).toMatchObject({
+      status: "active",
+      domains: ["good.example.test"],
+    });
+    for (const key of blackholeKeys) {
+      // Not probed this time: as the last sweep stored them, not counted again, and not missing.
+      const kept = objects.get(key);
+      expect(kept?.observation).toMatchObject({ status: "failed" });
+      expect(kept?.observation.details?.failures).toBe("1");
+      expect(kept?.missingSince).toBeUndefined();
+    }
+
+    // The black holes leave the config: fewer endpoints given is no API losing some, so no drop to distrust. They are
+    // missing, then gone on the next sweep; nothing about the endpoint probed before resolves.
+    const after = (hours: number) =>
+      sweep(
+        configSchema.parse({
+          sources: [
+            { name: "budget", type: "tls-endpoints", retries: 0, endpoints: [good], timeBudget: "3s" },
+          ],
+          receivers: [{ name: "ops-slack", type: "slack", webhookUrl: slackUrl }],
+        }),
+        hours,
+      );
+    const removed = await after(2);
+    expect(removed.sources[0]).toMatchObject({ name: "budget", ok: true, warnings: [], missing: 3 });
+    expect(removed.alerts.filter((alert) => alert.fingerprint.endsWith(goodKey))).toEqual([]);
+    objects = await store.loadObjects("budget");
+    expect(objects.get(goodKey)?.observation.status).toBe("active");
+    expect(objects.get(goodKey)?.missingSince).toBeUndefined();
+    expect(objects.get(goodKey)?.alerts).toHaveProperty("expiry");
+    for (const key of blackholeKeys) expect(objects.get(key)?.missingSince).toBeDefined();
+    const gone = await after(3);
+    expect(gone.sources[0]).toMatchObject({ ok: true, gone: 3, missing: 0, objects: 1 });
+    expect(gone.alerts.filter((alert) => alert.fingerprint.endsWith(goodKey))).toEqual([]);
+  }, 30_000);
+
+  it("stores at most 8 chain certificates, their hostile names on one line, and saves", async () => {
+    // A chain of 20 intermediates, each named by 1,000 control characters and line breaks; distinct names (not
+    // whitespace alone) so that the client can link each to its issuer.
+    const controlName = (index: number) => {
+      const unit = `\r\n${String.fromCharCode(1 + (index % 8))}\u007f${String.fromCharCode(14 + Math.floor(index / 8))}`;
+      return unit.repeat(200).slice(0, 1_000);
+    };
+    const chain: Issued[] = [];
+    let issuer: Issued | undefined;
+    for (let index = 20; index >= 1; index--) {
+      issuer = makeCertificate({
+        commonName: controlName(index),
+        notBefore: new Date(NOW.getTime() - 30 * DAY),
+        notAfter: new Date(NOW.getTime() + 3650 * DAY),
+        issuer,
+        ca: true,
+      });
+      chain.unshift(issuer);
+    }
+    expect(new Set(chain.map((certificate) => certificate.commonName)).size).toBe(20);
+    const leaf = makeLeaf(NOW, ["long.example.test"], 90, chain[0]);
+    site.serve("long.example.test", [leaf, ...chain]);
+    const key = `chain/endpoint/long.example.test:${site.port}@127.0.0.1`;
+    const done = await sweep(
+      sweepConfig("chain", {
+        endpoints: [{ host: "long.example.test", port: site.port, connectTo: "127.0.0.1" }],
+      }),
+      0,
+    );
+    expect(done.sources[0]).toMatchObject({ name: "chain", ok: true });
+    expect(done.sources[0]?.error).toBeUndefined();
+    const stored = (await store.loadObjects("chain")).get(key)?.observation;
+    expect(stored?.status).toBe("active");
+    const served = stored?.details?.served ?? "";
+    expect(served.length).toBeGreaterThan(0);
+    expect.soft(served.length).toBeLessThan(40_000);
+    const parsed = JSON.parse(served) as {
+      leaf: { subject: string };
+      chain: { subject: string; issuer: string }[];
+    };
+    expect(parsed.chain).toHaveLength(8);
+    for (const certificate of [parsed.leaf, ...parsed.chain]) {
+      expect.soft(certificate.subject).not.toMatch(CONTROL);
+    }
+    for (const certificate of parsed.chain) expect.soft(certificate.issuer).not.toMatch(CONTROL);
+  }, 30_000);
 });

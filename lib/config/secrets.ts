@@ -113,9 +113,10 @@ export function makeRedactor(secrets: readonly (string | undefined)[]): (text: s
 
 /**
  * The most runtime secrets kept. Temporary credentials are added at each refresh (hours apart); the oldest, long
- * expired, make way in a process that lives for weeks.
+ * expired, make way in a process that lives for weeks. An organization's run holds two per member (a secret and a
+ * token), and all of a 1,000-account run's must still be masked while its sweeps report.
  */
-const MAX_RUNTIME_SECRETS = 500;
+const MAX_RUNTIME_SECRETS = 5_000;
 const runtimeSecrets: string[] = [];
 let runtimeGeneration = 0;
 

@@ -4,6 +4,7 @@
  * signature algorithm are read from the DER by a minimal reader, because on Node 20 X509Certificate has no
  * signature algorithm and prints names and SANs in a text form a hostile certificate can make ambiguous.
  */
+import { oneLine } from "../model/text.js";
 import { X509Certificate } from "node:crypto";
 
 export interface CertificateFacts {
@@ -151,8 +152,10 @@ function stringOf(der: Buffer, item: Element): string {
   return bytes.toString("latin1");
 }
 
+/** One line first: a control character stored as JSON takes six bytes, and a hostile name is made of them. */
 function cut(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  const line = oneLine(text);
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 
 /** A Name as `CN=..., O=...`, in the order the certificate gives it. */
@@ -167,7 +170,7 @@ function nameOf(der: Buffer, name: Element): string {
       if (parts.join(", ").length > MAX_NAME_LENGTH) return cut(parts.join(", "), MAX_NAME_LENGTH);
     }
   }
-  return parts.join(", ");
+  return cut(parts.join(", "), MAX_NAME_LENGTH);
 }
 
 /** UTCTime (YYMMDDHHMMSSZ, years 1950 to 2049) or GeneralizedTime (YYYYMMDDHHMMSSZ) to ISO. */

@@ -12,6 +12,8 @@ export interface MemberRecord {
   name: string;
   firstSeenAt: string;
   missingSince?: string;
+  /** The run that found it missing: only another run's listing confirms that it left. */
+  missingRun?: string;
   leftAt?: string;
 }
 
@@ -26,12 +28,13 @@ export class Members {
   async list(organization: string): Promise<Map<string, MemberRecord>> {
     const members = new Map<string, MemberRecord>();
     for await (const item of this.table.queryPrefix(keys.organization(organization), "")) {
-      const { id, name, firstSeenAt, missingSince, leftAt } = item as unknown as MemberRecord;
+      const { id, name, firstSeenAt, missingSince, missingRun, leftAt } = item as unknown as MemberRecord;
       members.set(id, {
         id,
         name,
         firstSeenAt,
         ...(missingSince ? { missingSince } : {}),
+        ...(missingRun ? { missingRun } : {}),
         ...(leftAt ? { leftAt } : {}),
       });
     }

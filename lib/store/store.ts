@@ -49,6 +49,8 @@ export interface SweepRecord extends SweepOutcome, AlertState {
    * a host whose clock ran ahead, was recorded before it: a run is never recorded before that one (see clock.ts).
    */
   latestRun?: { at: string; runId: string };
+  /** The version of the store's indexes this sweep kept up to date (lib/cross-source.ts INDEX_VERSION). */
+  indexVersion?: number;
 }
 
 /** What a sweep writes to a source's objects: changed ones, those confirmed gone, and gone ones that came back. */

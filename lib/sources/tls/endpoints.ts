@@ -20,6 +20,12 @@ import { type ServedDetails, storedFacts } from "./served.js";
 /** An error text from a socket is short, but a bound keeps any surprise out of the stored item and messages. */
 const MAX_ERROR_LENGTH = 300;
 
+/**
+ * Chain certificates kept above the leaf. Real chains hold one to three; a server sending dozens of large ones could
+ * otherwise push the endpoint's stored item past DynamoDB's 400 KB and stop the whole source from saving.
+ */
+const MAX_CHAIN_STORED = 8;
+
 /** `host:port`, then `/serverName` when SNI names another host, then `@address` when connecting elsewhere. */
 export function endpointId(target: TlsTarget): string {
   const sni = target.serverName === target.host ? "" : `/${target.serverName}`;
@@ -74,7 +80,10 @@ function baseObservation(source: TlsEndpointsSourceConfig, target: TlsTarget): O
 
 function servedObservation(base: Observation, served: Served): Observation {
   const { leaf, chain } = served;
-  const details: ServedDetails = { leaf: storedFacts(leaf), chain: chain.map(storedFacts) };
+  const details: ServedDetails = {
+    leaf: storedFacts(leaf),
+    chain: chain.slice(0, MAX_CHAIN_STORED).map(storedFacts),
+  };
   return {
     ...base,
     domains: [...leaf.dnsNames, ...leaf.ipAddresses],
