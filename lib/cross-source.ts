@@ -126,7 +126,7 @@ export async function addDependents(
  * The version of what the indexes hold. A sweep record without it (a store from before the indexes, or a sweep whose
  * index write failed) makes the next sweep write the source's whole inventory into them once.
  */
-export const INDEX_VERSION = 1;
+export const INDEX_VERSION = 2;
 
 /**
  * Keeps the store's indexes in step with what a sweep is about to write: only what changed, unless `rebuild` (see

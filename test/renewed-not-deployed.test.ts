@@ -8,7 +8,12 @@ import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.
 import { Store } from "../lib/store/store.js";
 import { runSweep } from "../lib/sweep.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
-import { type DeploymentJobRecord, deploymentFleet } from "../sim/aliyun-fleet.js";
+import {
+  type DeploymentJobRecord,
+  deploymentFleet,
+  type SslCertificateRecord,
+  sslCertificateFleet,
+} from "../sim/aliyun-fleet.js";
 import { type ScmCertificate, scmFleet, scmTime } from "../sim/fleet.js";
 import { scmSimulator } from "../sim/huawei-scm.js";
 import { SlackReceiverSim } from "../sim/slack.js";
@@ -223,6 +228,69 @@ receivers:
     ]);
     expect(unknown[0]?.summary).toMatch(
       /^serves CN=elsewhere\.example\.test, valid until \d{4}-\d{2}-\d{2}, which no inventory certwatch sweeps holds/,
+    );
+  });
+});
+
+describe("renewed in CAS but not deployed: the alert gives the redeploy command that pushes the renewal", () => {
+  const PAY = "pay.example.test";
+  const site = new TlsSite();
+  const { intermediate } = makeCa(NOW);
+  const [renewal] = sslCertificateFleet({ count: 1, now: NOW, seed: 3 }) as [SslCertificateRecord];
+  Object.assign(renewal, {
+    CertificateId: 24_000_001,
+    Name: "pay-2027",
+    CommonName: PAY,
+    Sans: [PAY],
+    NotAfter: NOW.getTime() + 400 * DAY,
+    Revoked: false,
+  });
+  const [job] = deploymentFleet({ jobs: 1, workersPerJob: 2, now: NOW, seed: 5 }) as [DeploymentJobRecord];
+  for (const worker of job.workers)
+    Object.assign(worker, { CertDomain: PAY, ResourceDomain: PAY, Status: "success" });
+  Object.assign(job, { Status: "success", CertDomain: PAY });
+  const cas = new CasSimulator({
+    credentials: ALIYUN,
+    sslCertificates: [renewal],
+    deploymentJobs: [job],
+    now: NOW,
+  });
+  const http = new HttpClient();
+  let dynamo: EmbeddedDynamo;
+  let store: Store;
+  let config: Config;
+
+  beforeAll(async () => {
+    site.serve(PAY, [makeLeaf(NOW, [PAY], 20, intermediate), intermediate]);
+    let casUrl: string;
+    [, casUrl, dynamo] = await Promise.all([site.start(), cas.listen(), startEmbeddedDynamo()]);
+    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
+    await store.ensureTable();
+    const aliyun = `{ accessKey: ${ALIYUN.accessKey}, secretKey: ${ALIYUN.secretKey} }`;
+    config = await parseConfig(
+      `
+sources:
+  - { name: edge, type: tls-endpoints, retries: 0, endpoints: [{ host: ${PAY}, port: ${site.port}, connectTo: 127.0.0.1 }] }
+  - { name: ali-ssl, type: aliyun-ssl-certificates, endpoint: "${casUrl}", credentials: ${aliyun} }
+  - { name: ali-deploy, type: aliyun-deployment-jobs, endpoint: "${casUrl}", credentials: ${aliyun}, contactIds: [1] }
+receivers:
+  - { name: ops, type: webhook, url: "http://127.0.0.1:9/unused" }
+`,
+      "cas.yml",
+    );
+  });
+  afterAll(async () => {
+    store.close();
+    await http.close();
+    await Promise.all([site.close(), cas.close(), dynamo.close()]);
+  });
+
+  it("names the job that deployed onto the name and the command that deploys the renewal there", async () => {
+    const summary = await runSweep({ config, store, http, now: NOW, dryRun: false });
+    const alert = summary.alerts.find((candidate) => candidate.fingerprint.startsWith("not-deployed:"));
+    expect(alert?.summary).toContain("source ali-ssl holds pay-2027 (24000001)");
+    expect(alert?.summary).toContain(
+      `certwatch redeploy --source ali-deploy --job ${job.Id} --all-workers --cert 24000001`,
     );
   });
 });

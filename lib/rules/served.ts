@@ -5,7 +5,7 @@
  */
 import { isIP } from "node:net";
 import type { AlertsConfig } from "../config/schema.js";
-import { fit } from "../model/text.js";
+import { fit, shellWord } from "../model/text.js";
 import type { Observation, RuleResult } from "../model/types.js";
 import type { IndexedObject } from "../store/hostnames.js";
 import { servedDetails } from "../sources/tls/served.js";
@@ -129,11 +129,16 @@ function notDeployed(
   const near = expiryAlert({ ...observation, status: "active" }, now, alerts);
   const servedName = fit(served.leaf.subject, SUBJECT_IN_SUMMARY);
   const held = fit(`${newer.name} (${newer.nativeId})`, SUBJECT_IN_SUMMARY);
-  // Where the old one was put: the job to update, or to run again with the newer certificate.
-  const where = deployments.map(
-    (deployment) =>
-      `CAS job ${deployment.jobId} deployed ${fit(deployment.name, SUBJECT_IN_SUMMARY)} (${deployment.status}, source ${deployment.source})`,
-  );
+  // Where the old one was put, and, for a CAS certificate, the command that pushes the newer one over it.
+  const casCertificate = newer.provider === "aliyun" && /^\d+$/.test(newer.nativeId);
+  const where = deployments.map((deployment) => {
+    const job = `CAS job ${deployment.jobId} deployed ${fit(deployment.name, SUBJECT_IN_SUMMARY)} (${deployment.status}, source ${deployment.source})`;
+    if (!casCertificate || deployment.provider !== "aliyun" || !deployment.jobId) return job;
+    return (
+      `${job}: certwatch redeploy --source ${shellWord(deployment.source)} --job ${shellWord(deployment.jobId)} ` +
+      `--all-workers --cert ${shellWord(newer.nativeId)}`
+    );
+  });
   return {
     fingerprint: `not-deployed:${observation.key}`,
     rule: "not-deployed",

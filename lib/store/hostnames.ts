@@ -20,6 +20,7 @@ export interface IndexedObject {
   /** A deployment's job and resource. */
   jobId?: string;
   resource?: string;
+  provider?: Observation["labels"]["provider"];
 }
 
 /** One change of an object, as a sweep wrote it: absent before when new, absent after when gone. */
@@ -68,6 +69,7 @@ function entryOf(
   const { jobId, resource } = observation.details ?? {};
   return {
     kind: observation.kind,
+    provider: observation.labels.provider,
     ...(jobId ? { jobId } : {}),
     ...(resource ? { resource } : {}),
     key: observation.key,
