@@ -3,7 +3,7 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { HeartbeatResult } from "../lib/notify/heartbeat.js";
 import type { DeliveryReport } from "../lib/notify/deliver.js";
 import { type OrphanedReceiver, orphanAdvice, orphanedReceivers } from "../lib/notify/route.js";
-import { remediate } from "../lib/remediate.js";
+import { remediate } from "../lib/remediate/index.js";
 import { knownUnits } from "../lib/organizations.js";
 import { isNotifyRequest, type NotifyRequest } from "../lib/run-tracking.js";
 import { deliverAll, deliveriesFailed, heartbeatUnless } from "../lib/sweep.js";

@@ -8,7 +8,7 @@ import { type HeartbeatResult, sendHeartbeat } from "./notify/heartbeat.js";
 import { createReceiver } from "./notify/index.js";
 import type { Receiver } from "./notify/receiver.js";
 import { type OrphanedReceiver, orphanedReceivers, receiversFor } from "./notify/route.js";
-import { type RemediationReport, remediate } from "./remediate.js";
+import { type RemediationReport, remediate } from "./remediate/index.js";
 import { expandAccounts, knownUnits } from "./organizations.js";
 import type { LedgerEntry } from "./store/ledger.js";
 import {

@@ -8,7 +8,7 @@ import type { Digest } from "../lib/notify/digest.js";
 import { html } from "../lib/notify/email.js";
 import type { Language } from "../lib/notify/messages.js";
 import { slackMessage } from "../lib/notify/slack.js";
-import { redeployNotice } from "../lib/remediate.js";
+import { redeployNotice } from "../lib/remediate/notice.js";
 
 /**
  * Renders what users receive, with the real renderers, into docs/samples: the Slack Block Kit message, the email
@@ -119,7 +119,8 @@ const redeployed = redeployNotice(
     source: "ali-deploy",
     fromJob: "8003",
     workerSet: "sample",
-    failed: ["20013", "20014"].map((id, index) => ({
+    scope: "failed",
+    workers: ["20013", "20014"].map((id, index) => ({
       worker: id,
       status: "error",
       resourceId: String(1286012 + index),

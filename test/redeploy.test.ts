@@ -7,7 +7,8 @@ import type { Output } from "../lib/cli/output.js";
 import { loadConfig } from "../lib/config/load.js";
 import type { DeploymentJobsSourceConfig } from "../lib/config/schema.js";
 import { messages } from "../lib/notify/messages.js";
-import { type RedeployContext, redeployJob } from "../lib/remediate.js";
+import { redeployNotice } from "../lib/remediate/notice.js";
+import { type RedeployContext, redeployJob } from "../lib/remediate/redeploy-job.js";
 import { HttpClient } from "../lib/sources/http.js";
 import { openStore } from "../lib/store/open.js";
 import { type RunSummary, runSweep } from "../lib/sweep.js";
@@ -402,7 +403,7 @@ describe("a redeploy CAS answers unclearly, or that two runs start at once", () 
           trigger: "automatic",
           claimId: "a-run-that-died",
           fromJob: "8004",
-          workers: plan.failed.map((w) => w.worker),
+          workers: plan.workers.map((w) => w.worker),
           resourceIds: plan.params.ResourceIds.split(","),
           certIds: [plan.params.CertIds],
           at: hourAgo.toISOString(),
@@ -522,6 +523,144 @@ describe("remediation.redeployFailedWorkers: redeploys after each sweep, announc
       await opened.close();
     });
     expect(summary.remediation).toEqual({ jobs: [], waiting: 0 });
+    expect(rig.creates()).toBe(2);
+  });
+});
+
+describe("certwatch redeploy --all-workers: a renewed certificate pushed to every worker of a job", () => {
+  // Every job succeeded everywhere with its old certificate: there is no failed worker to redeploy.
+  const jobs = fleet({});
+  const target = jobs[2] as DeploymentJobRecord;
+  const renewed = "12000099";
+  const rig = new RedeployRig(new CasSimulator({ credentials: KEYS, deploymentJobs: jobs }));
+  let configFile: string;
+  const writes = () => rig.creates() + rig.cas.callsOf(UPDATE);
+
+  beforeAll(async () => {
+    await rig.start();
+    configFile = await rig.config("certwatch");
+  });
+  afterAll(() => rig.stop());
+
+  it("--all-workers without --cert exits 2, saying so, before asking CAS anything", async () => {
+    const result = await redeploy(configFile, "8002", "--all-workers");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--all-workers needs --cert CERT_ID: the renewed certificate's CertId");
+    expect(rig.cas.callsOf("ListWorkerResource")).toBe(0);
+    expect(writes()).toBe(0);
+  });
+
+  it("without --all-workers, a job whose workers all succeeded has nothing to redeploy", async () => {
+    expect(target.workers.every((w) => w.Status === "success" && String(w.CertId) !== renewed)).toBe(true);
+    const result = await redeploy(configFile, "8002");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("job 8002 has no failed workers; nothing to redeploy");
+    expect(writes()).toBe(0);
+  });
+
+  it("a dry run plans every worker with the renewed certificate and writes nothing", async () => {
+    const result = await redeploy(configFile, "8002", "--all-workers", "--cert", renewed, "--dry-run");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("dry run: nothing created");
+    expect(result.stdout).toContain(`job 8002: all 4 worker(s), with certificate ${renewed}`);
+    expect(result.stdout).toContain(
+      `CertIds ${renewed}, ResourceIds ${target.workers.map((w) => w.ResourceId).join(",")}`,
+    );
+    expect(writes()).toBe(0);
+  });
+
+  it("creates one job for all four resources with the renewed CertId, and moves it to pending", async () => {
+    const result = await redeploy(configFile, "8002", "--all-workers", "--cert", renewed);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      `redeploy job 9000 created for 4 worker(s) of job 8002 with certificate ${renewed} and moved to pending`,
+    );
+    expect(result.stdout).not.toContain("failed worker");
+    expect(rig.creates()).toBe(1);
+    expect(rig.cas.callsOf(UPDATE)).toBe(1);
+    // Exactly what CreateDeploymentJob received: no ScheduleTime, as no --at was given.
+    expect(rig.cas.created.get(9000)).toEqual({
+      Name: "certwatch redeploy of job 8002, all workers",
+      JobType: target.JobType,
+      CertIds: renewed,
+      ResourceIds: target.workers.map((w) => w.ResourceId).join(","),
+      ContactIds: "1,2",
+    });
+    const created = jobs.find((job) => job.Id === 9000);
+    expect(created?.Status).toBe("pending");
+    expect(created?.workers.map((w) => [w.ResourceId, String(w.CertId)])).toEqual(
+      target.workers.map((w) => [w.ResourceId, renewed]),
+    );
+  });
+
+  it("a second identical command inside the window names the earlier job and creates nothing", async () => {
+    const result = await redeploy(configFile, "8002", "--all-workers", "--cert", renewed);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      `already redeployed as job 9000 (4 worker(s) of job 8002 with certificate ${renewed})`,
+    );
+    expect(result.stdout).toContain("or run again with --force");
+    expect(writes()).toBe(2);
+  });
+
+  it("the next sweep's digest announces it once, as a redeploy of all workers with the renewed certificate", async () => {
+    const summary = await sweep(configFile);
+    const announced = textOf(rig.slack.posts);
+    expect(announced).toContain(
+      `redeploy job 9000 created for 4 workers of job 8002 with certificate ${renewed} (with certwatch redeploy)`,
+    );
+    expect(announced).toContain(
+      `nothing to do: job 9000 deploys certificate ${renewed} to every worker of job 8002`,
+    );
+    expect(announced).not.toContain("failed worker");
+    expect(summary.deliveries[0]?.sent).toBe(1);
+  });
+
+  it("the notice reads the same in Chinese, and repeats the command with --all-workers and --cert", async () => {
+    const config = await loadConfig(configFile);
+    const opened = await openStore(config.store, { dryRun: false });
+    const http = new HttpClient();
+    const source = config.sources[0] as DeploymentJobsSourceConfig;
+    try {
+      const context = { config, store: opened.store, http, now: new Date(), warn: () => undefined };
+      const held = await redeployJob(
+        { source, jobId: "8002", allWorkers: true, cert: renewed, dryRun: true, trigger: "manual" },
+        { ...context, redact: (text: string) => text },
+      );
+      if (held.outcome !== "held") throw new Error(`expected the redeploy held, got ${held.outcome}`);
+      expect(held.earlier).toMatchObject({
+        scope: "all",
+        jobId: "9000",
+        certIds: [renewed],
+        state: "pending",
+      });
+      const notice = redeployNotice(held.earlier, held.plan, source);
+      expect(messages["zh-CN"].when(notice)).toBe(
+        `已为任务 8002 的全部 4 个部署（证书 ${renewed}）创建重新部署任务 9000（通过 certwatch redeploy）`,
+      );
+      // Had it not been scheduled, the action repeats the command as it was given.
+      const editing = { ...notice, stage: "editing" };
+      const command = `certwatch redeploy --source ali-deploy --job 8002 --all-workers --cert ${renewed}`;
+      expect(messages.en.action(editing)).toBe(`schedule job 9000: ${command}`);
+      expect(messages["zh-CN"].action(editing)).toBe(`启动任务 9000：${command}`);
+    } finally {
+      await http.close();
+      await opened.close();
+    }
+    expect(rig.creates()).toBe(1);
+  });
+
+  it("--force creates another job for all workers inside the window", async () => {
+    const result = await redeploy(configFile, "8002", "--all-workers", "--cert", renewed, "--force");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      `redeploy job 9001 created for 4 worker(s) of job 8002 with certificate ${renewed}`,
+    );
+    expect(rig.cas.created.get(9001)).toMatchObject({
+      CertIds: renewed,
+      ResourceIds: rig.cas.created.get(9000)?.ResourceIds,
+    });
     expect(rig.creates()).toBe(2);
   });
 });

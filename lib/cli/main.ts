@@ -113,14 +113,21 @@ export async function main(argv: string[], output: Output = processOutput): Prom
   program
     .command("redeploy")
     .description(
-      "a new CAS deployment job for exactly the failed workers of one job, scheduled at once or --at",
+      "a new CAS deployment job for exactly the failed workers of one job (or every worker, with --all-workers), scheduled at once or --at",
     )
     .requiredOption("--source <name>", "the aliyun-deployment-jobs source")
     .requiredOption("--job <id>", "the deployment job whose failed workers to redeploy")
-    .option("--cert <id>", "deploy this certificate instead of the workers' own")
+    .option(
+      "--cert <id>",
+      "deploy this certificate instead of the workers' own (required with --all-workers)",
+    )
+    .option(
+      "--all-workers",
+      "redeploy every worker of the job, whatever its status, with the renewed certificate --cert",
+    )
     .option("--at <iso>", "start the new job at this time (ScheduleTime) instead of at once")
     .option("--dry-run", "print the plan; create nothing")
-    .option("--force", "redeploy even if the same workers were redeployed within remediation.window")
+    .option("--force", "redeploy even if the same resources were redeployed within remediation.window")
     .addOption(configOption())
     .action(async (options) => {
       status = await redeployCommand({ ...options, config: configPath(options.config) }, output);

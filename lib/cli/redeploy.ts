@@ -1,4 +1,4 @@
-import { type FixedWorker, type RedeployResult, redeployJob } from "../remediate.js";
+import { type FixedWorker, type RedeployResult, redeployJob } from "../remediate/redeploy-job.js";
 import type { RedeployPlan } from "../sources/aliyun/redeploy.js";
 import { ApiError, HttpClient, IncompleteListingError, MalformedResponseError } from "../sources/http.js";
 import type { RedeployRecord } from "../store/redeploys.js";
@@ -11,6 +11,7 @@ export interface RedeployCommandOptions {
   source: string;
   job: string;
   cert?: string;
+  allWorkers?: boolean;
   at?: string;
   dryRun?: boolean;
   force?: boolean;
@@ -22,8 +23,10 @@ const CLOCK_SKEW_MS = 60_000;
 function describePlan(plan: RedeployPlan): string[] {
   const { params } = plan;
   return [
-    `job ${plan.fromJob}: ${plan.failed.length} failed worker(s)`,
-    ...plan.failed.map(
+    plan.scope === "all"
+      ? `job ${plan.fromJob}: all ${plan.workers.length} worker(s), with certificate ${params.CertIds}`
+      : `job ${plan.fromJob}: ${plan.workers.length} failed worker(s)`,
+    ...plan.workers.map(
       (w) => `  worker ${w.worker} (${w.status}) resource ${w.resourceId}${w.where ? ` ${w.where}` : ""}`,
     ),
     `new job "${params.Name}": JobType ${params.JobType}, CertIds ${params.CertIds}, ` +
@@ -43,7 +46,10 @@ function describeFixed(fixed: FixedWorker[]): string[] {
 }
 
 function describeEarlier(fromJob: string, earlier: RedeployRecord): string {
-  const workers = `${earlier.workers.length} failed worker(s) of job ${earlier.fromJob}`;
+  const workers =
+    earlier.scope === "all"
+      ? `${earlier.workers.length} worker(s) of job ${earlier.fromJob} with certificate ${earlier.certIds.join(",")}`
+      : `${earlier.workers.length} failed worker(s) of job ${earlier.fromJob}`;
   const held = `nothing created; the window closes ${earlier.until}, or run again with --force`;
   switch (earlier.state) {
     case "pending":
@@ -64,10 +70,14 @@ function describeJob(record: RedeployRecord): string {
 }
 
 /** What the terminal shows for each outcome, and the exit status: 1 when CAS refused or may have half-done it. */
-function report(result: RedeployResult, output: Output): number {
+function report(result: RedeployResult, allWorkers: boolean, output: Output): number {
   const fixed = describeFixed(result.fixed);
   switch (result.outcome) {
     case "nothing-left":
+      if (result.fixed.length === 0) {
+        output.out(`job ${result.fromJob} has no ${allWorkers ? "" : "failed "}workers; nothing to redeploy`);
+        return 0;
+      }
       output.out(
         [
           `job ${result.fromJob}: every failed worker was fixed by a later deployment; nothing to redeploy`,
@@ -76,7 +86,11 @@ function report(result: RedeployResult, output: Output): number {
       );
       return 0;
     case "needs-cert":
-      throw new UsageError(`job ${result.fromJob}: a failed worker names no CertId; pass --cert CERT_ID`);
+      throw new UsageError(
+        result.plan.scope === "all"
+          ? `job ${result.fromJob}: --all-workers needs --cert CERT_ID, the renewed certificate to deploy`
+          : `job ${result.fromJob}: a failed worker names no CertId; pass --cert CERT_ID`,
+      );
     case "held":
       output.out([describeEarlier(result.fromJob, result.earlier), ...fixed].join("\n"));
       return 0;
@@ -87,9 +101,13 @@ function report(result: RedeployResult, output: Output): number {
     case "scheduled": {
       const { record } = result;
       const verb = result.outcome === "created" ? "created" : "(created earlier)";
+      const workers =
+        record.scope === "all"
+          ? `${record.workers.length} worker(s) of job ${record.fromJob} with certificate ${record.certIds.join(",")}`
+          : `${record.workers.length} failed worker(s)`;
       output.out(
         [
-          `redeploy job ${record.jobId} ${verb} for ${record.workers.length} failed worker(s) ${describeJob(record)}`,
+          `redeploy job ${record.jobId} ${verb} for ${workers} ${describeJob(record)}`,
           ...describePlan(result.plan),
           ...fixed,
         ].join("\n"),
@@ -110,9 +128,9 @@ function report(result: RedeployResult, output: Output): number {
 }
 
 /**
- * `certwatch redeploy`: a new CAS deployment job for exactly the failed workers of one job, created and moved to
- * `pending`. The same failed workers are not redeployed twice within `remediation.window`; the attempt is
- * announced in the next digest.
+ * `certwatch redeploy`: a new CAS deployment job for exactly the failed workers of one job (with `--all-workers`,
+ * for every worker, with the renewed certificate `--cert`), created and moved to `pending`. The same resources are
+ * not redeployed twice within `remediation.window`; the attempt is announced in the next digest.
  */
 export async function redeployCommand(options: RedeployCommandOptions, output: Output): Promise<number> {
   const now = new Date();
@@ -128,6 +146,12 @@ export async function redeployCommand(options: RedeployCommandOptions, output: O
     throw new UsageError(`--job: ${JSON.stringify(options.job)} is not a job id`);
   if (options.cert !== undefined && !/^[1-9]\d*$/.test(options.cert)) {
     throw new UsageError(`--cert: ${JSON.stringify(options.cert)} is not a certificate id`);
+  }
+  if (options.allWorkers && options.cert === undefined) {
+    throw new UsageError(
+      "--all-workers needs --cert CERT_ID: the renewed certificate's CertId, which the new job deploys to every " +
+        `worker of job ${options.job}`,
+    );
   }
   const at = options.at === undefined ? undefined : parseNow(options.at, "--at");
   if (at && at.getTime() < now.getTime() - CLOCK_SKEW_MS) {
@@ -153,6 +177,7 @@ export async function redeployCommand(options: RedeployCommandOptions, output: O
           source,
           jobId: options.job,
           cert: options.cert,
+          allWorkers: options.allWorkers === true,
           at,
           dryRun: options.dryRun,
           force: options.force,
@@ -168,7 +193,7 @@ export async function redeployCommand(options: RedeployCommandOptions, output: O
       );
       return 1;
     }
-    return report(result, output);
+    return report(result, options.allWorkers === true, output);
   } finally {
     await opened.close();
     await http.close();

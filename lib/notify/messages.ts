@@ -24,12 +24,20 @@ export interface Messages {
   test: { title: string; body: string };
 }
 
-/** The exact command an operator runs to redeploy a failed worker's job; vendor ids are quoted for the shell. */
+/**
+ * The exact command an operator runs to redeploy a failed worker's job, or to repeat a redeploy notice's attempt
+ * (of all workers, with its certificate); vendor ids are quoted for the shell.
+ */
 const redeployCommand = (alert: Alert) => {
   const { labels, details } = alert.object;
   const job = details?.fromJob ?? details?.jobId ?? "?";
-  return `certwatch redeploy --source ${shellWord(labels.source)} --job ${shellWord(job)}`;
+  const allWorkers = allWorkersOf(alert)
+    ? ` --all-workers --cert ${shellWord(details?.certificate ?? "CERT_ID")}`
+    : "";
+  return `certwatch redeploy --source ${shellWord(labels.source)} --job ${shellWord(job)}${allWorkers}`;
 };
+/** A redeploy notice for every worker of a job (`--all-workers`), not its failed workers. */
+const allWorkersOf = (alert: Alert) => alert.rule === "redeploy" && alert.object.details?.scope === "all";
 /** A redeploy notice whose job exists (scheduled or not) rather than one that was refused. */
 const redeployCreated = (alert: Alert) => alert.stage === "pending" || alert.stage === "editing";
 const dateOf = (iso: string | undefined) => iso?.slice(0, 10) ?? "?";
@@ -84,7 +92,9 @@ const en: Messages = {
         return "check which names the certificate should hold, then reissue it or correct the listing";
       case "redeploy":
         if (alert.stage === "pending")
-          return `nothing to do: the failed-worker alerts resolve when job ${details?.jobId} succeeds`;
+          return allWorkersOf(alert)
+            ? `nothing to do: job ${details?.jobId} deploys certificate ${details?.certificate} to every worker of job ${details?.fromJob}`
+            : `nothing to do: the failed-worker alerts resolve when job ${details?.jobId} succeeds`;
         if (alert.stage === "editing") return `schedule job ${details?.jobId}: ${redeployCommand(alert)}`;
         if (alert.stage === "unknown")
           return `look for job "${details?.jobName}" in the CAS console; if there is none: ${redeployCommand(alert)} --force`;
@@ -177,7 +187,9 @@ const zhCN: Messages = {
             : `部署到 ${where} 卡在 ${object.rawStatus} 状态（任务 ${job}）`;
     } else if (alert.rule === "redeploy") {
       const how = details.trigger === "automatic" ? "自动" : "通过 certwatch redeploy";
-      const workers = `任务 ${details.fromJob ?? "?"} 的 ${details.workers ?? "?"} 个失败部署`;
+      const workers = allWorkersOf(alert)
+        ? `任务 ${details.fromJob ?? "?"} 的全部 ${details.workers ?? "?"} 个部署（证书 ${details.certificate ?? "?"}）`
+        : `任务 ${details.fromJob ?? "?"} 的 ${details.workers ?? "?"} 个失败部署`;
       text = redeployCreated(alert)
         ? `已为${workers}创建重新部署任务 ${details.jobId ?? "?"}（${how}）` +
           (alert.stage === "editing" ? `；尚未启动：${details.error ?? ""}` : "")
@@ -244,7 +256,10 @@ const zhCN: Messages = {
       case "san-mismatch":
         return "核对证书应包含的域名，然后重新签发证书或更正列表";
       case "redeploy":
-        if (alert.stage === "pending") return `无需处理：任务 ${details?.jobId} 成功后，失败告警会自动恢复`;
+        if (alert.stage === "pending")
+          return allWorkersOf(alert)
+            ? `无需处理：任务 ${details?.jobId} 会将证书 ${details?.certificate} 部署到任务 ${details?.fromJob} 的全部资源`
+            : `无需处理：任务 ${details?.jobId} 成功后，失败告警会自动恢复`;
         if (alert.stage === "editing") return `启动任务 ${details?.jobId}：${redeployCommand(alert)}`;
         if (alert.stage === "unknown")
           return `在证书管理控制台查找名为 "${details?.jobName}" 的任务；若没有：${redeployCommand(alert)} --force`;

@@ -3,13 +3,15 @@ import { DAY_SECONDS, type TableClient } from "./client.js";
 import { keys, TTL_ATTRIBUTE } from "./table.js";
 
 /**
- * One redeploy of one set of failed deployment workers, claimed before the job is created so that two runs (or a
+ * One redeploy of one set of deployment workers (a job's failed workers, or all of them), claimed before the job is created so that two runs (or a
  * run and a person) never create two jobs for the same workers; it holds the set until `until`.
  */
 export interface RedeployRecord {
   source: string;
-  /** Hash of the sorted ids of the failed workers the job covers. */
+  /** Hash of the sorted ids of the workers the job covers. */
   workerSet: string;
+  /** `all`: every worker of `fromJob`, with a renewed certificate (`--all-workers`); absent: its failed workers. */
+  scope?: "all";
   /**
    * `claimed`: a run is creating the job (or died doing so); `editing`: created, not yet scheduled; `pending`:
    * created and scheduled; `refused`: CAS refused an automatic attempt; `unknown`: CreateDeploymentJob got no clear
@@ -19,7 +21,7 @@ export interface RedeployRecord {
   trigger: "manual" | "automatic";
   /** Who holds the claim: only they release it. */
   claimId: string;
-  /** The job whose workers failed, and the job created to redeploy them. */
+  /** The job whose workers are redeployed, and the job created to redeploy them. */
   fromJob: string;
   jobId?: string;
   error?: string;

@@ -15,7 +15,12 @@ export function createdByCertwatch(jobDetail: string | undefined): boolean {
   return jobDetail?.includes(`(${NAME_PREFIX}`) ?? false;
 }
 
-export interface FailedWorker {
+/** The name of the job certwatch creates to redeploy workers of `fromJob`. */
+export function redeployJobName(fromJob: string, scope: "failed" | "all"): string {
+  return `${NAME_PREFIX}${fromJob}${scope === "all" ? ", all workers" : ""}`;
+}
+
+export interface JobWorker {
   worker: string;
   status: string;
   resourceId: string;
@@ -26,12 +31,16 @@ export interface FailedWorker {
   where: string;
 }
 
-/** One new deployment job for exactly the failed workers of one job. */
+/**
+ * One new deployment job for workers of one job: its failed workers (`scope` `failed`), or every worker with a
+ * renewed certificate (`all`).
+ */
 export interface RedeployPlan {
   source: string;
   fromJob: string;
-  failed: FailedWorker[];
-  /** sha256 of the sorted failed worker ids: the idempotence key. */
+  scope: "failed" | "all";
+  workers: JobWorker[];
+  /** sha256 of the sorted worker ids: the idempotence key. */
   workerSet: string;
   params: {
     Name: string;
@@ -47,21 +56,21 @@ export function workerSetOf(workerIds: string[]): string {
   return sha256Hex([...workerIds].sort().join(","));
 }
 
-/** Every worker of the job (ListWorkerResource, all pages), keeping those in one of `failedStatuses`. */
-export async function failedWorkers(
+/** The workers of the job (ListWorkerResource, all pages) whose status is one of `statuses`, or all of them. */
+export async function workersOf(
   client: AliyunClient,
   jobId: string,
-  failedStatuses: string[],
-): Promise<FailedWorker[]> {
-  const failed: FailedWorker[] = [];
+  statuses: readonly string[] | "all",
+): Promise<JobWorker[]> {
+  const kept: JobWorker[] = [];
   for await (const workers of workerPages(client, jobId)) {
     for (const { raw } of workers) {
       const status = requiredText(raw.Status, WORKERS, "Status");
-      if (!failedStatuses.includes(status)) continue;
+      if (statuses !== "all" && !statuses.includes(status)) continue;
       const worker = requiredText(raw.Id, WORKERS, "Id");
       const product = optionalText(raw.CloudProduct) ?? "unknown product";
       const instance = optionalText(raw.InstanceId) ?? optionalText(raw.ResourceDomain);
-      failed.push({
+      kept.push({
         worker,
         status,
         resourceId: requiredText(raw.ResourceId, WORKERS, `worker ${worker} ResourceId`),
@@ -72,32 +81,36 @@ export async function failedWorkers(
       });
     }
   }
-  return failed;
+  return kept;
 }
 
 export function planRedeploy(options: {
   source: DeploymentJobsSourceConfig;
   fromJob: string;
-  failed: FailedWorker[];
+  /** `failed` unless given. */
+  scope?: RedeployPlan["scope"];
+  workers: JobWorker[];
   cert?: string;
   at?: Date;
 }): RedeployPlan {
   const unique = (values: string[]) => [...new Set(values)];
+  const scope = options.scope ?? "failed";
   const certIds = options.cert
     ? [options.cert]
-    : unique(options.failed.flatMap((w) => (w.certId ? [w.certId] : [])));
+    : unique(options.workers.flatMap((w) => (w.certId ? [w.certId] : [])));
   return {
     source: options.source.name,
     fromJob: options.fromJob,
-    failed: options.failed,
-    workerSet: workerSetOf(options.failed.map((w) => w.worker)),
+    scope,
+    workers: options.workers,
+    workerSet: workerSetOf(options.workers.map((w) => w.worker)),
     params: {
-      Name: `${NAME_PREFIX}${options.fromJob}`,
+      Name: redeployJobName(options.fromJob, scope),
       // A job deploys to one kind of resource: `user` for Alibaba Cloud's own services, `cloud` for other clouds'.
       // The repaired job's workers tell which it was, and CAS checks the type against the resources.
-      JobType: options.failed.some((w) => w.cloud !== "aliyun") ? "cloud" : "user",
+      JobType: options.workers.some((w) => w.cloud !== "aliyun") ? "cloud" : "user",
       CertIds: certIds.join(","),
-      ResourceIds: unique(options.failed.map((w) => w.resourceId)).join(","),
+      ResourceIds: unique(options.workers.map((w) => w.resourceId)).join(","),
       ContactIds: (options.source.contactIds ?? []).join(","),
       // The reference page: a UNIX timestamp in milliseconds (example 1706613560008).
       ...(options.at ? { ScheduleTime: options.at.getTime() } : {}),
