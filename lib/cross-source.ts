@@ -1,5 +1,6 @@
 import type { SourceConfig } from "./config/schema.js";
 import type { Observation, StoredObject } from "./model/types.js";
+import { mapInOrder } from "./sources/concurrency.js";
 import type { IndexedObject } from "./store/hostnames.js";
 import { countByIssuer } from "./store/issuers.js";
 import type { Store } from "./store/store.js";
@@ -42,32 +43,32 @@ export async function inventoryForEndpoints(
   const serving = [...endpoints].filter(
     (observation) => observation.kind === "endpoint" && observation.notAfter,
   );
-  for (let start = 0; start < serving.length; start += LOOKUPS_AT_ONCE) {
-    await Promise.all(
-      serving.slice(start, start + LOOKUPS_AT_ONCE).map(async (endpoint) => {
-        const hostname = endpoint.details?.serverName ?? endpoint.details?.host;
-        if (!hostname) return;
-        const served = Date.parse(endpoint.notAfter ?? "");
-        const covering = await store.hostnames.covering(hostname);
-        const live = covering
-          .filter(
-            (candidate) =>
-              candidate.kind !== "deployment-task" && candidate.status === "active" && candidate.notAfter,
-          )
-          .sort((a, b) => Date.parse(b.notAfter ?? "") - Date.parse(a.notAfter ?? ""));
-        const deployments = covering
-          .filter((candidate) => candidate.kind === "deployment-task" && candidate.jobId)
-          .sort((a, b) => a.key.localeCompare(b.key))
-          .slice(0, MAX_DEPLOYMENTS);
-        views.set(endpoint.key, {
-          ...(live[0] ? { newest: live[0] } : {}),
-          deployments,
-          knowsServed: live.some(
-            (candidate) => Math.abs(Date.parse(candidate.notAfter ?? "") - served) <= SAME_CERTIFICATE_MS,
-          ),
-        });
-      }),
-    );
+  // Every name under one wildcard asks for the same one: asked once an evaluation.
+  const wildcards = new Map<string, Promise<IndexedObject[]>>();
+  const looked = mapInOrder(serving, LOOKUPS_AT_ONCE, async (endpoint) => {
+    const hostname = endpoint.details?.serverName ?? endpoint.details?.host;
+    return { endpoint, covering: hostname ? await store.hostnames.covering(hostname, wildcards) : undefined };
+  });
+  for await (const { endpoint, covering } of looked) {
+    if (!covering) continue;
+    const served = Date.parse(endpoint.notAfter ?? "");
+    const live = covering
+      .filter(
+        (candidate) =>
+          candidate.kind !== "deployment-task" && candidate.status === "active" && candidate.notAfter,
+      )
+      .sort((a, b) => Date.parse(b.notAfter ?? "") - Date.parse(a.notAfter ?? ""));
+    const deployments = covering
+      .filter((candidate) => candidate.kind === "deployment-task" && candidate.jobId)
+      .sort((a, b) => a.key.localeCompare(b.key))
+      .slice(0, MAX_DEPLOYMENTS);
+    views.set(endpoint.key, {
+      ...(live[0] ? { newest: live[0] } : {}),
+      deployments,
+      knowsServed: live.some(
+        (candidate) => Math.abs(Date.parse(candidate.notAfter ?? "") - served) <= SAME_CERTIFICATE_MS,
+      ),
+    });
   }
   return views;
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Observation } from "../model/types.js";
+import { mapInOrder } from "../sources/concurrency.js";
 import type { TableClient, WriteRequest } from "./client.js";
 import { keys } from "./table.js";
 
@@ -28,6 +29,12 @@ export interface ObjectChange {
   before?: Observation;
   after?: Observation;
 }
+
+/** Index writes held before they are sent: enough for full batches, few enough to keep memory flat. */
+const WRITES_AT_ONCE = 2_500;
+
+/** List checks in flight at once when names leave the index. */
+const LOOKUPS_AT_ONCE = 16;
 
 /** The list of names is spread over this many partitions, so that a first sweep of many names is not throttled. */
 const HOSTNAME_SHARDS = 16;
@@ -90,44 +97,55 @@ export class Hostnames {
   constructor(private readonly table: TableClient) {}
 
   async update(changes: readonly ObjectChange[]): Promise<void> {
-    const requests: WriteRequest[] = [];
+    let requests: WriteRequest[] = [];
     const dropped = new Set<string>();
+    const flush = async () => {
+      await this.table.writeAll(dedupe(requests));
+      requests = [];
+    };
     for (const { before, after } of changes) {
       if (!indexed(before) && !indexed(after)) continue;
       const key = (after ?? before)?.key ?? "";
+      const had = namesOf(before);
       const kept = namesOf(after);
-      for (const hostname of namesOf(before)) {
+      for (const hostname of had) {
         if (!kept.has(hostname)) {
           requests.push({ DeleteRequest: { Key: { pk: keys.hostname(hostname), sk: key } } });
           dropped.add(hostname);
         }
       }
-      if (!indexed(after)) continue;
-      const entry = entryOf(after);
-      const unchanged =
-        indexed(before) && JSON.stringify(entryOf(before)) === JSON.stringify(entry)
-          ? namesOf(before)
-          : new Set();
-      for (const hostname of kept) {
-        if (unchanged.has(hostname)) continue;
-        requests.push({ PutRequest: { Item: { pk: keys.hostname(hostname), sk: key, hostname, ...entry } } });
-        if (!unchanged.has(hostname)) requests.push({ PutRequest: { Item: listed(hostname) } });
+      if (indexed(after)) {
+        const entry = entryOf(after);
+        const same = indexed(before) && JSON.stringify(entryOf(before)) === JSON.stringify(entry);
+        for (const hostname of kept) {
+          if (same && had.has(hostname)) continue;
+          requests.push({
+            PutRequest: { Item: { pk: keys.hostname(hostname), sk: key, hostname, ...entry } },
+          });
+          // A name this object did not cover before may be new to the list; one it covered is listed already.
+          if (!had.has(hostname)) requests.push({ PutRequest: { Item: listed(hostname) } });
+        }
       }
+      // Written as it goes: a first sweep of 100,000 certificates does not hold 300,000 requests at once.
+      if (requests.length >= WRITES_AT_ONCE) await flush();
     }
-    await this.table.writeAll(dedupe(requests));
-    // A name no certificate covers any more leaves the list of names, once its last entry is gone.
+    await flush();
+    // A name no object covers any more leaves the list of names, once its last entry is gone.
     const unlisted: WriteRequest[] = [];
-    for (const hostname of dropped) {
+    const checks = mapInOrder(dropped, LOOKUPS_AT_ONCE, async (hostname) => {
       const remaining = this.table.query({
         KeyConditionExpression: "pk = :pk",
         ExpressionAttributeValues: { ":pk": keys.hostname(hostname) },
         Limit: 1,
       });
-      if ((await remaining.next()).done) {
-        const { pk, sk } = listed(hostname);
-        unlisted.push({ DeleteRequest: { Key: { pk, sk } } });
-      }
+      const empty = (await remaining.next()).done === true;
       await remaining.return(undefined);
+      return empty ? hostname : undefined;
+    });
+    for await (const hostname of checks) {
+      if (!hostname) continue;
+      const { pk, sk } = listed(hostname);
+      unlisted.push({ DeleteRequest: { Key: { pk, sk } } });
     }
     await this.table.writeAll(unlisted);
   }
@@ -141,18 +159,31 @@ export class Hostnames {
     }
   }
 
-  /** The inventory certificates covering `hostname`: listed for it exactly, or by the wildcard one label above it. */
-  async covering(hostname: string): Promise<IndexedObject[]> {
+  /**
+   * The objects covering `hostname`: listed for it exactly, or by the wildcard one label above it. `wildcards` keeps
+   * the wildcard answers of one evaluation: every name under one wildcard asks for the same one.
+   */
+  async covering(
+    hostname: string,
+    wildcards?: Map<string, Promise<IndexedObject[]>>,
+  ): Promise<IndexedObject[]> {
     const name = hostname.toLowerCase().replace(/\.$/, "");
-    const names = [name];
     const dot = name.indexOf(".");
-    if (dot > 0 && name.indexOf(".", dot + 1) > 0) names.push(`*${name.slice(dot)}`);
+    const wildcard = dot > 0 && name.indexOf(".", dot + 1) > 0 ? `*${name.slice(dot)}` : undefined;
+    let above: Promise<IndexedObject[]> = Promise.resolve([]);
+    if (wildcard) {
+      above = wildcards?.get(wildcard) ?? this.entriesFor(wildcard);
+      wildcards?.set(wildcard, above);
+    }
+    const [exact, byWildcard] = await Promise.all([this.entriesFor(name), above]);
+    return [...exact, ...byWildcard];
+  }
+
+  private async entriesFor(name: string): Promise<IndexedObject[]> {
     const found: IndexedObject[] = [];
-    for (const candidate of names) {
-      for await (const item of this.table.queryPrefix(keys.hostname(candidate), "")) {
-        const { pk: _pk, sk: _sk, ...entry } = item;
-        found.push(entry as unknown as IndexedObject);
-      }
+    for await (const item of this.table.queryPrefix(keys.hostname(name), "")) {
+      const { pk: _pk, sk: _sk, ...entry } = item;
+      found.push(entry as unknown as IndexedObject);
     }
     return found;
   }
