@@ -10,7 +10,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -31,6 +31,7 @@ import { identityCenterFleet, identityCenterSimulator } from "../sim/huawei-iden
 import { scmSimulator } from "../sim/huawei-scm.js";
 import type { SimServer } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
+import { hostnameIndexBench, hostnameIndexLines } from "./hostnames.js";
 
 const MB = 1024 * 1024;
 const { values: flags } = parseArgs({
@@ -49,6 +50,8 @@ const { values: flags } = parseArgs({
     "in-process-store": { type: "boolean", default: false },
     "tls-probes": { type: "string", default: "2000" },
     "tls-only": { type: "boolean", default: false },
+    hostnames: { type: "string", default: "100000" },
+    "hostnames-only": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -56,7 +59,8 @@ if (flags.help) {
   console.log(
     "npm run bench -- [--scm N] [--ic-apps N] [--ic-certs N] [--client N] [--jobs N] [--workers N] [--orders N]\n" +
       "                 [--latency MS] [--aliyun-qps Q] [--huawei-qps Q] [--no-bundles] [--in-process-store]\n" +
-      "                 [--tls-probes N (0: none)] [--tls-only (the probe figure alone)]",
+      "                 [--tls-probes N (0: none)] [--tls-only (the probe figure alone)]\n" +
+      "                 [--hostnames N (hostname index: N certificates and endpoints; 0: none)] [--hostnames-only]",
   );
   process.exit(0);
 }
@@ -127,10 +131,13 @@ class MemoryProbe {
  * dynalite in a child process (default), or in this one as the CLI's embedded store runs it (--in-process-store).
  * `peakRssMB` reads the child's high-water mark from /proc (Linux).
  */
-async function startStore(path: string, table: string): Promise<OpenedStore & { peakRssMB: () => number }> {
+async function startStore(
+  path: string,
+  table: string,
+): Promise<OpenedStore & { peakRssMB: () => number; cpuS: () => number }> {
   if (flags["in-process-store"]) {
     const opened = await openStore({ type: "embedded", path, table, historyDays: 90 }, { dryRun: false });
-    return { ...opened, peakRssMB: () => 0 };
+    return { ...opened, peakRssMB: () => 0, cpuS: () => 0 };
   }
   const script = join(dirname(fileURLToPath(import.meta.url)), "dynalite-process.js");
   const child = spawn(process.execPath, [script, path], { stdio: ["pipe", "pipe", "inherit"] });
@@ -143,6 +150,11 @@ async function startStore(path: string, table: string): Promise<OpenedStore & { 
     peakRssMB: () => {
       const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
       return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    // utime + stime, in clock ticks (100 a second on Linux), after the command name, which may hold spaces.
+    cpuS: () => {
+      const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      return (Number(fields[11]) + Number(fields[12])) / 100;
     },
     close: async () => {
       store.close();
@@ -158,7 +170,36 @@ function settledMB(): { rssMB: number; heapMB: number } {
   return { rssMB: rss / MB, heapMB: heapUsed / MB };
 }
 
-/** `serverless package` with the project's osls into a temp dir, as test/packaging.test.ts does; zip sizes. */
+/**
+ * Each handler's cold import, as test/packaging.test.ts measures it: unzipped outside the repo (no node_modules), then
+ * imported in a fresh process; the median of `runs`.
+ */
+async function handlerImportMs(zip: string, name: string, runs = 5): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), "certwatch-bench-import-"));
+  try {
+    await promisify(execFile)("unzip", ["-q", zip, "-d", dir]);
+    const url = new URL(`file://${join(dir, "functions", `${name}.mjs`)}`).href;
+    const probe =
+      `const started = process.hrtime.bigint(); await import(${JSON.stringify(url)});` +
+      `process.stdout.write(String(Number(process.hrtime.bigint() - started) / 1e6));`;
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", probe], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? "", AWS_REGION: "ap-southeast-1" },
+      });
+      times.push(Number(stdout));
+    }
+    return times.sort((a, b) => a - b)[Math.floor(runs / 2)] ?? Number.NaN;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `serverless package` with the project's osls into a temp dir, as test/packaging.test.ts does; zip sizes, and each
+ * handler's import time (`<name> import ms`).
+ */
 async function bundleSizes(): Promise<Record<string, number> | { error: string }> {
   const work = await mkdtemp(join(tmpdir(), "certwatch-bench-package-"));
   try {
@@ -170,12 +211,24 @@ async function bundleSizes(): Promise<Record<string, number> | { error: string }
     const env = { ...process.env, TMPDIR: join(work, "tmp"), SLS_TELEMETRY_DISABLED: "1" };
     await promisify(execFile)(
       process.execPath,
-      [join(dirname(manifest), bin ?? ""), "package", "--stage", "bench", "--package", join(work, "out")],
+      [
+        join(dirname(manifest), bin ?? ""),
+        "package",
+        "--stage",
+        "bench",
+        "--package",
+        join(work, "out"),
+        // The packaging test's config: a checkout has no certwatch.yml, and packaging refuses to go without one.
+        "--param=configFile=test/packaging/certwatch.yml",
+      ],
       { cwd: process.cwd(), env, timeout: 200_000, maxBuffer: 16 * MB },
     );
     const sizes: Record<string, number> = {};
     for (const file of (await readdir(join(work, "out"))).filter((f) => f.endsWith(".zip"))) {
       sizes[file.replace(/\.zip$/, "")] = (await stat(join(work, "out", file))).size;
+    }
+    for (const name of Object.keys(sizes)) {
+      sizes[`${name} import ms`] = await handlerImportMs(join(work, "out", `${name}.zip`), name);
     }
     return sizes;
   } catch (error) {
@@ -336,7 +389,52 @@ function tlsProbeLine(figures: Awaited<ReturnType<typeof tlsProbeThroughput>>): 
   );
 }
 
+/**
+ * The hostname index at scale (bench/hostnames.ts), in a store of its own: dynalite in its own process, as the
+ * sweeps' store.
+ */
+async function hostnameIndex(count: number) {
+  if (count <= 0) return undefined;
+  const dir = await mkdtemp(join(tmpdir(), "certwatch-bench-hostnames-"));
+  const opened = await startStore(join(dir, "store"), "certwatch-bench-hostnames");
+  try {
+    const figures = await hostnameIndexBench(opened.store, count, opened);
+    return { ...figures, storeProcessPeakRssMB: opened.peakRssMB() };
+  } finally {
+    await opened.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (flags["hostnames-only"]) {
+    const at = new Date();
+    const figures = await hostnameIndex(num("hostnames"));
+    if (!figures) {
+      console.log("--hostnames-only with --hostnames 0: nothing to measure");
+      return;
+    }
+    for (const line of hostnameIndexLines(figures)) console.log(line);
+    console.log(
+      `  store: dynalite in a child process, its peak RSS ${fixed(figures.storeProcessPeakRssMB)} MB`,
+    );
+    const results = resolve("bench/results");
+    await mkdir(results, { recursive: true });
+    const file = join(results, `bench-hostnames-${at.toISOString().replace(/[:.]/g, "-")}.json`);
+    const machine = {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      node: process.version,
+      // Other work on the machine moves these figures: the load average (1, 5, 15 min) at the end.
+      loadAverage: loadavg().map((load) => Number(load.toFixed(2))),
+    };
+    await writeFile(
+      file,
+      `${JSON.stringify({ at: at.toISOString(), machine, hostnameIndex: figures }, null, 2)}\n`,
+    );
+    console.log(`written: ${file}`);
+    return;
+  }
   const tlsProbes = num("tls-probes") > 0 ? await tlsProbeThroughput(num("tls-probes")) : undefined;
   if (flags["tls-only"]) {
     console.log(tlsProbes ? tlsProbeLine(tlsProbes) : "--tls-only with --tls-probes 0: nothing to measure");
@@ -458,6 +556,9 @@ receivers:
     await rm(dir, { recursive: true, force: true });
   }
   const bundles = flags["no-bundles"] ? { skipped: "--no-bundles" } : await bundleSizes();
+  // Before the hostname index's case, which would raise it.
+  const maxRssMB = process.resourceUsage().maxRSS / 1024;
+  const hostnames = await hostnameIndex(num("hostnames"));
 
   const result = {
     at: now.toISOString(),
@@ -472,11 +573,12 @@ receivers:
     accounts: accounts.map(({ name, qps, sources }) => ({ name, qps, sources, sharedAccessKey: true })),
     concurrencyPerAccount: CONCURRENCY,
     sweeps,
-    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    maxRssMB,
     store: flags["in-process-store"] ? "dynalite in this process" : "dynalite in a child process",
     storeProcessPeakRssMB: storeRssMB ?? 0,
     bundles,
     tlsProbes,
+    hostnameIndex: hostnames,
     targets: {
       wallRatio: 1.1,
       // Per source, its sweep record and its LAST record (the last one written, read as its previous sweep).
@@ -534,11 +636,16 @@ receivers:
   out(
     `Lambda bundles: ${Object.entries(bundles)
       .map(([name, size]) =>
-        typeof size === "number" ? `${name} ${fixed(size / 1024, 0)} KB` : `${name}: ${size}`,
+        typeof size !== "number"
+          ? `${name}: ${size}`
+          : name.endsWith(" import ms")
+            ? `${name.replace(/ ms$/, "")} ${fixed(size)} ms`
+            : `${name} ${fixed(size / 1024, 0)} KB`,
       )
       .join(", ")}`,
   );
   if (tlsProbes) out(tlsProbeLine(tlsProbes));
+  if (hostnames) for (const line of hostnameIndexLines(hostnames)) out(line);
   const results = resolve("bench/results");
   await mkdir(results, { recursive: true });
   const file = join(results, `bench-${now.toISOString().replace(/[:.]/g, "-")}.json`);
