@@ -1,8 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import { dispatchMessages } from "../lib/dispatch.js";
-import { startRun } from "../lib/run-tracking.js";
 import { lambdaRuntime, type Runtime } from "./runtime.js";
 
 /** SQS takes at most ten messages a batch. */
@@ -23,6 +21,12 @@ export function dispatchHandler(deps: DispatchDeps) {
     if (!deps.queueUrl)
       throw new Error("CERTWATCH_QUEUE_URL is not set: the dispatcher has nowhere to send sources");
     const { config, store, http, redact, logger, metrics } = await deps.runtime();
+    // Imported here, not with the handler: a cold start reads only what it runs first (see runtime.ts).
+    const [{ SendMessageBatchCommand }, { dispatchMessages }, { startRun }] = await Promise.all([
+      import("./aws/sqs.js"),
+      import("../lib/dispatch.js"),
+      import("../lib/run-tracking.js"),
+    ]);
     const runId = event.id ?? randomUUID();
     const now = new Date();
     const messages = await dispatchMessages(config, runId, now, { http, redact, store });
@@ -52,8 +56,18 @@ export function dispatchHandler(deps: DispatchDeps) {
   };
 }
 
+let sqsClient: Promise<SQSClient> | undefined;
+
+/** The container's SQS client, made on first use. */
+const sqs: Pick<SQSClient, "send"> = {
+  send: async (...args: Parameters<SQSClient["send"]>) => {
+    sqsClient ??= import("./aws/sqs.js").then(({ SQSClient }) => new SQSClient({}));
+    return (await sqsClient).send(...args);
+  },
+} as Pick<SQSClient, "send">;
+
 export const handler = dispatchHandler({
   runtime: lambdaRuntime,
-  sqs: new SQSClient({}),
+  sqs,
   queueUrl: process.env.CERTWATCH_QUEUE_URL ?? "",
 });

@@ -2,12 +2,9 @@ import { randomUUID } from "node:crypto";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { HeartbeatResult } from "../lib/notify/heartbeat.js";
 import type { DeliveryReport } from "../lib/notify/deliver.js";
-import { type OrphanedReceiver, orphanAdvice, orphanedReceivers } from "../lib/notify/route.js";
+import type { OrphanedReceiver } from "../lib/notify/route.js";
 import { remediate } from "../lib/remediate/index.js";
-import { knownUnits } from "../lib/organizations.js";
-import { isNotifyRequest, type NotifyRequest } from "../lib/run-tracking.js";
-import { deliverAll, deliveriesFailed, heartbeatUnless } from "../lib/sweep.js";
-import { watchSources } from "../lib/sweep-source.js";
+import type { NotifyRequest } from "../lib/run-tracking.js";
 import { lambdaRuntime, type Runtime } from "./runtime.js";
 
 export interface NotifyResult {
@@ -30,6 +27,20 @@ export interface NotifyResult {
 export function notifyHandler(runtime: () => Promise<Runtime>) {
   return async (event?: unknown): Promise<NotifyResult> => {
     const { config, store, http, redact, logger, metrics } = await runtime();
+    // Imported here, not with the handler: a cold start reads only what it runs first (see runtime.ts).
+    const [
+      { orphanAdvice, orphanedReceivers },
+      { knownUnits },
+      { isNotifyRequest },
+      { deliverAll, deliveriesFailed, heartbeatUnless },
+      { watchSources },
+    ] = await Promise.all([
+      import("../lib/notify/route.js"),
+      import("../lib/organizations.js"),
+      import("../lib/run-tracking.js"),
+      import("../lib/sweep.js"),
+      import("../lib/sweep-source.js"),
+    ]);
     const trigger = isNotifyRequest(event) ? event : undefined;
     const now = new Date();
     const runId = randomUUID();

@@ -1,12 +1,10 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { deployedSettings, loadDeployedConfig } from "../lib/config/deployed.js";
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import type { SSMClient } from "@aws-sdk/client-ssm";
 import type { Config } from "../lib/config/schema.js";
 import type { Alert } from "../lib/model/types.js";
-import { makeRedactor, secretValues } from "../lib/config/secrets.js";
-import { HttpClient } from "../lib/sources/http.js";
-import { Store } from "../lib/store/store.js";
+import type { HttpClient } from "../lib/sources/http.js";
+import type { Store } from "../lib/store/store.js";
 import type { SourceReport } from "../lib/sweep-source.js";
 
 /**
@@ -53,8 +51,31 @@ let shared: Promise<Held> | undefined;
 let loadedAt = 0;
 let ssmClient: SSMClient | undefined;
 
+/**
+ * What building a runtime needs, imported on the first invocation rather than with the handler: the AWS SDK
+ * clients, the config's YAML and schema, undici and the store are most of a cold start's import time (see
+ * docs/BENCHMARKS.md, "Cold start"). The bundles are split, so none of it is even read before then.
+ */
+async function modules() {
+  const [{ Logger }, { Metrics }, { SSMClient }, deployed, secrets, { HttpClient }, { Store }] =
+    await Promise.all([
+      import("@aws-lambda-powertools/logger"),
+      import("@aws-lambda-powertools/metrics"),
+      import("./aws/ssm.js"),
+      import("../lib/config/deployed.js"),
+      import("../lib/config/secrets.js"),
+      import("../lib/sources/http.js"),
+      import("../lib/store/store.js"),
+    ]);
+  return { Logger, Metrics, SSMClient, ...deployed, ...secrets, HttpClient, Store };
+}
+
+type Modules = Awaited<ReturnType<typeof modules>>;
+
 async function build(previous: Held | undefined): Promise<Held> {
-  ssmClient ??= new SSMClient({});
+  const m = await modules();
+  const { deployedSettings, loadDeployedConfig, makeRedactor, secretValues } = m;
+  ssmClient ??= new m.SSMClient({});
   // A fresh resolver each time (loadDeployedConfig makes one): every parameter is read again.
   const config = await loadDeployedConfig(deployedSettings(process.env), ssmClient);
   const redact = makeRedactor(secretValues(config));
@@ -64,7 +85,7 @@ async function build(previous: Held | undefined): Promise<Held> {
     let { store } = previous.runtime;
     if (previous.storeKey !== storeKey) {
       store.close();
-      store = newStore(config, previous.redact);
+      store = newStore(m, config, previous.redact);
     }
     return { runtime: { ...previous.runtime, config, store, redact }, storeKey, redact: previous.redact };
   }
@@ -72,21 +93,21 @@ async function build(previous: Held | undefined): Promise<Held> {
   return {
     runtime: {
       config,
-      store: newStore(config, holder),
-      http: new HttpClient(),
+      store: newStore(m, config, holder),
+      http: new m.HttpClient(),
       redact,
       // POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE, set by the template, name them.
-      logger: new Logger(),
-      metrics: new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "certwatch" }),
+      logger: new m.Logger(),
+      metrics: new m.Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "certwatch" }),
     },
     storeKey,
     redact: holder,
   };
 }
 
-function newStore(config: Config, redact: Held["redact"]): Store {
+function newStore(m: Modules, config: Config, redact: Held["redact"]): Store {
   const { store } = config;
-  return new Store({
+  return new m.Store({
     table: store.table,
     region: store.region,
     endpoint: store.endpoint,

@@ -1,8 +1,6 @@
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { SweepRequest } from "../lib/dispatch.js";
-import { finishSweep, type NotifyTrigger } from "../lib/run-tracking.js";
-import { resolveUnit } from "../lib/organizations.js";
-import { sweepSources } from "../lib/sweep-source.js";
+import type { NotifyTrigger } from "../lib/run-tracking.js";
 import { lambdaRuntime, type Runtime, recordSourceMetrics } from "./runtime.js";
 
 interface SqsEvent {
@@ -28,6 +26,12 @@ export interface SweepDeps {
 export function sweepHandler(deps: SweepDeps) {
   return async (event: SqsEvent): Promise<SqsBatchResponse> => {
     const { config, store, http, redact, logger, metrics } = await deps.runtime();
+    // Imported here, not with the handler: a cold start reads only what it runs first (see runtime.ts).
+    const [{ finishSweep }, { resolveUnit }, { sweepSources }] = await Promise.all([
+      import("../lib/run-tracking.js"),
+      import("../lib/organizations.js"),
+      import("../lib/sweep-source.js"),
+    ]);
     const batchItemFailures: SqsBatchResponse["batchItemFailures"] = [];
     for (const record of event.Records) {
       try {
@@ -72,6 +76,7 @@ export function invokeNotify(lambda: Pick<LambdaClient, "send">, functionName: s
   return async (request) => {
     if (!functionName)
       throw new Error("CERTWATCH_NOTIFY_FUNCTION is not set: the sweep cannot have notify run");
+    const { InvokeCommand } = await import("./aws/lambda.js");
     await lambda.send(
       new InvokeCommand({
         FunctionName: functionName,
@@ -82,7 +87,17 @@ export function invokeNotify(lambda: Pick<LambdaClient, "send">, functionName: s
   };
 }
 
+let lambdaClient: Promise<LambdaClient> | undefined;
+
+/** The container's Lambda client, made on first use. */
+const lambda: Pick<LambdaClient, "send"> = {
+  send: async (...args: Parameters<LambdaClient["send"]>) => {
+    lambdaClient ??= import("./aws/lambda.js").then(({ LambdaClient }) => new LambdaClient({}));
+    return (await lambdaClient).send(...args);
+  },
+} as Pick<LambdaClient, "send">;
+
 export const handler = sweepHandler({
   runtime: lambdaRuntime,
-  triggerNotify: invokeNotify(new LambdaClient({}), process.env.CERTWATCH_NOTIFY_FUNCTION ?? ""),
+  triggerNotify: invokeNotify(lambda, process.env.CERTWATCH_NOTIFY_FUNCTION ?? ""),
 });
