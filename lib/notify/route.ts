@@ -5,6 +5,7 @@ import type { Alert } from "../model/types.js";
 import type { Ledger, LedgerEntry } from "../store/ledger.js";
 import type { Store } from "../store/store.js";
 import { DEFAULT_LEASE_MS, type DeliverOptions } from "./deliver.js";
+import { mapInOrder } from "../sources/concurrency.js";
 
 /**
  * Which receivers an alert goes to. Routes are tried in order; the first match wins unless it says `continue`.
@@ -33,6 +34,9 @@ export function notificationId(alert: Alert): string {
   return `${alert.fingerprint}|${alert.episode}|${alert.stage}${generation}${reminder}`;
 }
 
+/** Ledger writes in flight at once while news is recorded. */
+const RECORDS_AT_ONCE = 16;
+
 /**
  * The ledger's first step for a batch of news. It comes before the marks that say the news was announced: a crash
  * in between re-records the same ids (a no-op) instead of losing them.
@@ -42,17 +46,15 @@ export async function recordNews(
   options: { config: Config; store: Store; now: Date },
 ): Promise<LedgerEntry[]> {
   const recorded: LedgerEntry[] = [];
-  for (const alert of alerts) {
-    for (const receiver of receiversFor(alert, options.config)) {
-      const entry = await options.store.ledger.recordNotification(
-        receiver,
-        notificationId(alert),
-        alert,
-        options.now,
-      );
-      if (entry) recorded.push(entry);
-    }
-  }
+  const notifications = alerts.flatMap((alert) =>
+    receiversFor(alert, options.config).map((receiver) => ({ alert, receiver })),
+  );
+  // Each is its own conditional write (claimed once, never doubled); a first sweep has thousands, so several go at
+  // once rather than one after another.
+  const writes = mapInOrder(notifications, RECORDS_AT_ONCE, ({ alert, receiver }) =>
+    options.store.ledger.recordNotification(receiver, notificationId(alert), alert, options.now),
+  );
+  for await (const entry of writes) if (entry) recorded.push(entry);
   return recorded;
 }
 
