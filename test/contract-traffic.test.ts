@@ -6,7 +6,7 @@ import { AliyunClient } from "../lib/sources/aliyun/client.js";
 import { lookUpScmCertificate } from "../lib/sources/huawei/scm.js";
 import { HttpClient, newCallStats } from "../lib/sources/http.js";
 import { driverFor } from "../lib/sources/index.js";
-import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
 import { runSweep } from "../lib/sweep.js";
 import { type CaCertificateRecord, CasSimulator } from "../sim/aliyun-cas.js";
@@ -19,6 +19,7 @@ import { type Exchange, observeExchanges } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { checkExchange, loadContracts } from "./contract/check.js";
 import { contractViolations, deliberately, exercisedContracts } from "./contract/setup.js";
+import { embeddedStore } from "./harness.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
 const ALIYUN = { accessKey: "LTAI5tCONTRACTKEY0001", secretKey: "aliyun-contract-secret-1" };
@@ -120,9 +121,7 @@ describe("every call certwatch makes, held to the vendors' contracts", () => {
       ccm.listen(),
       slack.listen(),
     ]);
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore());
     const aliyun = (name: string, type: string, extra = "") => `
   - name: ${name}
     type: ${type}

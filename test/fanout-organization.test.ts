@@ -10,7 +10,7 @@ import { makeRedactor, secretValues } from "../lib/config/secrets.js";
 import type { SweepRequest } from "../lib/dispatch.js";
 import { forgetAliyunCredentials } from "../lib/sources/aliyun/credentials/index.js";
 import { HttpClient } from "../lib/sources/http.js";
-import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
 import { CasSimulator, type MemberInventory } from "../sim/aliyun-cas.js";
 import { sslCertificateFleet } from "../sim/aliyun-fleet.js";
@@ -24,6 +24,7 @@ import { scmSimulator } from "../sim/huawei-scm.js";
 import { type Exchange, observeExchanges } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { FifoQueue } from "./fifo-queue.js";
+import { embeddedStore } from "./harness.js";
 
 /** The compass goal for scale-out (issue #16): one Resource Directory of 1,000 members swept from one source. */
 const ACCOUNTS = 1000;
@@ -175,9 +176,7 @@ describe(`scale: a ${ACCOUNTS}-account Resource Directory through dispatch, the 
       rm.listen(),
       slack.listen(),
     ]);
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore());
     yaml = `
 sources:
   - name: org
@@ -338,9 +337,7 @@ describe(`a ${HW_MEMBERS}-member Huawei Organization through dispatch, the FIFO 
 
   beforeAll(async () => {
     const [scmUrl, iamUrl, orgUrl] = await Promise.all([scm.listen(), iam.listen(), organizations.listen()]);
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch-hw", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore("certwatch-hw"));
     yaml = `
 sources:
   - name: hw

@@ -15,6 +15,17 @@ import type { SimServer } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { SmtpSink } from "../sim/smtp.js";
 
+/**
+ * A fresh embedded DynamoDB with certwatch's table on it, for a test file's own store: close both when done
+ * (`store.close()`, then `dynamo.close()`).
+ */
+export async function embeddedStore(table = "certwatch"): Promise<{ dynamo: EmbeddedDynamo; store: Store }> {
+  const dynamo = await startEmbeddedDynamo();
+  const store = new Store({ table, endpoint: dynamo.endpoint, historyDays: 90 });
+  await store.ensureTable();
+  return { dynamo, store };
+}
+
 export const KEYS = { accessKey: "TESTACCESSKEY0000001", secretKey: "test-secret-key-9f8e7d6c" };
 
 /** Everything a sweep talks to, on loopback: the SCM simulator, dynalite, a Slack receiver and an SMTP server. */

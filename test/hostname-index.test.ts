@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
 import { newerThanServed } from "../lib/cross-source.js";
 import type { IndexedObject } from "../lib/store/hostnames.js";
 import { observation } from "./fixtures.js";
+import { embeddedStore } from "./harness.js";
 
 const entry: IndexedObject = {
   hostname: "shop.example.com",
@@ -19,9 +20,7 @@ describe("the hostname index: inventory certificates by the names they cover, ke
   let dynamo: EmbeddedDynamo;
   let store: Store;
   beforeAll(async () => {
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore());
   });
   afterAll(async () => {
     store.close();

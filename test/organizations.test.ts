@@ -18,7 +18,7 @@ import { knownUnits, resolveUnit } from "../lib/organizations.js";
 import { accountSelected } from "../lib/sources/accounts.js";
 import { forgetAliyunCredentials } from "../lib/sources/aliyun/credentials/index.js";
 import { HttpClient } from "../lib/sources/http.js";
-import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
 import { runSweep } from "../lib/sweep.js";
 import { CasSimulator, type MemberInventory } from "../sim/aliyun-cas.js";
@@ -33,6 +33,7 @@ import { StsSimulator } from "../sim/aliyun-sts.js";
 import { observeExchanges } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { exercisedContracts } from "./contract/setup.js";
+import { embeddedStore } from "./harness.js";
 
 const NOW = new Date();
 /** The management account's RAM user: lists the directory and assumes each member's role. */
@@ -119,9 +120,7 @@ defaultReceivers: [ops]
       slack.listen(),
     ]);
     urls = { cas: casUrl, sts: stsUrl, rm: rmUrl, slack: slackUrl };
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore());
     config = await parseConfig(yaml(), "org.yml");
   });
   afterAll(async () => {
@@ -588,9 +587,7 @@ receivers:
       slack.listen(),
     ]);
     urls = { scm: scmUrl, iam: iamUrl, org: orgUrl, slack: slackUrl };
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch-hw", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore("certwatch-hw"));
     config = await parseConfig(yaml(), "hw.yml");
   });
   afterAll(async () => {
@@ -763,9 +760,7 @@ describe("organizations: a management role assumed first (role chaining), and a 
       rm.listen(),
       slack.listen(),
     ]);
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch-chain", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore("certwatch-chain"));
     config = await parseConfig(
       `
 sources:

@@ -10,7 +10,7 @@ import { signCall } from "../lib/sources/aliyun/signer.js";
 import { HuaweiClient } from "../lib/sources/huawei/client.js";
 import { HttpClient, newCallStats } from "../lib/sources/http.js";
 import { driverFor } from "../lib/sources/index.js";
-import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
 import { type RunSummary, runSweep } from "../lib/sweep.js";
 import { type CaCertificateRecord, CasSimulator } from "../sim/aliyun-cas.js";
@@ -26,6 +26,7 @@ import { type Exchange, observeExchanges } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { deliberately } from "./contract/setup.js";
 import { alert, observation } from "./fixtures.js";
+import { embeddedStore } from "./harness.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
 const DAY = 86_400_000;
@@ -140,9 +141,7 @@ describe("private CAs: Alibaba DescribeCACertificateList and Huawei CCM, through
 
   beforeAll(async () => {
     const [casUrl, ccmUrl, slackUrl] = await Promise.all([cas.listen(), ccm.listen(), slack.listen()]);
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore());
     config = await parseConfig(
       `
 sources:
@@ -456,9 +455,7 @@ describe("private CAs: an Alibaba CA tells how many client certificates of anoth
 
   beforeAll(async () => {
     const casUrl = await cas.listen();
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore());
     const source = (name: string, type: string) => `
   - name: ${name}
     type: ${type}

@@ -6,9 +6,10 @@ import {
   RUN_DEADLINE_MS,
   startRun,
 } from "../lib/run-tracking.js";
-import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
+import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import type { RunProgress } from "../lib/store/runs.js";
 import { Store } from "../lib/store/store.js";
+import { embeddedStore } from "./harness.js";
 
 const DISPATCHED = new Date("2026-03-02T01:00:00Z");
 const MINUTE = 60_000;
@@ -52,9 +53,7 @@ describe("run progress in the table (RUN#<run id>)", () => {
   let store: Store;
 
   beforeAll(async () => {
-    dynamo = await startEmbeddedDynamo();
-    store = new Store({ table: "certwatch", endpoint: dynamo.endpoint, historyDays: 90 });
-    await store.ensureTable();
+    ({ dynamo, store } = await embeddedStore());
   });
   afterAll(async () => {
     store.close();
