@@ -269,12 +269,17 @@ async function sweepSource(
     outcome.acknowledged.push(...evaluation.acknowledged);
   };
   const replacementOf = replacementFinder(current.values());
+  let inventoryUnread = false;
   const inventoryOf = await inventoryForEndpoints(
     [...current.values()].map((object) => object.observation),
     store,
   ).catch((caught: unknown) => {
+    inventoryUnread = true;
     warnings.push(
-      redact(`the inventory could not be read to compare with what is served: ${describeError(caught)}`),
+      redact(
+        `the inventory could not be read to compare with what is served: ${describeError(caught)}; its ` +
+          "comparisons stand as last judged",
+      ),
     );
     return new Map<string, InventoryView>();
   });
@@ -287,6 +292,7 @@ async function sweepSource(
       newer: newerThanServed(object.observation, inventoryOf.get(key)),
       deployments: inventoryOf.get(key)?.deployments,
       notInInventory: notInInventory(source, object.observation, inventoryOf.get(key)),
+      inventoryUnread,
     });
     collect(evaluation);
     if (!isDeepStrictEqual(evaluation.state, { alerts: object.alerts, resolved: object.resolved ?? {} })) {

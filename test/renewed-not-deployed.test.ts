@@ -160,6 +160,21 @@ receivers:
     expect(notDeployed((await sweep(10)).alerts)).toEqual([]);
   });
 
+  it("an index that cannot be read is no all-clear: the alert neither resolves nor comes again", async () => {
+    const covering = store.hostnames.covering.bind(store.hostnames);
+    store.hostnames.covering = () => Promise.reject(new Error("ProvisionedThroughputExceededException"));
+    try {
+      const unread = await sweep(12);
+      expect(unread.sources.find((report) => report.name === "edge")?.warnings.join("\n")).toMatch(
+        /the inventory could not be read .*ProvisionedThroughputExceededException; its comparisons stand as last judged/,
+      );
+      expect(notDeployed(unread.alerts)).toEqual([]);
+    } finally {
+      store.hostnames.covering = covering;
+    }
+    expect(notDeployed((await sweep(14)).alerts)).toEqual([]);
+  });
+
   it("resolves once the endpoint serves the newer certificate", async () => {
     site.serve(HOST, [makeLeaf(NOW, [HOST], 380, intermediate), intermediate]);
     const switched = await sweep(20);

@@ -49,6 +49,9 @@ function stuckAfterMs(config: Config, sourceName: string): number {
  * Rules whose alert must neither repeat nor resolve on this observation: only a later success resolves a failed
  * worker (a retry in progress does not), and a revocation stands until a status says otherwise.
  */
+/** An endpoint's rules that compare what it serves with the inventories (lib/rules/served.ts). */
+const INVENTORY_RULES = ["not-deployed", "not-in-inventory"];
+
 function heldRules(observation: Observation): Set<string> {
   const held = new Set<string>();
   if (observation.kind === "deployment-task" && observation.status === "pending") held.add("deployment");
@@ -214,6 +217,11 @@ export interface ObjectFacts {
   deployments?: readonly IndexedObject[];
   /** An endpoint's: no inventory holds what it serves, and its source asked to hear of that. */
   notInInventory?: boolean;
+  /**
+   * An endpoint's: the inventory could not be read this time. Its comparisons with the inventory neither fire nor
+   * resolve: an unreadable index is no all-clear.
+   */
+  inventoryUnread?: boolean;
 }
 
 /**
@@ -228,6 +236,7 @@ export function evaluateObject(
   const { observation } = object;
   const results = facts.gone || facts.replacement ? [] : objectResults(observation, context, facts);
   const held = facts.gone ? new Set<string>() : heldRules(observation);
+  if (facts.inventoryUnread && !facts.gone) for (const rule of INVENTORY_RULES) held.add(rule);
   return decide(
     object,
     results,
