@@ -262,23 +262,23 @@ receivers:
     // S: 60 issued (revoked and expired ones depend on nothing), plus S2 and its 5.
     expect(ca("ca-sub")?.details).toMatchObject({
       caType: "subordinate",
-      issuerId: "ca-root",
+      issuer: "ca-root",
       dependents: "66",
     });
-    expect(ca("ca-nested")?.details).toMatchObject({ issuerId: "ca-sub", dependents: "5" });
+    expect(ca("ca-nested")?.details).toMatchObject({ issuer: "ca-sub", dependents: "5" });
     // R: its 10, S's 66 and S itself, S2 counted once, both disabled CAs and their 2; not the deleted or pending CA.
     expect(ca("ca-root")?.details).toMatchObject({
       caType: "root",
       dependents: String(10 + 1 + 66 + 1 + 1 + 2),
     });
-    expect(ca("ca-root")?.details?.issuerId).toBeUndefined();
+    expect(ca("ca-root")?.details?.issuer).toBeUndefined();
     const certificate = stored.get("hw-ca/client-certificate/cert-0001")?.observation;
     expect(certificate).toMatchObject({
       kind: "client-certificate",
       status: "active",
       rawStatus: "ISSUED",
       domains: ["cert-0001.internal.example.com"],
-      details: { issuer: "CA ca-sub", issuerId: "ca-sub" },
+      details: { issuer: "ca-sub", issuerName: "CA ca-sub" },
     });
 
     const subAlert = summary.alerts.find(

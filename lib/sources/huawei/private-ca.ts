@@ -163,7 +163,8 @@ function readAuthority(
       rawStatus,
       details: {
         caType,
-        ...(issuerId ? { issuer: optionalText(raw.issuer_name) ?? issuerId, issuerId } : {}),
+        // `issuer` is the CA's id, as everywhere (the store's issuer index reads it); its name is for people.
+        ...(issuerId ? { issuer: issuerId, issuerName: optionalText(raw.issuer_name) ?? issuerId } : {}),
         ...(serial ? { serial } : {}),
       },
       labels: labelsOf(source),
@@ -198,8 +199,8 @@ function readCertificate(
     status,
     rawStatus,
     details: {
-      issuer: optionalText(raw.issuer_name) ?? issuerId,
-      issuerId,
+      issuer: issuerId,
+      issuerName: optionalText(raw.issuer_name) ?? issuerId,
       ...(serial ? { serial } : {}),
     },
     labels: labelsOf(source),
@@ -255,7 +256,7 @@ export const huaweiPrivateCa: SourceDriver<"huawei-private-ca"> = {
       offset += PAGE_SIZE;
       yield* page.map((raw, index) => {
         const certificate = readCertificate(source, raw, `${where}[${index}]`, context.warn);
-        const issuerId = certificate.details?.issuerId as string;
+        const issuerId = certificate.details?.issuer as string;
         if (certificate.status === "active") issued.set(issuerId, (issued.get(issuerId) ?? 0) + 1);
         return certificate;
       });

@@ -5,7 +5,7 @@ import { DefaultChain } from "./chain.js";
 import { assumedRole } from "./sts.js";
 import { type CredentialSource, fixedKeys } from "./types.js";
 
-// Where it was imported from before `aliyunRpc` took over the renewal (lib/sources/aliyun/private-ca.ts still is).
+// The credential types, for the Alibaba client (aliyun/client.ts) and the other callers of this module.
 export type { AliyunKeys, CredentialIo, CredentialSource } from "./types.js";
 
 type AliyunSource = Extract<SourceConfig, { type: `aliyun-${string}` }>;
