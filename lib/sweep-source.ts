@@ -136,6 +136,39 @@ function unswept(previous: SweepRecord | undefined, durationMs: number): SweepOu
 }
 
 /**
+ * A sweep whose store read or save failed, recorded on its own (best effort: the store is what failed) with the
+ * source's alert state as it was, so that failures run after run add up to a "cannot see this source" alert and the
+ * heartbeat is held back.
+ */
+async function recordFailedSweep(
+  store: SweepOptions["store"],
+  report: SourceReport,
+  previous: SweepRecord | undefined,
+  runId: string,
+  now: Date,
+): Promise<void> {
+  const { name: source, type: _type, warnings: _warnings, ...failed } = report;
+  const at = now.toISOString();
+  await store
+    .recordSweep(
+      {
+        ...failed,
+        alerts: previous?.alerts ?? {},
+        resolved: previous?.resolved ?? {},
+        source,
+        runId,
+        at,
+        lastSuccessAt: previous?.lastSuccessAt,
+        failingSince: previous?.failingSince ?? at,
+        endpoint: previous?.endpoint,
+        latestRun: laterRun(previous, { at, runId }),
+      },
+      now,
+    )
+    .catch(() => undefined);
+}
+
+/**
  * One source: collect → diff against stored state → evaluate → record news in the ledger → write what changed.
  * A sweep that failed, was cut short or is not trusted changes no stored observation: its objects are evaluated
  * as last known, and their alerts say so.
@@ -168,6 +201,7 @@ async function sweepSource(
       type: source.type,
       warnings,
     };
+    if (!options.dryRun) await recordFailedSweep(store, report, previous, runId, now);
     options.onSourceDone?.(report);
     return { report, alerts: [], silenced: [], acknowledged: [], recorded: [] };
   }
@@ -357,26 +391,8 @@ async function sweepSource(
       report.ok = false;
       report.error = redact(`the store could not save this sweep: ${saved}`);
       report.consecutiveFailures = (previous?.consecutiveFailures ?? 0) + 1;
-      // What was recorded is still delivered; what was not is evaluated again by the next run. The failure is
-      // recorded on its own, so that saves failing run after run add up to a "cannot see this source" alert.
-      const { name: _name, type: _type, warnings: _warnings, ...failed } = report;
-      await store
-        .recordSweep(
-          {
-            ...failed,
-            alerts: previous?.alerts ?? {},
-            resolved: previous?.resolved ?? {},
-            source: source.name,
-            runId,
-            at,
-            lastSuccessAt: previous?.lastSuccessAt,
-            failingSince: previous?.failingSince ?? at,
-            endpoint: previous?.endpoint,
-            latestRun: laterRun(previous, { at, runId }),
-          },
-          now,
-        )
-        .catch(() => undefined);
+      // What was recorded is still delivered; what was not is evaluated again by the next run.
+      await recordFailedSweep(store, report, previous, runId, now);
     }
   }
   options.onSourceDone?.(report);

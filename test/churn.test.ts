@@ -338,6 +338,12 @@ describe("odd clocks and a failing store", () => {
     expect(unreadable.sources.find((s) => s.name === "hw-1")).toMatchObject({ ok: false });
     expect(unreadable.sources.find((s) => s.name === "hw-1")?.error).toMatch(/^the store could not be read/);
     expect(unreadable.sources.find((s) => s.name === "hw-0")).toMatchObject({ ok: true });
+    // Recorded as a failed sweep too, so that unreadable runs add up to a "cannot see" alert and hold the heartbeat.
+    expect(await started.store.lastSweep("hw-1")).toMatchObject({
+      ok: false,
+      consecutiveFailures: 1,
+      error: expect.stringMatching(/^the store could not be read/),
+    });
   });
 
   it("look-ups share the source's time budget: past it, the rest wait for the next listing", async () => {
