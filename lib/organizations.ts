@@ -34,6 +34,8 @@ export interface ExpansionIo extends DiscoveryIo {
   dryRun?: boolean;
   /** The run discovering: two listings of one run (a dispatch retried) confirm nothing. */
   runId?: string;
+  /** Whether this run records an organization's changes of membership (it sweeps its discovery unit); yes if absent. */
+  recordsMembers?: (organization: string) => boolean;
 }
 
 function describe(member: { id: string; name: string }): string {
@@ -67,6 +69,7 @@ async function reconcileMembers(
   // or a refused run would make the next real one take a member as gone.
   const readOnly =
     io.dryRun === true ||
+    io.recordsMembers?.(organization) === false ||
     earlierRunProblem(organization, await store.lastSweep(organization), now) !== undefined;
   const record = async (member: MemberRecord) => {
     if (!readOnly) await store.members.put(organization, member);

@@ -161,10 +161,10 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   const runId = options.runId ?? randomUUID();
   const only = options.only ?? [];
   // `--source` may name an organization's member unit (`<name>.<accountId>`), known only once it is expanded.
+  const whole = config.sources.filter((source) => only.length === 0 || isNamed(source, only));
   const selected = config.sources.filter(
     (source) =>
-      only.length === 0 ||
-      isNamed(source, only) ||
+      whole.includes(source) ||
       (expandsAtRunTime(source) && only.some((name) => name.startsWith(`${source.configuredName}.`))),
   );
   const expanded = await expandAccounts(selected, {
@@ -174,6 +174,8 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     now,
     dryRun: options.dryRun,
     runId,
+    // A run of some members only sweeps no discovery unit, which would carry the notes of what membership changed.
+    recordsMembers: (organization) => whole.some((source) => source.configuredName === organization),
   });
   const sources = expanded.filter((source) => only.length === 0 || isNamed(source, only));
   // Sweeping first: a run refused for its instant purges nothing either.
@@ -221,7 +223,8 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   const sourcesFailed = outcomes.some((outcome) => !outcome.report.ok);
   const undelivered = deliveriesFailed(deliveries) || orphaned.length > 0;
   let heartbeat: HeartbeatResult | undefined;
-  if (config.heartbeatUrl && !options.dryRun && selected.length === config.sources.length) {
+  // "All is well" only from a run of every source: a run of some organization members is not one.
+  if (config.heartbeatUrl && !options.dryRun && whole.length === config.sources.length) {
     heartbeat = await heartbeatUnless(config.heartbeatUrl, sourcesFailed || undelivered);
   }
   const failed = sourcesFailed || undelivered || (heartbeat !== undefined && !heartbeat.sent);

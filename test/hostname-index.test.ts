@@ -40,6 +40,11 @@ describe("the hostname index: inventory certificates by the names they cover, ke
     ]);
     expect(await names("shop.example.com")).toEqual(["shop.example.com www"]);
     expect(await names("a.b.shop.example.com")).toEqual([]);
+    // A name listed with its root's trailing dot is the same name.
+    await store.hostnames.update([
+      { after: observation({ nativeId: "dot", domains: ["Dot.Example.com."] }) },
+    ]);
+    expect(await names("dot.example.com")).toEqual(["dot.example.com dot"]);
     // A single-label name has no wildcard above it worth asking for.
     expect(await names("localhost")).toEqual([]);
   });

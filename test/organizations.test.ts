@@ -361,6 +361,10 @@ defaultReceivers: [ops]
       await expect(sweep(at(0.5))).rejects.toThrow(/already recorded, later than this run/);
       await expect(sweep(at(0.6))).rejects.toThrow(/already recorded/);
       expect(await store.members.list("org")).toEqual(before);
+      // A run of one member sweeps no discovery unit to tell of it: it records no change of membership either.
+      const one = await runSweep({ config, store, http, now: at(9.5), only: [unit(A)] });
+      expect(one.sources.map((report) => report.name)).toEqual([unit(A)]);
+      expect(await store.members.list("org")).toEqual(before);
       // Two listings by one run (a dispatch retried) find it missing once; they do not confirm that it left.
       const runId = "one-run-listed-twice";
       await runSweep({ config, store, http, now: at(10), runId });

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Observation } from "../model/types.js";
 import { mapInOrder } from "../sources/concurrency.js";
+import { normalHost } from "../sources/pem-facts.js";
 import type { TableClient, WriteRequest } from "./client.js";
 import { keys } from "./table.js";
 
@@ -66,7 +67,7 @@ function indexed(
 }
 
 function namesOf(observation: Observation | undefined): Set<string> {
-  return new Set(indexed(observation) ? observation.domains.map((domain) => domain.toLowerCase()) : []);
+  return new Set(indexed(observation) ? observation.domains.map(normalHost) : []);
 }
 
 /** What the index keeps of a certificate; an entry is rewritten only when this changes. */
@@ -167,7 +168,7 @@ export class Hostnames {
     hostname: string,
     wildcards?: Map<string, Promise<IndexedObject[]>>,
   ): Promise<IndexedObject[]> {
-    const name = hostname.toLowerCase().replace(/\.$/, "");
+    const name = normalHost(hostname);
     const dot = name.indexOf(".");
     const wildcard = dot > 0 && name.indexOf(".", dot + 1) > 0 ? `*${name.slice(dot)}` : undefined;
     let above: Promise<IndexedObject[]> = Promise.resolve([]);

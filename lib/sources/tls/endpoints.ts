@@ -3,6 +3,7 @@
  * A handshake that fails is that endpoint's own health, never the source's: its observation says `failed`, keeps
  * what it served last, and counts the failures in a row. Only a sweep cut short (time budget) fails the source.
  */
+import { normalHost } from "../pem-facts.js";
 import { parseDuration } from "../../model/time.js";
 import { type Observation, objectKey } from "../../model/types.js";
 import { type TlsEndpointsSourceConfig, type TlsTarget, tlsTarget } from "../../config/schema.js";
@@ -50,7 +51,7 @@ export function probeTargets(
   const listed = new Set(targets.map(endpointId));
   const port = source.inventoryPort ?? 443;
   for (const hostname of hostnames) {
-    const target = tlsTarget({ host: hostname.toLowerCase().replace(/\.$/, ""), port });
+    const target = tlsTarget({ host: normalHost(hostname), port });
     if (!probeable(target.host) || listed.has(endpointId(target))) continue;
     listed.add(endpointId(target));
     targets.push(target);
