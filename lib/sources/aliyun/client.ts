@@ -51,6 +51,7 @@ export const CAS_VERSIONS = {
   ListWorkerResource: "2020-04-07",
   CreateDeploymentJob: "2020-04-07",
   UpdateDeploymentJobStatus: "2020-04-07",
+  DescribeCACertificateList: "2020-06-30",
 } as const;
 
 export type CasAction = keyof typeof CAS_VERSIONS;

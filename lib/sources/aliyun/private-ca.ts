@@ -2,10 +2,9 @@ import type { SourceConfig } from "../../config/schema.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
 import { optionalInstant, optionalText, requiredInstant, requiredText } from "../fields.js";
 import { MalformedResponseError } from "../http.js";
-import { listOf, numberedPages, totalOf } from "../paging.js";
-import { pacingOf, walkRulesOf } from "../scope.js";
-import type { CollectContext, SourceDriver } from "../types.js";
-import { aliyunRpc, casRegionOf } from "./client.js";
+import { listOf, totalOf } from "../paging.js";
+import type { SourceDriver } from "../types.js";
+import { AliyunClient, casRegionOf } from "./client.js";
 import { credentialsFor } from "./credentials/index.js";
 
 type Source = Extract<SourceConfig, { type: "aliyun-private-ca" }>;
@@ -17,7 +16,6 @@ type Source = Extract<SourceConfig, { type: "aliyun-private-ca" }>;
  * `CertificateType`, so it alone is the listing: an expiry cannot be watched without an end date.
  */
 const LIST = "DescribeCACertificateList";
-const VERSION = "2020-06-30";
 
 /** The page asked for: the contract states only a default (20), and every CAS listing serves 50. */
 const PAGE_SIZE = 50;
@@ -27,23 +25,6 @@ const STATUSES: Record<string, Status> = { ISSUE: "active", REVOKE: "revoked" };
 
 /** `CertificateType`, the contract's enum: a root CA signs itself, a subordinate has a parent. */
 const CA_TYPES: Record<string, string> = { ROOT: "root", SUB_ROOT: "subordinate" };
-
-/**
- * One signed `DescribeCACertificateList` call through `aliyunRpc`, against the credential's shared limiter.
- * AliyunClient's `rpc` takes only the actions of its version table (CAS_VERSIONS), which does not hold this one.
- */
-function describeCaList(
-  source: Source,
-  context: CollectContext,
-  params: Record<string, string | number>,
-): Promise<Record<string, unknown>> {
-  const { limiter, timeoutMs } = pacingOf(source, context.http);
-  return aliyunRpc(
-    { call: LIST, action: LIST, version: VERSION, endpoint: source.endpoint, params, limiter },
-    credentialsFor(source),
-    { http: context.http, stats: context.stats, signal: context.signal, redact: context.redact, timeoutMs },
-  );
-}
 
 function toObservation(
   source: Source,
@@ -102,14 +83,6 @@ function filters(source: Source): Record<string, string> {
   return source.resourceGroupId ? { ResourceGroupId: source.resourceGroupId } : {};
 }
 
-/** Reads one page, naming it in every complaint. */
-function readPage(body: Record<string, unknown>, where: string) {
-  return {
-    total: totalOf(body, LIST, "TotalCount", `${where}: `),
-    items: listOf(body, LIST, "CertificateList", `${where}: `) as Record<string, unknown>[],
-  };
-}
-
 /**
  * Alibaba private CAs, root and subordinate: `DescribeCACertificateList` (2020-06-30) by CurrentPage/ShowSize with
  * TotalCount. The contract documents no default filter (CaStatus, ValidStatus, CertType), so none is sent and
@@ -119,28 +92,17 @@ export const aliyunPrivateCa: SourceDriver<"aliyun-private-ca"> = {
   type: "aliyun-private-ca",
 
   async *collect(source, context) {
-    const pages = numberedPages({
-      ...walkRulesOf(source, context),
+    const pages = new AliyunClient(source, context).pages({
       call: LIST,
+      params: filters(source),
       pageSize: PAGE_SIZE,
-      concurrency: pacingOf(source, context.http).limiter.concurrency,
-      idOf: (raw: Record<string, unknown>) => String(raw.Identifier),
+      total: "TotalCount",
+      list: "CertificateList",
+      read: (raw, where) => toObservation(source, raw, where, context.warn),
+      idOf: (observation) => observation.nativeId,
       onTotal: context.total,
-      fetch: async (page) =>
-        readPage(
-          await describeCaList(source, context, {
-            ...filters(source),
-            CurrentPage: page,
-            ShowSize: PAGE_SIZE,
-          }),
-          `page ${page}`,
-        ),
     });
-    let page = 0;
-    for await (const authorities of pages) {
-      const where = `page ${++page}: CertificateList`;
-      yield* authorities.map((raw, index) => toObservation(source, raw, `${where}[${index}]`, context.warn));
-    }
+    for await (const page of pages) yield* page;
   },
 
   /**
@@ -149,8 +111,9 @@ export const aliyunPrivateCa: SourceDriver<"aliyun-private-ca"> = {
    */
   async lookUp(source, context, missing) {
     const where = `Identifier=${missing.nativeId}`;
-    const body = await describeCaList(source, context, { ...filters(source), Identifier: missing.nativeId });
-    const listed = readPage(body, where).items;
+    const client = new AliyunClient(source, context);
+    const body = await client.rpc(LIST, { ...filters(source), Identifier: missing.nativeId });
+    const listed = listOf(body, LIST, "CertificateList", `${where}: `) as Record<string, unknown>[];
     if (listed.length === 0) return "gone";
     if (listed.length > 1 || optionalText(listed[0]?.Identifier) !== missing.nativeId) {
       throw new MalformedResponseError(
@@ -168,7 +131,12 @@ export const aliyunPrivateCa: SourceDriver<"aliyun-private-ca"> = {
   },
 
   async verify(source, context) {
-    const body = await describeCaList(source, context, { ...filters(source), CurrentPage: 1, ShowSize: 1 });
-    return `credentials accepted (${credentialsFor(source).description}); ${readPage(body, "page 1").total} private CAs visible`;
+    const body = await new AliyunClient(source, context).rpc(LIST, {
+      ...filters(source),
+      CurrentPage: 1,
+      ShowSize: 1,
+    });
+    const total = totalOf(body, LIST, "TotalCount", "page 1: ");
+    return `credentials accepted (${credentialsFor(source).description}); ${total} private CAs visible`;
   },
 };
