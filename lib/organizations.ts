@@ -263,5 +263,5 @@ export async function knownUnits(units: readonly SourceConfig[], store: Store): 
  */
 export async function stillLeft(unit: SourceConfig, store: Store): Promise<boolean> {
   if (!unit.account) return false;
-  return (await store.members.list(unit.configuredName)).get(unit.account.id)?.leftAt !== undefined;
+  return (await store.members.get(unit.configuredName, unit.account.id))?.leftAt !== undefined;
 }

@@ -41,6 +41,11 @@ export class Members {
     return members;
   }
 
+  async get(organization: string, id: string): Promise<MemberRecord | undefined> {
+    const item = await this.table.get({ pk: keys.organization(organization), sk: id }, true);
+    return item ? (item as unknown as MemberRecord) : undefined;
+  }
+
   async put(organization: string, member: MemberRecord): Promise<void> {
     await this.table.write(
       new PutCommand({
