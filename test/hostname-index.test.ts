@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import { Store } from "../lib/store/store.js";
 import { newerThanServed } from "../lib/cross-source.js";
+import type { Observation } from "../lib/model/types.js";
 import type { IndexedObject } from "../lib/store/hostnames.js";
 import { observation } from "./fixtures.js";
 import { embeddedStore } from "./harness.js";
@@ -67,17 +68,20 @@ describe("the hostname index: inventory certificates by the names they cover, ke
     expect(await names("api.example.com")).toEqual([]);
   });
 
-  it("indexes only inventory certificates: client certificates, CAs and jobs serve no hostname", async () => {
-    await store.hostnames.update([
-      {
-        after: observation({
-          nativeId: "device",
-          kind: "client-certificate",
-          domains: ["device.example.com"],
-        }),
-      },
+  it("indexes inventory certificates and deployments: client certificates, CAs and endpoints serve no hostname", async () => {
+    const on = (nativeId: string, kind: Observation["kind"]) =>
+      observation({ nativeId, kind, domains: ["kinds.example.com"], details: { jobId: "8000" } });
+    await store.hostnames.update(
+      (
+        ["client-certificate", "certificate-authority", "endpoint", "deployment-task", "certificate"] as const
+      ).map((kind) => ({ after: on(kind, kind) })),
+    );
+    const found = await store.hostnames.covering("kinds.example.com");
+    expect(found.map((entry) => [entry.kind, entry.nativeId]).sort()).toEqual([
+      ["certificate", "certificate"],
+      ["deployment-task", "deployment-task"],
     ]);
-    expect(await names("device.example.com")).toEqual([]);
+    expect(found.find((entry) => entry.kind === "deployment-task")?.jobId).toBe("8000");
   });
 
   it("an inventory certificate ending within a day of the served one is that one, read in another zone", () => {

@@ -222,6 +222,9 @@ defaultReceivers: [ops]
   it("a member that joins is swept on the next run; keys still valid are not asked for again", async () => {
     directory.push(LATER);
     const summary = await sweep(at(1));
+    expect(summary.sources.find((report) => report.name === "org")?.warnings).toContain(
+      "account 1000000000000007 (prod-search) joined: swept from this run on",
+    );
     expect(summary.sources.find((report) => report.name === unit(LATER))?.ok).toBe(true);
     expect(await storedOf(LATER)).toHaveLength(
       inventories.get(LATER.AccountId)?.sslCertificates?.length as number,
@@ -339,8 +342,13 @@ defaultReceivers: [ops]
   });
 
   it("a member missing from one listing and listed again is swept again, with nothing resolved", async () => {
+    const recorded = (await store.members.list("org")).get(A.AccountId);
+    expect(recorded).toBeDefined();
     directory.splice(directory.indexOf(A), 1);
     try {
+      // A dry run reads what was recorded and records nothing: A's absence is not noted by it.
+      await runSweep({ config, store, http, now: at(7.5), dryRun: true });
+      expect((await store.members.list("org")).get(A.AccountId)).toEqual(recorded);
       await sweep(at(8));
     } finally {
       directory.push(A);
@@ -350,7 +358,13 @@ defaultReceivers: [ops]
     expect(
       again.alerts.filter((alert) => alert.source === unit(A) && alert.transition === "resolved"),
     ).toEqual([]);
-    expect((await store.members.list("org")).get(A.AccountId)?.missingSince).toBeUndefined();
+    expect(again.sources.find((report) => report.name === "org")?.warnings.join("\n")).toMatch(
+      /account 1000000000000001 \(prod-shop\) is listed again: swept again/,
+    );
+    // The same member, its history kept: the record is rewritten without its absence, not dropped.
+    const member = (await store.members.list("org")).get(A.AccountId);
+    expect(member).toMatchObject({ id: A.AccountId, firstSeenAt: recorded?.firstSeenAt });
+    expect(member).not.toHaveProperty("missingSince");
   });
 
   it("a run refused for its instant, or a second listing of one run, changes no membership", async () => {
@@ -376,7 +390,9 @@ defaultReceivers: [ops]
       directory.push(B);
     }
     await sweep(at(10.2));
-    expect((await store.members.list("org")).get(B.AccountId)?.missingSince).toBeUndefined();
+    const member = (await store.members.list("org")).get(B.AccountId);
+    expect(member).toMatchObject({ id: B.AccountId });
+    expect(member).not.toHaveProperty("missingSince");
   });
 
   it("adding accounts to a source that swept one account keeps that account's objects as last seen, saying so", async () => {
