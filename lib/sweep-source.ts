@@ -118,6 +118,10 @@ function suspiciousDrop(config: Config, before: number, after: number): string |
   );
 }
 
+function* observationsOf(objects: Iterable<StoredObject>): Generator<Observation> {
+  for (const object of objects) yield object.observation;
+}
+
 /** What a source reports when it could not be swept at all. */
 function unswept(previous: SweepRecord | undefined, durationMs: number): SweepOutcome {
   return {
@@ -213,10 +217,15 @@ async function sweepSource(
   const sweepOver = new AbortController();
   let total: number | undefined;
   const progress = () => ({ objects: seen.size, total, calls: stats.calls, throttled: stats.throttled });
+  let previousObservations: Map<string, Observation> | undefined;
   const collectContext: CollectContext = {
     http: options.http,
     stats,
-    previous: new Map([...stored].map(([key, object]) => [key, object.observation])),
+    // Built only for a collector that reads it: a copy of a 100,000-object inventory is not free.
+    get previous() {
+      previousObservations ??= new Map([...stored].map(([key, object]) => [key, object.observation]));
+      return previousObservations;
+    },
     signal: sweepOver.signal,
     redact,
     warn: (message) => warnings.push(redact(message)),
@@ -419,12 +428,7 @@ async function sweepSource(
         now,
       );
       if (sweep.ok && diff.added + diff.changed + gone.length > 0) {
-        await store.writeSnapshot(
-          source.name,
-          at,
-          [...current.values()].map((object) => object.observation),
-          now,
-        );
+        await store.writeSnapshot(source.name, at, observationsOf(current.values()), now);
       }
       const endpoint = sweep.ok ? source.endpoint : previous?.endpoint;
       const latestRun = laterRun(previous, { at, runId });

@@ -19,9 +19,12 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { isLoopback } from "../config/schema.js";
+import { mapInOrder } from "../sources/concurrency.js";
 import { tableDefinition } from "./table.js";
 
 const BATCH_SIZE = 25;
+/** BatchWriteItem requests in flight at once: DynamoDB answers each in milliseconds, so serial writes wait mostly. */
+const BATCHES_AT_ONCE = 8;
 export const DAY_SECONDS = 86_400;
 
 export interface StoreUsage {
@@ -44,6 +47,20 @@ export interface StoreOptions {
 
 export type WriteRequest =
   { PutRequest: { Item: Record<string, unknown> } } | { DeleteRequest: { Key: Record<string, unknown> } };
+
+/** The last request for each item, in the order items were first asked for. */
+function lastPerItem(requests: WriteRequest[]): WriteRequest[] {
+  const byItem = new Map<string, WriteRequest>();
+  for (const request of requests) {
+    const { pk, sk } = "PutRequest" in request ? request.PutRequest.Item : request.DeleteRequest.Key;
+    byItem.set(`${String(pk)}\u0000${String(sk)}`, request);
+  }
+  return [...byItem.values()];
+}
+
+function* batchesOf(requests: WriteRequest[]): Generator<WriteRequest[]> {
+  for (let i = 0; i < requests.length; i += BATCH_SIZE) yield requests.slice(i, i + BATCH_SIZE);
+}
 
 function isConditionFailure(error: unknown): boolean {
   return (error as Error).name === "ConditionalCheckFailedException";
@@ -138,23 +155,30 @@ export class TableClient {
     }
   }
 
-  /** Writes 25 items a request, retrying what DynamoDB left unprocessed. */
+  /**
+   * Writes 25 items a request, several requests at once, retrying what DynamoDB left unprocessed. Of several
+   * requests for one item only the last is sent, as it would have won had they gone one after another.
+   */
   async writeAll(requests: WriteRequest[]): Promise<void> {
-    for (let i = 0; i < requests.length; i += BATCH_SIZE) {
-      let batch: WriteRequest[] | undefined = requests.slice(i, i + BATCH_SIZE);
-      for (let attempt = 0; batch && batch.length > 0; attempt++) {
-        if (attempt > 0)
-          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)));
-        const result = await this.client.send(
-          new BatchWriteCommand({
-            RequestItems: { [this.options.table]: batch },
-            ReturnConsumedCapacity: "TOTAL",
-          }),
-        );
-        this.count(result.ConsumedCapacity, "write");
-        batch = result.UnprocessedItems?.[this.options.table] as WriteRequest[] | undefined;
-        if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} writes unprocessed`);
-      }
+    const batches = batchesOf(lastPerItem(requests));
+    for await (const _ of mapInOrder(batches, BATCHES_AT_ONCE, (batch) => this.writeBatch(batch))) {
+      // Drained for its errors: each batch is written when its promise settles.
+    }
+  }
+
+  private async writeBatch(requests: WriteRequest[]): Promise<void> {
+    let batch: WriteRequest[] | undefined = requests;
+    for (let attempt = 0; batch && batch.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)));
+      const result = await this.client.send(
+        new BatchWriteCommand({
+          RequestItems: { [this.options.table]: batch },
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      this.count(result.ConsumedCapacity, "write");
+      batch = result.UnprocessedItems?.[this.options.table] as WriteRequest[] | undefined;
+      if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} writes unprocessed`);
     }
   }
 

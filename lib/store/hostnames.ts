@@ -46,16 +46,6 @@ function listed(hostname: string): { pk: string; sk: string } {
   return { pk: keys.hostnames(shard.toString(16)), sk: hostname };
 }
 
-/** A batch write may not name one item twice: two certificates covering one new name list it once. */
-function dedupe(requests: WriteRequest[]): WriteRequest[] {
-  const byItem = new Map<string, WriteRequest>();
-  for (const request of requests) {
-    const { pk, sk } = "PutRequest" in request ? request.PutRequest.Item : request.DeleteRequest.Key;
-    byItem.set(`${String(pk)}\u0000${String(sk)}`, request);
-  }
-  return [...byItem.values()];
-}
-
 /**
  * Inventory certificates, which endpoints serve, and deployment tasks, which put them there; client certificates and
  * CAs serve no hostname.
@@ -101,7 +91,7 @@ export class Hostnames {
     let requests: WriteRequest[] = [];
     const dropped = new Set<string>();
     const flush = async () => {
-      await this.table.writeAll(dedupe(requests));
+      await this.table.writeAll(requests);
       requests = [];
     };
     for (const { before, after } of changes) {

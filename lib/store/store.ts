@@ -1,5 +1,7 @@
 import { promisify } from "node:util";
-import { gunzip, gzip } from "node:zlib";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGzip, gunzip } from "node:zlib";
 import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { Ack, AlertState, GoneObject, Observation, StoredObject } from "../model/types.js";
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient, type WriteRequest } from "./client.js";
@@ -11,7 +13,6 @@ import { Redeploys } from "./redeploys.js";
 import { Runs } from "./runs.js";
 import { keys, TTL_ATTRIBUTE } from "./table.js";
 
-const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 
 /** DynamoDB caps items at 400 KB; snapshot parts stay well under it. */
@@ -63,6 +64,23 @@ export interface ObjectChanges {
 /** Observations as they come back from DynamoDB (no `undefined` fields), so that fresh ones compare equal. */
 export function storedShape(observation: Observation): Observation {
   return JSON.parse(JSON.stringify(observation)) as Observation;
+}
+
+/** Items as one gzip JSON array, made piece by piece: a 100,000-object inventory never stands as one string. */
+async function gzippedJsonArray(items: Iterable<unknown>): Promise<Buffer> {
+  function* pieces(): Generator<string> {
+    let separator = "[";
+    for (const item of items) {
+      yield separator + JSON.stringify(item);
+      separator = ",";
+    }
+    yield separator === "[" ? "[]" : "]";
+  }
+  const chunks: Buffer[] = [];
+  await pipeline(Readable.from(pieces()), createGzip(), async (packed: AsyncIterable<Buffer>) => {
+    for await (const chunk of packed) chunks.push(chunk);
+  });
+  return Buffer.concat(chunks);
 }
 
 /** A sweep record without its item's keys and TTL, so that writing it again puts it where it is meant to go. */
@@ -281,8 +299,13 @@ export class Store {
   }
 
   /** Stores the source's whole inventory as gzip JSON, split into parts that fit DynamoDB's item size. */
-  async writeSnapshot(source: string, at: string, observations: Observation[], now: Date): Promise<number> {
-    const packed = await gzipAsync(JSON.stringify(observations));
+  async writeSnapshot(
+    source: string,
+    at: string,
+    observations: Iterable<Observation>,
+    now: Date,
+  ): Promise<number> {
+    const packed = await gzippedJsonArray(observations);
     const parts = Math.max(1, Math.ceil(packed.length / SNAPSHOT_PART_BYTES));
     for (let part = 0; part < parts; part++) {
       await this.table.write(
