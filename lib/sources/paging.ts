@@ -1,5 +1,6 @@
 import { mapInOrder } from "./concurrency.js";
 import { IncompleteListingError, MalformedResponseError, SweepLimitError } from "./http.js";
+import type { ListingPlace } from "./types.js";
 
 export interface NumberedPage<T> {
   items: T[];
@@ -27,6 +28,40 @@ export interface NumberedPagesOptions<T> extends WalkRules {
   where?: string;
   /** Told the first page's total, when the listing's entries are the source's objects (`CollectContext.total`). */
   onTotal?: (count: number) => void;
+  /** Where an earlier part of the sweep left this walk (a place `reached` was told): the walk starts there. */
+  resume?: NumberedPlace;
+  /**
+   * Told, once the consumer asks for more after taking page n and only when there is a page n + 1, the place to
+   * resume from. It may throw to end this part of the sweep: the walk stops there.
+   */
+  reached?: (place: NumberedPlace) => void;
+}
+
+/**
+ * Where a numbered walk can pick up again: the next page, the distinct entries the earlier parts served, and the
+ * total the latest part saw. `moved`: the listing moved in an earlier part (the sweep was told it is unsettled), so
+ * the entries served no longer have to come to the total.
+ */
+export type NumberedPlace = { page: number; served: number; total: number; moved?: boolean };
+
+/** Reads the place an earlier part of the sweep saved, refusing one a numbered walk cannot resume from. */
+export function numberedPlaceOf(place: ListingPlace | undefined, call: string): NumberedPlace | undefined {
+  if (place === undefined) return undefined;
+  const { page, served, total, moved } = place;
+  const atLeast = (value: unknown, least: number): value is number =>
+    typeof value === "number" && Number.isInteger(value) && value >= least;
+  if (
+    !atLeast(page, 2) ||
+    !atLeast(served, 0) ||
+    !atLeast(total, 0) ||
+    !(moved === undefined || moved === true)
+  ) {
+    throw new Error(
+      `${call}: the place an earlier part of the sweep saved, ${JSON.stringify(place)}, is not a page this listing ` +
+        "can resume from; sweep the source again from its first page",
+    );
+  }
+  return { page, served, total, ...(moved ? { moved } : {}) };
 }
 
 /**
@@ -80,10 +115,17 @@ function* pageNumbers(first: number, last: number): Generator<number> {
  * needs more pages than `maxPages` (before page 2 is asked for), a page is larger than asked for, empty before the
  * total is reached or only repeats entries already served, the total moves while paging, or, no entry having come
  * twice, the distinct entries do not come to the total.
+ *
+ * A walk in parts (`resume`, `reached`) starts at the page where the last part stopped and counts the entries the
+ * earlier parts served. The live listing may move in the minutes between parts: a total unlike the one the last part
+ * saw is told as `unsettled`, not a failure, and the walk goes on to the new last page without the final count,
+ * since entries may have been stepped over or served twice.
  */
 export async function* numberedPages<T>(options: NumberedPagesOptions<T>): AsyncGenerator<T[]> {
   const served = new ServedIds(options.call, options.unsettled);
   const prefix = options.where ? `${options.where}: ` : "";
+  const { resume } = options;
+  const servedBefore = resume?.served ?? 0;
   const check = (page: number, items: T[], total: number): T[] => {
     if (items.length > options.pageSize) {
       throw new MalformedResponseError(
@@ -96,14 +138,16 @@ export async function* numberedPages<T>(options: NumberedPagesOptions<T>): Async
     if (items.length === 0 && total > 0) {
       throw new IncompleteListingError(
         options.call,
-        `${prefix}page ${page} is empty before the total of ${total} was reached (${served.count} entries served)`,
+        `${prefix}page ${page} is empty before the total of ${total} was reached (${servedBefore + served.count} ` +
+          "entries served)",
       );
     }
     served.add(items.map(options.idOf), `${prefix}page ${page}`);
     return items;
   };
 
-  const first = await options.fetch(1);
+  const start = resume?.page ?? 1;
+  const first = await options.fetch(start);
   const pages = Math.ceil(first.total / options.pageSize);
   if (pages > options.maxPages) {
     throw new SweepLimitError(
@@ -113,9 +157,26 @@ export async function* numberedPages<T>(options: NumberedPagesOptions<T>): Async
     );
   }
   options.onTotal?.(first.total);
-  yield check(1, first.items, first.total);
-  let number = 1;
-  for await (const page of mapInOrder(pageNumbers(2, pages), options.concurrency, options.fetch)) {
+  const movedBetweenParts = resume !== undefined && first.total !== resume.total;
+  if (movedBetweenParts) {
+    options.unsettled?.(
+      `${options.call}: ${prefix}the total moved from ${resume.total} to ${first.total} between parts of the sweep ` +
+        `(page ${start}); entries may have been stepped over or served twice`,
+    );
+    // It shrank below the place where the last part stopped: nothing is left to walk.
+    if (start > pages) return;
+  }
+  const movedEarlier = movedBetweenParts || resume?.moved === true;
+  const placeAfter = (page: number): NumberedPlace => ({
+    page: page + 1,
+    served: servedBefore + served.count,
+    total: first.total,
+    ...(movedEarlier || served.moved ? { moved: true } : {}),
+  });
+  yield check(start, first.items, first.total);
+  if (start < pages) options.reached?.(placeAfter(start));
+  let number = start;
+  for await (const page of mapInOrder(pageNumbers(start + 1, pages), options.concurrency, options.fetch)) {
     number++;
     if (page.total !== first.total) {
       throw new IncompleteListingError(
@@ -124,13 +185,15 @@ export async function* numberedPages<T>(options: NumberedPagesOptions<T>): Async
       );
     }
     yield check(number, page.items, first.total);
+    if (number < pages) options.reached?.(placeAfter(number));
   }
   // When the listing moved, entries it stepped over are short of the total (or one inserted and one deleted make it
   // add up by chance): the sweep was told it is unsettled and takes nothing as missing, so it needs no failure.
-  if (!served.moved && served.count !== first.total) {
+  if (!movedEarlier && !served.moved && servedBefore + served.count !== first.total) {
+    const earlier = resume ? ` (${servedBefore} of them in earlier parts of the sweep)` : "";
     throw new IncompleteListingError(
       options.call,
-      `${prefix}listed ${served.count} distinct entries of ${first.total}`,
+      `${prefix}listed ${servedBefore + served.count} distinct entries of ${first.total}${earlier}`,
     );
   }
 }

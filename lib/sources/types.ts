@@ -2,6 +2,12 @@ import type { SourceConfig } from "../config/schema.js";
 import type { Observation } from "../model/types.js";
 import type { CallStats, HttpClient } from "./http.js";
 
+/**
+ * Where a listing walk can pick up again, as a driver describes it (page, entries served, total...): JSON-safe, since
+ * the sweep stores it between parts.
+ */
+export type ListingPlace = Record<string, string | number | boolean>;
+
 export interface CollectContext {
   http: HttpClient;
   stats: CallStats;
@@ -28,6 +34,13 @@ export interface CollectContext {
   total?: (count: number) => void;
   /** Every name the inventories' certificates cover (the store's hostname index), for a source that probes them. */
   inventoryHostnames?: () => AsyncIterable<string>;
+  /** Where an earlier part of this sweep left off (the last place `reached` was told); absent for a sweep from the start. */
+  resumeFrom?: ListingPlace;
+  /**
+   * Told, between pages, a place from which collect can resume: every observation before it has been yielded and
+   * taken. It may throw (this part of the sweep is over): collect lets that error propagate and stops there.
+   */
+  reached?: (place: ListingPlace) => void;
 }
 
 /** One API family. Collect streams observations; it throws when the sweep cannot be trusted as complete. */

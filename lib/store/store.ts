@@ -4,6 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip, gunzip } from "node:zlib";
 import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { Ack, AlertState, GoneObject, Observation, StoredObject } from "../model/types.js";
+import { Checkpoints } from "./checkpoints.js";
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient, type WriteRequest } from "./client.js";
 import { Hostnames } from "./hostnames.js";
 import { Issuers } from "./issuers.js";
@@ -83,6 +84,13 @@ async function gzippedJsonArray(items: Iterable<unknown>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Most objects have no alert: they share one frozen empty state instead of two objects each (evaluation copies). */
+const NO_STATE: Readonly<Record<string, never>> = Object.freeze({});
+
+function nonEmpty<T>(state: Record<string, T> | undefined): Record<string, T> {
+  return state && Object.keys(state).length > 0 ? state : NO_STATE;
+}
+
 /** A sweep record without its item's keys and TTL, so that writing it again puts it where it is meant to go. */
 function sweepRecordOf(item: Record<string, unknown> | undefined): SweepRecord | undefined {
   if (!item) return undefined;
@@ -103,6 +111,7 @@ export class Store {
   readonly members: Members;
   readonly hostnames: Hostnames;
   readonly issuers: Issuers;
+  readonly checkpoints: Checkpoints;
 
   constructor(options: StoreOptions) {
     this.table = new TableClient(options);
@@ -112,6 +121,7 @@ export class Store {
     this.members = new Members(this.table);
     this.hostnames = new Hostnames(this.table);
     this.issuers = new Issuers(this.table);
+    this.checkpoints = new Checkpoints(this.table);
   }
 
   get usage(): StoreUsage {
@@ -142,8 +152,8 @@ export class Store {
         observation: stored.observation,
         firstSeenAt: stored.firstSeenAt,
         changedAt: stored.changedAt,
-        alerts: stored.alerts ?? {},
-        resolved: stored.resolved ?? {},
+        alerts: nonEmpty(stored.alerts),
+        resolved: nonEmpty(stored.resolved),
         ...(stored.missingSince ? { missingSince: stored.missingSince } : {}),
       });
     }
@@ -358,6 +368,8 @@ export class Store {
         [keys.source(source), keys.snapshotPrefix],
         [keys.source(source), keys.redeployPrefix],
         [keys.source(source), keys.gonePrefix],
+        // The head and chunks of a sweep in parts that was never finished.
+        [keys.source(source), keys.checkpoint],
       ]),
       ...receivers.map((receiver): [string, string] => [keys.receiver(receiver), ""]),
       [keys.acks, ""],

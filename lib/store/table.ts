@@ -11,6 +11,8 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | SRC#<source>    | LAST                       | the sweep record written last, and the latest run recorded |
  * | SRC#<source>    | SNAP#<iso time>#<part>     | gzip snapshot of the source's objects when they changed (history, TTL) |
  * | SRC#<source>    | REDEPLOY#<worker set hash> | a redeploy job created for a set of failed workers (TTL)  |
+ * | SRC#<source>    | CHECKPOINT                 | a sweep in parts, between two of them: its place, counts, chunk layout (TTL) |
+ * | SRC#<source>    | CHECKPOINT#<run id>#<part>#<save id>#<chunk> | gzip keys and warnings one part added (TTL) |
  * | DLV#<receiver>  | <notification id>          | delivery ledger: pending → sending → sent / failed        |
  * | ACK             | <alert fingerprint>        | an acknowledgement: who, when, why, until (TTL)           |
  * | SILENCE         | <hash of match, span, reason> | when a config silence given as a span (`3d`) began  |
@@ -38,6 +40,11 @@ export const keys = {
   snapshotPrefix: "SNAP#",
   redeploy: (workerSetHash: string) => `REDEPLOY#${workerSetHash}`,
   redeployPrefix: "REDEPLOY#",
+  checkpoint: "CHECKPOINT",
+  checkpointChunk: (runId: string, part: number, save: string, chunk: number) =>
+    `CHECKPOINT#${runId}#${String(part).padStart(4, "0")}#${save}#${String(chunk).padStart(3, "0")}`,
+  checkpointChunksOf: (runId: string) => `CHECKPOINT#${runId}#`,
+  checkpointChunkPrefix: "CHECKPOINT#",
   receiver: (receiver: string) => `DLV#${receiver}`,
   acks: "ACK",
   silences: "SILENCE",

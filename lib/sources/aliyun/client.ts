@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { SourceConfig } from "../../config/schema.js";
 import { encodeRfc3986 } from "../encoding.js";
 import { ApiError, type Limiter, type ResponseHeaders, type VendorError } from "../http.js";
-import { listOf, numberedPages, totalOf } from "../paging.js";
+import { listOf, type NumberedPlace, numberedPages, totalOf } from "../paging.js";
 import { pacingOf, walkRulesOf } from "../scope.js";
 import type { CollectContext } from "../types.js";
 import {
@@ -36,6 +36,10 @@ export interface CasListing<T> {
   idOf: (item: T) => string;
   /** Told the listing's total when its entries are the source's objects (`CollectContext.total`). */
   onTotal?: (count: number) => void;
+  /** Where an earlier part of the sweep left this listing (`numberedPages`). */
+  resume?: NumberedPlace;
+  /** Told, between pages, where this listing can resume from (`numberedPages`); may throw to end the part. */
+  reached?: (place: NumberedPlace) => void;
 }
 
 /**
@@ -204,6 +208,8 @@ export class AliyunClient {
       concurrency: listing.concurrency ?? this.limiter.concurrency,
       idOf: listing.idOf,
       onTotal: listing.onTotal,
+      resume: listing.resume,
+      reached: listing.reached,
       fetch: async (page) => {
         const body = await this.rpc(listing.call, {
           ...listing.params,

@@ -3,7 +3,7 @@ import { parseInstant, parseLocalTime } from "../../model/time.js";
 import { type Observation, objectKey, type Status } from "../../model/types.js";
 import { domainList } from "../fields.js";
 import { ApiError, MalformedResponseError } from "../http.js";
-import { listOf, numberedPages, totalOf } from "../paging.js";
+import { listOf, numberedPages, numberedPlaceOf, totalOf } from "../paging.js";
 import { walkRulesOf } from "../scope.js";
 import type { CollectContext, SourceDriver } from "../types.js";
 import { HuaweiClient } from "./client.js";
@@ -186,7 +186,8 @@ export async function lookUpScmCertificate(
 
 /**
  * Huawei SCM: `GET /v3/scm/certificates` by offset. The first page tells `total_count`; the rest are fetched
- * concurrently within the credential's limits and yielded in order, one page in memory per slot.
+ * concurrently within the credential's limits and yielded in order, one page in memory per slot. Resumable: its
+ * place is the numbered walk's (`NumberedPlace`), page n always being offset (n - 1) * PAGE_SIZE.
  */
 export const huaweiScm: SourceDriver<"huawei-scm"> = {
   type: "huawei-scm",
@@ -194,6 +195,7 @@ export const huaweiScm: SourceDriver<"huawei-scm"> = {
   async *collect(source: ScmSource, context: CollectContext) {
     const client = new HuaweiClient(source, context);
     const offsetOf = (page: number) => (page - 1) * PAGE_SIZE;
+    const resume = numberedPlaceOf(context.resumeFrom, LIST);
     const pages = numberedPages({
       ...walkRulesOf(source, context),
       call: LIST,
@@ -201,13 +203,15 @@ export const huaweiScm: SourceDriver<"huawei-scm"> = {
       concurrency: client.limiter.concurrency,
       idOf: (raw: Record<string, unknown>) => String(raw.id),
       onTotal: context.total,
+      resume,
+      reached: context.reached,
       fetch: async (page) => {
         const offset = offsetOf(page);
         const query = { ...ORDER, ...FILTER, limit: PAGE_SIZE, offset };
         return readPage(await client.get(LIST, PATH, query), offset);
       },
     });
-    let page = 0;
+    let page = (resume?.page ?? 1) - 1;
     for await (const certificates of pages) {
       const where = `offset=${offsetOf(++page)}: certificates`;
       yield* certificates.map((raw, index) => {
