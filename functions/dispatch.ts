@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import { lambdaRuntime, type Runtime } from "./runtime.js";
+import { lambdaRuntime, type Runtime, sqs } from "./runtime.js";
 
 /** SQS takes at most ten messages a batch. */
 const BATCH = 10;
@@ -55,16 +55,6 @@ export function dispatchHandler(deps: DispatchDeps) {
     return { runId, dispatched: messages.length };
   };
 }
-
-let sqsClient: Promise<SQSClient> | undefined;
-
-/** The container's SQS client, made on first use. */
-const sqs: Pick<SQSClient, "send"> = {
-  send: async (...args: Parameters<SQSClient["send"]>) => {
-    sqsClient ??= import("./aws/sqs.js").then(({ SQSClient }) => new SQSClient({}));
-    return (await sqsClient).send(...args);
-  },
-} as Pick<SQSClient, "send">;
 
 export const handler = dispatchHandler({
   runtime: lambdaRuntime,

@@ -1,5 +1,6 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import type { Config } from "../lib/config/schema.js";
 import type { Alert } from "../lib/model/types.js";
@@ -164,3 +165,13 @@ export function recordSourceMetrics(metrics: Metrics, report: SourceReport, aler
     alerts.filter((a) => a.transition === "resolved").length,
   );
 }
+
+let sqsClient: Promise<SQSClient> | undefined;
+
+/** The container's SQS client, made on first use (dispatch queues the units, a sweep in parts its follow-ups). */
+export const sqs: Pick<SQSClient, "send"> = {
+  send: async (...args: Parameters<SQSClient["send"]>) => {
+    sqsClient ??= import("./aws/sqs.js").then(({ SQSClient }) => new SQSClient({}));
+    return (await sqsClient).send(...args);
+  },
+} as Pick<SQSClient, "send">;

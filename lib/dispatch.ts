@@ -1,4 +1,4 @@
-import type { Config } from "./config/schema.js";
+import type { Config, SourceConfig } from "./config/schema.js";
 import { type ExpansionIo, expandAccounts, type UnitRequest, unitRequest } from "./organizations.js";
 import { credentialScope } from "./sources/scope.js";
 
@@ -7,6 +7,8 @@ export interface SweepRequest extends UnitRequest {
   runId: string;
   /** The dispatch instant; evaluation uses the worker's own clock. */
   dispatchedAt: string;
+  /** A follow-up of a sweep in parts: the part it sweeps (2 onwards); the place itself is in the store. */
+  part?: number;
 }
 
 export interface DispatchMessage {
@@ -34,4 +36,16 @@ export async function dispatchMessages(
     groupId: credentialScope(unit),
     deduplicationId: `${runId}:${unit.name}`,
   }));
+}
+
+/**
+ * The message that continues a sweep in parts: the same unit, in the same FIFO group (so it waits until this part's
+ * message is done), deduplicated per part so that a redelivered part cannot queue its follow-up twice.
+ */
+export function followUpMessage(request: SweepRequest, unit: SourceConfig, part: number): DispatchMessage {
+  return {
+    body: { ...request, part },
+    groupId: credentialScope(unit),
+    deduplicationId: `${request.runId}:${unit.name}:part-${part}`,
+  };
 }

@@ -15,8 +15,11 @@ import type { Store } from "./store/store.js";
  */
 export const RUN_DEADLINE_MS = 10 * 60_000;
 
-/** `run-complete`: this sweep completed the run (or is a redelivery after it). `late-news`: news past the deadline. */
-export type NotifyReason = "run-complete" | "late-news";
+/**
+ * `run-complete`: this sweep completed the run (or is a redelivery after it). `late-news`: news past the deadline.
+ * `part-news`: news from a part of a sweep in parts, whose last part may be an hour away (lib/sweep-parts.ts).
+ */
+export type NotifyReason = "run-complete" | "late-news" | "part-news";
 
 /** What a sweep worker sends the notify function when it asks it to run now. */
 export interface NotifyRequest {
@@ -34,7 +37,7 @@ export function isNotifyRequest(event: unknown): event is NotifyRequest {
   return (
     typeof runId === "string" &&
     typeof source === "string" &&
-    (reason === "run-complete" || reason === "late-news")
+    (reason === "run-complete" || reason === "late-news" || reason === "part-news")
   );
 }
 

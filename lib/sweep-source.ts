@@ -16,7 +16,7 @@ import { stillLeft } from "./organizations.js";
 import type { Ack, Alert, GoneObject, Observation, StoredObject } from "./model/types.js";
 import type { Receiver } from "./notify/receiver.js";
 import { recordNews } from "./notify/route.js";
-import { type Evaluation, evaluateObject, evaluateSource } from "./rules/evaluate.js";
+import { type Evaluation, evaluateObject, evaluateSource, needsJudging } from "./rules/evaluate.js";
 import { replacementFinder } from "./rules/replacement.js";
 import { CLOCK_SKEW_MS, earlierRunProblem, laterRun, latestRunOf, RunOrderError } from "./run-order.js";
 import { withSilenceEnds } from "./silences.js";
@@ -25,7 +25,8 @@ import { timeBudgetOf } from "./sources/scope.js";
 import { type HttpClient, newCallStats, SweepLimitError } from "./sources/http.js";
 import { driverFor } from "./sources/index.js";
 import { lookUpMissing } from "./sources/lookup.js";
-import type { CollectContext } from "./sources/types.js";
+import type { CollectContext, ListingPlace } from "./sources/types.js";
+import { addEarlierParts, joinParts, PartOver, partEndsAt, resumableCheckpoint } from "./sweep-parts.js";
 import type { LedgerEntry } from "./store/ledger.js";
 import { type Store, storedShape, type SweepOutcome, type SweepRecord } from "./store/store.js";
 
@@ -38,6 +39,8 @@ export interface SourceReport extends SweepOutcome {
   name: string;
   type: SourceConfig["type"];
   warnings: string[];
+  /** The sweep is in parts, and this was part `part`, not the last: it continues from the place it saved. */
+  continues?: { part: number };
 }
 
 export interface SweepOptions {
@@ -62,6 +65,10 @@ export interface SweepOptions {
    * worker on a host whose clock is behind, which would otherwise be retried into the dead-letter queue unheard).
    */
   earlierRun?: "refuse" | "fail-source";
+  /** The run is interrupted: a source swept in parts stops at its next place and saves it (lib/sweep-parts.ts). */
+  interrupt?: AbortSignal;
+  /** Sweeps in parts go on here, part after part (the CLI), rather than in follow-up messages (Lambda). */
+  continueParts?: boolean;
   /** Called as observations stream in, for a live progress line; Lambda handlers never pass it. */
   onProgress?: (source: string, progress: SweepProgress) => void;
 }
@@ -241,19 +248,37 @@ async function sweepSource(
   // they know came from the organization's listing (lib/organizations.ts).
   if (source.discovery) warnings.push(...source.discovery.notes.map(redact));
   const listsItself = !source.discovery && source.leftOrganization === undefined;
+  // A dry run saves no place, so it is never swept in parts.
+  const inParts = !options.dryRun && listsItself && error === undefined;
+  const checkpoint = inParts
+    ? await resumableCheckpoint(store, source.name, now, collectContext.warn)
+    : undefined;
+  let partOver: ListingPlace | undefined;
+  if (inParts) {
+    const endsAt = partEndsAt(started, timeBudgetOf(source).ms);
+    collectContext.resumeFrom = checkpoint?.place;
+    collectContext.reached = (place) => {
+      if (Date.now() >= endsAt || options.interrupt?.aborted) throw new PartOver(place);
+    };
+  }
   try {
     if (error === undefined && listsItself) {
       // Shown from the start: a first page that is slow to come is worth seeing too.
       options.onProgress?.(source.name, progress());
       const collected = driver.collect(source, collectContext);
       for await (const observation of withinTimeBudget(source, sweepOver, collected)) {
-        seen.set(observation.key, storedShape(observation));
+        // What did not change is held once, as stored: a steady sweep does not keep its inventory twice.
+        const fresh = storedShape(observation);
+        const before = stored.get(fresh.key)?.observation;
+        seen.set(fresh.key, before && isDeepStrictEqual(before, fresh) ? before : fresh);
         options.onProgress?.(source.name, progress());
       }
       await addDependents(seen, store, source.name);
     }
   } catch (caught) {
-    if (source.type === "tls-endpoints" && caught instanceof SweepLimitError) {
+    if (caught instanceof PartOver) {
+      partOver = caught.place;
+    } else if (source.type === "tls-endpoints" && caught instanceof SweepLimitError) {
       // Each endpoint is probed on its own: what the budget allowed is true of each, and a few that never answer
       // must not blind the source to all the others.
       unsettled ??=
@@ -265,9 +290,17 @@ async function sweepSource(
   }
   // A failed listing is not used at all; a suspicious drop is used for what it shows, but nothing is taken as missing.
   const fetched = error === undefined;
+  if (fetched && checkpoint) unsettled ??= addEarlierParts(seen, checkpoint, stored);
+  if (partOver !== undefined) {
+    warnings.push(
+      `swept in parts: part ${(checkpoint?.part ?? 0) + 1} stopped with ${seen.size} objects listed so far, at ` +
+        `${timeBudgetOf(source).text}, the source's timeBudget, or an interruption; the next part continues from ` +
+        "there, and nothing is taken as missing before the last",
+    );
+  }
   // Every endpoint a tls-endpoints source is given yields an observation, answered or not: fewer means fewer were
   // given (the config or the inventories changed), not an API that lost some.
-  if (listsItself && source.type !== "tls-endpoints")
+  if (listsItself && source.type !== "tls-endpoints" && partOver === undefined)
     error ??= suspiciousDrop(config, stored.size, seen.size);
   // An organization's discovery unit lists nothing of its own: objects stored under its name (from before the
   // source had `accounts`) are kept as last seen, never taken as missing.
@@ -282,7 +315,11 @@ async function sweepSource(
   if (fetched && error === undefined && unsettled !== undefined) {
     warnings.push(redact(`${unsettled}; nothing absent from it is taken as missing this time`));
   }
-  const listing: Listing = !fetched ? "failed" : error === undefined && !unsettled ? "complete" : "partial";
+  const listing: Listing = !fetched
+    ? "failed"
+    : error === undefined && !unsettled && partOver === undefined
+      ? "complete"
+      : "partial";
 
   let confirmedGone = new Set<string>();
   if (listing === "complete" && source.leftOrganization !== undefined) {
@@ -330,6 +367,7 @@ async function sweepSource(
   // run announced. Only the source's own health is recorded.
   const judged = earlierRun === undefined ? current : new Map<string, StoredObject>();
   for (const [key, object] of judged) {
+    if (!changedKeys.has(key) && !needsJudging(object, context)) continue;
     const evaluation = evaluateObject(object, context, {
       replacement: replacementOf(object.observation),
       newer: newerThanServed(object.observation, inventoryOf.get(key)),
@@ -407,6 +445,30 @@ async function sweepSource(
   options.onSourceDone?.(report);
   return { report, ...outcome };
 
+  /** Saves where the part stopped, after what it saw is written; the next part continues from there. */
+  async function saveCheckpoint(place: ListingPlace): Promise<void> {
+    const part = (checkpoint?.part ?? 0) + 1;
+    const earlier = new Set(checkpoint?.seen);
+    const saved = await store.checkpoints.save(
+      {
+        source: source.name,
+        runId: checkpoint?.runId ?? runId,
+        startedAt: checkpoint?.startedAt ?? at,
+        part,
+        place,
+        // Earlier parts' keys first, as saved: each save appends only what its part added.
+        seen: [...earlier, ...[...seen.keys()].filter((key) => !earlier.has(key))],
+        unsettled,
+        calls: (checkpoint?.calls ?? 0) + stats.calls,
+        retries: (checkpoint?.retries ?? 0) + stats.retries,
+        throttled: (checkpoint?.throttled ?? 0) + stats.throttled,
+      },
+      now,
+    );
+    if (saved) report.continues = { part };
+    else warnings.push("another run continued this sweep in parts meanwhile; it goes on from its place");
+  }
+
   /** Records the news, then writes what changed and the sweep record; the error text when the store refused. */
   async function saveSweep(): Promise<string | undefined> {
     try {
@@ -427,7 +489,8 @@ async function sweepSource(
         },
         now,
       );
-      if (sweep.ok && diff.added + diff.changed + gone.length > 0) {
+      // A part's snapshot would be of part of the inventory: only the last part's is the whole.
+      if (sweep.ok && partOver === undefined && diff.added + diff.changed + gone.length > 0) {
         await store.writeSnapshot(source.name, at, observationsOf(current.values()), now);
       }
       const endpoint = sweep.ok ? source.endpoint : previous?.endpoint;
@@ -447,6 +510,9 @@ async function sweepSource(
         },
         now,
       );
+      if (partOver !== undefined) await saveCheckpoint(partOver);
+      // The last part, whole or not, ends the sweep in parts; a failed one keeps the place for the next attempt.
+      else if (checkpoint && fetched) await store.checkpoints.clear(source.name);
       return undefined;
     } catch (caught) {
       return describeError(caught);
@@ -503,8 +569,15 @@ export async function sweepSources(
   );
   const refused = problems.find((problem) => problem !== undefined);
   if (refused && options.earlierRun !== "fail-source") throw new RunOrderError(refused);
-  const sweep = (index: number) =>
-    sweepSource(sources[index] as SourceConfig, options, runId, acks, lastSweeps[index], problems[index]);
+  const sweep = async (index: number) => {
+    const source = sources[index] as SourceConfig;
+    let outcome = await sweepSource(source, options, runId, acks, lastSweeps[index], problems[index]);
+    while (options.continueParts && outcome.report.continues && !options.interrupt?.aborted) {
+      const previous = await options.store.lastSweep(source.name);
+      outcome = joinParts(outcome, await sweepSource(source, options, runId, acks, previous));
+    }
+    return outcome;
+  };
   // Sources that read what others hold (a CA's dependents) are swept once those others are written, so that even a
   // first run tells the counts.
   const indexes = sources.map((_, index) => index);

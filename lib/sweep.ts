@@ -179,7 +179,8 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
   });
   const sources = expanded.filter((source) => only.length === 0 || isNamed(source, only));
   // Sweeping first: a run refused for its instant purges nothing either.
-  const outcomes = await sweepSources(options, runId, sources);
+  // One process has no time limit but the source's own: a sweep in parts goes on here, part after part.
+  const outcomes = await sweepSources({ ...options, continueParts: true }, runId, sources);
   if (options.purgeHistory && !options.dryRun) {
     await store.purgeExpired(
       [...new Set([...config.sources, ...expanded].map((source) => source.name))],
@@ -220,7 +221,8 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
     if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
   }
 
-  const sourcesFailed = outcomes.some((outcome) => !outcome.report.ok);
+  // Interrupted in the middle of a sweep in parts: the place is saved, but the source is not swept.
+  const sourcesFailed = outcomes.some((outcome) => !outcome.report.ok || outcome.report.continues);
   const undelivered = deliveriesFailed(deliveries) || orphaned.length > 0;
   let heartbeat: HeartbeatResult | undefined;
   // "All is well" only from a run of every source: a run of some organization members is not one.

@@ -329,8 +329,10 @@ describe("serverless package", () => {
           POWERTOOLS_SERVICE_NAME: "certwatch",
           POWERTOOLS_METRICS_NAMESPACE: "certwatch",
           ...(name === "dispatch" ? { CERTWATCH_QUEUE_URL: { Ref: main[0] } } : {}),
-          // The sweep that completes a run invokes notify by name.
-          ...(name === "sweep" ? { CERTWATCH_NOTIFY_FUNCTION: { Ref: notifyId } } : {}),
+          // The sweep that completes a run invokes notify by name, and a sweep in parts queues its next part.
+          ...(name === "sweep"
+            ? { CERTWATCH_NOTIFY_FUNCTION: { Ref: notifyId }, CERTWATCH_QUEUE_URL: { Ref: main[0] } }
+            : {}),
         });
       }
     });
@@ -541,6 +543,7 @@ describe("serverless package", () => {
             ],
             Resource: [getAtt(queueId)],
           },
+          { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [getAtt(queueId)] },
           {
             Effect: "Allow",
             Action: ["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],

@@ -184,7 +184,9 @@ export function sourceLine(report: SourceReport): string {
     const error = fit(oneLine(report.error ?? ""), ERROR_CHARS);
     return `${head} ${error}${streak}; stored state kept, ${report.objects} known objects still evaluated`;
   }
-  return `${head} ${counts}  ${calls}  ${seconds(report.durationMs)}`;
+  const line = `${head} ${counts}  ${calls}  ${seconds(report.durationMs)}`;
+  if (!report.continues) return line;
+  return `${line}; interrupted after part ${report.continues.part} of a sweep in parts: its place is saved, and the next \`certwatch sweep\` continues from there`;
 }
 
 function plural(n: number, noun: string): string {

@@ -25,6 +25,17 @@ export async function sweepCommand(options: SweepCommandOptions, output: Output)
   const http = new HttpClient();
   // On a terminal a live block; otherwise (a log, CI) one plain line per source as it finishes.
   const progress = !options.json && output.status ? liveProgress(output.status) : undefined;
+  // Ctrl-C once: a source swept in parts stops at its next page and saves its place; twice: stop at once.
+  const interrupt = new AbortController();
+  const onInterrupt = () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    interrupt.abort();
+    output.err(
+      "interrupted: a source that can be swept in parts stops at its next page and saves its place; the others " +
+        "finish (Ctrl-C again to quit now)",
+    );
+  };
+  process.on("SIGINT", onInterrupt);
   try {
     const summary = await runSweep({
       config,
@@ -35,6 +46,7 @@ export async function sweepCommand(options: SweepCommandOptions, output: Output)
       only: options.source,
       purgeHistory: opened.embedded,
       redact,
+      interrupt: interrupt.signal,
       onProgress: progress?.update,
       onSourceDone: (report) => {
         const print = () => {
@@ -54,6 +66,7 @@ export async function sweepCommand(options: SweepCommandOptions, output: Output)
     }
     return summary.exitCode;
   } finally {
+    process.off("SIGINT", onInterrupt);
     progress?.stop();
     await http.close();
     await opened.close();

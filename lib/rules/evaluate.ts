@@ -186,6 +186,20 @@ function objectResults(observation: Observation, context: EvaluateContext, facts
   ].filter((result): result is RuleResult => result !== undefined);
 }
 
+/**
+ * Whether an object must be judged this sweep although it did not change: something was announced on it, or a rule
+ * fires on it now (its next stage has begun, a silence held it back). The rest are quiet: judging them would decide
+ * nothing, so a steady sweep spends one pure rule check on each and no state, copy or write. An endpoint's rules
+ * read other sources, which may have changed: it is always judged.
+ */
+export function needsJudging(object: StoredObject, context: EvaluateContext): boolean {
+  return (
+    object.observation.kind === "endpoint" ||
+    Object.keys(object.alerts).length > 0 ||
+    objectResults(object.observation, context, {}).length > 0
+  );
+}
+
 /** Why an object's alert no longer applies, in words an on-call engineer checks against what they did. */
 function resolvedBecause(observation: Observation, facts: ObjectFacts): string {
   const { replacement } = facts;
