@@ -1,0 +1,217 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { afterEach, describe, expect, it } from "vitest";
+import { dispatchHandler } from "../functions/dispatch.js";
+import type { Runtime } from "../functions/runtime.js";
+import { sweepHandler } from "../functions/sweep.js";
+import { parseConfig } from "../lib/config/load.js";
+import { makeRedactor, secretValues } from "../lib/config/secrets.js";
+import type { SweepRequest } from "../lib/dispatch.js";
+import type { NotifyRequest } from "../lib/run-tracking.js";
+import type { RunSummary } from "../lib/sweep.js";
+import type { SweepProgress } from "../lib/sweep-source.js";
+import { type ScmCertificate, scmTime } from "../sim/fleet.js";
+import { FifoQueue } from "./fifo-queue.js";
+import { KEYS, Rig } from "./harness.js";
+
+const NOW = new Date("2026-11-22T00:00:00Z");
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs);
+
+function cert(n: number, days: number): ScmCertificate {
+  return {
+    id: `scs${String(n).padStart(13, "0")}`,
+    name: `cert-${String(n).padStart(5, "0")}`,
+    domain: `c${n}.example.com`,
+    sans: "",
+    type: "DV_SSL_CERT",
+    brand: "GEOTRUST",
+    signature_algorithm: "SHA256WITHRSA",
+    deploy_support: true,
+    expire_time: scmTime(at(days * DAY)),
+    domain_type: "SINGLE_DOMAIN",
+    validity_period: 12,
+    status: days < 0 ? "EXPIRED" : "ISSUED",
+    domain_count: 1,
+    wildcard_count: 0,
+  };
+}
+
+/** 600 certificates, one in ten expiring within the alert window. */
+function fleet(count: number): ScmCertificate[] {
+  return Array.from({ length: count }, (_, n) => cert(n, n % 10 === 0 ? 5 + (n % 20) : 200 + (n % 300)));
+}
+
+/** Sweep options that interrupt the run once the part has listed `objects` (as Ctrl-C on the CLI does). */
+function interruptedAfter(objects: number) {
+  const interrupt = new AbortController();
+  return {
+    interrupt: interrupt.signal,
+    onProgress: (_source: string, progress: SweepProgress) => {
+      if (progress.objects >= objects) interrupt.abort();
+    },
+  };
+}
+
+const news = (summary: RunSummary) => summary.alerts.map((alert) => `${alert.transition} ${alert.name}`);
+
+let rig: Rig | undefined;
+afterEach(async () => {
+  await rig?.stop();
+  rig = undefined;
+});
+
+describe("a sweep in parts on the CLI", () => {
+  it("interrupted twice, completes in three parts: nothing missing or gone before the last, each alert once", async () => {
+    const certificates = fleet(600);
+    rig = await new Rig(certificates).start();
+    const first = await rig.sweep(NOW);
+    expect(first.sources[0]).toMatchObject({ ok: true, objects: 600 });
+    const announced = news(first).length;
+    expect(announced).toBe(60);
+
+    // Five leave from the middle of the listing, three arrive that expire soon.
+    const removed = certificates.splice(300, 5);
+    certificates.push(cert(1001, 3), cert(1002, 4), cert(1003, 6));
+
+    const part1 = await rig.sweep(at(HOUR), interruptedAfter(150));
+    expect(part1.sources[0]).toMatchObject({ continues: { part: 1 }, missing: 0, gone: 0 });
+    expect(part1.sources[0]?.warnings.join(" ")).toContain("swept in parts: part 1 stopped");
+    expect(part1.exitCode).toBe(1);
+    const afterPart1 = await rig.store.loadObjects("hw-test");
+    expect([...afterPart1.values()].filter((object) => object.missingSince)).toEqual([]);
+    for (const gone of removed) expect(afterPart1.has(`hw-test/certificate/${gone.id}`)).toBe(true);
+    expect(news(part1).filter((line) => line.startsWith("resolved"))).toEqual([]);
+
+    const part2 = await rig.sweep(at(2 * HOUR), interruptedAfter(150));
+    expect(part2.sources[0]).toMatchObject({ continues: { part: 2 }, missing: 0, gone: 0 });
+    expect(news(part2).filter((line) => line.startsWith("resolved"))).toEqual([]);
+
+    const last = await rig.sweep(at(3 * HOUR));
+    expect(last.sources[0]?.continues).toBeUndefined();
+    // SCM's ShowCertificate answers 404 for each: gone at once, and only now.
+    expect(last.sources[0]).toMatchObject({ ok: true, objects: 598, gone: 5, missing: 0 });
+    expect(last.exitCode).toBe(0);
+    const resolved = news(last).filter((line) => line.startsWith("resolved"));
+    const removedAlerting = removed.filter((certificate) => Number(certificate.id.slice(3)) % 10 === 0);
+    expect(resolved).toEqual(removedAlerting.map((certificate) => `resolved ${certificate.name}`));
+    // The three arrivals are announced once, by whichever part listed them.
+    const arrivals = [part1, part2, last].flatMap(news).filter((line) => /cert-0100[123]/.test(line));
+    expect(arrivals.sort()).toEqual(["new cert-01001", "new cert-01002", "new cert-01003"]);
+    expect(await rig.store.checkpoints.load("hw-test")).toBeUndefined();
+
+    // A quiet sweep afterwards has nothing to say.
+    expect(news(await rig.sweep(at(4 * HOUR)))).toEqual([]);
+  }, 60_000);
+
+  it("a listing that moves between parts completes what it shows, takes nothing as missing, and says why", async () => {
+    const certificates = fleet(600);
+    rig = await new Rig(certificates).start();
+    await rig.sweep(NOW);
+    const part1 = await rig.sweep(at(HOUR), interruptedAfter(200));
+    expect(part1.sources[0]?.continues).toEqual({ part: 1 });
+    // Between the parts, ten leave from the first pages: every later entry moves ten places up the listing.
+    const removed = certificates.splice(0, 10);
+    const last = await rig.sweep(at(2 * HOUR));
+    expect(last.sources[0]).toMatchObject({ ok: true, missing: 0, gone: 0 });
+    expect(last.sources[0]?.warnings.join(" ")).toMatch(/total moved from 600 to 590 between parts/);
+    expect(news(last).filter((line) => line.startsWith("resolved"))).toEqual([]);
+    // The next whole listing settles it: the ten are confirmed gone by their look-ups.
+    const next = await rig.sweep(at(3 * HOUR));
+    expect(next.sources[0]).toMatchObject({ ok: true, gone: removed.length, missing: 0 });
+  }, 60_000);
+});
+
+describe("a sweep in parts on Lambda", () => {
+  it("a source too big for its budget continues in follow-up messages: three parts or more, notify once at the end", async () => {
+    const certificates = fleet(1200);
+    rig = await new Rig(certificates).start();
+    // Five calls a second for 24 pages: about five seconds of listing against parts of 1.5 s (75% of 2 s).
+    const config = await parseConfig(
+      `sources:
+  - name: big
+    type: huawei-scm
+    endpoint: ${rig.scmUrl}
+    credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} }
+    qps: 5
+    timeBudget: 2s
+receivers:
+  - { name: ops, type: slack, webhookUrl: "${rig.slackUrl}" }
+`,
+      "parts.yml",
+    );
+    const logger = new Logger({ serviceName: "parts", logLevel: "SILENT" });
+    const metrics = new Metrics({ namespace: "parts" });
+    const runtime = async (): Promise<Runtime> => ({
+      config,
+      store: (rig as Rig).store,
+      http: (rig as Rig).http,
+      redact: makeRedactor(secretValues(config)),
+      logger,
+      metrics,
+    });
+    const store = rig.store;
+
+    /** One scheduled run: dispatch, then a worker takes messages until the queue is empty. */
+    const run = async (runId: string, afterEachMessage: (request: SweepRequest) => Promise<void>) => {
+      const queue = new FifoQueue();
+      await dispatchHandler({ runtime, sqs: queue.sqs as never, queueUrl: "q.fifo" })({ id: runId });
+      const asked: NotifyRequest[] = [];
+      const sweep = sweepHandler({
+        runtime,
+        triggerNotify: async (request) => {
+          asked.push(request);
+        },
+        sqs: queue.sqs as never,
+        queueUrl: "q.fifo",
+      });
+      const requests: SweepRequest[] = [];
+      for (let message = queue.take(); message; message = queue.take()) {
+        const result = await sweep({ Records: [{ messageId: message.messageId, body: message.body }] });
+        expect(result.batchItemFailures).toEqual([]);
+        queue.done(message);
+        const request = JSON.parse(message.body) as SweepRequest;
+        requests.push(request);
+        await afterEachMessage(request);
+      }
+      return { requests, asked, groups: queue.groupsSeen };
+    };
+
+    rig.clockMs = Date.now();
+    const first = await run("run-1", async () => undefined);
+    expect(first.requests.length).toBeGreaterThanOrEqual(3);
+    expect(first.requests.map((request) => request.part)).toEqual([
+      undefined,
+      ...first.requests.slice(1).map((_, index) => index + 2),
+    ]);
+    // Every part waits its turn in the unit's own FIFO group.
+    expect(first.groups.size).toBe(1);
+    expect((await store.loadObjects("big")).size).toBe(1200);
+    expect(first.asked.filter((request) => request.reason === "run-complete")).toHaveLength(1);
+    expect(first.asked.at(-1)?.reason).toBe("run-complete");
+    expect((await store.lastSweep("big"))?.ok).toBe(true);
+
+    // Five leave; while the parts run, none of the 1,200 is missing or gone, whatever page it sits on.
+    const removed = certificates.splice(600, 5);
+    let checked = 0;
+    const second = await run("run-2", async () => {
+      const checkpoint = await store.checkpoints.load("big");
+      if (!checkpoint) return;
+      checked++;
+      const objects = [...(await store.loadObjects("big")).values()];
+      expect(objects).toHaveLength(1200);
+      expect(objects.filter((object) => object.missingSince)).toEqual([]);
+    });
+    console.log(
+      `sweep in parts on Lambda: 1,200 certificates at 5 calls/s under a 2 s timeBudget: ${first.requests.length} ` +
+        `parts from an empty store, ${second.requests.length} with five removed`,
+    );
+    expect(checked).toBeGreaterThanOrEqual(2);
+    expect(second.requests.length).toBe(checked + 1);
+    const after = await store.loadObjects("big");
+    expect(after.size).toBe(1195);
+    for (const gone of removed) expect(after.has(`big/certificate/${gone.id}`)).toBe(false);
+    expect(await store.checkpoints.load("big")).toBeUndefined();
+  }, 120_000);
+});
