@@ -530,7 +530,11 @@ describe("serverless package", () => {
       const own: Record<FunctionName, Statement[]> = {
         dispatch: [
           { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [getAtt(queueId)] },
-          { Effect: "Allow", Action: ["dynamodb:PutItem"], Resource: [table] },
+          {
+            Effect: "Allow",
+            Action: ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+            Resource: [table],
+          },
         ],
         sweep: [
           {
@@ -546,7 +550,15 @@ describe("serverless package", () => {
           { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [getAtt(queueId)] },
           {
             Effect: "Allow",
-            Action: ["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            Action: [
+              "dynamodb:BatchGetItem",
+              "dynamodb:BatchWriteItem",
+              "dynamodb:DeleteItem",
+              "dynamodb:GetItem",
+              "dynamodb:PutItem",
+              "dynamodb:Query",
+              "dynamodb:UpdateItem",
+            ],
             Resource: [table],
           },
           { Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [getAtt(notifyId)] },
@@ -554,7 +566,14 @@ describe("serverless package", () => {
         notify: [
           {
             Effect: "Allow",
-            Action: ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            Action: [
+              "dynamodb:BatchGetItem",
+              "dynamodb:BatchWriteItem",
+              "dynamodb:GetItem",
+              "dynamodb:PutItem",
+              "dynamodb:Query",
+              "dynamodb:UpdateItem",
+            ],
             Resource: [table],
           },
           {

@@ -45,14 +45,17 @@ export async function recordNews(
   alerts: Alert[],
   options: { config: Config; store: Store; now: Date },
 ): Promise<LedgerEntry[]> {
-  const recorded: LedgerEntry[] = [];
   const notifications = alerts.flatMap((alert) =>
-    receiversFor(alert, options.config).map((receiver) => ({ alert, receiver })),
+    receiversFor(alert, options.config).map((receiver) => ({ alert, receiver, id: notificationId(alert) })),
   );
-  // Each is its own conditional write (claimed once, never doubled); a first sweep has thousands, so several go at
-  // once rather than one after another.
-  const writes = mapInOrder(notifications, RECORDS_AT_ONCE, ({ alert, receiver }) =>
-    options.store.ledger.recordNotification(receiver, notificationId(alert), alert, options.now),
+  // An object's news is recorded only by the sweep of its source, and never two at once (one FIFO group per unit on
+  // Lambda, the store's lock on the CLI): a first sweep's thousands go in batches. News about sources, which
+  // notify's staleness watch records too, is one conditional write each: claimed once, never doubled.
+  const aboutObjects = notifications.filter(({ alert }) => alert.object.kind !== "source");
+  const aboutSources = notifications.filter(({ alert }) => alert.object.kind === "source");
+  const recorded = await options.store.ledger.recordNotifications(aboutObjects, options.now);
+  const writes = mapInOrder(aboutSources, RECORDS_AT_ONCE, ({ alert, receiver, id }) =>
+    options.store.ledger.recordNotification(receiver, id, alert, options.now),
   );
   for await (const entry of writes) if (entry) recorded.push(entry);
   return recorded;

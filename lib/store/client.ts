@@ -7,6 +7,8 @@ import {
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -23,6 +25,8 @@ import { mapInOrder } from "../sources/concurrency.js";
 import { tableDefinition } from "./table.js";
 
 const BATCH_SIZE = 25;
+/** BatchGetItem takes at most 100 keys a request. */
+const GET_BATCH_SIZE = 100;
 /** BatchWriteItem requests in flight at once: DynamoDB answers each in milliseconds, so serial writes wait mostly. */
 const BATCHES_AT_ONCE = 8;
 export const DAY_SECONDS = 86_400;
@@ -180,6 +184,36 @@ export class TableClient {
       batch = result.UnprocessedItems?.[this.options.table] as WriteRequest[] | undefined;
       if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} writes unprocessed`);
     }
+  }
+
+  /**
+   * Which of `keys` exist: BatchGetItem, 100 keys a request, consistent, retrying what DynamoDB left unprocessed.
+   * Answers each existing key as `pk\u0000sk`.
+   */
+  async existing(keys: { pk: string; sk: string }[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < keys.length; i += GET_BATCH_SIZE) {
+      let batch: Record<string, unknown>[] | undefined = keys.slice(i, i + GET_BATCH_SIZE);
+      for (let attempt = 0; batch && batch.length > 0; attempt++) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)));
+        const result: BatchGetCommandOutput = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.options.table]: { Keys: batch, ConsistentRead: true, ProjectionExpression: "pk, sk" },
+            },
+            ReturnConsumedCapacity: "TOTAL",
+          }),
+        );
+        this.count(result.ConsumedCapacity, "read");
+        for (const item of result.Responses?.[this.options.table] ?? []) {
+          found.add(`${String(item.pk)}\u0000${String(item.sk)}`);
+        }
+        batch = result.UnprocessedKeys?.[this.options.table]?.Keys;
+        if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} reads unprocessed`);
+      }
+    }
+    return found;
   }
 
   async get(
