@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import type { GoneObject, Observation, StoredObject } from "./model/types.js";
+import { type GoneObject, NO_STATE, type Observation, type StoredObject } from "./model/types.js";
 
 /**
  * How far a listing can be trusted. `complete`: it is the whole inventory, so what it lacks is missing. `partial`:
@@ -67,8 +67,8 @@ export function diffInventory(input: DiffInput): Diff {
         observation,
         firstSeenAt: earlierLife?.firstSeenAt ?? at,
         changedAt: at,
-        alerts: {},
-        resolved: earlierLife?.resolved ?? {},
+        alerts: NO_STATE,
+        resolved: earlierLife?.resolved ?? NO_STATE,
       });
       diff.changedKeys.add(key);
       continue;

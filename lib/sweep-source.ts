@@ -367,7 +367,7 @@ async function sweepSource(
   // run announced. Only the source's own health is recorded.
   const judged = earlierRun === undefined ? current : new Map<string, StoredObject>();
   for (const [key, object] of judged) {
-    if (!changedKeys.has(key) && !needsJudging(object, context)) continue;
+    if (!needsJudging(object, context)) continue;
     const evaluation = evaluateObject(object, context, {
       replacement: replacementOf(object.observation),
       newer: newerThanServed(object.observation, inventoryOf.get(key)),
@@ -472,7 +472,7 @@ async function sweepSource(
   /** Records the news, then writes what changed and the sweep record; the error text when the store refused. */
   async function saveSweep(): Promise<string | undefined> {
     try {
-      outcome.recorded.push(...(await recordNews(outcome.alerts, options)));
+      outcome.recorded.push(...(await recordNews(outcome.alerts, options, true)));
       await updateIndexes(store, source.name, {
         before: stored,
         after: current,

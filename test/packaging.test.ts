@@ -566,14 +566,7 @@ describe("serverless package", () => {
         notify: [
           {
             Effect: "Allow",
-            Action: [
-              "dynamodb:BatchGetItem",
-              "dynamodb:BatchWriteItem",
-              "dynamodb:GetItem",
-              "dynamodb:PutItem",
-              "dynamodb:Query",
-              "dynamodb:UpdateItem",
-            ],
+            Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
             Resource: [table],
           },
           {

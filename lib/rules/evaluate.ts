@@ -187,10 +187,10 @@ function objectResults(observation: Observation, context: EvaluateContext, facts
 }
 
 /**
- * Whether an object must be judged this sweep although it did not change: something was announced on it, or a rule
- * fires on it now (its next stage has begun, a silence held it back). The rest are quiet: judging them would decide
- * nothing, so a steady sweep spends one pure rule check on each and no state, copy or write. An endpoint's rules
- * read other sources, which may have changed: it is always judged.
+ * Whether an object must be judged this sweep: something was announced on it, or a rule fires on it now (its next
+ * stage has begun, a silence held it back). The rest, new, changed or not, are quiet: judging them would decide
+ * nothing, so a sweep spends one pure rule check on each and no state, copy or write. An endpoint's rules read
+ * other sources, which may have changed: it is always judged.
  */
 export function needsJudging(object: StoredObject, context: EvaluateContext): boolean {
   return (

@@ -3,7 +3,14 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip, gunzip } from "node:zlib";
 import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import type { Ack, AlertState, GoneObject, Observation, StoredObject } from "../model/types.js";
+import {
+  type Ack,
+  type AlertState,
+  type GoneObject,
+  NO_STATE,
+  type Observation,
+  type StoredObject,
+} from "../model/types.js";
 import { Checkpoints } from "./checkpoints.js";
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient, type WriteRequest } from "./client.js";
 import { Hostnames } from "./hostnames.js";
@@ -83,9 +90,6 @@ async function gzippedJsonArray(items: Iterable<unknown>): Promise<Buffer> {
   });
   return Buffer.concat(chunks);
 }
-
-/** Most objects have no alert: they share one frozen empty state instead of two objects each (evaluation copies). */
-const NO_STATE: Readonly<Record<string, never>> = Object.freeze({});
 
 function nonEmpty<T>(state: Record<string, T> | undefined): Record<string, T> {
   return state && Object.keys(state).length > 0 ? state : NO_STATE;
