@@ -8,7 +8,7 @@ import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../lib/cli/main.js";
 import { progressLines, redrawBlock, type RunningSource } from "../lib/cli/output.js";
-import { Rig } from "./harness.js";
+import { KEYS, Rig } from "./harness.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -178,6 +178,45 @@ describe("certwatch as installed: bin/certwatch.js in a child process", () => {
     const result = await pipedIntoHead(["report", "--config", config, "--format", "json"]);
     expect(result).toEqual({ code: 0, stdout: "[\n", stderr: "" });
   });
+
+  it("Ctrl-C in the middle of a source swept in parts saves its place; the next sweep continues from it", async () => {
+    // Two calls a second over eight pages: the listing takes about four seconds, time to interrupt it.
+    const slow = join(dir, "slow.yml");
+    await writeFile(
+      slow,
+      `store: { type: embedded, path: ${JSON.stringify(join(dir, "slow-store"))} }
+sources:
+  - { name: slow, type: huawei-scm, endpoint: "${rig.scmUrl}", qps: 2, credentials: { accessKey: ${KEYS.accessKey}, secretKey: ${KEYS.secretKey} } }
+receivers:
+  - { name: ops-slack, type: slack, webhookUrl: "${rig.slackUrl}" }
+`,
+    );
+    const listedBefore = rig.scm.stats.requests;
+    const child = spawn(process.execPath, [bin, "sweep", "--config", slow], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(child, "exit");
+    while (rig.scm.stats.requests < listedBefore + 3) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill("SIGINT");
+    const [code] = (await exited) as [number];
+    expect(stderr).toContain("interrupted: a source that can be swept in parts stops at its next page");
+    expect(stdout).toMatch(/interrupted after part 1 of a sweep in parts: its place is saved/);
+    expect(code).toBe(1);
+
+    // Continued, not begun again: fewer than the listing's eight pages.
+    const listedByPart1 = rig.scm.stats.requests;
+    const quiet = { out: () => {}, err: () => {}, isTTY: false };
+    expect(await main(["node", "certwatch", "sweep", "--config", slow], quiet)).toBe(0);
+    expect(rig.scm.stats.requests - listedByPart1).toBeLessThan(8);
+    const lines: string[] = [];
+    const report = { out: (line: string) => lines.push(line), err: () => {}, isTTY: false };
+    expect(await main(["node", "certwatch", "report", "--config", slow, "--format", "json"], report)).toBe(0);
+    expect(JSON.parse(lines.join("\n"))).toHaveLength(400);
+  }, 60_000);
 
   it("--version and -V print the package's version", async () => {
     const { version } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { version: string };
