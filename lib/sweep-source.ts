@@ -12,8 +12,16 @@ import {
   updateIndexes,
 } from "./cross-source.js";
 import { diffInventory, type Listing } from "./diff.js";
+import { EarlyWrites } from "./early-writes.js";
 import { stillLeft } from "./organizations.js";
-import type { Ack, Alert, GoneObject, Observation, StoredObject } from "./model/types.js";
+import {
+  type Ack,
+  type Alert,
+  type GoneObject,
+  NO_STATE,
+  type Observation,
+  type StoredObject,
+} from "./model/types.js";
 import type { Receiver } from "./notify/receiver.js";
 import { recordNews } from "./notify/route.js";
 import { type Evaluation, evaluateObject, evaluateSource, needsJudging } from "./rules/evaluate.js";
@@ -261,6 +269,10 @@ async function sweepSource(
       if (Date.now() >= endsAt || options.interrupt?.aborted) throw new PartOver(place);
     };
   }
+  const context = { now, config, acks };
+  // Not for a source whose objects the sweep completes after listing (a CA's dependents, an endpoint's comparisons).
+  const early =
+    options.dryRun || readsOtherSources(source) ? undefined : new EarlyWrites(store, source.name, now);
   try {
     if (error === undefined && listsItself) {
       // Shown from the start: a first page that is slow to come is worth seeing too.
@@ -271,6 +283,16 @@ async function sweepSource(
         const fresh = storedShape(observation);
         const before = stored.get(fresh.key)?.observation;
         seen.set(fresh.key, before && isDeepStrictEqual(before, fresh) ? before : fresh);
+        if (early && !before && !goneBefore.has(fresh.key)) {
+          const added = {
+            observation: fresh,
+            firstSeenAt: at,
+            changedAt: at,
+            alerts: NO_STATE,
+            resolved: NO_STATE,
+          };
+          if (!needsJudging(added, context)) await early.add(added);
+        }
         options.onProgress?.(source.name, progress());
       }
       await addDependents(seen, store, source.name);
@@ -288,6 +310,7 @@ async function sweepSource(
       error = redact(describeError(caught));
     }
   }
+  await early?.settle();
   // A failed listing is not used at all; a suspicious drop is used for what it shows, but nothing is taken as missing.
   const fetched = error === undefined;
   if (fetched && checkpoint) unsettled ??= addEarlierParts(seen, checkpoint, stored);
@@ -340,8 +363,8 @@ async function sweepSource(
   sweepOver.abort();
   const diff = diffInventory({ stored, goneBefore, seen, listing, confirmedGone, at });
   const { current, changedKeys } = diff;
+  for (const key of early?.written ?? []) changedKeys.delete(key);
 
-  const context = { now, config, acks };
   const outcome: Omit<SourceOutcome, "report"> = { alerts: [], silenced: [], acknowledged: [], recorded: [] };
   const collect = (evaluation: Evaluation) => {
     outcome.alerts.push(...evaluation.alerts);

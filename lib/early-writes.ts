@@ -1,0 +1,52 @@
+import type { StoredObject } from "./model/types.js";
+import type { Store } from "./store/store.js";
+
+/** Objects written together while the listing goes on. */
+const BATCH = 500;
+/** Batches in flight at once; past it the listing waits for one, so that what is held stays bounded. */
+const IN_FLIGHT = 2;
+
+/**
+ * New objects that nothing fires on, written while the listing still waits on the vendor's rate limit, instead of
+ * all after it: the bulk of a first sweep. None can carry news (no rule fires, nothing was announced on it), so its
+ * item needs no judgement first; its hostname index entries are written before it, as for any change. The sweep
+ * leaves out of its own writes what is `written` here, and writes the rest itself.
+ */
+export class EarlyWrites {
+  private batch: StoredObject[] = [];
+  private readonly flights = new Set<Promise<void>>();
+  /** Keys whose object item (and index entries) are written. */
+  readonly written = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly source: string,
+    private readonly now: Date,
+  ) {}
+
+  async add(object: StoredObject): Promise<void> {
+    this.batch.push(object);
+    if (this.batch.length < BATCH) return;
+    const batch = this.batch;
+    this.batch = [];
+    while (this.flights.size >= IN_FLIGHT) await Promise.race(this.flights);
+    const flight: Promise<void> = this.write(batch).finally(() => this.flights.delete(flight));
+    this.flights.add(flight);
+  }
+
+  /** Waits for the batches in flight; a batch not yet begun is left to the sweep's own writes. */
+  async settle(): Promise<void> {
+    await Promise.all(this.flights);
+  }
+
+  private async write(objects: StoredObject[]): Promise<void> {
+    try {
+      await this.store.hostnames.update(objects.map((object) => ({ after: object.observation })));
+      await this.store.writeObjects(this.source, { changed: objects, gone: [], returned: [] }, this.now);
+      for (const object of objects) this.written.add(object.observation.key);
+    } catch {
+      // Not written, then: the sweep writes these with the rest at its end, where a store that still refuses fails
+      // the sweep and says so.
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { type ScmCertificate, scmTime } from "../sim/fleet.js";
+import { observeExchanges } from "../sim/server.js";
+import { Rig } from "./harness.js";
+
+const NOW = new Date("2026-11-22T00:00:00Z");
+const DAY = 86_400_000;
+
+function cert(n: number, days: number): ScmCertificate {
+  return {
+    id: `scs${String(n).padStart(13, "0")}`,
+    name: `cert-${String(n).padStart(5, "0")}`,
+    domain: `c${n}.example.com`,
+    sans: "",
+    type: "DV_SSL_CERT",
+    brand: "GEOTRUST",
+    signature_algorithm: "SHA256WITHRSA",
+    deploy_support: true,
+    expire_time: scmTime(new Date(NOW.getTime() + days * DAY)),
+    domain_type: "SINGLE_DOMAIN",
+    validity_period: 12,
+    status: "ISSUED",
+    domain_count: 1,
+    wildcard_count: 0,
+  };
+}
+
+let rig: Rig | undefined;
+afterEach(async () => {
+  await rig?.stop();
+  rig = undefined;
+});
+
+describe("a first sweep writes quiet new objects while the listing goes on", () => {
+  it("a listing that fails late keeps what it wrote of the quiet ones; the next sweep announces each alert once", async () => {
+    // 1,200 certificates: one in ten expires within the alert window and waits for the end of the sweep.
+    const fleet = Array.from({ length: 1200 }, (_, n) => cert(n, n % 10 === 0 ? 7 : 300));
+    rig = await new Rig(fleet).start();
+    const started = rig;
+    const stop = observeExchanges((exchange) => {
+      if (Number(exchange.request.url.searchParams.get("offset")) >= 1100) started.scm.injectAlways("5xx");
+    });
+    const failed = await rig.sweep(NOW).finally(() => {
+      stop();
+      started.scm.injectAlways(undefined);
+    });
+    expect(failed.sources[0]?.ok).toBe(false);
+    expect(failed.alerts.filter((alert) => alert.transition === "new")).toEqual([]);
+    // Written as they were listed, in batches of 500, none of them one that alerts.
+    const kept = await rig.store.loadObjects("hw-test");
+    expect(kept.size % 500).toBe(0);
+    expect(kept.size).toBeGreaterThanOrEqual(500);
+    for (const object of kept.values()) {
+      expect(object.alerts).toEqual({});
+      expect(Number(object.observation.nativeId.slice(3)) % 10).not.toBe(0);
+    }
+    // Their names are in the hostname index already.
+    const [one] = kept.values();
+    expect(await rig.store.hostnames.covering(one?.observation.domains[0] ?? "")).toEqual([
+      expect.objectContaining({ key: one?.observation.key }),
+    ]);
+
+    const next = await rig.sweep(new Date(NOW.getTime() + 3_600_000));
+    expect(next.sources[0]).toMatchObject({ ok: true, objects: 1200, added: 1200 - kept.size });
+    const announced = next.alerts.filter((alert) => alert.transition === "new").map((alert) => alert.name);
+    expect(announced.sort()).toEqual(
+      fleet.filter((_, n) => n % 10 === 0).map((certificate) => certificate.name),
+    );
+    expect(new Set(announced).size).toBe(120);
+    expect(next.sources[0]?.warnings).toEqual([]);
+  }, 60_000);
+});
