@@ -315,10 +315,12 @@ async function sweepSource(
   const fetched = error === undefined;
   if (fetched && checkpoint) unsettled ??= addEarlierParts(seen, checkpoint, stored);
   if (partOver !== undefined) {
+    const why = options.interrupt?.aborted
+      ? "when the run was interrupted"
+      : `near its timeBudget of ${timeBudgetOf(source).text}`;
     warnings.push(
-      `swept in parts: part ${(checkpoint?.part ?? 0) + 1} stopped with ${seen.size} objects listed so far, at ` +
-        `${timeBudgetOf(source).text}, the source's timeBudget, or an interruption; the next part continues from ` +
-        "there, and nothing is taken as missing before the last",
+      `swept in parts: part ${(checkpoint?.part ?? 0) + 1} stopped ${why}, with ${seen.size} objects listed so ` +
+        "far; the next part continues from there, and nothing is taken as missing before the last",
     );
   }
   // Every endpoint a tls-endpoints source is given yields an observation, answered or not: fewer means fewer were
