@@ -142,10 +142,14 @@ export async function updateIndexes(
     changedKeys: Iterable<string>;
     gone: readonly StoredObject[];
     rebuild: boolean;
+    /** Objects whose index entries are written already (EarlyWrites): a rebuild leaves them out. */
+    indexed?: ReadonlySet<string>;
   },
 ): Promise<void> {
   const before = change.rebuild ? new Map<string, StoredObject>() : change.before;
-  const changedKeys = change.rebuild ? change.after.keys() : change.changedKeys;
+  const changedKeys = change.rebuild
+    ? [...change.after.keys()].filter((key) => !change.indexed?.has(key))
+    : change.changedKeys;
   await store.hostnames.update([
     ...[...changedKeys].map((key) => ({
       before: before.get(key)?.observation,

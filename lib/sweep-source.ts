@@ -504,6 +504,7 @@ async function sweepSource(
         changedKeys,
         gone: diff.gone,
         rebuild: previous?.indexVersion !== INDEX_VERSION,
+        indexed: early?.written,
       });
       await store.writeObjects(
         source.name,
