@@ -5,14 +5,13 @@
  * DynamoDB units, peak RSS, and the Lambda bundle sizes. Prints targets beside figures, asserts nothing, and writes
  * the same as JSON under bench/results/. Options: `npm run bench -- --help`.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { promisify, parseArgs } from "node:util";
 import { parseConfig } from "../lib/config/load.js";
@@ -21,8 +20,6 @@ import { HOUR_MS } from "../lib/model/time.js";
 import { HttpClient, newCallStats } from "../lib/sources/http.js";
 import { collectEndpoints } from "../lib/sources/tls/endpoints.js";
 import { DEFAULT_PROBE_CONCURRENCY } from "../lib/sources/tls/probe.js";
-import { type OpenedStore, openStore } from "../lib/store/open.js";
-import { Store } from "../lib/store/store.js";
 import { type RunSummary, runSweep } from "../lib/sweep.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
 import { clientCertificateFleet, deploymentFleet, sslCertificateFleet } from "../sim/aliyun-fleet.js";
@@ -31,9 +28,11 @@ import { identityCenterFleet, identityCenterSimulator } from "../sim/huawei-iden
 import { scmSimulator } from "../sim/huawei-scm.js";
 import type { SimServer } from "../sim/server.js";
 import { SlackReceiverSim } from "../sim/slack.js";
+import { boundSeconds, CONCURRENCY, fixed, MB, MemoryProbe, pad, startStore } from "./common.js";
 import { hostnameIndexBench, hostnameIndexLines } from "./hostnames.js";
+import { oneSourceBench } from "./one-source.js";
+import { organizationBench } from "./organization.js";
 
-const MB = 1024 * 1024;
 const { values: flags } = parseArgs({
   options: {
     scm: { type: "string", default: "20000" },
@@ -52,6 +51,11 @@ const { values: flags } = parseArgs({
     "tls-only": { type: "boolean", default: false },
     hostnames: { type: "string", default: "100000" },
     "hostnames-only": { type: "boolean", default: false },
+    "one-source": { type: "string" },
+    org: { type: "boolean", default: false },
+    "org-members": { type: "string", default: "50" },
+    "org-certs": { type: "string", default: "2000" },
+    "heap-limit": { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -60,7 +64,10 @@ if (flags.help) {
     "npm run bench -- [--scm N] [--ic-apps N] [--ic-certs N] [--client N] [--jobs N] [--workers N] [--orders N]\n" +
       "                 [--latency MS] [--aliyun-qps Q] [--huawei-qps Q] [--no-bundles] [--in-process-store]\n" +
       "                 [--tls-probes N (0: none)] [--tls-only (the probe figure alone)]\n" +
-      "                 [--hostnames N (hostname index: N certificates and endpoints; 0: none)] [--hostnames-only]",
+      "                 [--hostnames N (hostname index: N certificates and endpoints; 0: none)] [--hostnames-only]\n" +
+      "                 [--one-source N (one SCM source of N objects alone: first, quiet, 1% changed; --huawei-qps,\n" +
+      "                 --latency)] [--org [--org-members N] [--org-certs N] (a Huawei organization: first, quiet)]\n" +
+      "                 [--heap-limit MB (their sweep processes' V8 heap limit, as Lambda sets one from its memory)]",
   );
   process.exit(0);
 }
@@ -77,92 +84,10 @@ const fleet = {
 const latencyMs = num("latency");
 const aliyunQps = num("aliyun-qps");
 const huaweiQps = num("huawei-qps");
-/** The clients' default in-flight calls per credential (lib/sources/*\/client.ts); the config sets none. */
-const CONCURRENCY = 4;
 
 /** One account per cloud: every source of a cloud signs with the same key, so it shares one budget. */
 const HUAWEI_KEYS = { accessKey: "BENCHACCESSKEY000001", secretKey: "bench-huawei-secret" };
 const ALIYUN_KEYS = { accessKey: "LTAI5tBENCHACCESSKEY", secretKey: "bench-aliyun-secret" };
-
-/** Peak RSS sampled every 100 ms, and (objects seen, heap) pairs to tell whether memory grows with pages. */
-class MemoryProbe {
-  peak = 0;
-  peakHeap = 0;
-  peakExternal = 0;
-  objects = 0;
-  samples: { objects: number; heapMB: number; rssMB: number }[] = [];
-  private readonly timer = setInterval(() => this.sample(), 100);
-
-  sample(): void {
-    const { rss, heapUsed, external } = process.memoryUsage();
-    this.peak = Math.max(this.peak, rss);
-    this.peakHeap = Math.max(this.peakHeap, heapUsed);
-    this.peakExternal = Math.max(this.peakExternal, external);
-    this.samples.push({ objects: this.objects, heapMB: heapUsed / MB, rssMB: rss / MB });
-  }
-
-  /** Starts a phase: peak and samples from here on. */
-  reset(): void {
-    this.peak = 0;
-    this.peakHeap = 0;
-    this.peakExternal = 0;
-    this.objects = 0;
-    this.samples = [];
-  }
-
-  /** Least-squares slope of heap against objects seen, in KB per 1,000 objects. */
-  heapSlope(): number {
-    const points = this.samples.filter((s) => s.objects > 0);
-    const n = points.length;
-    if (n < 2) return 0;
-    const mx = points.reduce((sum, p) => sum + p.objects, 0) / n;
-    const my = points.reduce((sum, p) => sum + p.heapMB, 0) / n;
-    const sxy = points.reduce((sum, p) => sum + (p.objects - mx) * (p.heapMB - my), 0);
-    const sxx = points.reduce((sum, p) => sum + (p.objects - mx) ** 2, 0);
-    return sxx === 0 ? 0 : (sxy / sxx) * 1024 * 1000;
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
-}
-
-/**
- * dynalite in a child process (default), or in this one as the CLI's embedded store runs it (--in-process-store).
- * `peakRssMB` reads the child's high-water mark from /proc (Linux).
- */
-async function startStore(
-  path: string,
-  table: string,
-): Promise<OpenedStore & { peakRssMB: () => number; cpuS: () => number }> {
-  if (flags["in-process-store"]) {
-    const opened = await openStore({ type: "embedded", path, table, historyDays: 90 }, { dryRun: false });
-    return { ...opened, peakRssMB: () => 0, cpuS: () => 0 };
-  }
-  const script = join(dirname(fileURLToPath(import.meta.url)), "dynalite-process.js");
-  const child = spawn(process.execPath, [script, path], { stdio: ["pipe", "pipe", "inherit"] });
-  const [chunk] = (await once(child.stdout, "data")) as [Buffer];
-  const store = new Store({ table, endpoint: chunk.toString().trim(), historyDays: 90 });
-  await store.ensureTable();
-  return {
-    store,
-    embedded: true,
-    peakRssMB: () => {
-      const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
-      return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-    },
-    // utime + stime, in clock ticks (100 a second on Linux), after the command name, which may hold spaces.
-    cpuS: () => {
-      const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    },
-    close: async () => {
-      store.close();
-      child.stdin.end();
-      await once(child, "exit");
-    },
-  };
-}
 
 function settledMB(): { rssMB: number; heapMB: number } {
   (globalThis as { gc?: () => void }).gc?.();
@@ -262,10 +187,6 @@ interface AccountRow {
   serverMaxInFlight: number;
 }
 
-/** The least time `calls` can take: paced by the account's QPS, or by latency over the allowed concurrency. */
-const boundSeconds = (calls: number, qps: number) =>
-  Math.max(calls / qps, (calls * latencyMs) / CONCURRENCY / 1000);
-
 function sweepFigures(
   summary: RunSummary,
   accounts: { name: string; qps: number; sources: string[]; sims: SimServer[] }[],
@@ -274,7 +195,7 @@ function sweepFigures(
   const accountOf = (source: string) => accounts.find((a) => a.sources.includes(source));
   const sources: SourceRow[] = summary.sources.map((report) => {
     const account = accountOf(report.name);
-    const boundS = boundSeconds(report.calls, account?.qps ?? 1);
+    const boundS = boundSeconds(report.calls, account?.qps ?? 1, latencyMs);
     return {
       name: report.name,
       account: account?.name ?? "?",
@@ -291,7 +212,7 @@ function sweepFigures(
     const rows = sources.filter((row) => account.sources.includes(row.name));
     const calls = rows.reduce((sum, row) => sum + row.calls, 0);
     const wallS = Math.max(...rows.map((row) => row.wallS));
-    const boundS = boundSeconds(calls, account.qps);
+    const boundS = boundSeconds(calls, account.qps, latencyMs);
     return {
       account: account.name,
       qps: account.qps,
@@ -309,9 +230,6 @@ function sweepFigures(
   });
   return { sources, accounts: perAccount };
 }
-
-const pad = (value: string | number, width: number) => String(value).padStart(width);
-const fixed = (value: number, digits = 1) => value.toFixed(digits);
 
 /**
  * A TLS site (sim/tls-site.ts) serving one wildcard chain to every SNI name, in a worker thread: the probes are
@@ -396,7 +314,7 @@ function tlsProbeLine(figures: Awaited<ReturnType<typeof tlsProbeThroughput>>): 
 async function hostnameIndex(count: number) {
   if (count <= 0) return undefined;
   const dir = await mkdtemp(join(tmpdir(), "certwatch-bench-hostnames-"));
-  const opened = await startStore(join(dir, "store"), "certwatch-bench-hostnames");
+  const opened = await startStore(join(dir, "store"), "certwatch-bench-hostnames", flags["in-process-store"]);
   try {
     const figures = await hostnameIndexBench(opened.store, count, opened);
     return { ...figures, storeProcessPeakRssMB: opened.peakRssMB() };
@@ -407,6 +325,17 @@ async function hostnameIndex(count: number) {
 }
 
 async function main(): Promise<void> {
+  if (flags["one-source"] !== undefined || flags.org) {
+    const pace = {
+      latencyMs,
+      qps: huaweiQps,
+      heapLimitMB: flags["heap-limit"] === undefined ? undefined : num("heap-limit"),
+    };
+    if (flags["one-source"] !== undefined) await oneSourceBench({ ...pace, objects: num("one-source") });
+    if (flags.org)
+      await organizationBench({ ...pace, members: num("org-members"), certificates: num("org-certs") });
+    return;
+  }
   if (flags["hostnames-only"]) {
     const at = new Date();
     const figures = await hostnameIndex(num("hostnames"));
@@ -502,7 +431,7 @@ receivers:
     },
   ];
   const http = new HttpClient();
-  const opened = await startStore(join(dir, "store"), config.store.table);
+  const opened = await startStore(join(dir, "store"), config.store.table, flags["in-process-store"]);
   const progress = new Map<string, number>();
   const onProgress = (source: string, { objects }: { objects: number }) => {
     progress.set(source, objects);
