@@ -7,33 +7,15 @@ import { diffInventory } from "../lib/diff.js";
 import type { Observation, StoredObject } from "../lib/model/types.js";
 import { RunOrderError } from "../lib/run-order.js";
 import { sweepSources } from "../lib/sweep-source.js";
-import { type ScmCertificate, scmTime } from "../sim/fleet.js";
+import type { ScmCertificate } from "../sim/fleet.js";
 import { observeExchanges } from "../sim/server.js";
 import { Rig } from "./harness.js";
+import { scmCertificate } from "./fixtures.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs);
-
-function cert(n: number, days: number): ScmCertificate {
-  return {
-    id: `scs${String(n).padStart(13, "0")}`,
-    name: `cert-${String(n).padStart(5, "0")}`,
-    domain: `c${n}.example.com`,
-    sans: "",
-    type: "DV_SSL_CERT",
-    brand: "GEOTRUST",
-    signature_algorithm: "SHA256WITHRSA",
-    deploy_support: true,
-    expire_time: scmTime(at(days * DAY)),
-    domain_type: "SINGLE_DOMAIN",
-    validity_period: 12,
-    status: days < 0 ? "EXPIRED" : "ISSUED",
-    domain_count: 1,
-    wildcard_count: 0,
-  };
-}
 
 function news(summary: { alerts: { transition: string; stage: string; name: string }[] }): string[] {
   return summary.alerts.map((a) => `${a.transition} ${a.stage} ${a.name}`);
@@ -47,7 +29,7 @@ afterEach(async () => {
 
 describe("an object across its lives", () => {
   it("a certificate that comes back, still expired, is announced again with a new id", async () => {
-    const fleet = [cert(1, -3), cert(2, 200)];
+    const fleet = [scmCertificate(1, -3, NOW), scmCertificate(2, 200, NOW)];
     rig = await new Rig(fleet).start();
     expect(news(await rig.sweep(NOW))).toEqual(["new expired cert-00001"]);
 
@@ -100,9 +82,13 @@ describe("missing is not gone", () => {
 
   it("certificates a walk steps over while the listing changes are looked up, not resolved", async () => {
     // By expiry: 50 certificates within 10 days fill the first page; the 13-day one opens the second.
-    const early = Array.from({ length: 50 }, (_, i) => cert(1000 + i, 5 + i / 10));
-    const thirteen = cert(13, 13);
-    const fleet = [...early, thirteen, ...Array.from({ length: 69 }, (_, i) => cert(2000 + i, 100 + i))];
+    const early = Array.from({ length: 50 }, (_, i) => scmCertificate(1000 + i, 5 + i / 10, NOW));
+    const thirteen = scmCertificate(13, 13, NOW);
+    const fleet = [
+      ...early,
+      thirteen,
+      ...Array.from({ length: 69 }, (_, i) => scmCertificate(2000 + i, 100 + i, NOW)),
+    ];
     rig = await new Rig(fleet).start();
     await rig.sweep(NOW);
     // Once the first page is served, six of its certificates are deleted and six added at the end: the total stays
@@ -112,7 +98,7 @@ describe("missing is not gone", () => {
     const stop = churnAfterFirstPage(
       fleet,
       deleted.map((c) => c.id),
-      Array.from({ length: 6 }, (_, i) => cert(5000 + i, 300)),
+      Array.from({ length: 6 }, (_, i) => scmCertificate(5000 + i, 300, NOW)),
     );
     let churned: Awaited<ReturnType<Rig["sweep"]>>;
     try {
@@ -134,7 +120,7 @@ describe("missing is not gone", () => {
   });
 
   it("a missing object whose look-up fails stays missing, alerting as last seen, and is settled by the next listing", async () => {
-    const fleet = [cert(1, 5), cert(2, 200)];
+    const fleet = [scmCertificate(1, 5, NOW), scmCertificate(2, 200, NOW)];
     const started = await new Rig(fleet).start();
     rig = started;
     expect(news(await started.sweep(NOW))).toEqual(["new 7d cert-00001"]);
@@ -199,7 +185,7 @@ describe("missing is not gone", () => {
 
 describe("the clock", () => {
   it("refuses a run earlier than one already recorded, naming it, unless it is a dry run", async () => {
-    rig = await new Rig([cert(1, 5)]).start();
+    rig = await new Rig([scmCertificate(1, 5, NOW)]).start();
     const later = await rig.sweep(at(DAY));
     const refused = rig.sweep(NOW);
     await expect(refused).rejects.toBeInstanceOf(RunOrderError);
@@ -212,7 +198,7 @@ describe("the clock", () => {
   });
 
   it("the CLI exits 2 for such a run, with the message and no stack trace", async () => {
-    rig = await new Rig([cert(1, 5)]).start();
+    rig = await new Rig([scmCertificate(1, 5, NOW)]).start();
     const dir = await mkdtemp(join(tmpdir(), "certwatch-clock-"));
     try {
       const config = join(dir, "certwatch.yml");
@@ -242,7 +228,7 @@ describe("the clock", () => {
   });
 
   it("tolerates seconds of skew between hosts, and counts failures from the record written last", async () => {
-    rig = await new Rig([cert(1, 200)], "alerts: { sourceFailuresBeforeAlert: 2 }\n").start();
+    rig = await new Rig([scmCertificate(1, 200, NOW)], "alerts: { sourceFailuresBeforeAlert: 2 }\n").start();
     // A host a minute ahead sweeps well; then hosts on time fail, twice.
     await rig.sweep(at(60_000));
     rig.scm.injectAlways("5xx");
@@ -259,7 +245,7 @@ describe("the clock", () => {
 
 describe("odd clocks and a failing store", () => {
   it("the CLI refuses to record a --now ahead of the wall clock; a dry run may look there", async () => {
-    rig = await new Rig([cert(1, 5)]).start();
+    rig = await new Rig([scmCertificate(1, 5, NOW)]).start();
     const dir = await mkdtemp(join(tmpdir(), "certwatch-future-"));
     try {
       const config = join(dir, "certwatch.yml");
@@ -288,7 +274,7 @@ describe("odd clocks and a failing store", () => {
 
   it("a Lambda worker behind a recorded run records a failed sweep, which adds up to a 'cannot see' alert", async () => {
     // The second certificate enters the 30-day window between the worker's instant and the recorded run's.
-    const fleet = [cert(1, 200), cert(2, 30.5)];
+    const fleet = [scmCertificate(1, 200, NOW), scmCertificate(2, 30.5, NOW)];
     const started = await new Rig(fleet, "alerts: { sourceFailuresBeforeAlert: 2 }\n").start();
     rig = started;
     expect(news(await started.sweep(at(DAY)))).toEqual(["new 30d cert-00002"]);
@@ -310,7 +296,7 @@ describe("odd clocks and a failing store", () => {
   });
 
   it("a save the store refuses fails that source, counts toward its health, and leaves the others to deliver", async () => {
-    const started = await new Rig([cert(1, 5)]).start();
+    const started = await new Rig([scmCertificate(1, 5, NOW)]).start();
     rig = started;
     const sources = [0, 1].map((n) => ({ ...started.config.sources[0], name: `hw-${n}` }));
     const config = { ...started.config, sources } as typeof started.config;
@@ -347,7 +333,7 @@ describe("odd clocks and a failing store", () => {
   });
 
   it("look-ups share the source's time budget: past it, the rest wait for the next listing", async () => {
-    const fleet = Array.from({ length: 20 }, (_, i) => cert(i + 1, 5 + i));
+    const fleet = Array.from({ length: 20 }, (_, i) => scmCertificate(i + 1, 5 + i, NOW));
     const started = await new Rig(fleet, "").start();
     rig = started;
     const source = { ...started.config.sources[0], timeBudget: "1500ms" };
@@ -375,7 +361,7 @@ describe("odd clocks and a failing store", () => {
   });
 
   it("a missing certificate's alert says it is computed as last seen", async () => {
-    const fleet = [cert(1, 5), cert(2, 200)];
+    const fleet = [scmCertificate(1, 5, NOW), scmCertificate(2, 200, NOW)];
     const started = await new Rig(fleet).start();
     rig = started;
     await started.sweep(NOW);

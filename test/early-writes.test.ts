@@ -1,29 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type ScmCertificate, scmTime } from "../sim/fleet.js";
 import { observeExchanges } from "../sim/server.js";
 import { Rig } from "./harness.js";
+import { scmCertificate } from "./fixtures.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
-const DAY = 86_400_000;
-
-function cert(n: number, days: number): ScmCertificate {
-  return {
-    id: `scs${String(n).padStart(13, "0")}`,
-    name: `cert-${String(n).padStart(5, "0")}`,
-    domain: `c${n}.example.com`,
-    sans: "",
-    type: "DV_SSL_CERT",
-    brand: "GEOTRUST",
-    signature_algorithm: "SHA256WITHRSA",
-    deploy_support: true,
-    expire_time: scmTime(new Date(NOW.getTime() + days * DAY)),
-    domain_type: "SINGLE_DOMAIN",
-    validity_period: 12,
-    status: "ISSUED",
-    domain_count: 1,
-    wildcard_count: 0,
-  };
-}
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -34,7 +14,7 @@ afterEach(async () => {
 describe("a first sweep writes quiet new objects while the listing goes on", () => {
   it("a listing that fails late keeps what it wrote of the quiet ones; the next sweep announces each alert once", async () => {
     // 1,200 certificates: one in ten expires within the alert window and waits for the end of the sweep.
-    const fleet = Array.from({ length: 1200 }, (_, n) => cert(n, n % 10 === 0 ? 7 : 300));
+    const fleet = Array.from({ length: 1200 }, (_, n) => scmCertificate(n, n % 10 === 0 ? 7 : 300, NOW));
     rig = await new Rig(fleet).start();
     const started = rig;
     const stop = observeExchanges((exchange) => {

@@ -1,4 +1,5 @@
 import type { Alert, Observation } from "../lib/model/types.js";
+import { type ScmCertificate, scmTime } from "../sim/fleet.js";
 
 /** A certificate observation with sensible defaults, for tests that need one. */
 export function observation(overrides: Partial<Observation> & { nativeId: string }): Observation {
@@ -34,3 +35,28 @@ export function alert(overrides: Partial<Alert> & { nativeId: string; name?: str
 
 /** A name full of what Slack mrkdwn and HTML must not interpret. */
 export const HOSTILE_NAME = "<!channel> <script>alert(1)</script> & co";
+
+const DAY_MS = 86_400_000;
+
+/**
+ * SCM certificate `n` (`cert-0000n`, `c<n>.example.com`), issued and ending `days` after `now` (expired if
+ * negative), in the simulator's shape.
+ */
+export function scmCertificate(n: number, days: number, now: Date): ScmCertificate {
+  return {
+    id: `scs${String(n).padStart(13, "0")}`,
+    name: `cert-${String(n).padStart(5, "0")}`,
+    domain: `c${n}.example.com`,
+    sans: "",
+    type: "DV_SSL_CERT",
+    brand: "GEOTRUST",
+    signature_algorithm: "SHA256WITHRSA",
+    deploy_support: true,
+    expire_time: scmTime(new Date(now.getTime() + days * DAY_MS)),
+    domain_type: "SINGLE_DOMAIN",
+    validity_period: 12,
+    status: days < 0 ? "EXPIRED" : "ISSUED",
+    domain_count: 1,
+    wildcard_count: 0,
+  };
+}

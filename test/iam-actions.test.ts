@@ -32,7 +32,7 @@ import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.
 import { Store } from "../lib/store/store.js";
 import { CasSimulator } from "../sim/aliyun-cas.js";
 import { deploymentFleet } from "../sim/aliyun-fleet.js";
-import { type ScmCertificate, scmFleet, scmTime } from "../sim/fleet.js";
+import { scmFleet } from "../sim/fleet.js";
 import { TemporaryKeys } from "../sim/huawei-auth.js";
 import { iamSimulator } from "../sim/huawei-iam.js";
 import { type OrganizationAccount, organizationsSimulator } from "../sim/huawei-organizations.js";
@@ -40,6 +40,7 @@ import { scmSimulator } from "../sim/huawei-scm.js";
 import { SesSim } from "../sim/ses.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { FifoQueue } from "./fifo-queue.js";
+import { scmCertificate } from "./fixtures.js";
 
 const FUNCTIONS = ["dispatch", "sweep", "notify"] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
@@ -59,7 +60,6 @@ const NOTIFY_FUNCTION = "NotifyLambdaFunction";
 /** The sweep queue's URL, as dispatch and sweep are given it (CERTWATCH_QUEUE_URL). */
 const QUEUE_URL = "https://sqs.ap-southeast-1.amazonaws.com/111122223333/certwatch-test-sweep.fifo";
 
-const DAY_MS = 86_400_000;
 const NOW = new Date();
 const HW_DOMAIN = "0a1b0000000000000000000iamtest01";
 const HW_KEYS = { accessKey: "HWIAMTESTMANAGEMENT1", secretKey: "hw-iam-test-management-secret" };
@@ -219,25 +219,6 @@ function granted(): Record<FunctionName, Set<string>> {
   return { dispatch: grantsOf(ROLES.dispatch), sweep: grantsOf(ROLES.sweep), notify: grantsOf(ROLES.notify) };
 }
 
-function certificate(n: number, days: number): ScmCertificate {
-  return {
-    id: `scs${String(n).padStart(13, "0")}`,
-    name: `cert-${String(n).padStart(5, "0")}`,
-    domain: `c${n}.example.com`,
-    sans: "",
-    type: "DV_SSL_CERT",
-    brand: "GEOTRUST",
-    signature_algorithm: "SHA256WITHRSA",
-    deploy_support: true,
-    expire_time: scmTime(new Date(NOW.getTime() + days * DAY_MS)),
-    domain_type: "SINGLE_DOMAIN",
-    validity_period: 12,
-    status: "ISSUED",
-    domain_count: 1,
-    wildcard_count: 0,
-  };
-}
-
 describe("each function's role grants what the function calls", () => {
   const members: OrganizationAccount[] = Array.from({ length: 3 }, (_, index) => ({
     id: `0c${String(index + 1).padStart(30, "0")}`,
@@ -266,7 +247,9 @@ describe("each function's role grants what the function calls", () => {
   // 1,200 certificates at 5 calls a second: about five seconds of listing against parts of 1.5 s.
   const big = scmSimulator({
     credentials: BIG_KEYS,
-    certificates: Array.from({ length: 1200 }, (_, n) => certificate(n, n % 10 === 0 ? 5 : 200 + (n % 300))),
+    certificates: Array.from({ length: 1200 }, (_, n) =>
+      scmCertificate(n, n % 10 === 0 ? 5 : 200 + (n % 300), NOW),
+    ),
   });
   const jobs = deploymentFleet({ jobs: 2, workersPerJob: 2, now: NOW });
   for (const job of jobs) {
@@ -413,7 +396,7 @@ ${extra}`,
     expect(sent(first.notified)).toBeGreaterThan(0);
     expect(ses.messages.length).toBeGreaterThan(0);
 
-    plainFleet.push(certificate(9001, 3));
+    plainFleet.push(scmCertificate(9001, 3, NOW));
     const posts = slack.posts.length;
     const steady = await scheduledRun("plain-2", SOURCES.plain());
     expect(steady.invoked.map((request) => request.reason)).toEqual(["run-complete"]);

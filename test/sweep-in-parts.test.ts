@@ -10,37 +10,20 @@ import type { SweepRequest } from "../lib/dispatch.js";
 import type { NotifyRequest } from "../lib/run-tracking.js";
 import type { RunSummary } from "../lib/sweep.js";
 import type { SweepProgress } from "../lib/sweep-source.js";
-import { type ScmCertificate, scmTime } from "../sim/fleet.js";
+import type { ScmCertificate } from "../sim/fleet.js";
 import { FifoQueue } from "./fifo-queue.js";
 import { KEYS, Rig } from "./harness.js";
+import { scmCertificate } from "./fixtures.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
 const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs);
-
-function cert(n: number, days: number): ScmCertificate {
-  return {
-    id: `scs${String(n).padStart(13, "0")}`,
-    name: `cert-${String(n).padStart(5, "0")}`,
-    domain: `c${n}.example.com`,
-    sans: "",
-    type: "DV_SSL_CERT",
-    brand: "GEOTRUST",
-    signature_algorithm: "SHA256WITHRSA",
-    deploy_support: true,
-    expire_time: scmTime(at(days * DAY)),
-    domain_type: "SINGLE_DOMAIN",
-    validity_period: 12,
-    status: days < 0 ? "EXPIRED" : "ISSUED",
-    domain_count: 1,
-    wildcard_count: 0,
-  };
-}
 
 /** 600 certificates, one in ten expiring within the alert window. */
 function fleet(count: number): ScmCertificate[] {
-  return Array.from({ length: count }, (_, n) => cert(n, n % 10 === 0 ? 5 + (n % 20) : 200 + (n % 300)));
+  return Array.from({ length: count }, (_, n) =>
+    scmCertificate(n, n % 10 === 0 ? 5 + (n % 20) : 200 + (n % 300), NOW),
+  );
 }
 
 /** Sweep options that interrupt the run once the part has listed `objects` (as Ctrl-C on the CLI does). */
@@ -73,7 +56,11 @@ describe("a sweep in parts on the CLI", () => {
 
     // Five leave from the middle of the listing, three arrive that expire soon.
     const removed = certificates.splice(300, 5);
-    certificates.push(cert(1001, 3), cert(1002, 4), cert(1003, 6));
+    certificates.push(
+      scmCertificate(1001, 3, NOW),
+      scmCertificate(1002, 4, NOW),
+      scmCertificate(1003, 6, NOW),
+    );
 
     const part1 = await rig.sweep(at(HOUR), interruptedAfter(150));
     expect(part1.sources[0]).toMatchObject({ continues: { part: 1 }, missing: 0, gone: 0 });
