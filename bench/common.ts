@@ -13,10 +13,23 @@ export const MB = 1024 * 1024;
 export class MemoryProbe {
   peak = 0;
   peakHeap = 0;
+  /** The heap's peak right after a full collection: what the process really holds, garbage aside. */
+  peakLiveHeap = 0;
   peakExternal = 0;
   objects = 0;
   samples: { objects: number; heapMB: number; rssMB: number }[] = [];
   private readonly timer = setInterval(() => this.sample(), 100);
+  private readonly liveTimer?: NodeJS.Timeout;
+
+  /** `liveEveryMs`: collect fully that often (needs `--expose-gc`) to read the live heap; a pause each time. */
+  constructor(liveEveryMs?: number) {
+    if (liveEveryMs && global.gc) this.liveTimer = setInterval(() => this.sampleLive(), liveEveryMs);
+  }
+
+  sampleLive(): void {
+    global.gc?.();
+    this.peakLiveHeap = Math.max(this.peakLiveHeap, process.memoryUsage().heapUsed);
+  }
 
   sample(): void {
     const { rss, heapUsed, external } = process.memoryUsage();
@@ -49,6 +62,7 @@ export class MemoryProbe {
 
   stop(): void {
     clearInterval(this.timer);
+    clearInterval(this.liveTimer);
   }
 }
 

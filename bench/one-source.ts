@@ -108,6 +108,7 @@ export function sweepTable(rows: SweepRow[]): string[] {
     ["alerts", 7, (row) => String(row.figures.alerts)],
     ["RSS MB", 7, (row) => fixed(row.figures.peakRssMB)],
     ["heap MB", 8, (row) => fixed(row.figures.peakHeapMB)],
+    ["live MB", 8, (row) => fixed(row.figures.peakLiveHeapMB)],
     ["B/object", 9, (row) => (row.rssBytesPerObject === undefined ? "-" : fixed(row.rssBytesPerObject, 0))],
   ];
   const line = (cells: string[]) => cells.join(" ");
