@@ -307,11 +307,14 @@ describe("serverless package", () => {
     it("defines exactly dispatch, sweep and notify, on nodejs22.x, arm64", () => {
       expect(ofType("AWS::Lambda::Function")).toHaveLength(3);
       const timeouts: Record<FunctionName, number> = { dispatch: 60, sweep: 600, notify: 300 };
+      const memory: Record<FunctionName, number> = { dispatch: 256, sweep: 512, notify: 512 };
       for (const name of FUNCTIONS) {
         const [, fn] = lambda(name);
         expect(fn.Properties.Runtime, name).toBe("nodejs22.x");
         expect(fn.Properties.Architectures, name).toEqual(["arm64"]);
         expect(fn.Properties.Timeout, name).toBe(timeouts[name]);
+        // The sweep's is set from the bench (serverless.yml): a 100,000-object first sweep peaks at 310 MB.
+        expect(fn.Properties.MemorySize, name).toBe(memory[name]);
         expect(fn.Properties.FunctionName, name).toBe(`certwatch-${STAGE}-${name}`);
       }
     });
