@@ -484,9 +484,6 @@ async function sweepSource(
         // Earlier parts' keys first, as saved: each save appends only what its part added.
         seen: [...earlier, ...[...seen.keys()].filter((key) => !earlier.has(key))],
         unsettled,
-        calls: (checkpoint?.calls ?? 0) + stats.calls,
-        retries: (checkpoint?.retries ?? 0) + stats.retries,
-        throttled: (checkpoint?.throttled ?? 0) + stats.throttled,
       },
       now,
     );

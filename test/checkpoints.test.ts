@@ -30,9 +30,6 @@ function checkpointOf(source: string, part: number, seen: string[]): Checkpoint 
     part,
     place: { page: part * 700 + 1, served: seen.length, total: 150_000 },
     seen,
-    calls: part * 700,
-    retries: part,
-    throttled: 0,
   };
 }
 

@@ -27,9 +27,6 @@ export interface Checkpoint {
   /** Every object key seen by the parts so far: the earlier parts' first, as `load` returned them. */
   seen: string[];
   unsettled?: string;
-  calls: number;
-  retries: number;
-  throttled: number;
 }
 
 /** What one part added, written as gzip JSON in chunks named by `save` (a fresh id for each save). */
@@ -45,9 +42,6 @@ interface Head {
   part: number;
   place: ListingPlace;
   unsettled?: string;
-  calls: number;
-  retries: number;
-  throttled: number;
   parts: PartLayout[];
 }
 
@@ -133,9 +127,6 @@ export class Checkpoints {
       part,
       place: checkpoint.place,
       ...(checkpoint.unsettled !== undefined ? { unsettled: checkpoint.unsettled } : {}),
-      calls: checkpoint.calls,
-      retries: checkpoint.retries,
-      throttled: checkpoint.throttled,
       parts: [...earlier, { save, chunks, keys: payload.seen.length }],
     };
     return this.table.writeIf(
