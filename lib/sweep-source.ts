@@ -35,6 +35,7 @@ import { driverFor } from "./sources/index.js";
 import { lookUpMissing } from "./sources/lookup.js";
 import type { CollectContext, ListingPlace } from "./sources/types.js";
 import { addEarlierParts, joinParts, PartOver, partEndsAt, resumableCheckpoint } from "./sweep-parts.js";
+import type { Checkpoint } from "./store/checkpoints.js";
 import type { LedgerEntry } from "./store/ledger.js";
 import { type Store, storedShape, type SweepOutcome, type SweepRecord } from "./store/store.js";
 
@@ -258,11 +259,17 @@ async function sweepSource(
   const listsItself = !source.discovery && source.leftOrganization === undefined;
   // A dry run saves no place, so it is never swept in parts.
   const inParts = !options.dryRun && listsItself && error === undefined;
-  const checkpoint = inParts
-    ? await resumableCheckpoint(store, source.name, now, collectContext.warn)
-    : undefined;
-  let partOver: ListingPlace | undefined;
+  let checkpoint: Checkpoint | undefined;
   if (inParts) {
+    checkpoint = await resumableCheckpoint(store, source.name, now, collectContext.warn).catch(
+      (caught: unknown) => {
+        error = redact(describeError(caught));
+        return undefined;
+      },
+    );
+  }
+  let partOver: ListingPlace | undefined;
+  if (inParts && error === undefined) {
     const endsAt = partEndsAt(started, timeBudgetOf(source).ms);
     collectContext.resumeFrom = checkpoint?.place;
     collectContext.reached = (place) => {
@@ -365,7 +372,12 @@ async function sweepSource(
   sweepOver.abort();
   const diff = diffInventory({ stored, goneBefore, seen, listing, confirmedGone, at });
   const { current, changedKeys } = diff;
-  for (const key of early?.written ?? []) changedKeys.delete(key);
+  for (const [key, written] of early?.written ?? []) {
+    // Stored now, even if the listing then failed: it counts (objects, issuers) as it stands.
+    if (!current.has(key)) current.set(key, written);
+    // Listed again, differently, later in the same listing: written again, with the rest.
+    if (current.get(key)?.observation === written.observation) changedKeys.delete(key);
+  }
 
   const outcome: Omit<SourceOutcome, "report"> = { alerts: [], silenced: [], acknowledged: [], recorded: [] };
   const collect = (evaluation: Evaluation) => {
@@ -474,19 +486,26 @@ async function sweepSource(
   async function saveCheckpoint(place: ListingPlace): Promise<void> {
     const part = (checkpoint?.part ?? 0) + 1;
     const earlier = new Set(checkpoint?.seen);
-    const saved = await store.checkpoints.save(
-      {
-        source: source.name,
-        runId: checkpoint?.runId ?? runId,
-        startedAt: checkpoint?.startedAt ?? at,
-        part,
-        place,
-        // Earlier parts' keys first, as saved: each save appends only what its part added.
-        seen: [...earlier, ...[...seen.keys()].filter((key) => !earlier.has(key))],
-        unsettled,
-      },
-      now,
-    );
+    const save = () =>
+      store.checkpoints.save(
+        {
+          source: source.name,
+          runId: checkpoint?.runId ?? runId,
+          startedAt: checkpoint?.startedAt ?? at,
+          part,
+          place,
+          // Earlier parts' keys first, as saved: each save appends only what its part added.
+          seen: [...earlier, ...[...seen.keys()].filter((key) => !earlier.has(key))],
+          unsettled,
+        },
+        now,
+      );
+    let saved = await save();
+    // A first part refused: a head no load could read (its chunks lost) is in the way; it holds nothing to continue.
+    if (!saved && !checkpoint) {
+      await store.checkpoints.clear(source.name);
+      saved = await save();
+    }
     if (saved) report.continues = { part };
     else warnings.push("another run continued this sweep in parts meanwhile; it goes on from its place");
   }
@@ -494,14 +513,14 @@ async function sweepSource(
   /** Records the news, then writes what changed and the sweep record; the error text when the store refused. */
   async function saveSweep(): Promise<string | undefined> {
     try {
-      outcome.recorded.push(...(await recordNews(outcome.alerts, options, true)));
+      outcome.recorded.push(...(await recordNews(outcome.alerts, options)));
       await updateIndexes(store, source.name, {
         before: stored,
         after: current,
         changedKeys,
         gone: diff.gone,
         rebuild: previous?.indexVersion !== INDEX_VERSION,
-        indexed: early?.written,
+        early: early?.written,
       });
       await store.writeObjects(
         source.name,
@@ -512,8 +531,10 @@ async function sweepSource(
         },
         now,
       );
-      // A part's snapshot would be of part of the inventory: only the last part's is the whole.
-      if (sweep.ok && partOver === undefined && diff.added + diff.changed + gone.length > 0) {
+      // A part's snapshot would be of part of the inventory: only the last part's is the whole, and it is written
+      // whatever that part changed, since the earlier parts wrote none.
+      const changed = diff.added + diff.changed + gone.length > 0 || checkpoint !== undefined;
+      if (sweep.ok && partOver === undefined && changed) {
         await store.writeSnapshot(source.name, at, observationsOf(current.values()), now);
       }
       const endpoint = sweep.ok ? source.endpoint : previous?.endpoint;

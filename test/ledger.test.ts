@@ -6,7 +6,7 @@ import { DeliveryError, type Receiver } from "../lib/notify/receiver.js";
 import { notificationId, reroutePending } from "../lib/notify/route.js";
 import { slackReceiver } from "../lib/notify/slack.js";
 import { type EmbeddedDynamo, startEmbeddedDynamo } from "../lib/store/embedded.js";
-import type { Ledger, LedgerEntry } from "../lib/store/ledger.js";
+import type { Ledger } from "../lib/store/ledger.js";
 import { Store } from "../lib/store/store.js";
 import { SlackReceiverSim } from "../sim/slack.js";
 import { alert } from "./fixtures.js";
@@ -61,24 +61,6 @@ describe("delivery ledger: claim → send → mark", () => {
     });
     expect(await store.ledger.recordNotification("once", notificationId(a), a, NOW)).toBeUndefined();
     expect(await store.ledger.pendingFor("once")).toHaveLength(1);
-  });
-
-  it("records a first sweep's news in batches, each once, and leaves an entry being sent as it is", async () => {
-    const alerts = Array.from({ length: 260 }, (_, n) => alert({ nativeId: `batch-${n}` }));
-    const notifications = alerts.map((a) => ({ receiver: "batched", id: notificationId(a), alert: a }));
-    const first = await store.ledger.recordNotifications(notifications.slice(0, 130), NOW);
-    expect(first).toHaveLength(130);
-    const [taken] = await store.ledger.pendingFor("batched");
-    expect(await store.ledger.claim(taken as LedgerEntry, "sender", NOW, LEASE)).toBe(true);
-    // A retried run records the same news again, and more: only what is new is written.
-    const again = await store.ledger.recordNotifications(notifications, NOW);
-    expect(again.map((entry) => entry.id)).toEqual(notifications.slice(130).map((n) => n.id));
-    const pending = await store.ledger.pendingFor("batched");
-    expect(pending).toHaveLength(260);
-    expect(pending.find((entry) => entry.id === taken?.id)).toMatchObject({
-      state: "sending",
-      claimedBy: "sender",
-    });
   });
 
   it("a crash between send and mark resends that one message once its lease ends, and nothing else", async () => {

@@ -554,7 +554,6 @@ describe("serverless package", () => {
           {
             Effect: "Allow",
             Action: [
-              "dynamodb:BatchGetItem",
               "dynamodb:BatchWriteItem",
               "dynamodb:DeleteItem",
               "dynamodb:GetItem",

@@ -44,21 +44,15 @@ const RECORDS_AT_ONCE = 16;
 export async function recordNews(
   alerts: Alert[],
   options: { config: Config; store: Store; now: Date },
-  /** The caller is the sweep of the objects' source, the only writer of their news: it may write in batches. */
-  bySweep = false,
 ): Promise<LedgerEntry[]> {
+  const recorded: LedgerEntry[] = [];
   const notifications = alerts.flatMap((alert) =>
-    receiversFor(alert, options.config).map((receiver) => ({ alert, receiver, id: notificationId(alert) })),
+    receiversFor(alert, options.config).map((receiver) => ({ alert, receiver })),
   );
-  // The sweep of a source is the only writer of its objects' news, and never runs twice at once (one FIFO group per
-  // unit on Lambda, the store's lock on the CLI): a first sweep's thousands go in batches. Other news (about
-  // sources, which notify's staleness watch records too; a redeploy's notice) is one conditional write each:
-  // claimed once, never doubled.
-  const batched = notifications.filter(({ alert }) => bySweep && alert.object.kind !== "source");
-  const conditional = notifications.filter(({ alert }) => !bySweep || alert.object.kind === "source");
-  const recorded = await options.store.ledger.recordNotifications(batched, options.now);
-  const writes = mapInOrder(conditional, RECORDS_AT_ONCE, ({ alert, receiver, id }) =>
-    options.store.ledger.recordNotification(receiver, id, alert, options.now),
+  // Each is its own conditional write (claimed once, never doubled, whoever else records the same news: a CLI sweep
+  // beside Lambda on one table, notify's staleness watch); a first sweep has thousands, so several go at once.
+  const writes = mapInOrder(notifications, RECORDS_AT_ONCE, ({ alert, receiver }) =>
+    options.store.ledger.recordNotification(receiver, notificationId(alert), alert, options.now),
   );
   for await (const entry of writes) if (entry) recorded.push(entry);
   return recorded;

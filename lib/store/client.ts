@@ -7,8 +7,6 @@ import {
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -25,8 +23,7 @@ import { mapInOrder } from "../sources/concurrency.js";
 import { tableDefinition } from "./table.js";
 
 const BATCH_SIZE = 25;
-/** BatchGetItem takes at most 100 keys a request. */
-const GET_BATCH_SIZE = 100;
+const SOCKETS = 256;
 /** BatchWriteItem requests in flight at once: DynamoDB answers each in milliseconds, so serial writes wait mostly. */
 const BATCHES_AT_ONCE = 8;
 export const DAY_SECONDS = 86_400;
@@ -87,6 +84,9 @@ export class TableClient {
       endpoint: options.endpoint,
       // dynalite accepts any credentials; a real endpoint uses the default provider chain.
       ...(local ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } } : {}),
+      // One CLI run of an organization writes for every member at once, several batches each: more than the SDK's
+      // default of 50 sockets, past which it queues and warns on stderr.
+      requestHandler: { httpAgent: { maxSockets: SOCKETS }, httpsAgent: { maxSockets: SOCKETS } },
     });
     this.client = DynamoDBDocumentClient.from(this.raw, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
@@ -161,13 +161,22 @@ export class TableClient {
 
   /**
    * Writes 25 items a request, several requests at once, retrying what DynamoDB left unprocessed. Of several
-   * requests for one item only the last is sent, as it would have won had they gone one after another.
+   * requests for one item only the last is sent, as it would have won had they gone one after another. After a
+   * failed request no other begins, and the failure is thrown once those in flight are done, as serially: a caller
+   * that orders its writes (what replaces an item before what deletes it) can rely on nothing later being written.
    */
   async writeAll(requests: WriteRequest[]): Promise<void> {
-    const batches = batchesOf(lastPerItem(requests));
-    for await (const _ of mapInOrder(batches, BATCHES_AT_ONCE, (batch) => this.writeBatch(batch))) {
-      // Drained for its errors: each batch is written when its promise settles.
+    let failure: { error: unknown } | undefined;
+    const write = async (batch: WriteRequest[]) => {
+      if (failure) return;
+      await this.writeBatch(batch).catch((error: unknown) => {
+        failure ??= { error };
+      });
+    };
+    for await (const _ of mapInOrder(batchesOf(lastPerItem(requests)), BATCHES_AT_ONCE, write)) {
+      // Each batch is written when its promise settles.
     }
+    if (failure) throw failure.error;
   }
 
   private async writeBatch(requests: WriteRequest[]): Promise<void> {
@@ -184,36 +193,6 @@ export class TableClient {
       batch = result.UnprocessedItems?.[this.options.table] as WriteRequest[] | undefined;
       if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} writes unprocessed`);
     }
-  }
-
-  /**
-   * Which of `keys` exist: BatchGetItem, 100 keys a request, consistent, retrying what DynamoDB left unprocessed.
-   * Answers each existing key as `pk\u0000sk`.
-   */
-  async existing(keys: { pk: string; sk: string }[]): Promise<Set<string>> {
-    const found = new Set<string>();
-    for (let i = 0; i < keys.length; i += GET_BATCH_SIZE) {
-      let batch: Record<string, unknown>[] | undefined = keys.slice(i, i + GET_BATCH_SIZE);
-      for (let attempt = 0; batch && batch.length > 0; attempt++) {
-        if (attempt > 0)
-          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)));
-        const result: BatchGetCommandOutput = await this.client.send(
-          new BatchGetCommand({
-            RequestItems: {
-              [this.options.table]: { Keys: batch, ConsistentRead: true, ProjectionExpression: "pk, sk" },
-            },
-            ReturnConsumedCapacity: "TOTAL",
-          }),
-        );
-        this.count(result.ConsumedCapacity, "read");
-        for (const item of result.Responses?.[this.options.table] ?? []) {
-          found.add(`${String(item.pk)}\u0000${String(item.sk)}`);
-        }
-        batch = result.UnprocessedKeys?.[this.options.table]?.Keys;
-        if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} reads unprocessed`);
-      }
-    }
-    return found;
   }
 
   async get(

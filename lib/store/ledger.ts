@@ -52,35 +52,6 @@ export class Ledger {
   }
 
   /**
-   * Records many notifications at once: those whose id is new, found by batched consistent reads, are written in
-   * batches. Unlike `recordNotification`, a writer racing on the same id could overwrite it, so this is only for
-   * news nobody else records at the same time (see recordNews). Returns the entries recorded.
-   */
-  async recordNotifications(
-    notifications: { receiver: string; id: string; alert: Alert }[],
-    now: Date,
-  ): Promise<LedgerEntry[]> {
-    const keyOf = (receiver: string, id: string) => ({ pk: keys.receiver(receiver), sk: id });
-    const existing = await this.table.existing(notifications.map(({ receiver, id }) => keyOf(receiver, id)));
-    const entries = notifications
-      .filter(({ receiver, id }) => !existing.has(`${keys.receiver(receiver)}\u0000${id}`))
-      .map(({ receiver, id, alert }): LedgerEntry => ({
-        id,
-        receiver,
-        alert,
-        state: "pending",
-        createdAt: now.toISOString(),
-        attempts: 0,
-      }));
-    await this.table.writeAll(
-      entries.map((entry) => ({
-        PutRequest: { Item: { ...keyOf(entry.receiver, entry.id), ...entry, pendingFor: entry.receiver } },
-      })),
-    );
-    return entries;
-  }
-
-  /**
    * Ledger entries waiting for a receiver (pending, or sending under an expired claim), oldest first. The index is
    * eventually consistent on DynamoDB: entries recorded moments ago may be missing, so callers add their own.
    */

@@ -182,17 +182,20 @@ export class Store {
   async writeObjects(source: string, changes: ObjectChanges, now: Date): Promise<void> {
     const pk = keys.source(source);
     const goneExpiresAt = this.table.expiresAt(now) + this.table.historyDays * DAY_SECONDS;
-    const requests: WriteRequest[] = [
+    const puts: WriteRequest[] = [
       ...changes.changed.map((object) => ({
         PutRequest: { Item: { pk, sk: keys.object(object.observation.key), ...object } },
       })),
       ...changes.gone.map((object) => ({
         PutRequest: { Item: { pk, sk: keys.gone(object.key), ...object, [TTL_ATTRIBUTE]: goneExpiresAt } },
       })),
+    ];
+    // Only once every gone item is written is an object item deleted: a failure between loses no history.
+    await this.table.writeAll(puts);
+    await this.table.writeAll([
       ...changes.gone.map((object) => ({ DeleteRequest: { Key: { pk, sk: keys.object(object.key) } } })),
       ...changes.returned.map((key) => ({ DeleteRequest: { Key: { pk, sk: keys.gone(key) } } })),
-    ];
-    await this.table.writeAll(requests);
+    ]);
   }
 
   /** Records an acknowledgement; it is kept (and then ages out) a week past its end. */
