@@ -38,15 +38,25 @@ export function sweepHandler(deps: SweepDeps) {
       import("../lib/sweep-source.js"),
       import("../lib/dispatch.js"),
     ]);
+    /** Counts the unit done for its run, and has notify run when that is due. */
+    const finish = async (request: SweepRequest, hasNews: boolean) => {
+      const trigger = await finishSweep(store, request, hasNews, new Date());
+      if (trigger) {
+        await deps.triggerNotify(trigger);
+        logger.info("notify triggered", { ...trigger });
+      }
+    };
     const batchItemFailures: SqsBatchResponse["batchItemFailures"] = [];
     for (const record of event.Records) {
       try {
         const request = JSON.parse(record.body) as SweepRequest;
         const source = resolveUnit(config.sources, request);
         if (!source) throw new Error(`no source named ${JSON.stringify(request.source)} in the config`);
-        // A follow-up queued twice, or by a part whose sweep another message then finished: nothing is left to do.
+        // A follow-up queued twice, or by a part whose sweep another message then finished (a retried last part, a
+        // later run that continued it): nothing is left to sweep, but the unit still counts done for this run.
         if (request.part !== undefined && !(await store.checkpoints.load(source.name))) {
           logger.info("sweep in parts already finished", { runId: request.runId, source: source.name });
+          await finish(request, false);
           continue;
         }
         const [outcome] = await sweepSources(
@@ -73,11 +83,7 @@ export function sweepHandler(deps: SweepDeps) {
           }
           continue;
         }
-        const trigger = await finishSweep(store, request, outcome.alerts.length > 0, new Date());
-        if (trigger) {
-          await deps.triggerNotify(trigger);
-          logger.info("notify triggered", { ...trigger });
-        }
+        await finish(request, outcome.alerts.length > 0);
       } catch (error) {
         logger.error("sweep could not run", {
           messageId: record.messageId,

@@ -142,17 +142,20 @@ export async function updateIndexes(
     changedKeys: Iterable<string>;
     gone: readonly StoredObject[];
     rebuild: boolean;
-    /** Objects whose index entries are written already (EarlyWrites): a rebuild leaves them out. */
-    indexed?: ReadonlySet<string>;
+    /** Objects the sweep's early writes indexed already, as written (EarlyWrites). */
+    early?: ReadonlyMap<string, StoredObject>;
   },
 ): Promise<void> {
   const before = change.rebuild ? new Map<string, StoredObject>() : change.before;
+  const indexedEarly = (key: string) =>
+    change.early?.get(key)?.observation === change.after.get(key)?.observation;
   const changedKeys = change.rebuild
-    ? [...change.after.keys()].filter((key) => !change.indexed?.has(key))
+    ? [...change.after.keys()].filter((key) => !indexedEarly(key))
     : change.changedKeys;
   await store.hostnames.update([
     ...[...changedKeys].map((key) => ({
-      before: before.get(key)?.observation,
+      // An object written early and listed again differently has its early entries to replace.
+      before: (before.get(key) ?? change.early?.get(key))?.observation,
       after: change.after.get(key)?.observation,
     })),
     ...change.gone.map((object) => ({ before: object.observation })),

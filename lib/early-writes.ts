@@ -10,13 +10,13 @@ const IN_FLIGHT = 2;
  * New objects that nothing fires on, written while the listing still waits on the vendor's rate limit, instead of
  * all after it: the bulk of a first sweep. None can carry news (no rule fires, nothing was announced on it), so its
  * item needs no judgement first; its hostname index entries are written before it, as for any change. The sweep
- * leaves out of its own writes what is `written` here, and writes the rest itself.
+ * leaves out of its own writes what is `written` here as it stands, and writes the rest itself.
  */
 export class EarlyWrites {
   private batch: StoredObject[] = [];
   private readonly flights = new Set<Promise<void>>();
-  /** Keys whose object item (and index entries) are written. */
-  readonly written = new Set<string>();
+  /** The objects whose item (and index entries) are written, as written, by key. */
+  readonly written = new Map<string, StoredObject>();
 
   constructor(
     private readonly store: Store,
@@ -43,7 +43,7 @@ export class EarlyWrites {
     try {
       await this.store.hostnames.update(objects.map((object) => ({ after: object.observation })));
       await this.store.writeObjects(this.source, { changed: objects, gone: [], returned: [] }, this.now);
-      for (const object of objects) this.written.add(object.observation.key);
+      for (const object of objects) this.written.set(object.observation.key, object);
     } catch {
       // Not written, then: the sweep writes these with the rest at its end, where a store that still refuses fails
       // the sweep and says so.

@@ -32,7 +32,7 @@ export function partEndsAt(started: number, timeBudgetMs: number): number {
 
 /**
  * The saved place of a sweep in parts of `source`, unless it is too old to complete (then dropped, with a warning).
- * Unreadable is as absent, said in a warning: the sweep starts from the beginning, which loses nothing.
+ * One that cannot be read fails the sweep: starting again would leave the saved place in the way of the new one.
  */
 export async function resumableCheckpoint(
   store: Store,
@@ -44,10 +44,10 @@ export async function resumableCheckpoint(
   try {
     checkpoint = await store.checkpoints.load(source);
   } catch (caught) {
-    warn(
-      `the place of a sweep in parts could not be read (${(caught as Error).message}); sweeping from the start`,
+    throw new Error(
+      `the saved place of this sweep in parts could not be read (${(caught as Error).message}); the next sweep ` +
+        "continues from it",
     );
-    return undefined;
   }
   if (!checkpoint) return undefined;
   if (now.getTime() - Date.parse(checkpoint.startedAt) <= CHECKPOINT_MAX_AGE_MS) return checkpoint;

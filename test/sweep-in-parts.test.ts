@@ -10,6 +10,7 @@ import type { SweepRequest } from "../lib/dispatch.js";
 import type { NotifyRequest } from "../lib/run-tracking.js";
 import type { RunSummary } from "../lib/sweep.js";
 import type { SweepProgress } from "../lib/sweep-source.js";
+import type { Observation } from "../lib/model/types.js";
 import type { ScmCertificate } from "../sim/fleet.js";
 import { FifoQueue } from "./fifo-queue.js";
 import { KEYS, Rig } from "./harness.js";
@@ -87,6 +88,10 @@ describe("a sweep in parts on the CLI", () => {
     const arrivals = [part1, part2, last].flatMap(news).filter((line) => /cert-0100[123]/.test(line));
     expect(arrivals.sort()).toEqual(["new cert-01001", "new cert-01002", "new cert-01003"]);
     expect(await rig.store.checkpoints.load("hw-test")).toBeUndefined();
+    // The last part's snapshot is the whole inventory, arrivals seen by earlier parts included.
+    let latest: Observation[] = [];
+    for await (const snapshot of rig.store.snapshots("hw-test")) latest = snapshot.observations;
+    expect(latest).toHaveLength(598);
 
     // A quiet sweep afterwards has nothing to say.
     expect(news(await rig.sweep(at(4 * HOUR)))).toEqual([]);
@@ -205,5 +210,20 @@ receivers:
     );
     expect(after.size).toBe(1195 + notGoneYet.length);
     expect(await store.checkpoints.load("big")).toBeUndefined();
+
+    // A follow-up that comes once the sweep has ended (its part retried after the last one cleared the place) sweeps
+    // nothing, but still counts the unit done, so that its run completes and notify is asked.
+    const queue = new FifoQueue();
+    await dispatchHandler({ runtime, sqs: queue.sqs as never, queueUrl: "q.fifo" })({ id: "run-3" });
+    const dispatched = queue.take();
+    const asked: NotifyRequest[] = [];
+    const late = sweepHandler({ runtime, triggerNotify: async (request) => void asked.push(request) });
+    const followUp = { ...(JSON.parse(dispatched?.body ?? "{}") as SweepRequest), part: 2 };
+    const callsBefore = rig.scm.stats.requests;
+    expect(await late({ Records: [{ messageId: "late", body: JSON.stringify(followUp) }] })).toEqual({
+      batchItemFailures: [],
+    });
+    expect(rig.scm.stats.requests).toBe(callsBefore);
+    expect(asked).toEqual([expect.objectContaining({ runId: "run-3", reason: "run-complete" })]);
   }, 120_000);
 });
