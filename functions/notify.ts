@@ -39,7 +39,7 @@ export function notifyHandler(runtime: () => Promise<Runtime>) {
       import("../lib/organizations.js"),
       import("../lib/run-tracking.js"),
       import("../lib/sweep.js"),
-      import("../lib/sweep-source.js"),
+      import("../lib/watch-unswept.js"),
     ]);
     const trigger = isNotifyRequest(event) ? event : undefined;
     const now = new Date();

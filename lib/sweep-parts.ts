@@ -47,6 +47,7 @@ export async function resumableCheckpoint(
     throw new Error(
       `the saved place of this sweep in parts could not be read (${(caught as Error).message}); the next sweep ` +
         "continues from it",
+      { cause: caught },
     );
   }
   if (!checkpoint) return undefined;

@@ -26,12 +26,12 @@ import type { Receiver } from "./notify/receiver.js";
 import { recordNews } from "./notify/route.js";
 import { type Evaluation, evaluateObject, evaluateSource, needsJudging } from "./rules/evaluate.js";
 import { replacementFinder } from "./rules/replacement.js";
-import { CLOCK_SKEW_MS, earlierRunProblem, laterRun, latestRunOf, RunOrderError } from "./run-order.js";
+import { earlierRunProblem, laterRun, RunOrderError } from "./run-order.js";
 import { withSilenceEnds } from "./silences.js";
 import { withinTimeBudget } from "./sources/budget.js";
 import { timeBudgetOf } from "./sources/scope.js";
 import { type HttpClient, newCallStats, SweepLimitError } from "./sources/http.js";
-import { driverFor } from "./sources/index.js";
+import { driverFor, providerOf } from "./sources/index.js";
 import { lookUpMissing } from "./sources/lookup.js";
 import type { CollectContext, ListingPlace } from "./sources/types.js";
 import { addEarlierParts, joinParts, PartOver, partEndsAt, resumableCheckpoint } from "./sweep-parts.js";
@@ -41,7 +41,8 @@ import { type Store, storedShape, type SweepOutcome, type SweepRecord } from "./
 
 /*
  * One source's sweep: collect → diff against stored state → evaluate → record news in the ledger → write what
- * changed; and the watch over sources a run does not sweep. What a whole run does with it is in sweep.ts.
+ * changed. Its parts, when it is too big for one run, are in sweep-parts.ts; the watch over sources a run does not
+ * sweep in watch-unswept.ts; what a whole run does with them in sweep.ts.
  */
 
 export interface SourceReport extends SweepOutcome {
@@ -114,11 +115,6 @@ export interface News {
 
 export interface SourceOutcome extends News {
   report: SourceReport;
-}
-
-function providerOf(source: SourceConfig): Observation["labels"]["provider"] {
-  if (source.type === "tls-endpoints") return "tls";
-  return source.type.startsWith("huawei") ? "huawei" : "aliyun";
 }
 
 /**
@@ -564,36 +560,6 @@ async function sweepSource(
   }
 }
 
-/**
- * A source this run did not sweep (another schedule or worker owns it) is still watched for staleness from its
- * last sweep record: if that schedule died, this is where someone hears of it. Writes only when there is news.
- */
-async function watchUnswept(
-  source: SourceConfig,
-  options: Pick<SweepOptions, "config" | "store" | "now" | "dryRun">,
-  acks: ReadonlyMap<string, Ack>,
-): Promise<News | undefined> {
-  const { config, store, now } = options;
-  const last = config.alerts.staleAfter ? await store.lastSweep(source.name) : undefined;
-  if (!last) return undefined;
-  // A run from before the latest judgement of this source (a past --now) must not undo it.
-  const judgedAt = Math.max(
-    Date.parse(latestRunOf(last)?.at ?? last.at),
-    ...Object.values(last.alerts ?? {}).map((mark) => Date.parse(mark.at)),
-  );
-  if (judgedAt - now.getTime() > CLOCK_SKEW_MS) return undefined;
-  const evaluation = evaluateSource(
-    { ...last, name: source.name, provider: providerOf(source), labels: source.labels },
-    { alerts: last.alerts ?? {}, resolved: last.resolved ?? {} },
-    { now, config, acks },
-  );
-  if (evaluation.alerts.length === 0) return undefined;
-  const recorded = options.dryRun ? [] : await recordNews(evaluation.alerts, options);
-  // The marks ride on the last sweep record, as they do for a swept source.
-  if (!options.dryRun) await store.updateLastSweep({ ...last, ...evaluation.state });
-  return { ...evaluation, recorded };
-}
-
 /** Sweeps the given sources: collect, diff, evaluate, record news in the ledger. Delivers nothing. */
 export async function sweepSources(
   given: SweepOptions,
@@ -632,17 +598,4 @@ export async function sweepSources(
     wave.forEach((index, position) => outcomes.set(index, done[position] as SourceOutcome));
   }
   return indexes.map((index) => outcomes.get(index) as SourceOutcome);
-}
-
-/** Watches sources not swept by this run (staleness), from their last sweep records. */
-export async function watchSources(
-  given: Pick<SweepOptions, "config" | "store" | "now" | "dryRun">,
-  sources: SourceConfig[],
-): Promise<News[]> {
-  if (!given.config.alerts.staleAfter || sources.length === 0) return [];
-  const config = await withSilenceEnds(given.config, given.store, given.now, !given.dryRun);
-  const options = { ...given, config };
-  const acks = await options.store.acks(options.now);
-  const watched = await Promise.all(sources.map((source) => watchUnswept(source, options, acks)));
-  return watched.filter((news): news is News => news !== undefined);
 }

@@ -11,13 +11,8 @@ import { type OrphanedReceiver, orphanedReceivers, receiversFor } from "./notify
 import { type RemediationReport, remediate } from "./remediate/index.js";
 import { expandAccounts, knownUnits } from "./organizations.js";
 import type { LedgerEntry } from "./store/ledger.js";
-import {
-  type News,
-  type SourceReport,
-  type SweepOptions,
-  sweepSources,
-  watchSources,
-} from "./sweep-source.js";
+import { type News, type SourceReport, type SweepOptions, sweepSources } from "./sweep-source.js";
+import { watchSources } from "./watch-unswept.js";
 
 export interface AlertReport {
   fingerprint: string;

@@ -24,3 +24,9 @@ const drivers: { [T in SourceConfig["type"]]: SourceDriver<T> } = {
 export function driverFor<T extends SourceConfig["type"]>(type: T): SourceDriver<T> {
   return drivers[type];
 }
+
+/** The provider label of a source's own alerts (its health). */
+export function providerOf(source: SourceConfig): "huawei" | "aliyun" | "tls" {
+  if (source.type === "tls-endpoints") return "tls";
+  return source.type.startsWith("huawei") ? "huawei" : "aliyun";
+}
