@@ -73,6 +73,8 @@ function isConditionFailure(error: unknown): boolean {
  */
 export class TableClient {
   readonly usage: StoreUsage = { readUnits: 0, writeUnits: 0 };
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
   private readonly client: DynamoDBDocumentClient;
   private readonly raw: DynamoDBClient;
 
@@ -84,13 +86,27 @@ export class TableClient {
       endpoint: options.endpoint,
       // dynalite accepts any credentials; a real endpoint uses the default provider chain.
       ...(local ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } } : {}),
-      // One CLI run of an organization writes for every member at once, several batches each: more than the SDK's
-      // default of 50 sockets, past which it queues and warns on stderr.
+      // As many sockets as requests may be in flight (inSlot): the SDK's default is 50.
       requestHandler: { httpAgent: { maxSockets: SOCKETS }, httpsAgent: { maxSockets: SOCKETS } },
     });
     this.client = DynamoDBDocumentClient.from(this.raw, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     });
+  }
+
+  /**
+   * Runs one request when fewer than SOCKETS are in flight: an organization's CLI run sweeps every member at once,
+   * each writing several batches, and past its sockets the SDK queues and warns on the operator's terminal.
+   */
+  private async inSlot<T>(request: () => Promise<T>): Promise<T> {
+    while (this.inFlight >= SOCKETS) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.inFlight++;
+    try {
+      return await request();
+    } finally {
+      this.inFlight--;
+      this.waiting.shift()?.();
+    }
   }
 
   get name(): string {
@@ -129,7 +145,7 @@ export class TableClient {
   /** Every single-item write goes through here, so that consumed capacity is always counted. */
   async write(command: PutCommand | UpdateCommand | DeleteCommand): Promise<void> {
     // The SDK's send() is typed per command and accepts no union; all three answer with ConsumedCapacity.
-    const result = await this.client.send(command as PutCommand);
+    const result = await this.inSlot(() => this.client.send(command as PutCommand));
     this.count(result.ConsumedCapacity, "write");
   }
 
@@ -150,7 +166,7 @@ export class TableClient {
    */
   async updateIf(command: UpdateCommand): Promise<Record<string, unknown> | undefined> {
     try {
-      const result = await this.client.send(command);
+      const result = await this.inSlot(() => this.client.send(command));
       this.count(result.ConsumedCapacity, "write");
       return result.Attributes ?? {};
     } catch (error) {
@@ -183,12 +199,11 @@ export class TableClient {
     let batch: WriteRequest[] | undefined = requests;
     for (let attempt = 0; batch && batch.length > 0; attempt++) {
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)));
-      const result = await this.client.send(
-        new BatchWriteCommand({
-          RequestItems: { [this.options.table]: batch },
-          ReturnConsumedCapacity: "TOTAL",
-        }),
-      );
+      const command = new BatchWriteCommand({
+        RequestItems: { [this.options.table]: batch },
+        ReturnConsumedCapacity: "TOTAL",
+      });
+      const result = await this.inSlot(() => this.client.send(command));
       this.count(result.ConsumedCapacity, "write");
       batch = result.UnprocessedItems?.[this.options.table] as WriteRequest[] | undefined;
       if (attempt > 8 && batch?.length) throw new Error(`DynamoDB left ${batch.length} writes unprocessed`);
@@ -199,14 +214,13 @@ export class TableClient {
     key: { pk: string; sk: string },
     consistent = false,
   ): Promise<Record<string, unknown> | undefined> {
-    const result = await this.client.send(
-      new GetCommand({
-        TableName: this.options.table,
-        Key: key,
-        ConsistentRead: consistent,
-        ReturnConsumedCapacity: "TOTAL",
-      }),
-    );
+    const command = new GetCommand({
+      TableName: this.options.table,
+      Key: key,
+      ConsistentRead: consistent,
+      ReturnConsumedCapacity: "TOTAL",
+    });
+    const result = await this.inSlot(() => this.client.send(command));
     this.count(result.ConsumedCapacity, "read");
     return result.Item;
   }
@@ -245,7 +259,7 @@ export class TableClient {
     let start: Record<string, unknown> | undefined;
     do {
       // As with writes: send() is typed per command; both answer with Items, LastEvaluatedKey and capacity.
-      const page = await this.client.send(command(start) as QueryCommand);
+      const page = await this.inSlot(() => this.client.send(command(start) as QueryCommand));
       this.count(page.ConsumedCapacity, "read");
       yield* page.Items ?? [];
       start = page.LastEvaluatedKey;
