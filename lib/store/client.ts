@@ -23,6 +23,7 @@ import { mapInOrder } from "../sources/concurrency.js";
 import { tableDefinition } from "./table.js";
 
 const BATCH_SIZE = 25;
+/** Requests one table client has in flight at most (`inSlot`), and the SDK's sockets to match. */
 const SOCKETS = 256;
 /** BatchWriteItem requests in flight at once: DynamoDB answers each in milliseconds, so serial writes wait mostly. */
 const BATCHES_AT_ONCE = 8;
