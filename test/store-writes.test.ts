@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { EmbeddedDynamo } from "../lib/store/embedded.js";
+import type { Store } from "../lib/store/store.js";
+import { observation } from "./fixtures.js";
+import { embeddedStore } from "./harness.js";
+
+const NOW = new Date("2026-11-22T00:00:00Z");
+const AT = NOW.toISOString();
+
+let dynamo: EmbeddedDynamo;
+let store: Store;
+beforeAll(async () => {
+  ({ dynamo, store } = await embeddedStore());
+});
+afterAll(async () => {
+  store.close();
+  await dynamo.close();
+});
+
+const stored = (n: number) => ({
+  observation: observation({ nativeId: `c${n}` }),
+  firstSeenAt: AT,
+  changedAt: AT,
+  alerts: {},
+  resolved: {},
+});
+
+describe("the store's batched writes", () => {
+  it("deletes no object whose gone item could not be written: a failed batch stops what comes after it", async () => {
+    const objects = Array.from({ length: 60 }, (_, n) => stored(n));
+    await store.writeObjects("writes", { changed: objects, gone: [], returned: [] }, NOW);
+    expect((await store.loadObjects("writes")).size).toBe(60);
+
+    // One gone item over DynamoDB's 400 KB item limit: its batch is refused.
+    const gone = objects.map((object, n) => ({
+      key: object.observation.key,
+      firstSeenAt: AT,
+      goneAt: AT,
+      resolved: n === 40 ? { ["x".repeat(450_000)]: 1 } : {},
+    }));
+    await expect(store.writeObjects("writes", { changed: [], gone, returned: [] }, NOW)).rejects.toThrow();
+    // Every object is still there, to be confirmed gone again by the next sweep: no history was lost.
+    expect((await store.loadObjects("writes")).size).toBe(60);
+
+    // Written whole, the same change moves all sixty.
+    const fine = gone.map((item) => ({ ...item, resolved: {} }));
+    await store.writeObjects("writes", { changed: [], gone: fine, returned: [] }, NOW);
+    expect((await store.loadObjects("writes")).size).toBe(0);
+    expect((await store.loadGone("writes")).size).toBe(60);
+  });
+});
