@@ -1,6 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { dispatchHandler } from "../functions/dispatch.js";
 import type { Runtime } from "../functions/runtime.js";
 import { sweepHandler } from "../functions/sweep.js";
@@ -95,6 +95,27 @@ describe("a sweep in parts on the CLI", () => {
 
     // A quiet sweep afterwards has nothing to say.
     expect(news(await rig.sweep(at(4 * HOUR)))).toEqual([]);
+  }, 60_000);
+
+  it("a saved place the store cannot read fails the sweep, keeping the place; the next sweep continues from it", async () => {
+    rig = await new Rig(fleet(600)).start();
+    await rig.sweep(NOW);
+    const part1 = await rig.sweep(at(HOUR), interruptedAfter(150));
+    expect(part1.sources[0]?.continues).toEqual({ part: 1 });
+    // DynamoDB refusing the read once (throttled): dynalite cannot be made to, so the store's answer is replaced.
+    const refused = Object.assign(new Error("Rate of requests exceeds the allowed throughput."), {
+      name: "ProvisionedThroughputExceededException",
+    });
+    vi.spyOn(rig.store.checkpoints, "load").mockRejectedValueOnce(refused);
+    const unread = await rig.sweep(at(2 * HOUR));
+    expect(unread.sources[0]).toMatchObject({ ok: false, missing: 0, gone: 0 });
+    expect(unread.sources[0]?.error).toMatch(/saved place of this sweep in parts could not be read/);
+    expect(unread.exitCode).toBe(1);
+    expect((await rig.store.checkpoints.load("hw-test"))?.part).toBe(1);
+    const last = await rig.sweep(at(3 * HOUR));
+    expect(last.sources[0]).toMatchObject({ ok: true, objects: 600, missing: 0, gone: 0 });
+    expect(last.sources[0]?.continues).toBeUndefined();
+    expect(await rig.store.checkpoints.load("hw-test")).toBeUndefined();
   }, 60_000);
 
   it("a listing that moves between parts completes what it shows, takes nothing as missing, and says why", async () => {
