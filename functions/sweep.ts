@@ -54,7 +54,7 @@ export function sweepHandler(deps: SweepDeps) {
         if (!source) throw new Error(`no source named ${JSON.stringify(request.source)} in the config`);
         // A follow-up queued twice, or by a part whose sweep another message then finished (a retried last part, a
         // later run that continued it): nothing is left to sweep, but the unit still counts done for this run.
-        if (request.part !== undefined && !(await store.checkpoints.load(source.name))) {
+        if (request.part !== undefined && !(await store.checkpoints.exists(source.name, new Date()))) {
           logger.info("sweep in parts already finished", { runId: request.runId, source: source.name });
           await finish(request, false);
           continue;

@@ -130,7 +130,11 @@ describe("checkpoints of a sweep in parts", () => {
 
   it("is gone once cleared, head and chunks", async () => {
     expect(await store.checkpoints.save(checkpointOf("cleared", 1, objectKeys(0, 1_000)), NOW)).toBe(true);
+    expect(await store.checkpoints.exists("cleared", NOW)).toBe(true);
+    // Its head past its TTL, not yet deleted by DynamoDB, holds nothing to continue.
+    expect(await store.checkpoints.exists("cleared", new Date(NOW.getTime() + 3 * 86_400_000))).toBe(false);
     await store.checkpoints.clear("cleared");
+    expect(await store.checkpoints.exists("cleared", NOW)).toBe(false);
     expect(await store.checkpoints.load("cleared")).toBeUndefined();
     expect(await checkpointItems("cleared")).toEqual([]);
     // A new sweep starts afresh.

@@ -149,6 +149,12 @@ export class Checkpoints {
     );
   }
 
+  /** Whether a sweep of the source is saved between parts: its head alone, without reading the keys it holds. */
+  async exists(source: string, now: Date): Promise<boolean> {
+    const head = await this.head(source);
+    return head !== undefined && head.expiresAt >= Math.floor(now.getTime() / 1000);
+  }
+
   /** Deletes the source's saved sweep: its head first, so that one cleared half-way is never loaded. */
   async clear(source: string): Promise<void> {
     const pk = keys.source(source);
