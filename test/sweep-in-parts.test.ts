@@ -246,5 +246,36 @@ receivers:
     });
     expect(rig.scm.stats.requests).toBe(callsBefore);
     expect(asked).toEqual([expect.objectContaining({ runId: "run-3", reason: "run-complete" })]);
-  }, 120_000);
+
+    // SQS refusing the next part's message: the part is a batch item failure, retried by SQS; its place stays saved,
+    // so the retry continues from it and queues the follow-up then.
+    const refusing = {
+      send: async (command: { input: { Entries?: unknown[] } }) =>
+        command.input.Entries?.length === 1 ? { Failed: [{ Id: "0" }] } : { Failed: [] },
+    };
+    const retried = new FifoQueue();
+    await dispatchHandler({ runtime, sqs: retried.sqs as never, queueUrl: "q.fifo" })({ id: "run-4" });
+    const first4 = retried.take();
+    const message = { messageId: first4?.messageId ?? "", body: first4?.body ?? "" };
+    const noFollowUp = sweepHandler({
+      runtime,
+      triggerNotify: async () => undefined,
+      sqs: refusing as never,
+      queueUrl: "q.fifo",
+    });
+    expect(await noFollowUp({ Records: [message] })).toEqual({
+      batchItemFailures: [{ itemIdentifier: message.messageId }],
+    });
+    expect((await store.checkpoints.load("big"))?.part).toBe(1);
+    const again = sweepHandler({
+      runtime,
+      triggerNotify: async () => undefined,
+      sqs: retried.sqs as never,
+      queueUrl: "q.fifo",
+    });
+    expect(await again({ Records: [message] })).toEqual({ batchItemFailures: [] });
+    expect((await store.checkpoints.load("big"))?.part).toBe(2);
+    if (first4) retried.done(first4);
+    expect(JSON.parse(retried.take()?.body ?? "{}")).toMatchObject({ runId: "run-4", part: 3 });
+  }, 180_000);
 });
