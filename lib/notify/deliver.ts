@@ -1,3 +1,4 @@
+import { mapInOrder } from "../sources/concurrency.js";
 import type { Ledger, LedgerEntry } from "../store/ledger.js";
 import { compareAlerts } from "./digest.js";
 import { DeliveryError, type Receiver } from "./receiver.js";
@@ -9,6 +10,11 @@ import { DeliveryError, type Receiver } from "./receiver.js";
 export const GIVE_UP = { attempts: 3, afterMs: 7 * 24 * 3_600_000 };
 /** A claim older than this belongs to a run that died between send and mark; its entries may be sent again. */
 export const DEFAULT_LEASE_MS = 15 * 60_000;
+/**
+ * Claims and marks of one message's entries in flight at once. Each is its own conditional write, so their order
+ * does not matter; one after another, a first sweep's 26,000 entries spent longer marking than sending.
+ */
+const LEDGER_WRITES_AT_ONCE = 16;
 
 export interface DeliveryReport {
   receiver: string;
@@ -66,12 +72,14 @@ export async function deliverPending(
   const batches = chunk(ordered, receiver.maxAlertsPerMessage);
   for (const [index, batch] of batches.entries()) {
     const claimed: LedgerEntry[] = [];
-    for (const entry of batch) {
+    const claims = mapInOrder(batch, LEDGER_WRITES_AT_ONCE, async (entry) => {
       // Real time, not --now: a runbook sweep "as of next week" must not hold or steal live claims.
       const wallClock = options.clock?.() ?? new Date();
-      if (await ledger.claim(entry, runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))
-        claimed.push(entry);
-    }
+      return (await ledger.claim(entry, runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))
+        ? entry
+        : undefined;
+    });
+    for await (const entry of claims) if (entry) claimed.push(entry);
     if (claimed.length === 0) continue;
     try {
       await receiver.send({
@@ -88,24 +96,24 @@ export async function deliverPending(
       report.errors.push(message);
       // Even a "permanent" refusal (a deleted webhook, a rejected login) is usually fixed by the operator, and the
       // alerts must go out then: an entry stays pending until it has failed GIVE_UP.attempts runs over GIVE_UP.afterMs.
-      for (const entry of claimed) {
+      const outcomes = mapInOrder(claimed, LEDGER_WRITES_AT_ONCE, async (entry) => {
         const waitedMs = now.getTime() - Date.parse(entry.createdAt);
         if (entry.attempts + 1 < GIVE_UP.attempts || waitedMs < GIVE_UP.afterMs) {
           await ledger.release(entry, runId, now, message);
-          report.deferred++;
-        } else {
-          await ledger.markFailed(entry, runId, now, message);
-          report.failed++;
+          return "deferred" as const;
         }
-      }
+        await ledger.markFailed(entry, runId, now, message);
+        return "failed" as const;
+      });
+      for await (const outcome of outcomes) report[outcome]++;
       // The receiver is down or refusing: leave the rest pending instead of hammering it.
       const untouched = batches.slice(index + 1).reduce((sum, rest) => sum + rest.length, 0);
       report.deferred += untouched;
       break;
     }
     report.messages++;
-    for (const entry of claimed) await ledger.markSent(entry, runId, now);
-    report.sent += claimed.length;
+    const marks = mapInOrder(claimed, LEDGER_WRITES_AT_ONCE, (entry) => ledger.markSent(entry, runId, now));
+    for await (const _marked of marks) report.sent++;
   }
   return report;
 }
