@@ -7,10 +7,12 @@ const BATCH = 500;
 const IN_FLIGHT = 2;
 
 /**
- * New objects that nothing fires on, written while the listing still waits on the vendor's rate limit, instead of
- * all after it: the bulk of a first sweep. None can carry news (no rule fires, nothing was announced on it), so its
- * item needs no judgement first; its hostname index entries are written before it, as for any change. The sweep
- * leaves out of its own writes what is `written` here as it stands, and writes the rest itself.
+ * New objects, written as listed while the listing still waits on the vendor's rate limit, instead of all after it:
+ * the bulk of a first sweep. Each is written as not yet announced (no alert state), which is true until the sweep
+ * records its news: one that alerts is judged after the listing and written again with its alert state, after the
+ * ledger entries; if the sweep fails before that, the next sweep finds it stored, unannounced, and announces it then.
+ * Its hostname index entries are written before it, as for any change. The sweep leaves out of its own writes what
+ * is `written` here as it stands, and writes the rest itself.
  */
 export class EarlyWrites {
   private batch: StoredObject[] = [];

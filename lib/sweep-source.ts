@@ -287,14 +287,13 @@ async function sweepSource(
         const before = stored.get(fresh.key)?.observation;
         seen.set(fresh.key, before && isDeepStrictEqual(before, fresh) ? before : fresh);
         if (early && !before && !goneBefore.has(fresh.key)) {
-          const added = {
+          await early.add({
             observation: fresh,
             firstSeenAt: at,
             changedAt: at,
             alerts: NO_STATE,
             resolved: NO_STATE,
-          };
-          if (!needsJudging(added, context)) await early.add(added);
+          });
         }
         options.onProgress?.(source.name, progress());
       }
@@ -368,9 +367,14 @@ async function sweepSource(
   sweepOver.abort();
   const diff = diffInventory({ stored, goneBefore, seen, listing, confirmedGone, at });
   const { current, changedKeys } = diff;
+  // Written early by a listing that then failed: stored now, so it counts (objects, issuers) as it stands, but it
+  // is judged, and announced, by the next sweep, as any object a failed listing did not show.
+  const unjudged = new Set<string>();
   for (const [key, written] of early?.written ?? []) {
-    // Stored now, even if the listing then failed: it counts (objects, issuers) as it stands.
-    if (!current.has(key)) current.set(key, written);
+    if (!current.has(key)) {
+      current.set(key, written);
+      unjudged.add(key);
+    }
     // Listed again, differently, later in the same listing: written again, with the rest.
     if (current.get(key)?.observation === written.observation) changedKeys.delete(key);
   }
@@ -400,7 +404,7 @@ async function sweepSource(
   // run announced. Only the source's own health is recorded.
   const judged = earlierRun === undefined ? current : new Map<string, StoredObject>();
   for (const [key, object] of judged) {
-    if (!needsJudging(object, context)) continue;
+    if (unjudged.has(key) || !needsJudging(object, context)) continue;
     const evaluation = evaluateObject(object, context, {
       replacement: replacementOf(object.observation),
       newer: newerThanServed(object.observation, inventoryOf.get(key)),

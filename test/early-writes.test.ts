@@ -11,8 +11,8 @@ afterEach(async () => {
   rig = undefined;
 });
 
-describe("a first sweep writes quiet new objects while the listing goes on", () => {
-  it("a listing that fails late keeps what it wrote of the quiet ones; the next sweep announces each alert once", async () => {
+describe("a first sweep writes new objects while the listing goes on", () => {
+  it("a listing that fails late keeps what it wrote, unannounced; the next sweep announces each alert once", async () => {
     // 1,200 certificates: one in ten expires within the alert window and waits for the end of the sweep.
     const fleet = Array.from({ length: 1200 }, (_, n) => scmCertificate(n, n % 10 === 0 ? 7 : 300, NOW));
     rig = await new Rig(fleet).start();
@@ -26,14 +26,15 @@ describe("a first sweep writes quiet new objects while the listing goes on", () 
     });
     expect(failed.sources[0]?.ok).toBe(false);
     expect(failed.alerts.filter((alert) => alert.transition === "new")).toEqual([]);
-    // Written as they were listed, in batches of 500, none of them one that alerts.
+    // Written as they were listed, in batches of 500, those that alert as not announced yet.
     const kept = await rig.store.loadObjects("hw-test");
     expect(kept.size % 500).toBe(0);
     expect(kept.size).toBeGreaterThanOrEqual(500);
-    for (const object of kept.values()) {
-      expect(object.alerts).toEqual({});
-      expect(Number(object.observation.nativeId.slice(3)) % 10).not.toBe(0);
-    }
+    const alerting = [...kept.values()].filter(
+      (object) => Number(object.observation.nativeId.slice(3)) % 10 === 0,
+    );
+    expect(alerting.length).toBeGreaterThan(0);
+    for (const object of kept.values()) expect(object.alerts).toEqual({});
     // Their names are in the hostname index already.
     const [one] = kept.values();
     expect(await rig.store.hostnames.covering(one?.observation.domains[0] ?? "")).toEqual([
