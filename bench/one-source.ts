@@ -3,7 +3,8 @@
  * runs it (issue #18). Three sweeps, each in a fresh Node process (bench/sweep-child.ts), against one store in a
  * process of its own that outlives them: a first sweep into an empty store, a quiet one (nothing changed), and one
  * after 1% of the certificates changed. Per sweep: wall, listing, the vendor bound, the time spent writing, store
- * units, peak RSS, and RSS per object above the base of a sweep of BASE_OBJECTS certificates. SCM is served by
+ * units, peak RSS, and RSS per object above the base of a sweep of BASE_OBJECTS certificates; then, apart, the
+ * delivery of its news, which on Lambda the notify function makes (bench/sweep-child.ts). SCM is served by
  * bench/scm-listing.ts, which keeps up with 10 calls/s at 100,000 certificates.
  */
 import { fork } from "node:child_process";
@@ -110,6 +111,7 @@ export function sweepTable(rows: SweepRow[]): string[] {
     ["heap MB", 8, (row) => fixed(row.figures.peakHeapMB)],
     ["live MB", 8, (row) => fixed(row.figures.peakLiveHeapMB)],
     ["B/object", 9, (row) => (row.rssBytesPerObject === undefined ? "-" : fixed(row.rssBytesPerObject, 0))],
+    ["delivery s", 11, (row) => (row.figures.delivery ? fixed(row.figures.delivery.wallS) : "-")],
   ];
   const line = (cells: string[]) => cells.join(" ");
   return [
@@ -185,6 +187,7 @@ export async function oneSourceBench(options: VendorPace & { objects: number }):
     configYaml: oneSourceConfig(url, slackUrl, pace.qps),
     endpoint: opened.endpoint ?? "",
     table,
+    runs: "worker",
   });
   console.log(
     `one source: ${objects} SCM certificates at ${pace.qps} calls/s and ${pace.latencyMs} ms latency; each sweep in ` +

@@ -95,7 +95,7 @@ receivers:
     for (const phase of ["first", "quiet"]) {
       const postsBefore = slack.posts.length;
       const figures = await sweepInChild(
-        { configYaml, endpoint: opened.endpoint ?? "", table: TABLE },
+        { configYaml, endpoint: opened.endpoint ?? "", table: TABLE, runs: "cli" },
         pace.heapLimitMB,
       );
       rows.push(sweepRow(phase, figures, pace, slack.posts.length - postsBefore));

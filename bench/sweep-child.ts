@@ -1,8 +1,11 @@
 /**
- * One sweep in a fresh process, as one Lambda sweep worker runs it: the real pipeline (runSweep) against a store in
- * another process, so that this process's peak RSS is certwatch's alone. Forked by bench/one-source.ts with a
- * SweepJob as its argument; answers one SweepFigures message and exits.
+ * One sweep in a fresh process, against a store in another process, so that this process's peak RSS is certwatch's
+ * alone. `worker`: what one Lambda sweep worker runs (sweepSources: collect, judge, record news, write), then, timed
+ * apart, the delivery the notify function makes of that news (deliverAll); `cli`: one CLI run (runSweep), which
+ * does both in one go. Forked by bench/one-source.ts with a SweepJob as its argument; answers one SweepFigures
+ * message and exits.
  */
+import { randomUUID } from "node:crypto";
 import {
   BatchWriteCommand,
   DeleteCommand,
@@ -14,7 +17,9 @@ import {
 import { parseConfig } from "../lib/config/load.js";
 import { HttpClient } from "../lib/sources/http.js";
 import { Store } from "../lib/store/store.js";
-import { runSweep } from "../lib/sweep.js";
+import { deliverAll, runSweep } from "../lib/sweep.js";
+import { type SourceReport, type SweepProgress, sweepSources } from "../lib/sweep-source.js";
+import type { LedgerEntry } from "../lib/store/ledger.js";
 import { MB, MemoryProbe } from "./common.js";
 
 export interface SweepJob {
@@ -22,6 +27,7 @@ export interface SweepJob {
   configYaml: string;
   endpoint: string;
   table: string;
+  runs: "worker" | "cli";
 }
 
 export interface SweepFigures {
@@ -44,6 +50,8 @@ export interface SweepFigures {
   heapKBPer1000Objects: number;
   alerts: number;
   exitCode: number;
+  /** `worker` only: the delivery of the sweep's news, as notify makes it, after the sweep; not in `wallS`. */
+  delivery?: { wallS: number; writesBusyS: number; writeUnits: number; messages: number };
   units: {
     name: string;
     ok: boolean;
@@ -92,43 +100,80 @@ async function sweep(job: SweepJob): Promise<SweepFigures> {
   const seen = new Map<string, number>();
   let firstObservation: number | undefined;
   let lastObservation = 0;
-  const started = performance.now();
-  const summary = await runSweep({
+  const options = {
     config,
     store,
     http,
     now: new Date(),
-    onProgress: (unit, { objects }) => {
+    onProgress: (unit: string, { objects }: SweepProgress) => {
       if (objects === (seen.get(unit) ?? 0)) return;
       seen.set(unit, objects);
       probe.objects = [...seen.values()].reduce((sum, n) => sum + n, 0);
       lastObservation = performance.now();
       firstObservation ??= lastObservation;
     },
-  });
+  };
+  const started = performance.now();
+  let reports: SourceReport[];
+  let alerts: number;
+  let exitCode: number;
+  let recorded: LedgerEntry[] = [];
+  if (job.runs === "worker") {
+    // As functions/sweep.ts calls it, one unit per message.
+    const runId = randomUUID();
+    const outcomes = await sweepSources({ ...options, earlierRun: "fail-source" }, runId, config.sources);
+    reports = outcomes.map((outcome) => outcome.report);
+    alerts = outcomes.reduce((sum, outcome) => sum + outcome.alerts.length, 0);
+    recorded = outcomes.flatMap((outcome) => outcome.recorded);
+    exitCode = reports.every((report) => report.ok) ? 0 : 1;
+  } else {
+    const summary = await runSweep(options);
+    reports = summary.sources;
+    alerts = summary.alerts.length;
+    exitCode = summary.exitCode;
+  }
   const ended = performance.now();
   probe.sample();
   probe.sampleLive();
   probe.stop();
-  await http.close();
-  store.close();
-  const sum = (from: number) =>
-    writes.intervals.reduce((total, [start, end]) => total + Math.max(0, end - Math.max(start, from)), 0);
-  return {
+  const sum = (from: number, to = Number.POSITIVE_INFINITY) =>
+    writes.intervals.reduce(
+      (total, [start, end]) => total + Math.max(0, Math.min(end, to) - Math.max(start, from)),
+      0,
+    );
+  const figures = {
     wallS: (ended - started) / 1000,
     firstObservationS: ((firstObservation ?? started) - started) / 1000,
     listingS: (lastObservation - started) / 1000,
-    writesBusyS: sum(started) / 1000,
-    writesAfterListingS: sum(lastObservation) / 1000,
+    writesBusyS: sum(started, ended) / 1000,
+    writesAfterListingS: sum(lastObservation, ended) / 1000,
     writeUnits: store.usage.writeUnits,
     readUnits: store.usage.readUnits,
     peakRssMB: process.resourceUsage().maxRSS / 1024,
     peakHeapMB: probe.peakHeap / MB,
     peakLiveHeapMB: probe.peakLiveHeap / MB,
     heapKBPer1000Objects: probe.heapSlope(),
-    alerts: summary.alerts.length,
-    exitCode: summary.exitCode,
-    units: summary.sources.map(({ name, ok, error, warnings, objects, calls, throttled }) => ({
+  };
+  let delivery: SweepFigures["delivery"];
+  if (job.runs === "worker") {
+    const sweptUnits = store.usage.writeUnits;
+    const deliveryStarted = performance.now();
+    const deliveries = await deliverAll(options, randomUUID(), recorded);
+    delivery = {
+      wallS: (performance.now() - deliveryStarted) / 1000,
+      writesBusyS: sum(deliveryStarted) / 1000,
+      writeUnits: store.usage.writeUnits - sweptUnits,
+      messages: deliveries.reduce((total, report) => total + report.messages, 0),
+    };
+  }
+  await http.close();
+  store.close();
+  return {
+    ...figures,
+    alerts,
+    exitCode,
+    delivery,
+    units: reports.map(({ name, ok, error, warnings, objects, calls, throttled }) => ({
       name,
       ok,
       error,
