@@ -11,6 +11,7 @@ import {
   type Observation,
   type StoredObject,
 } from "../model/types.js";
+import { shared, sharedObservation } from "../model/shared.js";
 import { Checkpoints } from "./checkpoints.js";
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient, type WriteRequest } from "./client.js";
 import { Hostnames } from "./hostnames.js";
@@ -69,9 +70,12 @@ export interface ObjectChanges {
   returned: string[];
 }
 
-/** Observations as they come back from DynamoDB (no `undefined` fields), so that fresh ones compare equal. */
+/**
+ * Observations as they come back from DynamoDB (no `undefined` fields), so that fresh ones compare equal; what
+ * repeats across objects is held once.
+ */
 export function storedShape(observation: Observation): Observation {
-  return JSON.parse(JSON.stringify(observation)) as Observation;
+  return sharedObservation(JSON.parse(JSON.stringify(observation)) as Observation);
 }
 
 /** Items as one gzip JSON array, made piece by piece: a 100,000-object inventory never stands as one string. */
@@ -153,12 +157,12 @@ export class Store {
     for await (const item of this.table.queryPrefix(keys.source(source), keys.objectPrefix)) {
       const stored = item as unknown as StoredObject;
       objects.set(stored.observation.key, {
-        observation: stored.observation,
-        firstSeenAt: stored.firstSeenAt,
-        changedAt: stored.changedAt,
+        observation: sharedObservation(stored.observation),
+        firstSeenAt: shared(stored.firstSeenAt),
+        changedAt: shared(stored.changedAt),
         alerts: nonEmpty(stored.alerts),
         resolved: nonEmpty(stored.resolved),
-        ...(stored.missingSince ? { missingSince: stored.missingSince } : {}),
+        ...(stored.missingSince ? { missingSince: shared(stored.missingSince) } : {}),
       });
     }
     return objects;
