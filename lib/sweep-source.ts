@@ -371,12 +371,13 @@ async function sweepSource(
   // is judged, and announced, by the next sweep, as any object a failed listing did not show.
   const unjudged = new Set<string>();
   for (const [key, written] of early?.written ?? []) {
-    if (!current.has(key)) {
+    const listed = current.get(key);
+    if (!listed) unjudged.add(key);
+    // Held once, as written; unless listed again, differently, later in the same listing: written again, with the rest.
+    if (!listed || listed.observation === written.observation) {
       current.set(key, written);
-      unjudged.add(key);
+      changedKeys.delete(key);
     }
-    // Listed again, differently, later in the same listing: written again, with the rest.
-    if (current.get(key)?.observation === written.observation) changedKeys.delete(key);
   }
 
   const outcome: Omit<SourceOutcome, "report"> = { alerts: [], silenced: [], acknowledged: [], recorded: [] };
