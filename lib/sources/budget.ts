@@ -16,19 +16,17 @@ export async function* withinTimeBudget<T>(
   const budget = timeBudgetOf(source);
   const iterator = collected[Symbol.asyncIterator]();
   let yielded = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const spent = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new SweepLimitError(
-        `stopped after ${budget.text}, the source's timeBudget, with ${yielded} objects read; its requests were ` +
-          "cancelled and nothing stored was changed (raise timeBudget if the source really takes that long)",
-      );
-      sweepOver.abort(error);
-      reject(error);
-    }, budget.ms);
-  });
-  // Raced against every next(), where its rejection is handled; after the last one nobody wants it.
-  spent.catch(() => undefined);
+  let spent: SweepLimitError | undefined;
+  /** Fails the next() being waited for; replaced for each one. */
+  let cutShort: ((error: SweepLimitError) => void) | undefined;
+  const timer = setTimeout(() => {
+    spent = new SweepLimitError(
+      `stopped after ${budget.text}, the source's timeBudget, with ${yielded} objects read; its requests were ` +
+        "cancelled and nothing stored was changed (raise timeBudget if the source really takes that long)",
+    );
+    cutShort?.(spent);
+    sweepOver.abort(spent);
+  }, budget.ms);
   let waiting = false;
   try {
     for (;;) {
@@ -36,7 +34,14 @@ export async function* withinTimeBudget<T>(
       // A next() the budget cut short rejects later, once its requests are aborted; nobody waits for it then.
       next.catch(() => undefined);
       waiting = true;
-      const result = await Promise.race([next, spent]);
+      // Not Promise.race against one promise of the budget: each race would leave it a reaction holding what that
+      // next() yielded, so every observation listed (a second copy of the inventory) would live until the budget ends.
+      const result = await new Promise<IteratorResult<T>>((resolve, reject) => {
+        if (spent) return reject(spent);
+        cutShort = reject;
+        next.then(resolve, reject);
+      });
+      cutShort = undefined;
       waiting = false;
       if (result.done) return;
       yielded++;
