@@ -65,8 +65,9 @@ if (flags.help) {
       "                 [--latency MS] [--aliyun-qps Q] [--huawei-qps Q] [--no-bundles] [--in-process-store]\n" +
       "                 [--tls-probes N (0: none)] [--tls-only (the probe figure alone)]\n" +
       "                 [--hostnames N (hostname index: N certificates and endpoints; 0: none)] [--hostnames-only]\n" +
-      "                 [--one-source N (one SCM source of N objects alone: first, quiet, 1% changed; --huawei-qps,\n" +
-      "                 --latency)] [--org [--org-members N] [--org-certs N] (a Huawei organization: first, quiet)]\n" +
+      "                 [--one-source N (one SCM source of N objects, as one Lambda sweep worker sweeps it: first,\n" +
+      "                 quiet, 1% changed, each delivery timed apart; --huawei-qps, --latency)]\n" +
+      "                 [--org [--org-members N] [--org-certs N] (a Huawei organization in one CLI run: first, quiet)]\n" +
       "                 [--heap-limit MB (their sweep processes' V8 heap limit, as Lambda sets one from its memory)]",
   );
   process.exit(0);
