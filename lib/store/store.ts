@@ -13,7 +13,7 @@ import {
 } from "../model/types.js";
 import { shared, sharedObservation } from "../model/shared.js";
 import { Checkpoints } from "./checkpoints.js";
-import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient, type WriteRequest } from "./client.js";
+import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient } from "./client.js";
 import { Hostnames } from "./hostnames.js";
 import { Issuers } from "./issuers.js";
 import { Ledger } from "./ledger.js";
@@ -26,6 +26,8 @@ const gunzipAsync = promisify(gunzip);
 
 /** DynamoDB caps items at 400 KB; snapshot parts stay well under it. */
 const SNAPSHOT_PART_BYTES = 300_000;
+/** Object items whose write requests are made and held at once. */
+const OBJECTS_AT_ONCE = 2_500;
 
 /** What one sweep of one source did; reported to the operator and kept as the source's history. */
 export interface SweepOutcome {
@@ -186,16 +188,20 @@ export class Store {
   async writeObjects(source: string, changes: ObjectChanges, now: Date): Promise<void> {
     const pk = keys.source(source);
     const goneExpiresAt = this.table.expiresAt(now) + this.table.historyDays * DAY_SECONDS;
-    const puts: WriteRequest[] = [
-      ...changes.changed.map((object) => ({
-        PutRequest: { Item: { pk, sk: keys.object(object.observation.key), ...object } },
-      })),
-      ...changes.gone.map((object) => ({
+    // A slice at a time: the requests for a first sweep's 26,000 judged objects are not all held at once.
+    for (let start = 0; start < changes.changed.length; start += OBJECTS_AT_ONCE) {
+      await this.table.writeAll(
+        changes.changed.slice(start, start + OBJECTS_AT_ONCE).map((object) => ({
+          PutRequest: { Item: { pk, sk: keys.object(object.observation.key), ...object } },
+        })),
+      );
+    }
+    // Only once every gone item is written is an object item deleted: a failure between loses no history.
+    await this.table.writeAll(
+      changes.gone.map((object) => ({
         PutRequest: { Item: { pk, sk: keys.gone(object.key), ...object, [TTL_ATTRIBUTE]: goneExpiresAt } },
       })),
-    ];
-    // Only once every gone item is written is an object item deleted: a failure between loses no history.
-    await this.table.writeAll(puts);
+    );
     await this.table.writeAll([
       ...changes.gone.map((object) => ({ DeleteRequest: { Key: { pk, sk: keys.object(object.key) } } })),
       ...changes.returned.map((key) => ({ DeleteRequest: { Key: { pk, sk: keys.gone(key) } } })),
