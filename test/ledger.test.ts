@@ -109,6 +109,28 @@ describe("delivery ledger: claim → send → mark", () => {
     expect(receiver.sent).toHaveLength(3);
   });
 
+  it("a claim the store fails gives back what the run claimed: the next run sends it all, without waiting out a lease", async () => {
+    const receiver = new RecordingReceiver("throttled", 40);
+    const ids = Array.from({ length: 40 }, (_, n) => `t${String(n).padStart(2, "0")}`);
+    await record("throttled", ids);
+    const failing = Object.create(store.ledger) as Ledger;
+    failing.claim = async (entry, runId, now, leaseMs) => {
+      if (entry.alert.object.nativeId === "t03") throw new Error("ProvisionedThroughputExceededException");
+      return store.ledger.claim(entry, runId, now, leaseMs);
+    };
+    await expect(deliverPending(failing, receiver, { runId: "run-1", now: NOW })).rejects.toThrow(
+      "ProvisionedThroughputExceededException",
+    );
+    expect(receiver.sent).toHaveLength(0);
+    const pending = await store.ledger.pendingFor("throttled");
+    expect(pending.map((entry) => entry.state)).toEqual(ids.map(() => "pending"));
+
+    // Within any lease: nothing is held by the failed run.
+    const next = await deliverPending(store.ledger, receiver, { runId: "run-2", now: NOW });
+    expect(next).toMatchObject({ sent: 40, messages: 1 });
+    expect(receiver.sent[0]?.alerts.map((x) => x.object.nativeId).sort()).toEqual(ids);
+  });
+
   it("keeps a retryable failure pending for the next run, and delivers it then", async () => {
     const receiver = new RecordingReceiver("flaky");
     await record("flaky", ["d", "e"]);

@@ -46,6 +46,38 @@ export function chunk<T>(items: T[], size: number): T[][] {
 }
 
 /**
+ * Claims the entries of one message, several at once, in their order. When the store fails a claim, what this run
+ * did claim goes back to pending before the failure is thrown, rather than waiting out its lease unsent.
+ */
+async function claimAll(
+  ledger: Ledger,
+  entries: LedgerEntry[],
+  options: DeliverOptions,
+): Promise<LedgerEntry[]> {
+  const claimed: LedgerEntry[] = [];
+  for (const group of chunk(entries, LEDGER_WRITES_AT_ONCE)) {
+    // Real time, not --now: a runbook sweep "as of next week" must not hold or steal live claims.
+    const wallClock = options.clock?.() ?? new Date();
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    const claims = await Promise.allSettled(
+      group.map((entry) => ledger.claim(entry, options.runId, wallClock, leaseMs)),
+    );
+    claims.forEach((claim, index) => {
+      if (claim.status === "fulfilled" && claim.value) claimed.push(group[index] as LedgerEntry);
+    });
+    const failed = claims.find((claim) => claim.status === "rejected");
+    if (failed) {
+      const why = `not sent: the store failed a claim (${(failed.reason as Error).message})`;
+      await Promise.allSettled(
+        claimed.map((entry) => ledger.release(entry, options.runId, options.now, why)),
+      );
+      throw failed.reason;
+    }
+  }
+  return claimed;
+}
+
+/**
  * Drains one receiver's pending ledger entries: claim → send → mark, one message at a time, as Alertmanager's
  * notify pipeline does with its notification log. A crash between send and mark can resend that one message
  * once its lease runs out; nothing else is sent twice and nothing is dropped.
@@ -71,15 +103,7 @@ export async function deliverPending(
   const ordered = [...pending.values()].sort((a, b) => compareAlerts(a.alert, b.alert));
   const batches = chunk(ordered, receiver.maxAlertsPerMessage);
   for (const [index, batch] of batches.entries()) {
-    const claimed: LedgerEntry[] = [];
-    const claims = mapInOrder(batch, LEDGER_WRITES_AT_ONCE, async (entry) => {
-      // Real time, not --now: a runbook sweep "as of next week" must not hold or steal live claims.
-      const wallClock = options.clock?.() ?? new Date();
-      return (await ledger.claim(entry, runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))
-        ? entry
-        : undefined;
-    });
-    for await (const entry of claims) if (entry) claimed.push(entry);
+    const claimed = await claimAll(ledger, batch, options);
     if (claimed.length === 0) continue;
     try {
       await receiver.send({
