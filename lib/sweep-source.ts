@@ -272,7 +272,6 @@ async function sweepSource(
       if (Date.now() >= endsAt || options.interrupt?.aborted) throw new PartOver(place);
     };
   }
-  const context = { now, config, acks };
   // Not for a source whose objects the sweep completes after listing (a CA's dependents, an endpoint's comparisons).
   const early =
     options.dryRun || readsOtherSources(source) ? undefined : new EarlyWrites(store, source.name, now);
@@ -380,6 +379,7 @@ async function sweepSource(
     }
   }
 
+  const context = { now, config, acks };
   const outcome: Omit<SourceOutcome, "report"> = { alerts: [], silenced: [], acknowledged: [], recorded: [] };
   const collect = (evaluation: Evaluation) => {
     outcome.alerts.push(...evaluation.alerts);
