@@ -365,6 +365,8 @@ async function sweepSource(
   }
   sweepOver.abort();
   const diff = diffInventory({ stored, goneBefore, seen, listing, confirmedGone, at });
+  // Past the diff only a saved place needs what was seen: a first sweep of 100,000 frees a map of them.
+  if (partOver === undefined) seen.clear();
   const { current, changedKeys } = diff;
   // Written early by a listing that then failed: stored now, so it counts (objects, issuers) as it stands, but it
   // is judged, and announced, by the next sweep, as any object a failed listing did not show.

@@ -3,6 +3,7 @@ import { configuredUnitOf } from "../config/units.js";
 import type { IndexedObject } from "../store/hostnames.js";
 import { matches } from "../model/match.js";
 import { DAY_MS, parseDuration } from "../model/time.js";
+import { shared } from "../model/shared.js";
 import type {
   Ack,
   Alert,
@@ -99,11 +100,13 @@ function decide(
     config.silences.find(
       (silence) => Date.parse(silence.until) > now.getTime() && matches(silence.match, alert),
     );
+  // One string for every mark of the run, not one per alert.
+  const markedAt = shared(now.toISOString());
   const mark = (result: RuleResult, reminders?: number): AlertMark => ({
     stage: result.stage,
     episode: result.episode,
     severity: result.severity,
-    at: now.toISOString(),
+    at: markedAt,
     ...(reminders ? { reminders } : {}),
   });
 

@@ -1,4 +1,5 @@
 import { DeleteCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { shared } from "../model/shared.js";
 import type { Alert } from "../model/types.js";
 import type { TableClient } from "./client.js";
 import { keys, PENDING_INDEX, TTL_ATTRIBUTE } from "./table.js";
@@ -37,7 +38,7 @@ export class Ledger {
       receiver,
       alert,
       state: "pending",
-      createdAt: now.toISOString(),
+      createdAt: shared(now.toISOString()),
       attempts: 0,
     };
     const recorded = await this.table.writeIf(
