@@ -55,6 +55,11 @@ interface PartPayload {
  * of the same part cannot both advance it. Chunks are named by a fresh id per save, so those of a delivery that lost
  * the race are never read as the winner's.
  */
+/** A head past its TTL: DynamoDB deletes it within days, but it holds nothing to continue from already. */
+function pastTtl(head: { expiresAt: number }, now: Date): boolean {
+  return head.expiresAt < Math.floor(now.getTime() / 1000);
+}
+
 export class Checkpoints {
   constructor(private readonly table: TableClient) {}
 
@@ -95,7 +100,7 @@ export class Checkpoints {
     const { source, runId, part } = checkpoint;
     const nowSeconds = Math.floor(now.getTime() / 1000);
     const before = await this.head(source);
-    const expired = before !== undefined && before.expiresAt < nowSeconds;
+    const expired = before !== undefined && pastTtl(before, now);
     const follows =
       part === 1 ? !before || expired : !expired && before?.runId === runId && before.part === part - 1;
     if (!follows) return false;
@@ -152,7 +157,7 @@ export class Checkpoints {
   /** Whether a sweep of the source is saved between parts: its head alone, without reading the keys it holds. */
   async exists(source: string, now: Date): Promise<boolean> {
     const head = await this.head(source);
-    return head !== undefined && head.expiresAt >= Math.floor(now.getTime() / 1000);
+    return head !== undefined && !pastTtl(head, now);
   }
 
   /** Deletes the source's saved sweep: its head first, so that one cleared half-way is never loaded. */
