@@ -7,7 +7,7 @@ import { sortAlerts } from "./notify/digest.js";
 import { type HeartbeatResult, sendHeartbeat } from "./notify/heartbeat.js";
 import { createReceiver } from "./notify/index.js";
 import type { Receiver } from "./notify/receiver.js";
-import { type OrphanedReceiver, orphanedReceivers, receiversFor } from "./notify/route.js";
+import { moveNewsToLedger, type OrphanedReceiver, orphanedReceivers, receiversFor } from "./notify/route.js";
 import { type RemediationReport, remediate } from "./remediate/index.js";
 import { expandAccounts, knownUnits } from "./organizations.js";
 import type { LedgerEntry } from "./store/ledger.js";
@@ -106,7 +106,18 @@ export async function deliverAll(
   fresh: LedgerEntry[] = [],
 ): Promise<DeliveryReport[]> {
   const { config, store, now } = options;
+  const redact = options.redact ?? String;
   const receivers = options.receivers ?? config.receivers.map(createReceiver);
+  const recorded = [...fresh];
+  // What is recorded goes out even when the rest of the inbox could not be read: the failure is every report's.
+  const inboxStuck = await moveNewsToLedger(store, recorded).then(
+    () => undefined,
+    (caught: unknown) =>
+      redact(
+        `news waiting in the store could not all be recorded for delivery: ${(caught as Error).message}; it waits ` +
+          "in the store, and the next run records and sends it",
+      ),
+  );
   try {
     const settled = await Promise.allSettled(
       receivers.map((receiver) =>
@@ -114,22 +125,25 @@ export async function deliverAll(
           runId,
           now,
           leaseMs: options.leaseMs,
-          fresh: fresh.filter((entry) => entry.receiver === receiver.name),
+          fresh: recorded.filter((entry) => entry.receiver === receiver.name),
           redact: options.redact,
         }),
       ),
     );
-    return settled.map((result, index) => {
-      if (result.status === "fulfilled") return result.value;
-      const reason = (options.redact ?? String)(`delivery stopped: ${(result.reason as Error).message}`);
-      return {
-        receiver: receivers[index]?.name ?? "?",
-        messages: 0,
-        sent: 0,
-        deferred: 0,
-        failed: 0,
-        errors: [reason],
-      };
+    return settled.map((result, index): DeliveryReport => {
+      const report: DeliveryReport =
+        result.status === "fulfilled"
+          ? result.value
+          : {
+              receiver: receivers[index]?.name ?? "?",
+              messages: 0,
+              sent: 0,
+              deferred: 0,
+              failed: 0,
+              errors: [redact(`delivery stopped: ${(result.reason as Error).message}`)],
+            };
+      if (inboxStuck) report.errors.push(inboxStuck);
+      return report;
     });
   } finally {
     if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { DEFAULT_LEASE_MS } from "../notify/deliver.js";
-import { reroutePending } from "../notify/route.js";
+import { moveNewsToLedger, reroutePending } from "../notify/route.js";
 import { openStore } from "../store/open.js";
 import { loadForCli, UsageError } from "./context.js";
 import type { Output } from "./output.js";
@@ -31,12 +31,15 @@ export async function rerouteCommand(options: RerouteCommandOptions, output: Out
   try {
     const { store } = opened;
     if (options.dryRun) {
-      const waiting = (await store.ledger.pendingFor(options.from)).length;
+      const waiting =
+        (await store.ledger.pendingFor(options.from)).length + (await store.inbox.waitingFor(options.from));
       output.out(
         `would move ${notifications(waiting)} waiting for ${options.from} to ${options.to}; nothing changed (dry run)`,
       );
       return 0;
     }
+    // News a sweep left in the inbox is recorded for its receivers first, so that what waits for --from moves too.
+    await moveNewsToLedger(store, []);
     const moved = await reroutePending(store.ledger, options.from, options.to, {
       runId: `reroute-${randomUUID()}`,
       now: new Date(),

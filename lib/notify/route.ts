@@ -3,6 +3,7 @@ import { matches } from "../model/match.js";
 import { shellWord } from "../model/text.js";
 import type { Alert } from "../model/types.js";
 import type { Ledger, LedgerEntry } from "../store/ledger.js";
+import type { Notification } from "../store/news-inbox.js";
 import type { Store } from "../store/store.js";
 import { DEFAULT_LEASE_MS, type DeliverOptions } from "./deliver.js";
 import { mapInOrder } from "../sources/concurrency.js";
@@ -36,26 +37,61 @@ export function notificationId(alert: Alert): string {
 
 /** Ledger writes in flight at once while news is recorded. */
 const RECORDS_AT_ONCE = 16;
+/** From this many notifications on, a run's news goes to the inbox in batches rather than to the ledger one by one. */
+export const INBOX_FROM = 100;
 
 /**
  * The ledger's first step for a batch of news. It comes before the marks that say the news was announced: a crash
- * in between re-records the same ids (a no-op) instead of losing them.
+ * in between records the same ids again (a no-op) instead of losing them. Much news (a first sweep's thousands) is
+ * stored in the news inbox, a few batch writes, and delivery records each notification from there
+ * (`moveNewsToLedger`); a little is recorded here, each notification its own conditional write.
  */
 export async function recordNews(
   alerts: Alert[],
   options: { config: Config; store: Store; now: Date },
 ): Promise<LedgerEntry[]> {
-  const recorded: LedgerEntry[] = [];
   const notifications = alerts.flatMap((alert) =>
-    receiversFor(alert, options.config).map((receiver) => ({ alert, receiver })),
+    receiversFor(alert, options.config).map((receiver) => ({
+      receiver,
+      id: notificationId(alert),
+      alert,
+    })),
   );
-  // Each is its own conditional write (claimed once, never doubled, whoever else records the same news: a CLI sweep
-  // beside Lambda on one table, notify's staleness watch); a first sweep has thousands, so several go at once.
-  const writes = mapInOrder(notifications, RECORDS_AT_ONCE, ({ alert, receiver }) =>
-    options.store.ledger.recordNotification(receiver, notificationId(alert), alert, options.now),
+  const recorded: LedgerEntry[] = [];
+  if (notifications.length >= INBOX_FROM) await options.store.inbox.put(notifications, options.now);
+  else await recordEach(options.store.ledger, notifications, options.now, recorded);
+  return recorded;
+}
+
+/**
+ * Each notification its own conditional write (recorded once, whoever else records the same news: a CLI sweep
+ * beside Lambda on one table, notify's staleness watch, a second run moving the same batch), several at once.
+ * What this run recorded is added to `recorded` as it goes, so that a store failure part-way keeps what was done.
+ */
+async function recordEach(
+  ledger: Ledger,
+  notifications: Notification[],
+  at: Date,
+  recorded: LedgerEntry[],
+): Promise<void> {
+  const writes = mapInOrder(notifications, RECORDS_AT_ONCE, ({ receiver, id, alert }) =>
+    ledger.recordNotification(receiver, id, alert, at),
   );
   for await (const entry of writes) if (entry) recorded.push(entry);
-  return recorded;
+}
+
+/**
+ * Delivery's first step: records in the ledger every notification the news inbox holds, then drops its batch. A
+ * batch dropped only once all of it is recorded, and ids that make a notification recorded twice one entry, mean
+ * that a run stopped part-way, a sweep retried after writing its batches, or two runs moving the same batch neither
+ * lose nor double anything. Adds what this run recorded to `recorded`, for delivery to send even before the pending
+ * index shows it; throws what the store failed, leaving the rest for the next run.
+ */
+export async function moveNewsToLedger(store: Store, recorded: LedgerEntry[]): Promise<void> {
+  for await (const batch of store.inbox.batches()) {
+    await recordEach(store.ledger, batch.notifications, batch.at, recorded);
+    await batch.done();
+  }
 }
 
 /** Notifications waiting for a receiver the config no longer names (renamed or removed): nobody would send them. */

@@ -17,6 +17,7 @@ import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient } from "./
 import { Hostnames } from "./hostnames.js";
 import { Issuers } from "./issuers.js";
 import { Ledger } from "./ledger.js";
+import { NewsInbox } from "./news-inbox.js";
 import { Members } from "./members.js";
 import { Redeploys } from "./redeploys.js";
 import { Runs } from "./runs.js";
@@ -110,12 +111,13 @@ function sweepRecordOf(item: Record<string, unknown> | undefined): SweepRecord |
 
 /**
  * All of certwatch's persistence: one DynamoDB table, whether real or embedded. The store itself keeps what the
- * sweeps know (objects, gone objects, sweep records, snapshots) and acknowledgements; the ledger, redeploy claims
- * and Lambda runs' progress have their own parts.
+ * sweeps know (objects, gone objects, sweep records, snapshots) and acknowledgements; the ledger, the news inbox,
+ * redeploy claims and Lambda runs' progress have their own parts.
  */
 export class Store {
   private readonly table: TableClient;
   readonly ledger: Ledger;
+  readonly inbox: NewsInbox;
   readonly redeploys: Redeploys;
   readonly runs: Runs;
   readonly members: Members;
@@ -126,6 +128,7 @@ export class Store {
   constructor(options: StoreOptions) {
     this.table = new TableClient(options);
     this.ledger = new Ledger(this.table);
+    this.inbox = new NewsInbox(this.table);
     this.redeploys = new Redeploys(this.table);
     this.runs = new Runs(this.table);
     this.members = new Members(this.table);

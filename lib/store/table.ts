@@ -13,6 +13,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | SRC#<source>    | REDEPLOY#<worker set hash> | a redeploy job created for a set of failed workers (TTL)  |
  * | SRC#<source>    | CHECKPOINT                 | a sweep in parts, between two of them: its place, counts, chunk layout (TTL) |
  * | SRC#<source>    | CHECKPOINT#<run id>#<part>#<save id>#<chunk> | gzip keys and warnings one part added (TTL) |
+ * | NEWS            | <iso time>#<put id>#<n>    | a sweep's news, gzip batches of notifications, until delivery records them in the ledger |
  * | DLV#<receiver>  | <notification id>          | delivery ledger: pending → sending → sent / failed        |
  * | ACK             | <alert fingerprint>        | an acknowledgement: who, when, why, until (TTL)           |
  * | SILENCE         | <hash of match, span, reason> | when a config silence given as a span (`3d`) began  |
@@ -45,6 +46,8 @@ export const keys = {
     `CHECKPOINT#${runId}#${String(part).padStart(4, "0")}#${save}#${String(chunk).padStart(3, "0")}`,
   checkpointChunksOf: (runId: string) => `CHECKPOINT#${runId}#`,
   checkpointChunkPrefix: "CHECKPOINT#",
+  newsInbox: "NEWS",
+  newsBatch: (at: string, put: string, index: number) => `${at}#${put}#${String(index).padStart(4, "0")}`,
   receiver: (receiver: string) => `DLV#${receiver}`,
   acks: "ACK",
   silences: "SILENCE",
