@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import type { Store } from "../lib/store/store.js";
@@ -47,5 +48,19 @@ describe("the store's batched writes", () => {
     await store.writeObjects("writes", { changed: [], gone: fine, returned: [] }, NOW);
     expect((await store.loadObjects("writes")).size).toBe(0);
     expect((await store.loadGone("writes")).size).toBe(60);
+  });
+});
+
+describe("snapshots", () => {
+  it("an inventory that compresses to more than one item is written in parts and read back whole", async () => {
+    // Random names compress little: about 1.3 MB of gzip, five parts of at most 300 KB.
+    const observations = Array.from({ length: 2_000 }, (_, n) =>
+      observation({ nativeId: `s${n}`, name: randomBytes(500).toString("base64") }),
+    );
+    const parts = await store.writeSnapshot("snapshots", AT, observations, NOW);
+    expect(parts).toBeGreaterThanOrEqual(4);
+    const read: { at: string; observations: unknown[] }[] = [];
+    for await (const snapshot of store.snapshots("snapshots")) read.push(snapshot);
+    expect(read).toEqual([{ at: AT, observations }]);
   });
 });

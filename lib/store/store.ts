@@ -81,8 +81,11 @@ export function storedShape(observation: Observation): Observation {
   return sharedObservation(JSON.parse(JSON.stringify(observation)) as Observation);
 }
 
-/** Items as one gzip JSON array, made piece by piece: a 100,000-object inventory never stands as one string. */
-async function gzippedJsonArray(items: Iterable<unknown>): Promise<Buffer> {
+/**
+ * Items as one gzip JSON array in parts of at most `partBytes`, made piece by piece: neither a 100,000-object
+ * inventory nor its compressed form stands whole beside its parts.
+ */
+async function gzippedJsonParts(items: Iterable<unknown>, partBytes: number): Promise<Buffer[]> {
   function* pieces(): Generator<string> {
     let separator = "[";
     for (const item of items) {
@@ -91,11 +94,27 @@ async function gzippedJsonArray(items: Iterable<unknown>): Promise<Buffer> {
     }
     yield separator === "[" ? "[]" : "]";
   }
-  const chunks: Buffer[] = [];
+  const parts: Buffer[] = [];
+  let filling: Buffer[] = [];
+  let filled = 0;
   await pipeline(Readable.from(pieces()), createGzip(), async (packed: AsyncIterable<Buffer>) => {
-    for await (const chunk of packed) chunks.push(chunk);
+    for await (const chunk of packed) {
+      let rest = chunk;
+      while (filled + rest.length >= partBytes) {
+        const room = partBytes - filled;
+        parts.push(Buffer.concat([...filling, rest.subarray(0, room)]));
+        filling = [];
+        filled = 0;
+        rest = rest.subarray(room);
+      }
+      if (rest.length > 0) {
+        filling.push(rest);
+        filled += rest.length;
+      }
+    }
   });
-  return Buffer.concat(chunks);
+  if (filled > 0) parts.push(Buffer.concat(filling));
+  return parts;
 }
 
 function nonEmpty<T>(state: Record<string, T> | undefined): Record<string, T> {
@@ -335,24 +354,23 @@ export class Store {
     observations: Iterable<Observation>,
     now: Date,
   ): Promise<number> {
-    const packed = await gzippedJsonArray(observations);
-    const parts = Math.max(1, Math.ceil(packed.length / SNAPSHOT_PART_BYTES));
-    for (let part = 0; part < parts; part++) {
+    const packed = await gzippedJsonParts(observations, SNAPSHOT_PART_BYTES);
+    for (const [part, data] of packed.entries()) {
       await this.table.write(
         new PutCommand({
           TableName: this.table.name,
           Item: {
             pk: keys.source(source),
             sk: keys.snapshot(at, part),
-            parts,
-            data: packed.subarray(part * SNAPSHOT_PART_BYTES, (part + 1) * SNAPSHOT_PART_BYTES),
+            parts: packed.length,
+            data,
             [TTL_ATTRIBUTE]: this.table.expiresAt(now),
           },
           ReturnConsumedCapacity: "TOTAL",
         }),
       );
     }
-    return parts;
+    return packed.length;
   }
 
   /** Every stored snapshot of a source, oldest first. */
