@@ -525,6 +525,8 @@ async function sweepSource(
         rebuild: previous?.indexVersion !== INDEX_VERSION,
         early: early?.written,
       });
+      // Nothing reads what was written early past the index update: a first sweep of 100,000 frees a map of them.
+      early?.written.clear();
       await store.writeObjects(
         source.name,
         {
