@@ -56,7 +56,7 @@ export function notifyHandler(runtime: () => Promise<Runtime>) {
       ...watched.flatMap((news) => news.recorded),
       ...remediation.recorded,
     ]);
-    const orphaned = await orphanedReceivers(store.ledger, config);
+    const orphaned = await orphanedReceivers(store, config);
     for (const orphan of orphaned) logger.error(orphanAdvice(orphan), { ...orphan });
     let heartbeat: HeartbeatResult | undefined;
     if (config.heartbeatUrl) {

@@ -97,8 +97,9 @@ function alertReport(alert: Alert, config: Config, silencedBy?: string): AlertRe
 }
 
 /**
- * Drains every receiver's pending ledger entries (plus `fresh` ones this process just recorded). One receiver's
- * trouble, even a store error while marking, neither stops the others nor loses the report.
+ * Drains every receiver's pending ledger entries (plus `fresh` ones this process just recorded), after recording
+ * what waits in the news inbox. One receiver's trouble, even a store error while marking, neither stops the others
+ * nor loses the report.
  */
 export async function deliverAll(
   options: Pick<SweepOptions, "config" | "store" | "now" | "receivers" | "leaseMs" | "redact">,
@@ -107,17 +108,26 @@ export async function deliverAll(
 ): Promise<DeliveryReport[]> {
   const { config, store, now } = options;
   const redact = options.redact ?? String;
-  const receivers = options.receivers ?? config.receivers.map(createReceiver);
+  const report = (receiver: string, errors: string[]): DeliveryReport => ({
+    receiver,
+    messages: 0,
+    sent: 0,
+    deferred: 0,
+    failed: 0,
+    errors,
+  });
   const recorded = [...fresh];
-  // What is recorded goes out even when the rest of the inbox could not be read: the failure is every report's.
-  const inboxStuck = await moveNewsToLedger(store, recorded).then(
-    () => undefined,
-    (caught: unknown) =>
-      redact(
-        `news waiting in the store could not all be recorded for delivery: ${(caught as Error).message}; it waits ` +
-          "in the store, and the next run records and sends it",
-      ),
-  );
+  try {
+    await moveNewsToLedger(store, recorded);
+  } catch (caught) {
+    // Sending what the ledger holds now could put a resolution before the alert it resolves, still in the inbox.
+    const error = redact(
+      `nothing sent: news waiting in the store could not all be recorded for delivery (${(caught as Error).message}); ` +
+        "it waits there, and the next run records and sends it with the rest, in order",
+    );
+    return (options.receivers ?? config.receivers).map((receiver) => report(receiver.name, [error]));
+  }
+  const receivers = options.receivers ?? config.receivers.map(createReceiver);
   try {
     const settled = await Promise.allSettled(
       receivers.map((receiver) =>
@@ -130,21 +140,13 @@ export async function deliverAll(
         }),
       ),
     );
-    return settled.map((result, index): DeliveryReport => {
-      const report: DeliveryReport =
-        result.status === "fulfilled"
-          ? result.value
-          : {
-              receiver: receivers[index]?.name ?? "?",
-              messages: 0,
-              sent: 0,
-              deferred: 0,
-              failed: 0,
-              errors: [redact(`delivery stopped: ${(result.reason as Error).message}`)],
-            };
-      if (inboxStuck) report.errors.push(inboxStuck);
-      return report;
-    });
+    return settled.map((result, index) =>
+      result.status === "fulfilled"
+        ? result.value
+        : report(receivers[index]?.name ?? "?", [
+            redact(`delivery stopped: ${(result.reason as Error).message}`),
+          ]),
+    );
   } finally {
     if (!options.receivers) await Promise.all(receivers.map((receiver) => receiver.close()));
   }
@@ -217,7 +219,7 @@ export async function runSweep(options: SweepOptions): Promise<RunSummary> {
         runId,
         allNews.flatMap((news) => news.recorded),
       );
-  const orphaned = await orphanedReceivers(store.ledger, config);
+  const orphaned = await orphanedReceivers(store, config);
 
   let previews: RunSummary["previews"];
   if (options.dryRun) {

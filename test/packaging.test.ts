@@ -306,7 +306,7 @@ describe("serverless package", () => {
   describe("functions", () => {
     it("defines exactly dispatch, sweep and notify, on nodejs22.x, arm64", () => {
       expect(ofType("AWS::Lambda::Function")).toHaveLength(3);
-      const timeouts: Record<FunctionName, number> = { dispatch: 60, sweep: 600, notify: 300 };
+      const timeouts: Record<FunctionName, number> = { dispatch: 60, sweep: 600, notify: 900 };
       const memory: Record<FunctionName, number> = { dispatch: 256, sweep: 512, notify: 512 };
       for (const name of FUNCTIONS) {
         const [, fn] = lambda(name);

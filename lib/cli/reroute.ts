@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { DEFAULT_LEASE_MS } from "../notify/deliver.js";
 import { moveNewsToLedger, reroutePending } from "../notify/route.js";
+import type { LedgerEntry } from "../store/ledger.js";
 import { openStore } from "../store/open.js";
 import { loadForCli, UsageError } from "./context.js";
 import type { Output } from "./output.js";
@@ -31,19 +32,27 @@ export async function rerouteCommand(options: RerouteCommandOptions, output: Out
   try {
     const { store } = opened;
     if (options.dryRun) {
-      const waiting =
-        (await store.ledger.pendingFor(options.from)).length + (await store.inbox.waitingFor(options.from));
+      const [pending, inInbox] = await Promise.all([
+        store.ledger.pendingFor(options.from),
+        store.inbox.waiting(),
+      ]);
+      const waiting = new Set([...pending.map((entry) => entry.id), ...(inInbox.get(options.from) ?? [])])
+        .size;
       output.out(
         `would move ${notifications(waiting)} waiting for ${options.from} to ${options.to}; nothing changed (dry run)`,
       );
       return 0;
     }
     // News a sweep left in the inbox is recorded for its receivers first, so that what waits for --from moves too.
-    await moveNewsToLedger(store, []);
-    const moved = await reroutePending(store.ledger, options.from, options.to, {
-      runId: `reroute-${randomUUID()}`,
-      now: new Date(),
-    });
+    const recorded: LedgerEntry[] = [];
+    await moveNewsToLedger(store, recorded);
+    const moved = await reroutePending(
+      store.ledger,
+      options.from,
+      options.to,
+      { runId: `reroute-${randomUUID()}`, now: new Date() },
+      recorded,
+    );
     const doubled =
       moved.alreadyThere > 0
         ? ` (${moved.alreadyThere} of them ${options.to} already had: kept once, not doubled)`

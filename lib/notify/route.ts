@@ -58,8 +58,11 @@ export async function recordNews(
     })),
   );
   const recorded: LedgerEntry[] = [];
-  if (notifications.length >= INBOX_FROM) await options.store.inbox.put(notifications, options.now);
-  else await recordEach(options.store.ledger, notifications, options.now, recorded);
+  const oneByOne =
+    notifications.length >= INBOX_FROM
+      ? await options.store.inbox.put(notifications, options.now)
+      : notifications;
+  await recordEach(options.store.ledger, oneByOne, options.now, recorded);
   return recorded;
 }
 
@@ -100,9 +103,11 @@ export interface OrphanedReceiver {
   pending: number;
 }
 
-export async function orphanedReceivers(ledger: Ledger, config: Config): Promise<OrphanedReceiver[]> {
+export async function orphanedReceivers(store: Store, config: Config): Promise<OrphanedReceiver[]> {
   const configured = new Set(config.receivers.map((receiver) => receiver.name));
-  const counts = await ledger.pendingCounts();
+  // News still in the inbox counts too: a dry run moves none of it, and a failed move leaves some.
+  const [counts, inInbox] = await Promise.all([store.ledger.pendingCounts(), store.inbox.waiting()]);
+  for (const [receiver, ids] of inInbox) counts.set(receiver, (counts.get(receiver) ?? 0) + ids.size);
   return [...counts]
     .filter(([receiver]) => !configured.has(receiver))
     .map(([receiver, pending]) => ({ receiver, pending }))
@@ -138,9 +143,14 @@ export async function reroutePending(
   from: string,
   to: string,
   options: Pick<DeliverOptions, "runId" | "now" | "leaseMs" | "clock">,
+  /** Entries this process just recorded: those for `from` move even when the pending index does not show them yet. */
+  fresh: LedgerEntry[] = [],
 ): Promise<RerouteOutcome> {
   const outcome: RerouteOutcome = { moved: 0, alreadyThere: 0, inFlight: 0 };
-  for (const entry of await ledger.pendingFor(from)) {
+  const waiting = new Map((await ledger.pendingFor(from)).map((entry) => [entry.id, entry]));
+  for (const entry of fresh)
+    if (entry.receiver === from && !waiting.has(entry.id)) waiting.set(entry.id, entry);
+  for (const entry of waiting.values()) {
     // Claims run on the wall clock, as deliveries' do.
     const wallClock = options.clock?.() ?? new Date();
     if (!(await ledger.claim(entry, options.runId, wallClock, options.leaseMs ?? DEFAULT_LEASE_MS))) {

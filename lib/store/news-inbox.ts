@@ -20,6 +20,11 @@ export interface Notification {
 const BATCH_BYTES = 300_000;
 /** Notifications packed together before compressing; fewer when they do not fit in BATCH_BYTES. */
 const PER_BATCH = 1_000;
+/**
+ * A notification this big (as JSON) would not fit a ledger entry: it is not put in a batch, where it would compress
+ * and only fail once delivery records it, holding back the news behind it.
+ */
+const LEDGER_ENTRY_BYTES = 350_000;
 
 /** A batch as read back: its notifications, when they were news, and the means to drop it once they are recorded. */
 export interface NewsBatch {
@@ -37,11 +42,14 @@ export interface NewsBatch {
 export class NewsInbox {
   constructor(private readonly table: TableClient) {}
 
-  /** Stores the notifications in batches; one alone too big for a batch is written as its own, as a ledger entry would be. */
-  async put(notifications: Notification[], at: Date): Promise<void> {
+  /**
+   * Stores the notifications in batches. Returns those too big for a ledger entry, for the caller to record one by
+   * one, where the store's refusal is the sweep's own error, as it was before there was an inbox.
+   */
+  async put(notifications: Notification[], at: Date): Promise<Notification[]> {
     const batches: { news: Buffer; count: number }[] = [];
-    const pack = async (group: Notification[]): Promise<void> => {
-      const packed = await gzipAsync(JSON.stringify(group));
+    const pack = async (group: string[]): Promise<void> => {
+      const packed = await gzipAsync(`[${group.join(",")}]`);
       if (packed.length <= BATCH_BYTES || group.length === 1) {
         batches.push({ news: packed, count: group.length });
         return;
@@ -50,9 +58,18 @@ export class NewsInbox {
       await pack(group.slice(0, half));
       await pack(group.slice(half));
     };
-    for (let start = 0; start < notifications.length; start += PER_BATCH) {
-      await pack(notifications.slice(start, start + PER_BATCH));
+    const tooBig: Notification[] = [];
+    let group: string[] = [];
+    for (const notification of notifications) {
+      const json = JSON.stringify(notification);
+      if (Buffer.byteLength(json) > LEDGER_ENTRY_BYTES) tooBig.push(notification);
+      else group.push(json);
+      if (group.length === PER_BATCH) {
+        await pack(group);
+        group = [];
+      }
     }
+    if (group.length > 0) await pack(group);
     // Unique to this call: two parts of one run, or two runs at one instant, never overwrite each other's news.
     const put = randomUUID();
     await this.table.writeAll(
@@ -68,13 +85,17 @@ export class NewsInbox {
         },
       })),
     );
+    return tooBig;
   }
 
-  /** How many notifications for `receiver` wait in the inbox. */
-  async waitingFor(receiver: string): Promise<number> {
-    let waiting = 0;
+  /** The notifications waiting in the inbox, by receiver, each id once (a retried sweep stores its news again). */
+  async waiting(): Promise<Map<string, Set<string>>> {
+    const waiting = new Map<string, Set<string>>();
     for await (const batch of this.batches()) {
-      waiting += batch.notifications.filter((notification) => notification.receiver === receiver).length;
+      for (const { receiver, id } of batch.notifications) {
+        const ids = waiting.get(receiver) ?? new Set<string>();
+        waiting.set(receiver, ids.add(id));
+      }
     }
     return waiting;
   }
