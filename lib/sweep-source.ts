@@ -388,7 +388,16 @@ async function sweepSource(
     outcome.silenced.push(...evaluation.silenced);
     outcome.acknowledged.push(...evaluation.acknowledged);
   };
-  const replacementOf = replacementFinder(current.values());
+  // A run behind a recorded one judges nothing about objects: at its earlier instant it would resolve what the later
+  // run announced. Only the source's own health is recorded.
+  const toJudge: [string, StoredObject][] = [];
+  for (const entry of earlierRun === undefined ? current : []) {
+    if (!unjudged.has(entry[0]) && needsJudging(entry[1], context)) toJudge.push(entry);
+  }
+  const replacementOf = replacementFinder(
+    current.values(),
+    toJudge.map(([, object]) => object.observation),
+  );
   let inventoryUnread = false;
   const inventoryOf = await inventoryForEndpoints(
     [...current.values()].map((object) => object.observation),
@@ -403,11 +412,7 @@ async function sweepSource(
     );
     return new Map<string, InventoryView>();
   });
-  // A run behind a recorded one judges nothing about objects: at its earlier instant it would resolve what the later
-  // run announced. Only the source's own health is recorded.
-  const judged = earlierRun === undefined ? current : new Map<string, StoredObject>();
-  for (const [key, object] of judged) {
-    if (unjudged.has(key) || !needsJudging(object, context)) continue;
+  for (const [key, object] of toJudge) {
     const evaluation = evaluateObject(object, context, {
       replacement: replacementOf(object.observation),
       newer: newerThanServed(object.observation, inventoryOf.get(key)),

@@ -277,6 +277,30 @@ describe("replacement of a deployment worker", () => {
     expect(find(failed.observation)?.nativeId).toBe("9001/5");
     expect(find(rolledBack.observation)?.nativeId).toBe("9003/7");
     expect(replacementFinder([failed, earlier, elsewhere])(failed.observation)).toBeUndefined();
+    // Told what it will be asked about (a sweep's judged objects), it indexes less and answers the same.
+    const all = [failed, rolledBack, earlier, later, latest, elsewhere, laterOnR2];
+    const asked = replacementFinder(all, [failed.observation, rolledBack.observation]);
+    expect(asked(failed.observation)?.nativeId).toBe("9001/5");
+    expect(asked(rolledBack.observation)?.nativeId).toBe("9003/7");
+    const certificate = (id: string, domains: string[], days: number): StoredObject => ({
+      ...worker(1, 1, "active", "-"),
+      observation: observation({
+        key: `c/${id}`,
+        nativeId: id,
+        domains,
+        notAfter: inDays(days),
+        status: "active",
+      }),
+    });
+    const expiring = certificate("old", ["a.example", "b.example"], 5);
+    const renewal = certificate("new", ["b.example", "a.example", "c.example"], 400);
+    const partial = certificate("partial", ["a.example"], 500);
+    const other = certificate("other", ["z.example"], 600);
+    const certificates = [expiring, renewal, partial, other];
+    expect(replacementFinder(certificates, [expiring.observation])(expiring.observation)?.nativeId).toBe(
+      "new",
+    );
+    expect(replacementFinder(certificates)(expiring.observation)?.nativeId).toBe("new");
   });
 
   it("without GmtModified on either side, the later job id decides; a worker still running is never replaced", () => {

@@ -27,18 +27,29 @@ function ranAfter(a: Observation, b: Observation): boolean {
 /**
  * Within one source: a certificate is replaced by a newer live one that covers all of its domains; a failed
  * deployment worker by a later worker (of any job, a redeploy say) that deployed successfully to the same resource.
- * CAS never rewrites a finished job's workers, so this is the only way such a failure is ever fixed.
+ * CAS never rewrites a finished job's workers, so this is the only way such a failure is ever fixed. Given what it will
+ * be asked about (`askedAbout`), it indexes only what could replace those: a steady sweep of 100,000 judges a few.
  */
-export function replacementFinder(objects: Iterable<StoredObject>): ReplacementFinder {
-  const all = [...objects].map((object) => object.observation);
-  const certificatesByDomain = indexBy(
-    all.filter((o) => o.kind === "certificate" && o.status === "active" && o.notAfter),
-    (o) => o.domains,
+export function replacementFinder(
+  objects: Iterable<StoredObject>,
+  askedAbout?: Iterable<Observation>,
+): ReplacementFinder {
+  const asked = askedAbout ? [...askedAbout] : undefined;
+  const firstDomains = asked && new Set(asked.map((o) => o.domains[0]));
+  const resources = asked && new Set(asked.map((o) => o.details?.resourceId));
+  const certificates: Observation[] = [];
+  const successes: Observation[] = [];
+  for (const { observation: o } of objects) {
+    if (o.kind === "certificate" && o.status === "active" && o.notAfter) certificates.push(o);
+    if (o.kind === "deployment-task" && o.status === "succeeded" && o.details?.resourceId) successes.push(o);
+  }
+  const certificatesByDomain = indexBy(certificates, (o) =>
+    firstDomains ? o.domains.filter((domain) => firstDomains.has(domain)) : o.domains,
   );
-  const successesByResource = indexBy(
-    all.filter((o) => o.kind === "deployment-task" && o.status === "succeeded" && o.details?.resourceId),
-    (o) => [o.details?.resourceId as string],
-  );
+  const successesByResource = indexBy(successes, (o) => {
+    const resourceId = o.details?.resourceId as string;
+    return !resources || resources.has(resourceId) ? [resourceId] : [];
+  });
 
   return (observation) => {
     if (observation.kind === "deployment-task") {
