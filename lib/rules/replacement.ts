@@ -28,7 +28,7 @@ function ranAfter(a: Observation, b: Observation): boolean {
  * Within one source: a certificate is replaced by a newer live one that covers all of its domains; a failed
  * deployment worker by a later worker (of any job, a redeploy say) that deployed successfully to the same resource.
  * CAS never rewrites a finished job's workers, so this is the only way such a failure is ever fixed. Given what it will
- * be asked about (`askedAbout`), it indexes only what could replace those: a steady sweep of 100,000 judges a few.
+ * be asked about (`askedAbout`), it indexes only what could replace those, not every name of every certificate.
  */
 export function replacementFinder(
   objects: Iterable<StoredObject>,
