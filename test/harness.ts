@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "vitest";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +25,19 @@ export async function embeddedStore(table = "certwatch"): Promise<{ dynamo: Embe
   const store = new Store({ table, endpoint: dynamo.endpoint, historyDays: 90 });
   await store.ensureTable();
   return { dynamo, store };
+}
+
+/** A fresh embedded store for the calling test file or block: opened before its tests, handed to `use`, closed after. */
+export function withEmbeddedStore(use: (store: Store) => void): void {
+  let opened: { dynamo: EmbeddedDynamo; store: Store } | undefined;
+  beforeAll(async () => {
+    opened = await embeddedStore();
+    use(opened.store);
+  });
+  afterAll(async () => {
+    opened?.store.close();
+    await opened?.dynamo.close();
+  });
 }
 
 export const KEYS = { accessKey: "TESTACCESSKEY0000001", secretKey: "test-secret-key-9f8e7d6c" };

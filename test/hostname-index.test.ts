@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EmbeddedDynamo } from "../lib/store/embedded.js";
+import { describe, expect, it } from "vitest";
 import { Store } from "../lib/store/store.js";
 import { newerThanServed } from "../lib/cross-source.js";
 import type { Observation } from "../lib/model/types.js";
 import type { IndexedObject } from "../lib/store/hostnames.js";
 import { observation } from "./fixtures.js";
-import { embeddedStore } from "./harness.js";
+import { withEmbeddedStore } from "./harness.js";
 
 const entry: IndexedObject = {
   hostname: "shop.example.com",
@@ -18,15 +17,8 @@ const entry: IndexedObject = {
 };
 
 describe("the hostname index: inventory certificates by the names they cover, kept as sweeps write", () => {
-  let dynamo: EmbeddedDynamo;
   let store: Store;
-  beforeAll(async () => {
-    ({ dynamo, store } = await embeddedStore());
-  });
-  afterAll(async () => {
-    store.close();
-    await dynamo.close();
-  });
+  withEmbeddedStore((opened) => (store = opened));
 
   const names = async (hostname: string) =>
     (await store.hostnames.covering(hostname)).map((entry) => `${entry.hostname} ${entry.nativeId}`).sort();

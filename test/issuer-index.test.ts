@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EmbeddedDynamo } from "../lib/store/embedded.js";
+import { describe, expect, it } from "vitest";
 import { countByIssuer } from "../lib/store/issuers.js";
 import type { Store } from "../lib/store/store.js";
 import { observation } from "./fixtures.js";
-import { embeddedStore } from "./harness.js";
+import { withEmbeddedStore } from "./harness.js";
 
 describe("the issuer index: how many certificates in force each CA issued, per source", () => {
-  let dynamo: EmbeddedDynamo;
   let store: Store;
-  beforeAll(async () => {
-    ({ dynamo, store } = await embeddedStore());
-  });
-  afterAll(async () => {
-    store.close();
-    await dynamo.close();
-  });
+  withEmbeddedStore((opened) => (store = opened));
 
   it("counts only certificates in force, by their issuer's id", () => {
     const issued = (nativeId: string, issuer: string, status: "active" | "revoked" | "expired" = "active") =>

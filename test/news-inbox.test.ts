@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import {
   INBOX_FROM,
   moveNewsToLedger,
@@ -9,13 +9,12 @@ import {
   reroutePending,
 } from "../lib/notify/route.js";
 import type { Alert } from "../lib/model/types.js";
-import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import type { Ledger, LedgerEntry } from "../lib/store/ledger.js";
 import type { Notification } from "../lib/store/news-inbox.js";
 import type { Store } from "../lib/store/store.js";
 import { deliverAll } from "../lib/sweep.js";
 import { sweepSources } from "../lib/sweep-source.js";
-import { embeddedStore, expectedAlertNames, namesIn, Rig } from "./harness.js";
+import { withEmbeddedStore, expectedAlertNames, namesIn, Rig } from "./harness.js";
 import { scmCertificate } from "./fixtures.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
@@ -144,15 +143,8 @@ describe("a sweep with much news stores it in the inbox; delivery records and se
 });
 
 describe("the news inbox on its own", () => {
-  let dynamo: EmbeddedDynamo;
   let store: Store;
-  beforeAll(async () => {
-    ({ dynamo, store } = await embeddedStore());
-  });
-  afterAll(async () => {
-    store.close();
-    await dynamo.close();
-  });
+  withEmbeddedStore((opened) => (store = opened));
 
   const alert = (n: number, name: string): Alert =>
     ({

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   finishSweep,
   isNotifyRequest,
@@ -6,10 +6,9 @@ import {
   RUN_DEADLINE_MS,
   startRun,
 } from "../lib/run-tracking.js";
-import type { EmbeddedDynamo } from "../lib/store/embedded.js";
 import type { RunProgress } from "../lib/store/runs.js";
 import { Store } from "../lib/store/store.js";
-import { embeddedStore } from "./harness.js";
+import { withEmbeddedStore } from "./harness.js";
 
 const DISPATCHED = new Date("2026-03-02T01:00:00Z");
 const MINUTE = 60_000;
@@ -49,16 +48,8 @@ describe("when a sweep asks for notify", () => {
 });
 
 describe("run progress in the table (RUN#<run id>)", () => {
-  let dynamo: EmbeddedDynamo;
   let store: Store;
-
-  beforeAll(async () => {
-    ({ dynamo, store } = await embeddedStore());
-  });
-  afterAll(async () => {
-    store.close();
-    await dynamo.close();
-  });
+  withEmbeddedStore((opened) => (store = opened));
 
   it("dispatch records how many sources the run waits for, and a deadline ten minutes on", async () => {
     await startRun(store, "run-a", 2, DISPATCHED);

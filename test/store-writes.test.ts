@@ -1,22 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EmbeddedDynamo } from "../lib/store/embedded.js";
+import { describe, expect, it } from "vitest";
 import type { Store } from "../lib/store/store.js";
 import { observation } from "./fixtures.js";
-import { embeddedStore } from "./harness.js";
+import { withEmbeddedStore } from "./harness.js";
 
 const NOW = new Date("2026-11-22T00:00:00Z");
 const AT = NOW.toISOString();
 
-let dynamo: EmbeddedDynamo;
 let store: Store;
-beforeAll(async () => {
-  ({ dynamo, store } = await embeddedStore());
-});
-afterAll(async () => {
-  store.close();
-  await dynamo.close();
-});
+withEmbeddedStore((opened) => (store = opened));
 
 const stored = (n: number) => ({
   observation: observation({ nativeId: `c${n}` }),

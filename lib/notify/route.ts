@@ -84,10 +84,10 @@ async function recordEach(
 }
 
 /**
- * Delivery's first step: records in the ledger every notification the news inbox holds, then drops its batch. A
- * batch dropped only once all of it is recorded, and ids that make a notification recorded twice one entry, mean
- * that a run stopped part-way, a sweep retried after writing its batches, or two runs moving the same batch neither
- * lose nor double anything. Adds what this run recorded to `recorded`, for delivery to send even before the pending
+ * Delivery's first step: records in the ledger each notification the news inbox holds, then deletes its batch. A
+ * batch is deleted only once all of it is recorded, and a notification recorded twice is one entry (its id is the
+ * write's condition): a run stopped part-way, a sweep retried after storing its batches, or two runs moving one batch
+ * lose and double nothing. Adds what this run recorded to `recorded`, for delivery to send even before the pending
  * index shows it; throws what the store failed, leaving the rest for the next run.
  */
 export async function moveNewsToLedger(store: Store, recorded: LedgerEntry[]): Promise<void> {
