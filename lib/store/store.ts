@@ -11,7 +11,7 @@ import {
   type Observation,
   type StoredObject,
 } from "../model/types.js";
-import { shared, sharedObservation } from "../model/shared.js";
+import { shared, sharedMarks, sharedObservation } from "../model/shared.js";
 import { Checkpoints } from "./checkpoints.js";
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient } from "./client.js";
 import { Hostnames } from "./hostnames.js";
@@ -184,7 +184,7 @@ export class Store {
         observation: sharedObservation(stored.observation),
         firstSeenAt: shared(stored.firstSeenAt),
         changedAt: shared(stored.changedAt),
-        alerts: nonEmpty(stored.alerts),
+        alerts: sharedMarks(nonEmpty(stored.alerts)),
         resolved: nonEmpty(stored.resolved),
         ...(stored.missingSince ? { missingSince: shared(stored.missingSince) } : {}),
       });
