@@ -123,7 +123,7 @@ export async function deliverAll(
     // Sending what the ledger holds now could put a resolution before the alert it resolves, still in the inbox.
     const error = redact(
       `nothing sent: news waiting in the store could not all be recorded for delivery (${(caught as Error).message}); ` +
-        "it waits there, and the next run records and sends it with the rest, in order",
+        "it stays there, and each run records it before it sends anything, so that nothing goes out of order",
     );
     return (options.receivers ?? config.receivers).map((receiver) => report(receiver.name, [error]));
   }

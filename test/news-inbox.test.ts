@@ -9,6 +9,8 @@ import {
   reroutePending,
 } from "../lib/notify/route.js";
 import type { Alert } from "../lib/model/types.js";
+import { DeleteCommand } from "@aws-sdk/lib-dynamodb";
+import type { TableClient } from "../lib/store/client.js";
 import type { Ledger, LedgerEntry } from "../lib/store/ledger.js";
 import type { Notification } from "../lib/store/news-inbox.js";
 import type { Store } from "../lib/store/store.js";
@@ -235,9 +237,19 @@ describe("the news inbox on its own", () => {
     await store.inbox.put(renamed, NOW);
     await store.inbox.put(renamed.slice(0, 10), NOW);
     const config = { receivers: [{ name: "ops-slack" }], routes: [] } as never;
-    expect(await orphanedReceivers(store, config)).toEqual([{ receiver: "old-slack", pending: INBOX_FROM }]);
-    // `certwatch reroute` records them first, then moves what it recorded even if the index does not show it yet.
+    const orphaned = [{ receiver: "old-slack", pending: INBOX_FROM }];
+    expect(await orphanedReceivers(store, config)).toEqual(orphaned);
     const recorded: LedgerEntry[] = [];
+    await moveNewsToLedger(store, recorded);
+    // Pending in the ledger and stored again in the inbox (a retried sweep): still counted once.
+    await store.inbox.put(renamed, NOW);
+    expect(await orphanedReceivers(store, config)).toEqual(orphaned);
+    // An inbox that cannot be read leaves the ledger's count (the delivery that tried to move it says why).
+    const waiting = store.inbox.waiting.bind(store.inbox);
+    store.inbox.waiting = () => Promise.reject(new Error("ThrottlingException"));
+    expect(await orphanedReceivers(store, config)).toEqual(orphaned);
+    store.inbox.waiting = waiting;
+    // `certwatch reroute` records them first, then moves what it recorded even if the index does not show it yet.
     await moveNewsToLedger(store, recorded);
     const lagging = Object.create(store.ledger, { pendingFor: { value: async () => [] } }) as Ledger;
     const moved = await reroutePending(
@@ -250,4 +262,27 @@ describe("the news inbox on its own", () => {
     expect(moved).toEqual({ moved: INBOX_FROM, alreadyThere: 0, inFlight: 0 });
     expect(await orphanedReceivers(store, config)).toEqual([]);
   }, 60_000);
+
+  it("a batch that cannot be read holds back every delivery, and its key is in the message", async () => {
+    const table = (store as unknown as { table: TableClient }).table;
+    const key = { pk: "NEWS", sk: "2026-11-22T00:00:00.000Z#damaged#0000" };
+    await table.writeAll([
+      { PutRequest: { Item: { ...key, at: NOW.toISOString(), count: 1, news: Buffer.from("x") } } },
+    ]);
+    const config = { receivers: [{ name: "ops-slack", type: "slack" }], routes: [] } as never;
+    const receiver = {
+      name: "ops-slack",
+      maxAlertsPerMessage: 10,
+      send: async () => undefined,
+      close: async () => {},
+    };
+    const [report] = await deliverAll(
+      { config, store, now: NOW, receivers: [receiver as never] },
+      "notify-damaged",
+    );
+    expect(report?.sent).toBe(0);
+    expect(report?.errors).toEqual([expect.stringContaining(`nothing sent`)]);
+    expect(report?.errors[0]).toContain(`news batch ${key.sk} cannot be read`);
+    await table.write(new DeleteCommand({ TableName: table.name, Key: key }));
+  });
 });

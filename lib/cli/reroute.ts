@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { DEFAULT_LEASE_MS } from "../notify/deliver.js";
-import { moveNewsToLedger, reroutePending } from "../notify/route.js";
+import { moveNewsToLedger, reroutePending, waitingIds } from "../notify/route.js";
 import type { LedgerEntry } from "../store/ledger.js";
 import { openStore } from "../store/open.js";
 import { loadForCli, UsageError } from "./context.js";
@@ -32,12 +32,7 @@ export async function rerouteCommand(options: RerouteCommandOptions, output: Out
   try {
     const { store } = opened;
     if (options.dryRun) {
-      const [pending, inInbox] = await Promise.all([
-        store.ledger.pendingFor(options.from),
-        store.inbox.waiting(),
-      ]);
-      const waiting = new Set([...pending.map((entry) => entry.id), ...(inInbox.get(options.from) ?? [])])
-        .size;
+      const waiting = (await waitingIds(store)).get(options.from)?.size ?? 0;
       output.out(
         `would move ${notifications(waiting)} waiting for ${options.from} to ${options.to}; nothing changed (dry run)`,
       );

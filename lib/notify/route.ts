@@ -105,13 +105,28 @@ export interface OrphanedReceiver {
 
 export async function orphanedReceivers(store: Store, config: Config): Promise<OrphanedReceiver[]> {
   const configured = new Set(config.receivers.map((receiver) => receiver.name));
-  // News still in the inbox counts too: a dry run moves none of it, and a failed move leaves some.
-  const [counts, inInbox] = await Promise.all([store.ledger.pendingCounts(), store.inbox.waiting()]);
-  for (const [receiver, ids] of inInbox) counts.set(receiver, (counts.get(receiver) ?? 0) + ids.size);
-  return [...counts]
+  return [...(await waitingIds(store))]
     .filter(([receiver]) => !configured.has(receiver))
-    .map(([receiver, pending]) => ({ receiver, pending }))
+    .map(([receiver, ids]) => ({ receiver, pending: ids.size }))
     .sort((a, b) => a.receiver.localeCompare(b.receiver));
+}
+
+/**
+ * The ids of the notifications waiting for each receiver: pending in the ledger, or still in the news inbox (a dry
+ * run moves none of it, a failed move leaves some), each once. An inbox that cannot be read adds nothing here: the
+ * delivery that tried to move it has already reported why.
+ */
+export async function waitingIds(store: Store): Promise<Map<string, Set<string>>> {
+  const [waiting, inInbox] = await Promise.all([
+    store.ledger.pendingIds(),
+    store.inbox.waiting().catch(() => new Map<string, Set<string>>()),
+  ]);
+  for (const [receiver, ids] of inInbox) {
+    const pending = waiting.get(receiver) ?? new Set<string>();
+    for (const id of ids) pending.add(id);
+    waiting.set(receiver, pending);
+  }
+  return waiting;
 }
 
 /** What an operator reads about orphaned notifications: what is wrong, and the command that repairs it. */

@@ -35,8 +35,8 @@ export function replacementFinder(
   askedAbout?: Iterable<Observation>,
 ): ReplacementFinder {
   const asked = askedAbout ? [...askedAbout] : undefined;
-  const firstDomains = asked && new Set(asked.map((o) => o.domains[0]));
-  const resources = asked && new Set(asked.map((o) => o.details?.resourceId));
+  const firstDomains = asked && new Set(asked.flatMap((o) => o.domains.slice(0, 1)));
+  const resources = asked && new Set(asked.flatMap((o) => o.details?.resourceId ?? []));
   const certificates: Observation[] = [];
   const successes: Observation[] = [];
   for (const { observation: o } of objects) {

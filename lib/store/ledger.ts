@@ -69,20 +69,20 @@ export class Ledger {
   }
 
   /**
-   * How many ledger entries wait for each receiver, by whatever name they were recorded under: a Scan of the
+   * The ids of the ledger entries waiting for each receiver, by whatever name they were recorded under: a Scan of the
    * sparse pending index, which holds only waiting entries. Unlike a query per configured name, it finds the
    * entries of a receiver the config no longer names.
    */
-  async pendingCounts(): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
+  async pendingIds(): Promise<Map<string, Set<string>>> {
+    const waiting = new Map<string, Set<string>>();
     for await (const item of this.table.scan({
       IndexName: PENDING_INDEX,
-      ProjectionExpression: "pendingFor",
+      ProjectionExpression: "pendingFor, sk",
     })) {
       const receiver = String(item.pendingFor);
-      counts.set(receiver, (counts.get(receiver) ?? 0) + 1);
+      waiting.set(receiver, (waiting.get(receiver) ?? new Set()).add(String(item.sk)));
     }
-    return counts;
+    return waiting;
   }
 
   /** Deletes an entry this run claimed (one moved to another receiver); false when the claim is no longer ours. */

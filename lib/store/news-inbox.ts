@@ -93,8 +93,7 @@ export class NewsInbox {
     const waiting = new Map<string, Set<string>>();
     for await (const batch of this.batches()) {
       for (const { receiver, id } of batch.notifications) {
-        const ids = waiting.get(receiver) ?? new Set<string>();
-        waiting.set(receiver, ids.add(id));
+        waiting.set(receiver, (waiting.get(receiver) ?? new Set()).add(id));
       }
     }
     return waiting;
@@ -108,10 +107,14 @@ export class NewsInbox {
       ConsistentRead: true,
     })) {
       const key = { pk: keys.newsInbox, sk: String(item.sk) };
+      const notifications = await gunzipAsync(item.news as Uint8Array).then(
+        (json) => JSON.parse(json.toString("utf8")) as Notification[],
+        (error: unknown) => {
+          throw new Error(`news batch ${key.sk} cannot be read: ${(error as Error).message}`);
+        },
+      );
       yield {
-        notifications: JSON.parse(
-          (await gunzipAsync(item.news as Uint8Array)).toString("utf8"),
-        ) as Notification[],
+        notifications,
         at: new Date(String(item.at)),
         done: () =>
           this.table.write(
