@@ -107,12 +107,11 @@ export class NewsInbox {
       ConsistentRead: true,
     })) {
       const key = { pk: keys.newsInbox, sk: String(item.sk) };
-      const notifications = await gunzipAsync(item.news as Uint8Array).then(
-        (json) => JSON.parse(json.toString("utf8")) as Notification[],
-        (error: unknown) => {
+      const notifications = await gunzipAsync(item.news as Uint8Array)
+        .then((json) => JSON.parse(json.toString("utf8")) as Notification[])
+        .catch((error: unknown) => {
           throw new Error(`news batch ${key.sk} cannot be read: ${(error as Error).message}`);
-        },
-      );
+        });
       yield {
         notifications,
         at: new Date(String(item.at)),
