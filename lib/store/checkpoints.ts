@@ -1,13 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { promisify } from "node:util";
-import { gunzip, gzip } from "node:zlib";
 import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { ListingPlace } from "../sources/types.js";
 import { DAY_SECONDS, type TableClient, type WriteRequest } from "./client.js";
+import { packJson, unpackJson } from "./gzip-json.js";
 import { keys, TTL_ATTRIBUTE } from "./table.js";
-
-const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
 
 /** DynamoDB caps items at 400 KB; chunks stay well under it, as snapshot parts do. */
 const CHUNK_BYTES = 300_000;
@@ -49,17 +45,17 @@ interface PartPayload {
   seen: string[];
 }
 
+/** A head past its TTL: DynamoDB deletes it within days, but it holds nothing to continue from already. */
+function pastTtl(head: { expiresAt: number }, now: Date): boolean {
+  return head.expiresAt < Math.floor(now.getTime() / 1000);
+}
+
 /**
  * Each source's sweep in progress, saved between its parts (one Lambda run each). A part appends only the keys it
  * added, in chunk items of its own, then writes the small head item last, conditionally: two deliveries
  * of the same part cannot both advance it. Chunks are named by a fresh id per save, so those of a delivery that lost
  * the race are never read as the winner's.
  */
-/** A head past its TTL: DynamoDB deletes it within days, but it holds nothing to continue from already. */
-function pastTtl(head: { expiresAt: number }, now: Date): boolean {
-  return head.expiresAt < Math.floor(now.getTime() / 1000);
-}
-
 export class Checkpoints {
   constructor(private readonly table: TableClient) {}
 
@@ -83,7 +79,7 @@ export class Checkpoints {
     for (const layout of head.parts) {
       const data = chunks.get(layout.save) ?? [];
       if (data.length !== layout.chunks) return undefined;
-      const payload = JSON.parse((await gunzipAsync(Buffer.concat(data))).toString("utf8")) as PartPayload;
+      const payload = await unpackJson<PartPayload>(data);
       if (payload.seen.length !== layout.keys) return undefined;
       seen.push(...payload.seen);
     }
@@ -107,7 +103,7 @@ export class Checkpoints {
     const earlier = part === 1 ? [] : (before?.parts ?? []);
     const stored = earlier.reduce((sum, layout) => sum + layout.keys, 0);
     const payload: PartPayload = { seen: checkpoint.seen.slice(stored) };
-    const packed = await gzipAsync(JSON.stringify(payload));
+    const packed = await packJson(JSON.stringify(payload));
     const save = randomUUID();
     const chunks = Math.max(1, Math.ceil(packed.length / CHUNK_BYTES));
     const expiresAt = nowSeconds + CHECKPOINT_DAYS * DAY_SECONDS;

@@ -1,13 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { promisify } from "node:util";
-import { gunzip, gzip } from "node:zlib";
 import { DeleteCommand } from "@aws-sdk/lib-dynamodb";
 import type { Alert } from "../model/types.js";
 import type { TableClient } from "./client.js";
+import { packJson, unpackJson } from "./gzip-json.js";
 import { keys } from "./table.js";
-
-const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
 
 /** One alert due at one receiver, under the ledger id that makes it news once. */
 export interface Notification {
@@ -49,7 +45,7 @@ export class NewsInbox {
   async put(notifications: Notification[], at: Date): Promise<Notification[]> {
     const batches: { news: Buffer; count: number }[] = [];
     const pack = async (group: string[]): Promise<void> => {
-      const packed = await gzipAsync(`[${group.join(",")}]`);
+      const packed = await packJson(`[${group.join(",")}]`);
       if (packed.length <= BATCH_BYTES || group.length === 1) {
         batches.push({ news: packed, count: group.length });
         return;
@@ -107,11 +103,11 @@ export class NewsInbox {
       ConsistentRead: true,
     })) {
       const key = { pk: keys.newsInbox, sk: String(item.sk) };
-      const notifications = await gunzipAsync(item.news as Uint8Array)
-        .then((json) => JSON.parse(json.toString("utf8")) as Notification[])
-        .catch((error: unknown) => {
+      const notifications = await unpackJson<Notification[]>(item.news as Uint8Array).catch(
+        (error: unknown) => {
           throw new Error(`news batch ${key.sk} cannot be read: ${(error as Error).message}`);
-        });
+        },
+      );
       yield {
         notifications,
         at: new Date(String(item.at)),

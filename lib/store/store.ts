@@ -1,7 +1,6 @@
-import { promisify } from "node:util";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip, gunzip } from "node:zlib";
+import { createGzip } from "node:zlib";
 import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import {
   type Ack,
@@ -14,6 +13,7 @@ import {
 import { shared, sharedMarks, sharedObservation } from "../model/shared.js";
 import { Checkpoints } from "./checkpoints.js";
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient } from "./client.js";
+import { unpackJson } from "./gzip-json.js";
 import { Hostnames } from "./hostnames.js";
 import { Issuers } from "./issuers.js";
 import { Ledger } from "./ledger.js";
@@ -22,8 +22,6 @@ import { Members } from "./members.js";
 import { Redeploys } from "./redeploys.js";
 import { Runs } from "./runs.js";
 import { keys, TTL_ATTRIBUTE } from "./table.js";
-
-const gunzipAsync = promisify(gunzip);
 
 /** DynamoDB caps items at 400 KB; snapshot parts stay well under it. */
 const SNAPSHOT_PART_BYTES = 300_000;
@@ -382,9 +380,7 @@ export class Store {
       snapshot !== undefined && snapshot.chunks.length === snapshot.expected;
     const unpack = async (snapshot: Parts) => ({
       at: snapshot.at,
-      observations: JSON.parse(
-        (await gunzipAsync(Buffer.concat(snapshot.chunks))).toString("utf8"),
-      ) as Observation[],
+      observations: await unpackJson<Observation[]>(snapshot.chunks),
     });
     for await (const item of this.table.queryPrefix(keys.source(source), keys.snapshotPrefix)) {
       const at = String(item.sk).slice(keys.snapshotPrefix.length, -4);
