@@ -55,10 +55,10 @@ async function claimAll(
   options: DeliverOptions,
 ): Promise<LedgerEntry[]> {
   const claimed: LedgerEntry[] = [];
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   for (const group of chunk(entries, LEDGER_WRITES_AT_ONCE)) {
     // Real time, not --now: a runbook sweep "as of next week" must not hold or steal live claims.
     const wallClock = options.clock?.() ?? new Date();
-    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     const claims = await Promise.allSettled(
       group.map((entry) => ledger.claim(entry, options.runId, wallClock, leaseMs)),
     );
