@@ -77,6 +77,21 @@ describe("a sweep with much news stores it in the inbox; delivery records and se
     expect(await waiting(rig.store)).toEqual(NONE);
   }, 60_000);
 
+  it("a sweep whose news the store refuses fails, marks nothing announced, and the next sweep stores it", async () => {
+    rig = await new Rig(fleet).start();
+    const store = rig.store;
+    const put = store.inbox.put.bind(store.inbox);
+    store.inbox.put = () => Promise.reject(new Error("ProvisionedThroughputExceededException: slow down"));
+    const [failed] = await sweepAsWorker(rig, "run-1");
+    store.inbox.put = put;
+    expect(failed?.report).toMatchObject({ ok: false, error: expect.stringContaining("could not save") });
+    expect(failed?.report.error).toContain("ProvisionedThroughputExceededException");
+    expect(await waiting(store)).toEqual(NONE);
+    const [again] = await sweepAsWorker(rig, "run-2");
+    expect(again?.alerts.map((alert) => alert.object.name).sort()).toEqual(expiring);
+    expect((await waiting(store)).distinct).toEqual([expiring.length, expiring.length]);
+  }, 60_000);
+
   it("a sweep that stored its news and then failed to save is swept again: the news is recorded once", async () => {
     rig = await new Rig(fleet).start();
     const store = rig.store;
