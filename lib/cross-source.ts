@@ -1,7 +1,9 @@
+import { isDeepStrictEqual } from "node:util";
 import type { SourceConfig } from "./config/schema.js";
+import type { Seen } from "./diff.js";
 import type { Observation, StoredObject } from "./model/types.js";
 import { mapInOrder } from "./sources/concurrency.js";
-import type { IndexedObject } from "./store/hostnames.js";
+import type { IndexedObject, ObjectChange } from "./store/hostnames.js";
 import { countByIssuer } from "./store/issuers.js";
 import type { Store } from "./store/store.js";
 
@@ -104,22 +106,25 @@ export function notInInventory(
  * source's) takes the count the store's issuer index holds for other sources, plus what this sweep itself saw it
  * issue (its subordinate CAs), so that even a first sweep counts them.
  */
-export async function addDependents(
-  seen: Map<string, Observation>,
-  store: Store,
-  source: string,
-): Promise<void> {
-  const authorities = [...seen.values()].filter(
-    (observation) =>
-      observation.kind === "certificate-authority" && observation.details?.dependents === undefined,
+export async function addDependents(seen: Seen, store: Store, source: string): Promise<void> {
+  const authorities: Observation[] = [];
+  const issuedHere = countByIssuer(
+    (function* () {
+      for (const observation of seen.observations()) {
+        if (observation.kind === "certificate-authority" && observation.details?.dependents === undefined)
+          authorities.push(observation);
+        yield observation;
+      }
+    })(),
   );
-  if (authorities.length === 0) return;
-  const issuedHere = countByIssuer(seen.values());
   for (const authority of authorities) {
     const elsewhere = await store.issuers.dependents(authority.nativeId, source);
     const here = issuedHere.get(authority.nativeId);
     if (elsewhere === undefined && here === undefined) continue;
-    authority.details = { ...authority.details, dependents: String((elsewhere ?? 0) + (here ?? 0)) };
+    seen.add({
+      ...authority,
+      details: { ...authority.details, dependents: String((elsewhere ?? 0) + (here ?? 0)) },
+    });
   }
 }
 
@@ -137,34 +142,44 @@ export async function updateIndexes(
   store: Store,
   source: string,
   change: {
-    before: ReadonlyMap<string, StoredObject>;
-    after: ReadonlyMap<string, StoredObject>;
-    changedKeys: Iterable<string>;
+    current: ReadonlyMap<string, StoredObject>;
+    /** Objects whose observation is new or changed, with the one stored before (`Diff.replaced`). */
+    replaced: ReadonlyMap<string, Observation | undefined>;
     gone: readonly StoredObject[];
     rebuild: boolean;
     /** Objects the sweep's early writes indexed already, as written (EarlyWrites). */
     early?: ReadonlyMap<string, StoredObject>;
   },
 ): Promise<void> {
-  const before = change.rebuild ? new Map<string, StoredObject>() : change.before;
-  const indexedEarly = (key: string) =>
-    change.early?.get(key)?.observation === change.after.get(key)?.observation;
-  const changedKeys = change.rebuild
-    ? [...change.after.keys()].filter((key) => !indexedEarly(key))
-    : change.changedKeys;
-  await store.hostnames.update([
-    ...[...changedKeys].map((key) => ({
+  const { current, replaced, gone, rebuild, early } = change;
+  function* hostnameChanges(): Generator<ObjectChange> {
+    for (const key of rebuild ? current.keys() : replaced.keys()) {
+      const after = current.get(key)?.observation;
+      const written = early?.get(key)?.observation;
+      if (written !== undefined && written === after) continue;
       // An object written early and listed again differently has its early entries to replace.
-      before: (before.get(key) ?? change.early?.get(key))?.observation,
-      after: change.after.get(key)?.observation,
-    })),
-    ...change.gone.map((object) => ({ before: object.observation })),
-  ]);
-  const observations = (objects: ReadonlyMap<string, StoredObject>) =>
-    [...objects.values()].map((object) => object.observation);
-  await store.issuers.update(
-    source,
-    countByIssuer(observations(before)),
-    countByIssuer(observations(change.after)),
-  );
+      yield { before: (rebuild ? undefined : replaced.get(key)) ?? written, after };
+    }
+    for (const object of gone) yield { before: object.observation };
+  }
+  await store.hostnames.update(hostnameChanges());
+
+  // The counts move only with observations that changed: only then is the whole inventory counted.
+  const changedBefore = countByIssuer([...replaced.values(), ...gone.map((object) => object.observation)]);
+  const changedAfter = countByIssuer([...replaced.keys()].map((key) => current.get(key)?.observation));
+  if (!rebuild && isDeepStrictEqual(changedBefore, changedAfter)) return;
+  const after = countByIssuer(observationsOf(current.values()));
+  const before = new Map<string, number>();
+  if (!rebuild) {
+    for (const issuer of new Set([...after.keys(), ...changedBefore.keys()])) {
+      const count =
+        (after.get(issuer) ?? 0) - (changedAfter.get(issuer) ?? 0) + (changedBefore.get(issuer) ?? 0);
+      if (count > 0) before.set(issuer, count);
+    }
+  }
+  await store.issuers.update(source, before, after);
+}
+
+export function* observationsOf(objects: Iterable<StoredObject>): Generator<Observation> {
+  for (const object of objects) yield object.observation;
 }

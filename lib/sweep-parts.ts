@@ -1,4 +1,4 @@
-import type { Observation, StoredObject } from "./model/types.js";
+import type { Seen } from "./diff.js";
 import type { ListingPlace } from "./sources/types.js";
 import type { Checkpoint } from "./store/checkpoints.js";
 import type { Store } from "./store/store.js";
@@ -65,20 +65,12 @@ export async function resumableCheckpoint(
  * object listed by two parts means the listing moved between them: the answer is the reason the listing is not
  * complete, or undefined.
  */
-export function addEarlierParts(
-  seen: Map<string, Observation>,
-  checkpoint: Checkpoint,
-  stored: ReadonlyMap<string, StoredObject>,
-): string | undefined {
+export function addEarlierParts(seen: Seen, checkpoint: Checkpoint): string | undefined {
   let twice: string | undefined;
-  const thisPart = new Set(seen.keys());
+  // The checkpoint holds each key once: one seen already is one this part listed.
   for (const key of checkpoint.seen) {
-    if (thisPart.has(key)) {
-      twice ??= key;
-      continue;
-    }
-    const object = stored.get(key);
-    if (object) seen.set(key, object.observation);
+    if (seen.has(key)) twice ??= key;
+    else seen.addStored(key);
   }
   if (twice === undefined) return checkpoint.unsettled;
   return (

@@ -8,12 +8,14 @@ import {
   inventoryForEndpoints,
   newerThanServed,
   notInInventory,
+  observationsOf,
   readsOtherSources,
   updateIndexes,
 } from "./cross-source.js";
-import { diffInventory, type Listing } from "./diff.js";
+import { diffInventory, type Listing, Seen } from "./diff.js";
 import { EarlyWrites } from "./early-writes.js";
 import { stillLeft } from "./organizations.js";
+import type { PackedObjects } from "./model/packed-objects.js";
 import {
   type Ack,
   type Alert,
@@ -130,8 +132,15 @@ function suspiciousDrop(config: Config, before: number, after: number): string |
   );
 }
 
-function* observationsOf(objects: Iterable<StoredObject>): Generator<Observation> {
-  for (const object of objects) yield object.observation;
+function* endpointsOf(objects: Iterable<StoredObject>): Generator<Observation> {
+  for (const { observation } of objects) if (observation.kind === "endpoint") yield observation;
+}
+
+function* judgedObservations(
+  objects: ReadonlyMap<string, StoredObject>,
+  keys: string[],
+): Generator<Observation> {
+  for (const key of keys) yield (objects.get(key) as StoredObject).observation;
 }
 
 /** What a source reports when it could not be swept at all. */
@@ -203,10 +212,13 @@ async function sweepSource(
   const at = now.toISOString();
   const stats = newCallStats();
   const warnings: string[] = [];
-  let stored: Map<string, StoredObject>;
+  let stored: PackedObjects;
   let goneBefore: Map<string, GoneObject>;
   try {
-    [stored, goneBefore] = await Promise.all([store.loadObjects(source.name), store.loadGone(source.name)]);
+    [stored, goneBefore] = await Promise.all([
+      store.loadPackedObjects(source.name),
+      store.loadGone(source.name),
+    ]);
   } catch (caught) {
     // Nothing can be compared or evaluated without what was stored: the source fails alone, the others go on.
     const error = redact(`the store could not be read: ${describeError(caught)}`);
@@ -222,7 +234,7 @@ async function sweepSource(
     return { report, alerts: [], silenced: [], acknowledged: [], recorded: [] };
   }
 
-  const seen = new Map<string, Observation>();
+  const seen = new Seen(stored);
   let error = earlierRun ?? source.unitError ?? endpointMoved(source, previous?.endpoint);
   let unsettled: string | undefined;
   const driver = driverFor(source.type);
@@ -281,11 +293,11 @@ async function sweepSource(
       options.onProgress?.(source.name, progress());
       const collected = driver.collect(source, collectContext);
       for await (const observation of withinTimeBudget(source, sweepOver, collected)) {
-        // What did not change is held once, as stored: a steady sweep does not keep its inventory twice.
+        // What did not change is only marked on what is stored: a steady sweep does not keep its inventory twice.
         const fresh = storedShape(observation);
-        const before = stored.get(fresh.key)?.observation;
-        seen.set(fresh.key, before && isDeepStrictEqual(before, fresh) ? before : fresh);
-        if (early && !before && !goneBefore.has(fresh.key)) {
+        const isNew = !stored.has(fresh.key);
+        seen.add(fresh);
+        if (early && isNew && !goneBefore.has(fresh.key)) {
           await early.add({
             observation: fresh,
             firstSeenAt: at,
@@ -314,7 +326,7 @@ async function sweepSource(
   await early?.settle();
   // A failed listing is not used at all; a suspicious drop is used for what it shows, but nothing is taken as missing.
   const fetched = error === undefined;
-  if (fetched && checkpoint) unsettled ??= addEarlierParts(seen, checkpoint, stored);
+  if (fetched && checkpoint) unsettled ??= addEarlierParts(seen, checkpoint);
   if (partOver !== undefined) {
     const why = options.interrupt?.aborted
       ? "when the run was interrupted"
@@ -351,29 +363,34 @@ async function sweepSource(
   if (listing === "complete" && source.leftOrganization !== undefined) {
     confirmedGone = new Set(stored.keys());
   } else if (listing === "complete") {
-    const newlyMissing = [...stored.values()]
-      .filter((object) => !seen.has(object.observation.key) && !object.missingSince)
-      .map((object) => object.observation);
+    const newlyMissing: Observation[] = [];
+    for (const key of stored.keys()) {
+      if (!seen.has(key) && !stored.isMissing(key))
+        newlyMissing.push((stored.get(key) as StoredObject).observation);
+    }
     // The look-ups share the listing's budget: past it, what is left waits for the next listing to settle it.
     const until = started + timeBudgetOf(source).ms;
     const stop = setTimeout(() => sweepOver.abort(), Math.max(0, until - Date.now()));
     const lookedUp = await lookUpMissing(driver, source, collectContext, newlyMissing, until).finally(() =>
       clearTimeout(stop),
     );
-    for (const observation of lookedUp.found) seen.set(observation.key, storedShape(observation));
+    for (const observation of lookedUp.found) seen.add(storedShape(observation));
     confirmedGone = lookedUp.gone;
   }
   sweepOver.abort();
   const diff = diffInventory({ stored, goneBefore, seen, listing, confirmedGone, at });
   // Past the diff only a saved place needs what was seen: a first sweep of 100,000 frees a map of them.
   if (partOver === undefined) seen.clear();
-  const { current, changedKeys } = diff;
+  const { current, changedKeys, replaced } = diff;
   // Written early by a listing that then failed: stored now, so it counts (objects, issuers) as it stands, but it
   // is judged, and announced, by the next sweep, as any object a failed listing did not show.
   const unjudged = new Set<string>();
   for (const [key, written] of early?.written ?? []) {
     const listed = current.get(key);
-    if (!listed) unjudged.add(key);
+    if (!listed) {
+      unjudged.add(key);
+      replaced.set(key, undefined);
+    }
     // Held once, as written; unless listed again, differently, later in the same listing: written again, with the rest.
     if (!listed || listed.observation === written.observation) {
       current.set(key, written);
@@ -390,19 +407,16 @@ async function sweepSource(
   };
   // A run behind a recorded one judges nothing about objects: at its earlier instant it would resolve what the later
   // run announced. Only the source's own health is recorded.
-  const toJudge: [string, StoredObject][] = [];
-  for (const entry of earlierRun === undefined ? current : []) {
-    if (!unjudged.has(entry[0]) && needsJudging(entry[1], context)) toJudge.push(entry);
+  // Each judged object is unpacked where it is read, and held whole after only if its alert state changed.
+  const toJudge: string[] = [];
+  for (const [key, object] of earlierRun === undefined ? current : []) {
+    if (!unjudged.has(key) && needsJudging(object, context)) toJudge.push(key);
   }
-  const replacementOf = replacementFinder(
-    current.values(),
-    toJudge.map(([, object]) => object.observation),
-  );
+  const replacementOf = replacementFinder(current, judgedObservations(current, toJudge));
   let inventoryUnread = false;
-  const inventoryOf = await inventoryForEndpoints(
-    [...current.values()].map((object) => object.observation),
-    store,
-  ).catch((caught: unknown) => {
+  // Endpoints are a source's that reads the inventory: no other source's objects are unpacked to look for them.
+  const endpoints = readsOtherSources(source) ? endpointsOf(current.values()) : [];
+  const inventoryOf = await inventoryForEndpoints(endpoints, store).catch((caught: unknown) => {
     inventoryUnread = true;
     warnings.push(
       redact(
@@ -412,7 +426,8 @@ async function sweepSource(
     );
     return new Map<string, InventoryView>();
   });
-  for (const [key, object] of toJudge) {
+  for (const key of toJudge) {
+    const object = current.get(key) as StoredObject;
     const evaluation = evaluateObject(object, context, {
       replacement: replacementOf(object.observation),
       newer: newerThanServed(object.observation, inventoryOf.get(key)),
@@ -523,9 +538,8 @@ async function sweepSource(
     try {
       outcome.recorded.push(...(await recordNews(outcome.alerts, options)));
       await updateIndexes(store, source.name, {
-        before: stored,
-        after: current,
-        changedKeys,
+        current,
+        replaced,
         gone: diff.gone,
         rebuild: previous?.indexVersion !== INDEX_VERSION,
         early: early?.written,

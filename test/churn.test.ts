@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { main } from "../lib/cli/main.js";
-import { diffInventory } from "../lib/diff.js";
+import { diffInventory, type Listing, Seen } from "../lib/diff.js";
+import { PackedObjects } from "../lib/model/packed-objects.js";
 import type { Observation, StoredObject } from "../lib/model/types.js";
 import { RunOrderError } from "../lib/run-order.js";
 import { sweepSources } from "../lib/sweep-source.js";
@@ -150,33 +151,39 @@ describe("missing is not gone", () => {
       rawStatus: "ISSUED",
       labels: { source: "s", provider: "huawei" },
     });
-    const stored = new Map<string, StoredObject>(
-      ["a", "b"].map((id) => [
-        `s/certificate/${id}`,
-        { observation: observation(id), firstSeenAt: "t0", changedAt: "t0", alerts: {} },
-      ]),
-    );
-    const seen = new Map([["s/certificate/b", observation("b")]]);
-    const common = { goneBefore: new Map(), seen, confirmedGone: new Set<string>() };
-    const first = diffInventory({ ...common, stored, listing: "complete", at: "t1" });
+    const stored: StoredObject[] = ["a", "b"].map((id) => ({
+      observation: observation(id),
+      firstSeenAt: "t0",
+      changedAt: "t0",
+      alerts: {},
+    }));
+    // Each sweep loads what is stored afresh, packed, and marks on it what its listing showed.
+    const diff = (objects: Iterable<StoredObject>, listed: string[], listing: Listing, at: string) => {
+      const packed = new PackedObjects();
+      for (const object of objects) packed.pack(object);
+      const seen = new Seen(packed);
+      for (const id of listed) seen.add(observation(id));
+      return diffInventory({
+        stored: packed,
+        seen,
+        goneBefore: new Map(),
+        confirmedGone: new Set(),
+        listing,
+        at,
+      });
+    };
+    const first = diff(stored, ["b"], "complete", "t1");
     expect(first).toMatchObject({ gone: [], missing: 1 });
     expect(first.current.get("s/certificate/a")?.missingSince).toBe("t1");
 
-    const unsettled = diffInventory({ ...common, stored: first.current, listing: "partial", at: "t2" });
+    const unsettled = diff(first.current.values(), ["b"], "partial", "t2");
     expect(unsettled).toMatchObject({ gone: [], missing: 1 });
 
-    const second = diffInventory({ ...common, stored: first.current, listing: "complete", at: "t3" });
+    const second = diff(first.current.values(), ["b"], "complete", "t3");
     expect(second.gone.map((object) => object.observation.nativeId)).toEqual(["a"]);
     expect(second.current.has("s/certificate/a")).toBe(false);
 
-    const seenAgain = new Map([...seen, ["s/certificate/a", observation("a")]]);
-    const found = diffInventory({
-      ...common,
-      seen: seenAgain,
-      stored: first.current,
-      listing: "partial",
-      at: "t3",
-    });
+    const found = diff(first.current.values(), ["b", "a"], "partial", "t3");
     expect(found.current.get("s/certificate/a")?.missingSince).toBeUndefined();
     expect(found.changedKeys.has("s/certificate/a")).toBe(true);
     expect(found.changed).toBe(0);

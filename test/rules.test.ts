@@ -6,8 +6,12 @@ import { receiversFor } from "../lib/notify/route.js";
 import { evaluateObject } from "../lib/rules/evaluate.js";
 import { expiryAlert } from "../lib/rules/expiry.js";
 import { replacementFinder } from "../lib/rules/replacement.js";
-import type { Status, StoredObject } from "../lib/model/types.js";
+import type { Observation, Status, StoredObject } from "../lib/model/types.js";
 import { observation } from "./fixtures.js";
+
+/** The finder over objects as a sweep holds them: by key. */
+const finderOf = (objects: StoredObject[], askedAbout?: Observation[]) =>
+  replacementFinder(new Map(objects.map((object) => [object.observation.key, object])), askedAbout);
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -273,13 +277,13 @@ describe("replacement of a deployment worker", () => {
     const latest = worker(9001, 5, "succeeded", "r1", at(0));
     const elsewhere = worker(9002, 6, "succeeded", "r9", at(0));
     const laterOnR2 = worker(9003, 7, "succeeded", "r2", at(-1));
-    const find = replacementFinder([failed, rolledBack, earlier, later, latest, elsewhere, laterOnR2]);
+    const find = finderOf([failed, rolledBack, earlier, later, latest, elsewhere, laterOnR2]);
     expect(find(failed.observation)?.nativeId).toBe("9001/5");
     expect(find(rolledBack.observation)?.nativeId).toBe("9003/7");
-    expect(replacementFinder([failed, earlier, elsewhere])(failed.observation)).toBeUndefined();
+    expect(finderOf([failed, earlier, elsewhere])(failed.observation)).toBeUndefined();
     // Told what it will be asked about (a sweep's judged objects), it indexes less and answers the same.
     const all = [failed, rolledBack, earlier, later, latest, elsewhere, laterOnR2];
-    const asked = replacementFinder(all, [failed.observation, rolledBack.observation]);
+    const asked = finderOf(all, [failed.observation, rolledBack.observation]);
     expect(asked(failed.observation)?.nativeId).toBe("9001/5");
     expect(asked(rolledBack.observation)?.nativeId).toBe("9003/7");
     const certificate = (id: string, domains: string[], days: number): StoredObject => ({
@@ -297,20 +301,18 @@ describe("replacement of a deployment worker", () => {
     const partial = certificate("partial", ["a.example"], 500);
     const other = certificate("other", ["z.example"], 600);
     const certificates = [expiring, renewal, partial, other];
-    expect(replacementFinder(certificates, [expiring.observation])(expiring.observation)?.nativeId).toBe(
-      "new",
-    );
-    expect(replacementFinder(certificates)(expiring.observation)?.nativeId).toBe("new");
+    expect(finderOf(certificates, [expiring.observation])(expiring.observation)?.nativeId).toBe("new");
+    expect(finderOf(certificates)(expiring.observation)?.nativeId).toBe("new");
   });
 
   it("without GmtModified on either side, the later job id decides; a worker still running is never replaced", () => {
     const failed = worker(8001, 1, "failed", "r1", at(-5));
     const redeployed = worker(9000, 2, "succeeded", "r1");
     const older = worker(7000, 3, "succeeded", "r1");
-    expect(replacementFinder([failed, redeployed])(failed.observation)?.nativeId).toBe("9000/2");
-    expect(replacementFinder([failed, older])(failed.observation)).toBeUndefined();
+    expect(finderOf([failed, redeployed])(failed.observation)?.nativeId).toBe("9000/2");
+    expect(finderOf([failed, older])(failed.observation)).toBeUndefined();
     const running = worker(8001, 4, "pending", "r1", at(-5));
-    expect(replacementFinder([running, redeployed])(running.observation)).toBeUndefined();
+    expect(finderOf([running, redeployed])(running.observation)).toBeUndefined();
   });
 
   it("the resolution says which job fixed it", () => {
@@ -320,7 +322,7 @@ describe("replacement of a deployment worker", () => {
     const result = evaluateObject(
       failed,
       { now: NOW, config, acks: noAcks },
-      { replacement: replacementFinder([failed, redeployed])(failed.observation) },
+      { replacement: finderOf([failed, redeployed])(failed.observation) },
     );
     expect(result.alerts.map((a) => [a.transition, a.summary])).toEqual([
       ["resolved", "resolved (was failed); redeployed successfully by job 9000, worker 2"],

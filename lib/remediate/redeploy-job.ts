@@ -150,7 +150,7 @@ export async function redeployJob(
     open.push(...listed);
   } else {
     const stored = context.stored ?? (await store.loadObjects(source.name));
-    const replacementOf = replacementFinder(stored.values());
+    const replacementOf = replacementFinder(stored);
     for (const worker of listed) {
       const known = stored.get(objectKey(source.name, "deployment-task", `${jobId}/${worker.worker}`));
       const fixedBy = known && replacementOf(known.observation);

@@ -103,7 +103,7 @@ export async function readInventory(
       ? await Promise.all([store.loadObjects(source.name), store.lastSweep(source.name)])
       : [new Map(), undefined];
     sources.push({ name: source.name, type: source.type, lastSweep });
-    const replacementOf = replacementFinder(objects.values());
+    const replacementOf = replacementFinder(objects);
     const observations = [...objects.values()].map((object) => object.observation);
     const inventoryOf = exists
       ? await inventoryForEndpoints(observations, store)

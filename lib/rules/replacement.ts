@@ -3,19 +3,10 @@ import type { Observation, StoredObject } from "../model/types.js";
 /** What took an object's place, so that its alert resolves instead of waiting for a change that never comes. */
 export type ReplacementFinder = (observation: Observation) => Observation | undefined;
 
-function indexBy(
-  observations: Observation[],
-  keysOf: (o: Observation) => string[],
-): Map<string, Observation[]> {
-  const index = new Map<string, Observation[]>();
-  for (const observation of observations) {
-    for (const key of keysOf(observation)) {
-      const list = index.get(key);
-      if (list) list.push(observation);
-      else index.set(key, [observation]);
-    }
-  }
-  return index;
+function addTo<T>(index: Map<string, T[]>, key: string, item: T): void {
+  const list = index.get(key);
+  if (list) list.push(item);
+  else index.set(key, [item]);
 }
 
 /** Whether worker `a` ran after worker `b`: by GmtModified when both have one, else by job id (ids only grow). */
@@ -28,28 +19,34 @@ function ranAfter(a: Observation, b: Observation): boolean {
  * Within one source: a certificate is replaced by a newer live one that covers all of its domains; a failed
  * deployment worker by a later worker (of any job, a redeploy say) that deployed successfully to the same resource.
  * CAS never rewrites a finished job's workers, so this is the only way such a failure is ever fixed. Given what it will
- * be asked about (`askedAbout`), it indexes only what could replace those, not every name of every certificate.
+ * be asked about (`askedAbout`), it indexes only what could replace those, not every name of every certificate. It
+ * keeps a certificate's key and end, and reads the rest of one from `objects` only when it may be the answer: a sweep
+ * holds its objects packed (PackedObjects).
  */
 export function replacementFinder(
-  objects: Iterable<StoredObject>,
+  objects: ReadonlyMap<string, StoredObject>,
   askedAbout?: Iterable<Observation>,
 ): ReplacementFinder {
-  const asked = askedAbout ? [...askedAbout] : undefined;
-  const firstDomains = asked && new Set(asked.flatMap((o) => o.domains.slice(0, 1)));
-  const resources = asked && new Set(asked.flatMap((o) => o.details?.resourceId ?? []));
-  const certificates: Observation[] = [];
-  const successes: Observation[] = [];
-  for (const { observation: o } of objects) {
-    if (o.kind === "certificate" && o.status === "active" && o.notAfter) certificates.push(o);
-    if (o.kind === "deployment-task" && o.status === "succeeded" && o.details?.resourceId) successes.push(o);
+  const firstDomains = askedAbout && new Set<string>();
+  const resources = askedAbout && new Set<string>();
+  for (const o of askedAbout ?? []) {
+    if (o.domains[0]) firstDomains?.add(o.domains[0]);
+    if (o.details?.resourceId) resources?.add(o.details.resourceId);
   }
-  const certificatesByDomain = indexBy(certificates, (o) =>
-    firstDomains ? o.domains.filter((domain) => firstDomains.has(domain)) : o.domains,
-  );
-  const successesByResource = indexBy(successes, (o) => {
-    const resourceId = o.details?.resourceId as string;
-    return !resources || resources.has(resourceId) ? [resourceId] : [];
-  });
+  const certificatesByDomain = new Map<string, { key: string; notAfter: string }[]>();
+  const successesByResource = new Map<string, Observation[]>();
+  for (const { observation: o } of objects.values()) {
+    if (o.kind === "certificate" && o.status === "active" && o.notAfter) {
+      const candidate = { key: o.key, notAfter: o.notAfter };
+      for (const domain of o.domains) {
+        if (!firstDomains || firstDomains.has(domain)) addTo(certificatesByDomain, domain, candidate);
+      }
+    }
+    const resourceId = o.details?.resourceId;
+    if (o.kind === "deployment-task" && o.status === "succeeded" && resourceId) {
+      if (!resources || resources.has(resourceId)) addTo(successesByResource, resourceId, o);
+    }
+  }
 
   return (observation) => {
     if (observation.kind === "deployment-task") {
@@ -66,9 +63,14 @@ export function replacementFinder(
     const [first, ...rest] = observation.domains;
     if (observation.kind !== "certificate" || !first || !observation.notAfter) return undefined;
     const notAfter = observation.notAfter;
-    return (certificatesByDomain.get(first) ?? [])
-      .filter((candidate) => candidate.key !== observation.key && (candidate.notAfter ?? "") > notAfter)
-      .filter((candidate) => rest.every((domain) => candidate.domains.includes(domain)))
-      .sort((a, b) => (b.notAfter ?? "").localeCompare(a.notAfter ?? ""))[0];
+    // The one that ends last; of those that end together, the first indexed.
+    let newest: Observation | undefined;
+    for (const candidate of certificatesByDomain.get(first) ?? []) {
+      if (candidate.key === observation.key || candidate.notAfter <= notAfter) continue;
+      if (newest?.notAfter && candidate.notAfter <= newest.notAfter) continue;
+      const whole = objects.get(candidate.key)?.observation;
+      if (whole && rest.every((domain) => whole.domains.includes(domain))) newest = whole;
+    }
+    return newest;
   };
 }

@@ -87,7 +87,7 @@ function entryOf(
 export class Hostnames {
   constructor(private readonly table: TableClient) {}
 
-  async update(changes: readonly ObjectChange[]): Promise<void> {
+  async update(changes: Iterable<ObjectChange>): Promise<void> {
     let requests: WriteRequest[] = [];
     const dropped = new Set<string>();
     const flush = async () => {

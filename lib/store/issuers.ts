@@ -3,10 +3,10 @@ import type { TableClient, WriteRequest } from "./client.js";
 import { keys } from "./table.js";
 
 /** Certificates in force that a CA issued, by the CA's id (`details.issuer`): what fails with that CA. */
-export function countByIssuer(observations: Iterable<Observation>): Map<string, number> {
+export function countByIssuer(observations: Iterable<Observation | undefined>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const observation of observations) {
-    const issuer = observation.details?.issuer;
+    const issuer = observation?.details?.issuer;
     if (!issuer || observation.status !== "active") continue;
     counts.set(issuer, (counts.get(issuer) ?? 0) + 1);
   }

@@ -10,6 +10,7 @@ import {
   type Observation,
   type StoredObject,
 } from "../model/types.js";
+import { PackedObjects } from "../model/packed-objects.js";
 import { shared, sharedMarks, sharedObservation } from "../model/shared.js";
 import { Checkpoints } from "./checkpoints.js";
 import { DAY_SECONDS, type StoreOptions, type StoreUsage, TableClient } from "./client.js";
@@ -176,18 +177,29 @@ export class Store {
 
   async loadObjects(source: string): Promise<Map<string, StoredObject>> {
     const objects = new Map<string, StoredObject>();
+    for await (const object of this.storedObjects(source)) objects.set(object.observation.key, object);
+    return objects;
+  }
+
+  /** A source's objects as a sweep holds them: packed, each unpacked only where the sweep reads it. */
+  async loadPackedObjects(source: string): Promise<PackedObjects> {
+    const objects = new PackedObjects();
+    for await (const object of this.storedObjects(source)) objects.pack(object);
+    return objects;
+  }
+
+  private async *storedObjects(source: string): AsyncGenerator<StoredObject> {
     for await (const item of this.table.queryPrefix(keys.source(source), keys.objectPrefix)) {
       const stored = item as unknown as StoredObject;
-      objects.set(stored.observation.key, {
+      yield {
         observation: sharedObservation(stored.observation),
         firstSeenAt: shared(stored.firstSeenAt),
         changedAt: shared(stored.changedAt),
         alerts: sharedMarks(nonEmpty(stored.alerts)),
         resolved: nonEmpty(stored.resolved),
         ...(stored.missingSince ? { missingSince: shared(stored.missingSince) } : {}),
-      });
+      };
     }
-    return objects;
   }
 
   /** Objects confirmed gone from a source, by key, kept until their TTL in case they come back. */
