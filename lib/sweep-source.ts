@@ -1,13 +1,8 @@
-import { isDeepStrictEqual } from "node:util";
 import type { Config, SourceConfig } from "./config/schema.js";
 import { endpointMoved } from "./config/units.js";
 import {
   addDependents,
   INDEX_VERSION,
-  type InventoryView,
-  inventoryForEndpoints,
-  newerThanServed,
-  notInInventory,
   observationsOf,
   readsOtherSources,
   updateIndexes,
@@ -26,8 +21,7 @@ import {
 } from "./model/types.js";
 import type { Receiver } from "./notify/receiver.js";
 import { recordNews } from "./notify/route.js";
-import { type Evaluation, evaluateObject, evaluateSource, needsJudging } from "./rules/evaluate.js";
-import { replacementFinder } from "./rules/replacement.js";
+import { evaluateSource } from "./rules/evaluate.js";
 import { earlierRunProblem, laterRun, RunOrderError } from "./run-order.js";
 import { withSilenceEnds } from "./silences.js";
 import { withinTimeBudget } from "./sources/budget.js";
@@ -37,6 +31,7 @@ import { driverFor, providerOf } from "./sources/index.js";
 import { lookUpMissing } from "./sources/lookup.js";
 import type { CollectContext, ListingPlace } from "./sources/types.js";
 import { addEarlierParts, joinParts, PartOver, partEndsAt, resumableCheckpoint } from "./sweep-parts.js";
+import { judgeObjects } from "./sweep-judge.js";
 import type { Checkpoint } from "./store/checkpoints.js";
 import type { LedgerEntry } from "./store/ledger.js";
 import { type Store, storedShape, type SweepOutcome, type SweepRecord } from "./store/store.js";
@@ -130,17 +125,6 @@ function suspiciousDrop(config: Config, before: number, after: number): string |
     `inventory dropped from ${before} to ${after} objects without any error from the API; not trusted: what it ` +
     "shows is kept, nothing absent from it is taken as missing (set alerts.trustInventoryDrops: true if the drop is real)"
   );
-}
-
-function* endpointsOf(objects: Iterable<StoredObject>): Generator<Observation> {
-  for (const { observation } of objects) if (observation.kind === "endpoint") yield observation;
-}
-
-function* judgedObservations(
-  objects: ReadonlyMap<string, StoredObject>,
-  keys: string[],
-): Generator<Observation> {
-  for (const key of keys) yield (objects.get(key) as StoredObject).observation;
 }
 
 /** What a source reports when it could not be swept at all. */
@@ -399,63 +383,27 @@ async function sweepSource(
   }
 
   const context = { now, config, acks };
-  const outcome: Omit<SourceOutcome, "report"> = { alerts: [], silenced: [], acknowledged: [], recorded: [] };
-  const collect = (evaluation: Evaluation) => {
-    outcome.alerts.push(...evaluation.alerts);
-    outcome.silenced.push(...evaluation.silenced);
-    outcome.acknowledged.push(...evaluation.acknowledged);
-  };
-  // A run behind a recorded one judges nothing about objects: at its earlier instant it would resolve what the later
-  // run announced. Only the source's own health is recorded.
-  // Each judged object is unpacked where it is read, and held whole after only if its alert state changed.
-  const toJudge: string[] = [];
-  for (const [key, object] of earlierRun === undefined ? current : []) {
-    if (!unjudged.has(key) && needsJudging(object, context)) toJudge.push(key);
-  }
-  const replacementOf = replacementFinder(current, judgedObservations(current, toJudge));
-  let inventoryUnread = false;
-  // Endpoints are a source's that reads the inventory: no other source's objects are unpacked to look for them.
-  const endpoints = readsOtherSources(source) ? endpointsOf(current.values()) : [];
-  const inventoryOf = await inventoryForEndpoints(endpoints, store).catch((caught: unknown) => {
-    inventoryUnread = true;
+  const { gone, inventoryUnread, ...news } = await judgeObjects({
+    source,
+    store,
+    context,
+    current,
+    changedKeys,
+    gone: diff.gone,
+    unjudged,
+    behind: earlierRun !== undefined,
+    staleSince: listing === "failed" ? (previous?.lastSuccessAt ?? previous?.at) : undefined,
+    at,
+  });
+  if (inventoryUnread !== undefined) {
     warnings.push(
       redact(
-        `the inventory could not be read to compare with what is served: ${describeError(caught)}; its ` +
-          "comparisons stand as last judged",
+        `the inventory could not be read to compare with what is served: ${describeError(inventoryUnread)}; ` +
+          "its comparisons stand as last judged",
       ),
     );
-    return new Map<string, InventoryView>();
-  });
-  for (const key of toJudge) {
-    const object = current.get(key) as StoredObject;
-    const evaluation = evaluateObject(object, context, {
-      replacement: replacementOf(object.observation),
-      newer: newerThanServed(object.observation, inventoryOf.get(key)),
-      deployments: inventoryOf.get(key)?.deployments,
-      notInInventory: notInInventory(source, object.observation, inventoryOf.get(key)),
-      inventoryUnread,
-    });
-    collect(evaluation);
-    if (!isDeepStrictEqual(evaluation.state, { alerts: object.alerts, resolved: object.resolved ?? {} })) {
-      current.set(key, { ...object, ...evaluation.state });
-      changedKeys.add(key);
-    }
   }
-  const gone = diff.gone.map((object): GoneObject => {
-    const evaluation = evaluateObject(object, context, { gone: true, goneBecause: source.leftOrganization });
-    collect(evaluation);
-    const { key } = object.observation;
-    return { key, firstSeenAt: object.firstSeenAt, goneAt: at, resolved: evaluation.state.resolved };
-  });
-  if (listing === "failed") {
-    // Computed from what was last seen: the message must say the source could not be read.
-    for (const alert of outcome.alerts) alert.staleSince = previous?.lastSuccessAt ?? previous?.at;
-  }
-  for (const alert of outcome.alerts) {
-    // Alerting as last seen: the message must say the listing no longer shows it.
-    const missingSince = current.get(alert.object.key)?.missingSince;
-    if (missingSince && alert.transition !== "resolved") alert.missingSince = missingSince;
-  }
+  const outcome: Omit<SourceOutcome, "report"> = { ...news, recorded: [] };
 
   const consecutiveFailures = error === undefined ? 0 : (previous?.consecutiveFailures ?? 0) + 1;
   const lastSuccessAt = error === undefined ? at : previous?.lastSuccessAt;
@@ -474,7 +422,9 @@ async function sweepSource(
     { alerts: previous?.alerts ?? {}, resolved: previous?.resolved ?? {} },
     context,
   );
-  collect(health);
+  outcome.alerts.push(...health.alerts);
+  outcome.silenced.push(...health.silenced);
+  outcome.acknowledged.push(...health.acknowledged);
 
   const sweep: SweepOutcome = {
     ok: error === undefined,
