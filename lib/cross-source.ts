@@ -107,6 +107,8 @@ export function notInInventory(
  * issue (its subordinate CAs), so that even a first sweep counts them.
  */
 export async function addDependents(seen: Seen, store: Store, source: string): Promise<void> {
+  // Most sources hold no CA: their unchanged objects are not unpacked to find none.
+  if (!seen.mayInclude("certificate-authority")) return;
   const authorities: Observation[] = [];
   const issuedHere = countByIssuer(
     (function* () {

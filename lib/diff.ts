@@ -1,6 +1,12 @@
 import { isDeepStrictEqual } from "node:util";
 import type { PackedObjects } from "./model/packed-objects.js";
-import { type GoneObject, NO_STATE, type Observation, type StoredObject } from "./model/types.js";
+import {
+  type GoneObject,
+  NO_STATE,
+  type ObjectKind,
+  type Observation,
+  type StoredObject,
+} from "./model/types.js";
 
 /**
  * How far a listing can be trusted. `complete`: it is the whole inventory, so what it lacks is missing. `partial`:
@@ -49,6 +55,12 @@ export class Seen {
   *keys(): Generator<string> {
     yield* this.fresh.keys();
     for (const key of this.stored.keys()) if (this.stored.wasSeen(key)) yield key;
+  }
+
+  /** Whether an observation of `kind` may be among those seen, unpacking nothing. */
+  mayInclude(kind: ObjectKind): boolean {
+    for (const observation of this.fresh.values()) if (observation.kind === kind) return true;
+    return this.stored.mayHavePacked(kind);
   }
 
   /** Every observation seen, those marked on stored objects unpacked one at a time. */

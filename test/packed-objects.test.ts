@@ -64,6 +64,29 @@ describe("packed objects", () => {
     expect([...packed.keys()]).toEqual(objects.map((object) => object.observation.key));
   });
 
+  it("keep a field that is not of its type as it is, apart from the table's numbers", () => {
+    const odd = {
+      ...observation({ nativeId: "odd" }),
+      name: 7,
+      revokedAt: 0,
+      rawStatus: 1,
+      domains: "not-a-list",
+      details: "not-a-record",
+      ["__proto__"]: "a field, not a prototype",
+    } as unknown as Observation;
+    const shaped = JSON.parse(JSON.stringify(odd)) as Observation;
+    const packed = new PackedObjects();
+    packed.pack(stored(shaped));
+    const back = packed.get(shaped.key)?.observation;
+    expect(back).toEqual(shaped);
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(back, "__proto__")?.value).toBe("a field, not a prototype");
+    expect(packed.holds(shaped)).toBe(true);
+    // The same values as strings are other values.
+    expect(packed.holds({ ...shaped, name: "7" })).toBe(false);
+    expect(packed.holds({ ...shaped, rawStatus: "t1" })).toBe(false);
+  });
+
   it("hold an observation whatever the order of its fields, and tell any change", () => {
     const original = everyField("o");
     const packed = new PackedObjects();

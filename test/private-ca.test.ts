@@ -501,4 +501,27 @@ receivers:
     const ca = stored.get(`ali-ca/certificate-authority/${soon.Identifier}`)?.observation;
     expect(ca?.details?.dependents).toBe(String(inForce - 1));
   });
+
+  it("a CA swept before its client certificates, listed unchanged after them, records their count", async () => {
+    const fresh = await embeddedStore();
+    const at = (minutes: number) => new Date(NOW.getTime() + minutes * 60_000);
+    const soonKey = `ali-ca/certificate-authority/${soon.Identifier}`;
+    try {
+      await runSweep({ config, store: fresh.store, http, now: at(0), only: ["ali-ca"] });
+      expect(
+        (await fresh.store.getObject("ali-ca", soonKey))?.observation.details?.dependents,
+      ).toBeUndefined();
+      await runSweep({ config, store: fresh.store, http, now: at(1), only: ["ali-pki"] });
+      const inForce = [...(await fresh.store.loadObjects("ali-pki")).values()].filter(
+        (object) => object.observation.status === "active",
+      ).length;
+      const again = await runSweep({ config, store: fresh.store, http, now: at(2), only: ["ali-ca"] });
+      expect(again.sources[0]).toMatchObject({ ok: true, changed: 1 });
+      const stored = await fresh.store.getObject("ali-ca", soonKey);
+      expect(stored?.observation.details?.dependents).toBe(String(inForce));
+    } finally {
+      fresh.store.close();
+      await fresh.dynamo.close();
+    }
+  });
 });

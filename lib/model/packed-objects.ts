@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import { shared, sharedMarks } from "./shared.js";
-import { type Labels, NO_STATE, type Observation, type StoredObject } from "./types.js";
+import { type Labels, NO_STATE, type ObjectKind, type Observation, type StoredObject } from "./types.js";
 
 /*
  * A source's objects as one sweep holds them. A steady sweep of 100,000 certificates changes a few and judges a
@@ -29,7 +29,7 @@ const FIELDS = [
 ] as const;
 const REPEATED = new Set<string>(["kind", "status", "rawStatus"]);
 const KNOWN = new Set<string>(["key", "labels", ...FIELDS]);
-/** No field of an observation is a number, and repeated values are numbered from 1: 0 stands for one absent. */
+/** Repeated values are numbered from 1, and a field not of its type is kept apart: 0 stands for one absent. */
 const ABSENT = 0;
 /** A packed object is `[observation, state]`: `[` then the observation, then this, starts it. */
 const COMMA = 44;
@@ -42,9 +42,18 @@ function sorted(record: object): Record<string, unknown> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+function isRecord(value: unknown): value is object {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function ofItsType(field: (typeof FIELDS)[number], value: unknown): boolean {
+  if (field === "domains") return Array.isArray(value);
+  if (field === "successor" || field === "details") return isRecord(value);
+  return typeof value === "string";
+}
+
 function canonical(value: unknown): unknown {
-  if (value === undefined) return ABSENT;
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? sorted(value) : value;
+  return isRecord(value) ? sorted(value) : value;
 }
 
 export class PackedObjects implements ReadonlyMap<string, StoredObject> {
@@ -112,6 +121,11 @@ export class PackedObjects implements ReadonlyMap<string, StoredObject> {
     // A JSON array ends where it ends: a packed object that starts with this one, then a comma, holds this one.
     const packed = JSON.stringify(fields);
     return held.charCodeAt(packed.length + 1) === COMMA && held.startsWith(packed, 1);
+  }
+
+  /** Whether any object was packed with this kind: false says for certain that no packed object is of it. */
+  mayHavePacked(kind: ObjectKind): boolean {
+    return this.repeatedIds.has(kind);
   }
 
   /** Marks the object seen by this sweep's listing; true when it was not yet. */
@@ -191,26 +205,28 @@ export class PackedObjects implements ReadonlyMap<string, StoredObject> {
     const labels = this.labelId(observation.labels, add);
     if (labels === undefined) return undefined;
     const fields: unknown[] = [labels];
+    // A field not of its type (a number where a name should be, written by hand say) is kept apart, as it is: a
+    // number in a field's place is a table's number or an id's length.
+    const extra: [string, unknown][] = [];
     for (const field of FIELDS) {
       const value = observation[field];
-      if (REPEATED.has(field) && typeof value === "string") {
-        const id = this.repeatedId(value, add);
+      if (value === undefined || !ofItsType(field, value)) {
+        fields.push(ABSENT);
+        if (value !== undefined) extra.push([field, value]);
+      } else if (REPEATED.has(field)) {
+        const id = this.repeatedId(value as string, add);
         if (id === undefined) return undefined;
         fields.push(id);
-      } else if (
-        field === "nativeId" &&
-        typeof value === "string" &&
-        value !== "" &&
-        observation.key.endsWith(value)
-      ) {
-        fields.push(value.length);
+      } else if (field === "nativeId" && value !== "" && observation.key.endsWith(value as string)) {
+        fields.push((value as string).length);
       } else {
         fields.push(canonical(value));
       }
     }
-    const rest = Object.keys(observation).filter((field) => !KNOWN.has(field));
-    const extra = Object.fromEntries(rest.map((field) => [field, observation[field as keyof Observation]]));
-    fields.push(rest.length === 0 ? ABSENT : sorted(extra));
+    for (const field of Object.keys(observation)) {
+      if (!KNOWN.has(field)) extra.push([field, observation[field as keyof Observation]]);
+    }
+    fields.push(extra.length === 0 ? ABSENT : sorted(Object.fromEntries(extra)));
     return fields;
   }
 
@@ -257,16 +273,18 @@ export class PackedObjects implements ReadonlyMap<string, StoredObject> {
         string | typeof ABSENT,
       ],
     ];
-    const observation: Record<string, unknown> = { key };
+    const entries: [string, unknown][] = [["key", key]];
     FIELDS.forEach((field, index) => {
       const value = fields[index];
       if (value === ABSENT) return;
-      if (typeof value !== "number") observation[field] = value;
-      else if (REPEATED.has(field)) observation[field] = this.repeated[value - 1];
-      else observation[field] = key.slice(key.length - value);
+      if (typeof value !== "number") entries.push([field, value]);
+      else if (REPEATED.has(field)) entries.push([field, this.repeated[value - 1]]);
+      else entries.push([field, key.slice(key.length - value)]);
     });
     const extra = fields[FIELDS.length];
-    if (extra !== ABSENT) Object.assign(observation, extra);
+    if (extra !== ABSENT) entries.push(...Object.entries(extra as object));
+    // Made from entries, each its own property: a field named `__proto__` stays a field.
+    const observation = Object.fromEntries(entries);
     observation.labels = this.labelSets[labels];
     return {
       observation: observation as unknown as Observation,
