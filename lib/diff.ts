@@ -60,7 +60,7 @@ export class Seen {
   /** Whether an observation of `kind` may be among those seen, unpacking nothing. */
   mayInclude(kind: ObjectKind): boolean {
     for (const observation of this.fresh.values()) if (observation.kind === kind) return true;
-    return this.stored.mayHavePacked(kind);
+    return this.stored.mayHold(kind);
   }
 
   /** Every observation seen, those marked on stored objects unpacked one at a time. */

@@ -41,8 +41,8 @@ export interface JudgeInput {
 export interface Judgement extends Pick<Evaluation, "alerts" | "silenced" | "acknowledged"> {
   /** What is kept of each object gone in this sweep. */
   gone: GoneObject[];
-  /** Why the inventory could not be read to compare endpoints with: their comparisons stand as last judged. */
-  inventoryUnread?: unknown;
+  /** The inventory could not be read to compare endpoints with (why): their comparisons stand as last judged. */
+  inventoryUnread?: { error: unknown };
 }
 
 export async function judgeObjects(input: JudgeInput): Promise<Judgement> {
@@ -61,7 +61,7 @@ export async function judgeObjects(input: JudgeInput): Promise<Judgement> {
   // Endpoints are a source's that reads the inventory: no other source's objects are unpacked to look for them.
   const endpoints = readsOtherSources(source) ? endpointsOf(current.values()) : [];
   const inventoryOf = await inventoryForEndpoints(endpoints, input.store).catch((caught: unknown) => {
-    judgement.inventoryUnread = caught;
+    judgement.inventoryUnread = { error: caught };
     return new Map<string, InventoryView>();
   });
   for (const key of toJudge) {

@@ -97,7 +97,8 @@ const SELF_EXPLAINING = new Set([
 ]);
 
 function describeError(error: unknown): string {
-  const err = error as Error;
+  if (!(error instanceof Error)) return `failed with ${String(error)}`;
+  const err = error;
   return SELF_EXPLAINING.has(err.name) ? err.message : `${err.name}: ${err.message}`;
 }
 
@@ -395,10 +396,10 @@ async function sweepSource(
     staleSince: listing === "failed" ? (previous?.lastSuccessAt ?? previous?.at) : undefined,
     at,
   });
-  if (inventoryUnread !== undefined) {
+  if (inventoryUnread) {
     warnings.push(
       redact(
-        `the inventory could not be read to compare with what is served: ${describeError(inventoryUnread)}; ` +
+        `the inventory could not be read to compare with what is served: ${describeError(inventoryUnread.error)}; ` +
           "its comparisons stand as last judged",
       ),
     );

@@ -82,6 +82,11 @@ describe("packed objects", () => {
     expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
     expect(Object.getOwnPropertyDescriptor(back, "__proto__")?.value).toBe("a field, not a prototype");
     expect(packed.holds(shaped)).toBe(true);
+    // A list of names that is a record, its keys in another order, is the same record.
+    const record = { ...shaped, domains: { b: 1, a: 2 } } as unknown as Observation;
+    packed.pack(stored(record));
+    expect(packed.holds({ ...record, domains: { a: 2, b: 1 } } as unknown as Observation)).toBe(true);
+    packed.pack(stored(shaped));
     // The same values as strings are other values.
     expect(packed.holds({ ...shaped, name: "7" })).toBe(false);
     expect(packed.holds({ ...shaped, rawStatus: "t1" })).toBe(false);
@@ -123,6 +128,20 @@ describe("packed objects", () => {
     expect(packed.delete(object.observation.key)).toBe(true);
     expect(packed.get(object.observation.key)).toBeUndefined();
     expect(packed.size).toBe(0);
+  });
+
+  it("say whether an object of a kind may be held, packed or whole", () => {
+    const packed = new PackedObjects();
+    packed.pack(stored(storedShape(observation({ nativeId: "c" }))));
+    expect(packed.mayHold("certificate")).toBe(true);
+    expect(packed.mayHold("certificate-authority")).toBe(false);
+    const authority = storedShape(observation({ nativeId: "ca", kind: "certificate-authority" }));
+    packed.set(authority.key, stored(authority));
+    expect(packed.mayHold("certificate-authority")).toBe(true);
+    const seen = new Seen(packed);
+    seen.add(authority);
+    expect(seen.mayInclude("certificate-authority")).toBe(true);
+    expect(seen.fresh.size).toBe(0);
   });
 
   it("let a sweep mark what it saw as stored, and hold whole only what differs; listed twice, the later stands", () => {

@@ -169,6 +169,13 @@ receivers:
         /the inventory could not be read .*ProvisionedThroughputExceededException; its comparisons stand as last judged/,
       );
       expect(notDeployed(unread.alerts)).toEqual([]);
+      // A rejection that carries nothing is no all-clear either.
+      store.hostnames.covering = () => Promise.reject(undefined);
+      const unreadAgain = await sweep(13);
+      expect(unreadAgain.sources.find((report) => report.name === "edge")?.warnings.join("\n")).toMatch(
+        /the inventory could not be read to compare with what is served: failed with undefined; its comparisons stand as last judged/,
+      );
+      expect(notDeployed(unreadAgain.alerts)).toEqual([]);
     } finally {
       store.hostnames.covering = covering;
     }

@@ -66,6 +66,8 @@ export class PackedObjects implements ReadonlyMap<string, StoredObject> {
   /** Values repeated across objects (kinds, statuses, the instants sweeps stamp), each once. */
   private readonly repeated: string[] = [];
   private readonly repeatedIds = new Map<string, number>();
+  /** Every kind of object ever held, packed or whole. */
+  private readonly kinds = new Set<unknown>();
 
   get size(): number {
     return this.slots.size;
@@ -82,7 +84,7 @@ export class PackedObjects implements ReadonlyMap<string, StoredObject> {
 
   /** Holds `object` whole: what the sweep changed or judged is read again. */
   set(key: string, object: StoredObject): this {
-    this.place(key, object, object.missingSince !== undefined);
+    this.place(key, object, object.observation, object.missingSince !== undefined);
     return this;
   }
 
@@ -99,7 +101,7 @@ export class PackedObjects implements ReadonlyMap<string, StoredObject> {
     ];
     // JSON.stringify builds a long string from parts it joins: copied through bytes, it is held as one flat string.
     const packed = Buffer.from(JSON.stringify([this.observationFields(observation, true), state])).toString();
-    this.place(observation.key, packed, missingSince !== undefined);
+    this.place(observation.key, packed, observation, missingSince !== undefined);
   }
 
   delete(key: string): boolean {
@@ -123,9 +125,9 @@ export class PackedObjects implements ReadonlyMap<string, StoredObject> {
     return held.charCodeAt(packed.length + 1) === COMMA && held.startsWith(packed, 1);
   }
 
-  /** Whether any object was packed with this kind: false says for certain that no packed object is of it. */
-  mayHavePacked(kind: ObjectKind): boolean {
-    return this.repeatedIds.has(kind);
+  /** Whether an object of this kind may be held: false says for certain that none is. */
+  mayHold(kind: ObjectKind): boolean {
+    return this.kinds.has(kind);
   }
 
   /** Marks the object seen by this sweep's listing; true when it was not yet. */
@@ -171,7 +173,8 @@ export class PackedObjects implements ReadonlyMap<string, StoredObject> {
     for (const [key, object] of this.entries()) callback(object, key, this);
   }
 
-  private place(key: string, held: string | StoredObject, missing: boolean): void {
+  private place(key: string, held: string | StoredObject, observation: Observation, missing: boolean): void {
+    this.kinds.add(observation.kind);
     let slot = this.slots.get(key);
     if (slot === undefined) {
       slot = this.held.push(held) - 1;
@@ -226,7 +229,8 @@ export class PackedObjects implements ReadonlyMap<string, StoredObject> {
     for (const field of Object.keys(observation)) {
       if (!KNOWN.has(field)) extra.push([field, observation[field as keyof Observation]]);
     }
-    fields.push(extra.length === 0 ? ABSENT : sorted(Object.fromEntries(extra)));
+    const canonicalExtra = extra.map(([field, value]): [string, unknown] => [field, canonical(value)]);
+    fields.push(extra.length === 0 ? ABSENT : sorted(Object.fromEntries(canonicalExtra)));
     return fields;
   }
 
