@@ -149,15 +149,15 @@ export async function updateIndexes(
     replaced: ReadonlyMap<string, Observation | undefined>;
     gone: readonly StoredObject[];
     rebuild: boolean;
-    /** Objects the sweep's early writes indexed already, as written (EarlyWrites). */
-    early?: ReadonlyMap<string, StoredObject>;
+    /** Observations the sweep's early writes indexed already, as written (EarlyWrites). */
+    early?: ReadonlyMap<string, Observation>;
   },
 ): Promise<void> {
   const { current, replaced, gone, rebuild, early } = change;
   function* hostnameChanges(): Generator<ObjectChange> {
     for (const key of rebuild ? current.keys() : replaced.keys()) {
       const after = current.get(key)?.observation;
-      const written = early?.get(key)?.observation;
+      const written = early?.get(key);
       if (written !== undefined && written === after) continue;
       // An object written early and listed again differently has its early entries to replace.
       yield { before: (rebuild ? undefined : replaced.get(key)) ?? written, after };

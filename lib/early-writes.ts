@@ -1,4 +1,4 @@
-import type { StoredObject } from "./model/types.js";
+import { NO_STATE, type Observation, type StoredObject } from "./model/types.js";
 import type { Store } from "./store/store.js";
 
 /** Objects written together while the listing goes on. */
@@ -15,10 +15,18 @@ const IN_FLIGHT = 2;
  * is `written` here as it stands, and writes the rest itself.
  */
 export class EarlyWrites {
-  private batch: StoredObject[] = [];
+  private batch: Observation[] = [];
   private readonly flights = new Set<Promise<void>>();
-  /** The objects whose item (and index entries) are written, as written, by key. */
-  readonly written = new Map<string, StoredObject>();
+  /**
+   * The observations whose object item (and index entries) are written, by key: each as the listing gave it, which the
+   * sweep's own object for it shares (a first sweep of 100,000 holds no second object for each).
+   */
+  readonly written = new Map<string, Observation>();
+
+  /** The item written for `observation`: new, not yet announced. */
+  static asWritten(observation: Observation, at: string): StoredObject {
+    return { observation, firstSeenAt: at, changedAt: at, alerts: NO_STATE, resolved: NO_STATE };
+  }
 
   constructor(
     private readonly store: Store,
@@ -26,8 +34,8 @@ export class EarlyWrites {
     private readonly now: Date,
   ) {}
 
-  async add(object: StoredObject): Promise<void> {
-    this.batch.push(object);
+  async add(observation: Observation): Promise<void> {
+    this.batch.push(observation);
     if (this.batch.length < BATCH) return;
     const batch = this.batch;
     this.batch = [];
@@ -41,11 +49,13 @@ export class EarlyWrites {
     await Promise.all(this.flights);
   }
 
-  private async write(objects: StoredObject[]): Promise<void> {
+  private async write(observations: Observation[]): Promise<void> {
     try {
-      await this.store.hostnames.update(objects.map((object) => ({ after: object.observation })));
-      await this.store.writeObjects(this.source, { changed: objects, gone: [], returned: [] }, this.now);
-      for (const object of objects) this.written.set(object.observation.key, object);
+      await this.store.hostnames.update(observations.map((observation) => ({ after: observation })));
+      const at = this.now.toISOString();
+      const changed = observations.map((observation) => EarlyWrites.asWritten(observation, at));
+      await this.store.writeObjects(this.source, { changed, gone: [], returned: [] }, this.now);
+      for (const observation of observations) this.written.set(observation.key, observation);
     } catch {
       // Not written, then: the sweep writes these with the rest at its end, where a store that still refuses fails
       // the sweep and says so.

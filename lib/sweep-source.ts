@@ -11,14 +11,7 @@ import { diffInventory, type Listing, Seen } from "./diff.js";
 import { EarlyWrites } from "./early-writes.js";
 import { stillLeft } from "./organizations.js";
 import type { PackedObjects } from "./model/packed-objects.js";
-import {
-  type Ack,
-  type Alert,
-  type GoneObject,
-  NO_STATE,
-  type Observation,
-  type StoredObject,
-} from "./model/types.js";
+import { type Ack, type Alert, type GoneObject, type Observation, type StoredObject } from "./model/types.js";
 import type { Receiver } from "./notify/receiver.js";
 import { recordNews } from "./notify/route.js";
 import { evaluateSource } from "./rules/evaluate.js";
@@ -282,15 +275,7 @@ async function sweepSource(
         const fresh = storedShape(observation);
         const isNew = !stored.has(fresh.key);
         seen.add(fresh);
-        if (early && isNew && !goneBefore.has(fresh.key)) {
-          await early.add({
-            observation: fresh,
-            firstSeenAt: at,
-            changedAt: at,
-            alerts: NO_STATE,
-            resolved: NO_STATE,
-          });
-        }
+        if (early && isNew && !goneBefore.has(fresh.key)) await early.add(fresh);
         options.onProgress?.(source.name, progress());
       }
       await addDependents(seen, store, source.name);
@@ -375,12 +360,10 @@ async function sweepSource(
     if (!listed) {
       unjudged.add(key);
       replaced.set(key, undefined);
+      current.set(key, EarlyWrites.asWritten(written, at));
     }
-    // Held once, as written; unless listed again, differently, later in the same listing: written again, with the rest.
-    if (!listed || listed.observation === written.observation) {
-      current.set(key, written);
-      changedKeys.delete(key);
-    }
+    // Not written again, unless listed again, differently, later in the same listing: then with the rest.
+    if (!listed || listed.observation === written) changedKeys.delete(key);
   }
 
   const context = { now, config, acks };
