@@ -5,7 +5,6 @@ import {
   type InventoryView,
   newerThanServed,
   notInInventory,
-  readsOtherSources,
 } from "./cross-source.js";
 import type { PackedObjects } from "./model/packed-objects.js";
 import type { GoneObject, Observation, StoredObject } from "./model/types.js";
@@ -58,8 +57,8 @@ export async function judgeObjects(input: JudgeInput): Promise<Judgement> {
     if (!input.unjudged.has(key) && needsJudging(object, context)) toJudge.push(key);
   }
   const replacementOf = replacementFinder(current, judgedObservations(current, toJudge));
-  // Endpoints are a source's that reads the inventory: no other source's objects are unpacked to look for them.
-  const endpoints = readsOtherSources(source) ? endpointsOf(current.values()) : [];
+  // A source that holds no endpoint has none of its objects unpacked to look for one.
+  const endpoints = current.mayHold("endpoint") ? endpointsOf(current.values()) : [];
   const inventoryOf = await inventoryForEndpoints(endpoints, input.store).catch((caught: unknown) => {
     judgement.inventoryUnread = { error: caught };
     return new Map<string, InventoryView>();
